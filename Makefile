@@ -8,7 +8,7 @@ KDIR  ?= /lib/modules/$(KVER)/build
 BUILD ?= build
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster demo \
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster demo bench-local \
 	install clean
 
 all: userspace kmod
@@ -35,6 +35,10 @@ check: deps
 check-unit check-vm check-cluster: check-%: deps
 	$(MAKE) all
 	$(CTEST) -j2 -L '^$*$$'
+
+bench-local: deps
+	$(MAKE) all
+	tests/vm/run --smp 2 --mem 2048 -- $(BUILD)/tests/bench/bench_local
 
 demo: deps
 	$(MAKE) all

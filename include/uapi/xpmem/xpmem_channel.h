@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause */
+/*
+ * The kernel <-> xpmemd channel.
+ *
+ * The kernel module exposes a character device; xpmemd read()s kernel
+ * requests, write()s replies and requests of its own, and poll()s for
+ * readability. Every read() returns exactly one message and every write()
+ * carries exactly one message (record semantics). The simulated kernel used
+ * by the daemon tests speaks the identical byte format over an AF_UNIX
+ * SOCK_SEQPACKET socket, so the daemon's channel code is the same for both.
+ *
+ * Layout: struct xpmem_chan_hdr followed by a type-specific body. All fields
+ * are fixed width, naturally aligned, in host byte order (the channel never
+ * leaves the node). hdr.len is the total size including the header.
+ *
+ * Requests carry a sequence number chosen by the sender (hdr.seq); the reply
+ * echoes it. Requests of the kernel and of the daemon use separate sequence
+ * spaces, told apart by the message type.
+ *
+ *   kernel -> daemon                       daemon -> kernel
+ *   INVALIDATE      -> ACKED | TIMED_OUT
+ *   REMOTE_FAULT    -> FAULT_REPLY
+ *                                          HELLO        -> HELLO_REPLY
+ *                                          RESOLVE      -> RESOLVED
+ *                                          ZAP          -> ZAP_DONE
+ *                                          PEER_ACKED   (notification)
+ *                                          PEER_RESET   (notification)
+ *                                          QUERY        -> QUERY_REPLY
+ *
+ * One INVALIDATE covers an arbitrary [start, start + len) range of one
+ * segment and any number of peers (up to XPMEM_CHAN_MAX_PEERS): the kernel
+ * batches; the daemon fans out and collects.
+ */
+#ifndef _UAPI_XPMEM_CHANNEL_H
+#define _UAPI_XPMEM_CHANNEL_H
+
+#include <linux/types.h>
+
+#define XPMEM_CHAN_MAGIC	0x584d4348	/* "XMCH" */
+#define XPMEM_CHAN_VERSION	1
+
+#define XPMEM_CHAN_DEVICE_NAME	"xpmem_channel"
+
+/* Upper bounds a receiver enforces before trusting counts. */
+#define XPMEM_CHAN_MAX_PEERS	1024
+#define XPMEM_CHAN_MAX_EXTENTS	256
+#define XPMEM_CHAN_MAX_RECORDS	256
+#define XPMEM_CHAN_MAX_MSG	(16 * 1024)
+
+enum xpmem_chan_type {
+	XPMEM_CHAN_INVALIDATE	= 1,	/* k->d: struct xpmem_chan_invalidate */
+	XPMEM_CHAN_ACKED	= 2,	/* d->k: struct xpmem_chan_acked */
+	XPMEM_CHAN_TIMED_OUT	= 3,	/* d->k: struct xpmem_chan_timed_out */
+	XPMEM_CHAN_REMOTE_FAULT	= 4,	/* k->d: struct xpmem_chan_remote_fault */
+	XPMEM_CHAN_FAULT_REPLY	= 5,	/* d->k: struct xpmem_chan_frames */
+	XPMEM_CHAN_RESOLVE	= 6,	/* d->k: struct xpmem_chan_resolve */
+	XPMEM_CHAN_RESOLVED	= 7,	/* k->d: struct xpmem_chan_frames */
+	XPMEM_CHAN_ZAP		= 8,	/* d->k: struct xpmem_chan_zap */
+	XPMEM_CHAN_ZAP_DONE	= 9,	/* k->d: struct xpmem_chan_status */
+	XPMEM_CHAN_HELLO	= 10,	/* d->k: struct xpmem_chan_hello */
+	XPMEM_CHAN_HELLO_REPLY	= 11,	/* k->d: struct xpmem_chan_hello */
+	XPMEM_CHAN_PEER_ACKED	= 12,	/* d->k: struct xpmem_chan_peer_acked */
+	XPMEM_CHAN_PEER_RESET	= 13,	/* d->k: struct xpmem_chan_peer_reset */
+	XPMEM_CHAN_QUERY	= 14,	/* d->k: struct xpmem_chan_query */
+	XPMEM_CHAN_QUERY_REPLY	= 15,	/* k->d: struct xpmem_chan_query_reply */
+	XPMEM_CHAN_TYPE_MAX	= 15,
+};
+
+struct xpmem_chan_hdr {
+	__u32 magic;		/* XPMEM_CHAN_MAGIC */
+	__u16 version;		/* XPMEM_CHAN_VERSION */
+	__u16 type;		/* enum xpmem_chan_type */
+	__u32 len;		/* header + body, bytes */
+	__u32 flags;		/* reserved, 0 */
+	__u64 seq;		/* request id; echoed by the reply */
+};
+
+/* access bits (REMOTE_FAULT, RESOLVE) */
+#define XPMEM_CHAN_ACCESS_READ	0x1
+#define XPMEM_CHAN_ACCESS_WRITE	0x2
+
+/*
+ * INVALIDATE: the owner kernel revokes [start, start+len) of segid from the
+ * listed peers. generation is unique and increasing per kernel boot; every
+ * ack names it, so an ack for an older generation can never complete a newer
+ * invalidation. Followed by npeers __u32 node ids.
+ */
+struct xpmem_chan_invalidate {
+	__s64 segid;
+	__u64 start;
+	__u64 len;
+	__u64 generation;
+	__u32 npeers;
+	__u32 reserved;
+	__u32 peers[];
+};
+
+/* ACKED: every listed peer acknowledged generation. */
+struct xpmem_chan_acked {
+	__u64 generation;
+};
+
+/*
+ * TIMED_OUT: ack_timeout expired; the peers listed (nmissing __u32 node ids)
+ * did not ack. The kernel quarantines the pages: they are not reused until
+ * PEER_ACKED / PEER_RESET clears every missing peer.
+ */
+struct xpmem_chan_timed_out {
+	__u64 generation;
+	__u32 nmissing;
+	__u32 reserved;
+	__u32 missing[];
+};
+
+/* REMOTE_FAULT: an importer on this node touched a remote segment. */
+struct xpmem_chan_remote_fault {
+	__s64 segid;
+	__u64 start;
+	__u64 len;
+	__u32 owner;		/* node id owning segid */
+	__u32 access;		/* XPMEM_CHAN_ACCESS_* */
+};
+
+/*
+ * RESOLVE: a remote importer (requester) asks for frames of a local segment.
+ * The kernel records the mapping in its reverse map together with
+ * requester_incarnation: mappings made by an incarnation are known to be
+ * gone once the peer runs a newer one (see PEER_RESET).
+ */
+struct xpmem_chan_resolve {
+	__s64 segid;
+	__u64 start;
+	__u64 len;
+	__u32 requester;
+	__u32 access;
+	__u64 requester_incarnation;
+};
+
+/* A physically contiguous run of shared memory. */
+struct xpmem_chan_extent {
+	__u64 phys;
+	__u64 len;
+};
+
+/* FAULT_REPLY, RESOLVED: error is 0 or a negative errno. */
+struct xpmem_chan_frames {
+	__s32 error;
+	__u32 nextents;
+	struct xpmem_chan_extent extents[];
+};
+
+/*
+ * ZAP: drop this node's mappings of [start, start+len) of owner's segid.
+ * With XPMEM_CHAN_ZAP_ALL the kernel drops every remote mapping it holds
+ * (used by a starting daemon before it announces a new incarnation).
+ */
+#define XPMEM_CHAN_ZAP_ALL	0x1
+struct xpmem_chan_zap {
+	__s64 segid;
+	__u64 start;
+	__u64 len;
+	__u32 owner;
+	__u32 flags;
+};
+
+struct xpmem_chan_status {
+	__s32 error;
+	__u32 reserved;
+};
+
+/* HELLO (d->k) and HELLO_REPLY (k->d). */
+struct xpmem_chan_hello {
+	__u32 node_id;
+	__u32 reserved;
+	__u64 incarnation;
+};
+
+/* PEER_ACKED: a peer acked generation after TIMED_OUT was sent. */
+struct xpmem_chan_peer_acked {
+	__u64 generation;
+	__u32 peer;
+	__u32 reserved;
+};
+
+/*
+ * PEER_RESET: the daemon heard peer running incarnation (sent on first
+ * contact and whenever it changes). Every mapping the peer made under an
+ * older incarnation is gone (a starting daemon ZAP_ALLs before it talks), so
+ * the kernel releases quarantine held for those mappings and does not
+ * quarantine them on a later TIMED_OUT.
+ */
+struct xpmem_chan_peer_reset {
+	__u64 incarnation;
+	__u32 peer;
+	__u32 reserved;
+};
+
+/*
+ * QUERY: the daemon's control plane reads kernel state.
+ *   SEGMENTS  every exported segment (record: segid, len = size, aux = phys
+ *             base, flags = XPMEM_CHAN_REC_RDONLY)
+ *   MAPPINGS  the reverse map (record: segid, start, len, peer, aux = the
+ *             peer incarnation the mapping was made under); peer != 0 filters
+ *   SEGMENT   one segment, permission-checked for a remote xpmem_get by
+ *             peer with access (error -ENOENT / -EACCES)
+ *   QUARANTINE  quarantined ranges (record: segid, start, len, aux =
+ *             generation, peer = one missing peer, flags = peers missing)
+ * Replies are paged: records [offset, offset + nrecords) of total.
+ */
+#define XPMEM_CHAN_Q_SEGMENTS	1
+#define XPMEM_CHAN_Q_MAPPINGS	2
+#define XPMEM_CHAN_Q_SEGMENT	3
+#define XPMEM_CHAN_Q_QUARANTINE	4
+struct xpmem_chan_query {
+	__u32 what;
+	__u32 peer;
+	__s64 segid;
+	__u32 access;
+	__u32 offset;
+};
+
+#define XPMEM_CHAN_REC_RDONLY	0x1
+struct xpmem_chan_record {
+	__s64 segid;
+	__u64 start;
+	__u64 len;
+	__u64 aux;
+	__u32 peer;
+	__u32 flags;
+};
+
+struct xpmem_chan_query_reply {
+	__s32 error;
+	__u32 nrecords;
+	__u32 total;
+	__u32 reserved;
+	struct xpmem_chan_record records[];
+};
+
+#endif /* _UAPI_XPMEM_CHANNEL_H */

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * libxpmem: thin wrappers around the /dev/xpmem ioctls.
+ *
+ * The device is opened lazily with O_CLOEXEC. Kernel state belongs to the
+ * process that opened it: a fork child still holding the parent's fd gets
+ * errno XPMEM_ERRNO_NOPROC, on which the library opens its own fd and
+ * retries once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <xpmem/xpmem_ioctl.h>
+
+#include "xpmem.h"
+
+#define XPMEM_DEV_PATH "/dev/" XPMEM_DEVICE_NAME
+
+_Static_assert(XPMEM_RDONLY == 0x1 && XPMEM_RDWR == 0x2, "flags");
+_Static_assert(sizeof(off_t) == 8 && sizeof(size_t) == 8, "64-bit ABI");
+
+static pthread_mutex_t xpmem_lock = PTHREAD_MUTEX_INITIALIZER;
+static int xpmem_fd = -1;
+
+/* Returns the device fd, opening it if needed; replaces @stale if given. */
+static int xpmem_dev(int stale)
+{
+	int fd;
+
+	pthread_mutex_lock(&xpmem_lock);
+	if (xpmem_fd >= 0 && xpmem_fd == stale) {
+		close(xpmem_fd);
+		xpmem_fd = -1;
+	}
+	if (xpmem_fd < 0)
+		xpmem_fd = open(XPMEM_DEV_PATH, O_RDWR | O_CLOEXEC);
+	fd = xpmem_fd;
+	pthread_mutex_unlock(&xpmem_lock);
+	return fd;
+}
+
+static int xpmem_ioctl(unsigned long cmd, void *arg)
+{
+	int fd = xpmem_dev(-1);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = ioctl(fd, cmd, arg);
+	if (ret == -1 && errno == XPMEM_ERRNO_NOPROC) {
+		/* Inherited across fork: get our own fd and retry once. */
+		fd = xpmem_dev(fd);
+		if (fd < 0)
+			return -1;
+		ret = ioctl(fd, cmd, arg);
+	}
+	return ret;
+}
+
+int xpmem_version(void)
+{
+	return xpmem_ioctl(XPMEM_CMD_VERSION, NULL);
+}
+
+xpmem_segid_t xpmem_make(void *vaddr, size_t size, int permit_type,
+			 void *permit_value)
+{
+	struct xpmem_cmd_make cmd = {
+		.vaddr = (uintptr_t)vaddr,
+		.size = size,
+		.permit_type = permit_type,
+		.permit_value = (uintptr_t)permit_value,
+	};
+
+	if (xpmem_ioctl(XPMEM_CMD_MAKE, &cmd) == -1)
+		return -1;
+	if (cmd.segid == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return cmd.segid;
+}
+
+int xpmem_remove(xpmem_segid_t segid)
+{
+	struct xpmem_cmd_remove cmd = { .segid = segid };
+
+	return xpmem_ioctl(XPMEM_CMD_REMOVE, &cmd) == -1 ? -1 : 0;
+}
+
+xpmem_apid_t xpmem_get(xpmem_segid_t segid, int flags, int permit_type,
+		       void *permit_value)
+{
+	struct xpmem_cmd_get cmd = {
+		.segid = segid,
+		.flags = flags,
+		.permit_type = permit_type,
+		.permit_value = (uintptr_t)permit_value,
+	};
+
+	if (xpmem_ioctl(XPMEM_CMD_GET, &cmd) == -1)
+		return -1;
+	return cmd.apid;
+}
+
+int xpmem_release(xpmem_apid_t apid)
+{
+	struct xpmem_cmd_release cmd = { .apid = apid };
+
+	return xpmem_ioctl(XPMEM_CMD_RELEASE, &cmd) == -1 ? -1 : 0;
+}
+
+void *xpmem_attach(struct xpmem_addr addr, size_t size, void *vaddr)
+{
+	struct xpmem_cmd_attach cmd = {
+		.apid = addr.apid,
+		.offset = addr.offset,
+		.size = size,
+		.vaddr = (uintptr_t)vaddr,
+		.fd = -1,
+	};
+
+	if (xpmem_ioctl(XPMEM_CMD_ATTACH, &cmd) == -1)
+		return (void *)-1;
+	return (void *)(uintptr_t)cmd.vaddr;
+}
+
+int xpmem_detach(void *vaddr)
+{
+	struct xpmem_cmd_detach cmd = { .vaddr = (uintptr_t)vaddr };
+
+	return xpmem_ioctl(XPMEM_CMD_DETACH, &cmd) == -1 ? -1 : 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Test harness: real xpmemd processes on loopback, one simulated kernel each. */
+#ifndef XPMEMD_TEST_HARNESS_H
+#define XPMEMD_TEST_HARNESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "simkernel.h"
+
+#define MAXN 16
+
+struct node {
+	uint32_t id;
+	int port;
+	pid_t pid;
+	struct simk *k;
+	char conf[256], sock[256], stats[256], log[256], grpc[256];
+	int grpc_port;
+};
+
+struct cluster {
+	int n;			/* daemons */
+	int extra;		/* extra configured peers (test-driven fake nodes) */
+	int ports[2 * (MAXN + 4)];	/* fabric ports, then Peer gRPC ports */
+	char dir[128];
+	char secret[200];
+	const char *bin;
+	char notify[256];	/* NOTIFY_SOCKET for started daemons, if set */
+	uint32_t ack_timeout_ms, heartbeat_ms, kernel_timeout_ms;
+	struct node nodes[MAXN];
+	struct simk *ks[MAXN];
+};
+
+extern const char *test_name;
+/* called on every harness loop iteration (e.g. to progress a fake node) */
+extern void (*harness_idle)(void);
+
+#define CHECK(cond, ...) do { if (!(cond)) { \
+	fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); \
+	harness_fail(); } } while (0)
+
+void harness_fail(void) __attribute__((noreturn));
+/* n daemons, node ids 1..n; `extra` more peers (ids n+1..) in every config. */
+void cluster_init(struct cluster *c, const char *bin, int n, int extra);
+void node_start(struct cluster *c, int i);
+void node_kill(struct cluster *c, int i, int sig);
+void cluster_stop(struct cluster *c);
+/* pump simulated kernels until cond() or timeout; returns 1 if cond held */
+int wait_for(struct cluster *c, int (*cond)(struct cluster *, void *), void *arg, int timeout_ms);
+void pump(struct cluster *c, int ms);
+/* a counter from a node's stats file ("stats.<name>"), -1 if unavailable */
+long long node_stat(struct cluster *c, int i, const char *name);
+/* peer field from stats ("alive", "incarnation"), -1 if unavailable */
+long long node_peer_field(struct cluster *c, int i, uint32_t peer, const char *field);
+int wait_stat(struct cluster *c, int i, const char *name, long long atleast, int timeout_ms);
+int wait_ready(struct cluster *c, int timeout_ms);
+
+#endif

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests of the channel and network codecs and the replay window. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "wire.h"
+
+static int fails;
+#define T(cond) do { if (!(cond)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); fails++; } } while (0)
+
+static void test_replay(void)
+{
+	struct xw_replay r = { 0 };
+
+	T(xw_replay_check(&r, 10, 1) == XW_REPLAY_NEW_INCARNATION);
+	T(xw_replay_check(&r, 10, 2) == XW_REPLAY_OK);
+	T(xw_replay_check(&r, 10, 2) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 1) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 0) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 5) == XW_REPLAY_OK);	/* gap: 3, 4 still acceptable */
+	T(xw_replay_check(&r, 10, 4) == XW_REPLAY_OK);
+	T(xw_replay_check(&r, 10, 4) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 3) == XW_REPLAY_OK);
+	T(xw_replay_check(&r, 10, 100) == XW_REPLAY_OK);
+	T(xw_replay_check(&r, 10, 37) == XW_REPLAY_OK);	/* 63 behind: inside */
+	T(xw_replay_check(&r, 10, 37) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 36) == XW_REPLAY_DUP);	/* 64 behind: outside */
+	T(xw_replay_check(&r, 9, 1000) == XW_REPLAY_STALE_INCARNATION);
+	T(xw_replay_check(&r, 11, 1) == XW_REPLAY_NEW_INCARNATION);
+	T(xw_replay_check(&r, 11, 1) == XW_REPLAY_DUP);
+	T(xw_replay_check(&r, 10, 101) == XW_REPLAY_STALE_INCARNATION);
+	T(xw_replay_check(&r, 11, 1000000) == XW_REPLAY_OK);	/* big jump */
+	T(xw_replay_check(&r, 11, 999999) == XW_REPLAY_OK);
+}
+
+static void test_wire(void)
+{
+	uint8_t key[XW_KEY_LEN], key2[XW_KEY_LEN], buf[XW_MAX_MSG];
+	struct xw_invalidate iv = { .generation = 7, .segid = -3, .start = 4096, .len = 1 << 20 };
+	struct xw_fault_reply fr = { .req_id = 9, .nextents = 2 };
+	struct xpmem_chan_extent ext[2] = { { 0x1000, 0x2000 }, { 0x9000, 0x1000 } };
+	struct xw_msg m;
+	size_t n;
+
+	memset(key, 1, sizeof(key));
+	memset(key2, 2, sizeof(key2));
+	n = xw_build(buf, key, XW_INVALIDATE, 1, 2, 55, 3, &iv, sizeof(iv), NULL, 0);
+	T(n == sizeof(struct xw_hdr) + sizeof(iv) + XW_MAC_LEN);
+	T(xw_decode(buf, n, key, &m) == XW_OK);
+	T(m.hdr.src == 1 && m.hdr.dst == 2 && m.hdr.incarnation == 55 && m.hdr.seq == 3);
+	T(m.body_len == sizeof(iv) && !memcmp(m.body, &iv, sizeof(iv)));
+	T(xw_decode(buf, n, key2, &m) == XW_EFORGED);
+	T(xw_decode(buf, n - 1, key, &m) == XW_EMALFORMED);
+	for (size_t i = 0; i < n; i++) {	/* any flipped bit is caught */
+		int r;
+		buf[i] ^= 0x10;
+		r = xw_decode(buf, n, key, &m);
+		T(r == XW_EFORGED || r == XW_EMALFORMED);
+		buf[i] ^= 0x10;
+	}
+	n = xw_build(buf, key, XW_FAULT_REPLY, 2, 1, 56, 1, &fr, sizeof(fr), ext, sizeof(ext));
+	T(xw_decode(buf, n, key, &m) == XW_OK);
+	T(((const struct xw_fault_reply *)m.body)->extents[1].phys == 0x9000);
+	fr.nextents = 3;	/* count disagrees with length */
+	n = xw_build(buf, key, XW_FAULT_REPLY, 2, 1, 56, 1, &fr, sizeof(fr), ext, sizeof(ext));
+	T(xw_decode(buf, n, key, &m) == XW_EMALFORMED);
+	n = xw_build(buf, key, XW_HEARTBEAT, 2, 1, 56, 1, &iv, 8, NULL, 0);	/* body not allowed */
+	T(xw_decode(buf, n, key, &m) == XW_EMALFORMED);
+	T(xw_build(buf, key, XW_FAULT_REPLY, 2, 1, 56, 1, buf, XW_MAX_MSG, NULL, 0) == 0);
+}
+
+static void test_chan(void)
+{
+	uint8_t buf[XPMEM_CHAN_MAX_MSG + 16];
+	struct xpmem_chan_invalidate iv = { .segid = 1, .start = 0, .len = ~0ull, .generation = 1,
+					    .npeers = 3 };
+	uint32_t peers[3] = { 2, 3, 4 };
+	struct xpmem_chan_hdr *h = (void *)buf;
+	size_t n;
+
+	n = chan_build(buf, XPMEM_CHAN_INVALIDATE, 1, &iv, sizeof(iv), peers, sizeof(peers));
+	T(chan_validate(buf, n) == XPMEM_CHAN_INVALIDATE);
+	T(chan_validate(buf, n - 4) == -EBADMSG);
+	T(chan_validate(buf, n + 4) == -EBADMSG);
+	iv.npeers = 4;
+	n = chan_build(buf, XPMEM_CHAN_INVALIDATE, 1, &iv, sizeof(iv), peers, sizeof(peers));
+	T(chan_validate(buf, n) == -EBADMSG);
+	iv.npeers = XPMEM_CHAN_MAX_PEERS + 1;
+	n = chan_build(buf, XPMEM_CHAN_INVALIDATE, 1, &iv, sizeof(iv), NULL, 0);
+	T(chan_validate(buf, n) == -EBADMSG);
+	iv.npeers = 0;
+	n = chan_build(buf, XPMEM_CHAN_INVALIDATE, 1, &iv, sizeof(iv), NULL, 0);
+	T(chan_validate(buf, n) == XPMEM_CHAN_INVALIDATE);
+	h->magic ^= 1;
+	T(chan_validate(buf, n) == -EPROTO);
+	h->magic ^= 1;
+	h->version = 2;
+	T(chan_validate(buf, n) == -EPROTO);
+	h->version = XPMEM_CHAN_VERSION;
+	h->type = 0;
+	T(chan_validate(buf, n) == -EBADMSG);
+	h->type = XPMEM_CHAN_TYPE_MAX + 1;
+	T(chan_validate(buf, n) == -EBADMSG);
+	h->type = XPMEM_CHAN_ACKED;	/* fixed-size body of the wrong size */
+	T(chan_validate(buf, n) == -EBADMSG);
+	T(chan_validate(buf, 3) == -EBADMSG);
+	{
+		struct xpmem_chan_acked a = { 5 };
+		n = chan_build(buf, XPMEM_CHAN_ACKED, 9, &a, sizeof(a), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_ACKED);
+		h->flags = 1;
+		T(chan_validate(buf, n) == -EBADMSG);
+	}
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	test_replay();
+	test_wire();
+	test_chan();
+	printf("codec: %s\n", fails ? "FAILED" : "OK");
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,686 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xpmemd integration tests: real daemons on 127.0.0.1 (libfabric tcp;ofi_rxm),
+ * each attached to a simulated kernel in this process.
+ *
+ * usage: test_daemon CASE PATH-TO-XPMEMD
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEG 0x1000
+#define SEGSIZE (64ull << 20)
+#define MB (1ull << 20)
+
+struct gen_arg { int node; uint64_t gen; int state; };
+
+static int gen_cond(struct cluster *c, void *a)
+{
+	struct gen_arg *g = a;
+	return (int)simk_inval_state(c->nodes[g->node].k, g->gen) == g->state;
+}
+
+static int wait_gen(struct cluster *c, int node, uint64_t gen, int state, int ms)
+{
+	struct gen_arg a = { node, gen, state };
+	return wait_for(c, gen_cond, &a, ms);
+}
+
+struct fault_arg { int node; uint64_t id; };
+
+static int fault_cond(struct cluster *c, void *a)
+{
+	struct fault_arg *f = a;
+	return simk_fault_state(c->nodes[f->node].k, f->id, NULL, NULL, NULL) == 1;
+}
+
+/* node `imp` faults [start, start+len) of node `own`'s segment SEG */
+static void do_fault(struct cluster *c, int imp, int own, uint64_t start, uint64_t len,
+		     uint32_t access, int expect_err)
+{
+	struct fault_arg a = { imp, 0 };
+	struct xpmem_chan_extent ext;
+	uint32_t n = 0;
+	int err = 0;
+
+	a.id = simk_remote_fault(c->nodes[imp].k, c->nodes[own].id, SEG, start, len, access);
+	CHECK(wait_for(c, fault_cond, &a, 5000), "remote fault node %d -> %d did not finish",
+	      imp + 1, own + 1);
+	simk_fault_state(c->nodes[imp].k, a.id, &err, &n, &ext);
+	CHECK(err == expect_err, "fault error %d, expected %d", err, expect_err);
+	if (!expect_err) {
+		CHECK(n == 1, "extents %u", n);
+		CHECK(ext.phys == 0x100000000ull + start && ext.len == len,
+		      "extent %#llx+%#llx", (unsigned long long)ext.phys,
+		      (unsigned long long)ext.len);
+	}
+}
+
+static struct simk_stats kstats(struct cluster *c, int i)
+{
+	struct simk_stats s;
+	simk_get_stats(c->nodes[i].k, &s);
+	return s;
+}
+
+static struct cluster C;
+
+struct q_arg { int node; uint64_t want; };
+
+static int q_cond(struct cluster *c, void *a)
+{
+	struct q_arg *q = a;
+	return kstats(c, q->node).quarantine_entries == q->want;
+}
+
+/* wait until node's kernel holds `want` quarantine entries */
+static int wait_quarantine(struct cluster *c, int node, uint64_t want, int ms)
+{
+	struct q_arg a = { node, want };
+	return wait_for(c, q_cond, &a, ms);
+}
+
+static void start_all(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		node_start(c, i);
+	CHECK(wait_ready(c, 15000), "cluster did not come up");
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Invalidate/ack round trip with k peers (k importers of one segment). */
+static void t_roundtrip(const char *bin, int k)
+{
+	uint64_t gen;
+
+	cluster_init(&C, bin, k + 1, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	for (int r = 0; r < 3; r++) {
+		for (int i = 1; i <= k; i++)
+			do_fault(&C, i, 0, 0, 8 * MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE, 0);
+		CHECK(simk_rmap_count(C.nodes[0].k) == (size_t)k, "rmap %zu", simk_rmap_count(C.nodes[0].k));
+		for (int i = 1; i <= k; i++)
+			CHECK(simk_import_count(C.nodes[i].k) == 1, "imports on node %d", i + 1);
+		/* one INVALIDATE, one range, k peers */
+		gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
+		CHECK(gen, "nothing to invalidate");
+		CHECK(wait_gen(&C, 0, gen, SIMK_ACKED, 5000), "generation %llu not ACKED (state %d)",
+		      (unsigned long long)gen, simk_inval_state(C.nodes[0].k, gen));
+		for (int i = 1; i <= k; i++)
+			CHECK(simk_import_count(C.nodes[i].k) == 0, "node %d still maps", i + 1);
+		CHECK(kstats(&C, 0).quarantine_entries == 0, "quarantine");
+	}
+	CHECK(wait_stat(&C, 0, "acked", 3, 2000), "daemon acked %lld", node_stat(&C, 0, "acked"));
+	CHECK(node_stat(&C, 0, "timed_out") == 0, "timeouts");
+	/* a peer listed twice and this node itself do not block completion */
+	{
+		uint32_t list[3] = { 2, 2, 1 };
+		gen = simk_invalidate_peers(C.nodes[0].k, SEG, 0, MB, list, 3);
+		CHECK(wait_gen(&C, 0, gen, SIMK_ACKED, 5000), "dup/self list not ACKED");
+	}
+	/* bad requests are answered with errors, not dropped */
+	do_fault(&C, 1, 0, SEGSIZE, MB, XPMEM_CHAN_ACCESS_READ, -EINVAL);
+	cluster_stop(&C);
+}
+
+/* Timeout -> quarantine -> late ack drains it. */
+static void t_late_ack(const char *bin)
+{
+	uint64_t gen;
+
+	cluster_init(&C, bin, 3, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	do_fault(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	do_fault(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	simk_hold_zaps(C.nodes[2].k, 1);	/* node 3 is slow to unmap */
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, 2 * MB);
+	CHECK(wait_gen(&C, 0, gen, SIMK_TIMED_OUT, 5000), "not TIMED_OUT");
+	CHECK(kstats(&C, 0).kernel_timeouts == 0, "kernel timed out itself");
+	CHECK(kstats(&C, 0).quarantine_entries == 1, "quarantine %llu",
+	      (unsigned long long)kstats(&C, 0).quarantine_entries);
+	CHECK(kstats(&C, 0).quarantine_pages == 512, "pages %llu",
+	      (unsigned long long)kstats(&C, 0).quarantine_pages);
+	CHECK(wait_stat(&C, 0, "timed_out", 1, 2000), "daemon timed_out");
+	simk_hold_zaps(C.nodes[2].k, 0);
+	CHECK(wait_stat(&C, 0, "late_acks", 1, 5000), "no late ack");
+	CHECK(wait_quarantine(&C, 0, 0, 5000), "quarantine not drained");
+	CHECK(node_stat(&C, 0, "timed_out_outstanding") == 0, "late-ack record kept");
+	cluster_stop(&C);
+}
+
+/* Importer's daemon dies; invalidation times out; the importer node comes
+ * back with a new incarnation (its daemon dropped all mappings): drained. */
+static void t_peer_restart(const char *bin)
+{
+	uint64_t gen;
+	long long inc1;
+
+	cluster_init(&C, bin, 2, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	do_fault(&C, 1, 0, 0, 4 * MB, XPMEM_CHAN_ACCESS_READ, 0);
+	inc1 = node_peer_field(&C, 0, 2, "incarnation");
+	node_kill(&C, 1, SIGKILL);
+	CHECK(simk_import_count(C.nodes[1].k) == 1, "import gone too early");
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
+	CHECK(wait_gen(&C, 0, gen, SIMK_TIMED_OUT, 5000), "not TIMED_OUT");
+	CHECK(kstats(&C, 0).quarantine_entries == 1, "quarantine");
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 10000), "restart");
+	CHECK(kstats(&C, 1).zap_alls == 2, "restarted daemon did not ZAP_ALL");
+	CHECK(simk_import_count(C.nodes[1].k) == 0, "stale import survived restart");
+	CHECK(wait_quarantine(&C, 0, 0, 5000), "quarantine not drained");
+	CHECK(node_peer_field(&C, 0, 2, "incarnation") > inc1, "incarnation did not grow");
+	cluster_stop(&C);
+}
+
+/* Heartbeats detect a dead peer; a restart with the same kernel does not
+ * release quarantine the peer still owes (mappings made under its current
+ * incarnation). */
+static void t_heartbeat(const char *bin)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char msg[256];
+	ssize_t n;
+	int nfd;
+
+	cluster_init(&C, bin, 2, 0);
+	/* systemd Type=notify: READY=1 arrives on NOTIFY_SOCKET */
+	snprintf(C.notify, sizeof(C.notify), "%s/notify", C.dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", C.notify);
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CHECK(bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind notify");
+	start_all(&C);
+	n = recv(nfd, msg, sizeof(msg) - 1, 0);
+	CHECK(n > 0, "no sd_notify message");
+	msg[n] = 0;
+	CHECK(strstr(msg, "READY=1"), "sd_notify: %s", msg);
+	close(nfd);
+	CHECK(node_peer_field(&C, 0, 2, "alive") == 1, "alive");
+	node_kill(&C, 1, SIGKILL);
+	CHECK(wait_stat(&C, 0, "peer_deaths", 1, 5000), "death not detected");
+	CHECK(node_peer_field(&C, 0, 2, "alive") == 0, "still alive");
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 10000), "peer did not come back");
+	CHECK(node_peer_field(&C, 0, 2, "alive") == 1, "not alive again");
+	cluster_stop(&C);
+}
+
+/* Owner daemon killed: its kernel times pending invalidations out on its own
+ * (channel hangup) and quarantines; a restarted daemon reconciles. Also a
+ * stopped (not dead) daemon: the kernel's own timer fires. */
+static void t_daemon_restart(const char *bin)
+{
+	uint64_t g1, g2;
+
+	cluster_init(&C, bin, 2, 0);
+	C.kernel_timeout_ms = 1500;
+	simk_destroy(C.nodes[0].k);
+	C.nodes[0].k = C.ks[0] = simk_create(C.nodes[0].sock, 1, C.kernel_timeout_ms);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+
+	/* a stopped daemon: kernel-side timeout */
+	do_fault(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	node_kill(&C, 0, SIGSTOP);
+	g1 = simk_invalidate(C.nodes[0].k, SEG, 0, MB);
+	CHECK(wait_gen(&C, 0, g1, SIMK_TIMED_OUT, 5000), "kernel did not time out");
+	CHECK(kstats(&C, 0).kernel_timeouts == 1, "kernel_timeouts");
+	CHECK(kstats(&C, 0).quarantine_entries == 1, "quarantine");
+	node_kill(&C, 0, SIGCONT);	/* daemon resumes, finishes g1 late */
+	CHECK(wait_quarantine(&C, 0, 0, 5000), "late ACKED did not release");
+	CHECK(wait_ready(&C, 5000), "peers did not see each other again");
+
+	/* a killed daemon: channel hangup */
+	do_fault(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	node_kill(&C, 0, SIGKILL);
+	CHECK(!simk_connected(C.nodes[0].k), "kernel did not see the hangup");
+	g2 = simk_invalidate(C.nodes[0].k, SEG, 0, MB);
+	CHECK((int)simk_inval_state(C.nodes[0].k, g2) == SIMK_TIMED_OUT, "no immediate timeout");
+	CHECK(kstats(&C, 0).quarantine_entries == 1, "quarantine");
+	CHECK(simk_import_count(C.nodes[1].k) == 1, "importer unmapped without a daemon?");
+	node_start(&C, 0);
+	CHECK(wait_ready(&C, 10000), "restart");
+	CHECK(wait_quarantine(&C, 0, 0, 5000), "reconcile did not drain quarantine");
+	CHECK(simk_import_count(C.nodes[1].k) == 0, "importer still maps");
+	cluster_stop(&C);
+}
+
+/* ------------------------------------------------------------------ */
+/* A fake node speaking the wire protocol from this process. */
+
+#include "chan.h"
+#include "fabric.h"
+#include "wire.h"
+#include "state.h"
+
+static uint8_t key[XW_KEY_LEN];
+static struct fab *fake;
+static fi_addr_t target;
+static uint8_t last_rx[XW_MAX_MSG];
+static size_t last_rx_len;
+static int rx_type_count[XW_TYPE_MAX + 1];
+static struct xw_ack last_ack;
+static uint64_t rx_incarnation;
+
+static void fake_rx(void *arg, const void *buf, size_t len)
+{
+	struct xw_msg m;
+
+	(void)arg;
+	if (xw_decode(buf, len, key, &m) != XW_OK)
+		return;
+	memcpy(last_rx, buf, len);
+	last_rx_len = len;
+	rx_type_count[m.hdr.type]++;
+	rx_incarnation = m.hdr.incarnation;
+	if (m.hdr.type == XW_ACK)
+		memcpy(&last_ack, m.body, sizeof(last_ack));
+	if (m.hdr.type == XW_INVALIDATE) {
+		const struct xw_invalidate *iv = m.body;
+		last_ack.generation = iv->generation;	/* remembered for the test */
+	}
+}
+
+static void fake_idle(void)
+{
+	fab_progress(fake, fake_rx, NULL);
+}
+
+static int fake_cond_type(struct cluster *c, void *a)
+{
+	int *want = a;	/* {type, count} */
+	(void)c;
+	fab_progress(fake, fake_rx, NULL);
+	return rx_type_count[want[0]] >= want[1];
+}
+
+static void fake_wait(int type, int count)
+{
+	int a[2] = { type, count };
+	CHECK(wait_for(&C, fake_cond_type, a, 5000), "fake node: no %s #%d", xw_type_name(type), count);
+}
+
+static size_t fake_build(uint8_t *buf, const uint8_t *k, uint16_t type, uint64_t inc,
+			 uint64_t seq, const void *body, size_t blen)
+{
+	return xw_build(buf, k, type, 2, 1, inc, seq, body, blen, NULL, 0);
+}
+
+static void fake_send(const uint8_t *buf, size_t n)
+{
+	CHECK(fab_send(fake, target, buf, n) == 0, "fab_send");
+	fab_progress(fake, fake_rx, NULL);
+}
+
+static void t_security(const char *bin)
+{
+	uint8_t buf[XW_MAX_MSG], bad[XW_KEY_LEN];
+	char err[200], port[16];
+	struct xw_invalidate iv = { .generation = 77, .segid = 5, .start = 0, .len = MB };
+	struct xw_ack ack;
+	uint64_t inc = 1000, seq = 0, gen, node1_inc;
+	size_t n;
+	uint32_t peer = 2;
+
+	cluster_init(&C, bin, 1, 1);	/* node 1 real, node 2 is us */
+	CHECK(load_secret(C.secret, key, err, sizeof(err)) == 0, "%s", err);
+	snprintf(port, sizeof(port), "%d", C.ports[1]);
+	fake = fab_open("tcp", "127.0.0.1", port, XW_MAX_MSG);
+	CHECK(fake, "fake fabric");
+	harness_idle = fake_idle;
+	node_start(&C, 0);
+	CHECK(wait_ready(&C, 10000), "daemon");
+	snprintf(port, sizeof(port), "%d", C.ports[0]);
+	CHECK(fab_add_peer(fake, "127.0.0.1", port, &target) == 0, "av");
+
+	/* valid INVALIDATE from node 2 -> ZAP in node 1's kernel -> ACK */
+	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	fake_send(buf, n);
+	fake_wait(XW_ACK, 1);
+	CHECK(last_ack.generation == 77 && last_ack.error == 0 && last_ack.incarnation == inc,
+	      "ack gen %llu",
+	      (unsigned long long)last_ack.generation);
+	CHECK(kstats(&C, 0).zaps == 1, "zaps %llu", (unsigned long long)kstats(&C, 0).zaps);
+
+	/* the very same bytes again: replay */
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_replayed", 1, 3000), "replay not counted");
+	/* forged: right format, wrong key */
+	memset(bad, 0x5a, sizeof(bad));
+	n = fake_build(buf, bad, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_forged", 1, 3000), "forgery not counted");
+	/* tampered: valid MAC, then one body byte flipped */
+	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	buf[sizeof(struct xw_hdr) + 8] ^= 1;
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_forged", 2, 3000), "tampering not counted");
+	/* malformed: truncated */
+	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	fake_send(buf, n - 5);
+	CHECK(wait_stat(&C, 0, "rx_malformed", 1, 3000), "malformed not counted");
+	/* an older incarnation of node 2 */
+	n = fake_build(buf, key, XW_HEARTBEAT, inc - 1, 1000, NULL, 0);
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_stale_incarnation", 1, 3000), "stale incarnation not counted");
+	pump(&C, 200);
+	CHECK(kstats(&C, 0).zaps == 1, "a dropped message was applied (zaps %llu)",
+	      (unsigned long long)kstats(&C, 0).zaps);
+
+	/* the kernel channel: malformed messages are dropped and counted */
+	{
+		uint8_t cb[XPMEM_CHAN_MAX_MSG];
+		struct xpmem_chan_invalidate civ = { .segid = 1, .len = 1, .generation = 999,
+						     .npeers = 5 };
+		size_t cn = chan_build(cb, XPMEM_CHAN_INVALIDATE, 1, &civ, sizeof(civ), NULL, 0);
+
+		CHECK(simk_send_raw(C.nodes[0].k, cb, cn) == 0, "raw send");	/* count lies */
+		CHECK(simk_send_raw(C.nodes[0].k, "garbage", 7) == 0, "raw send");
+		((struct xpmem_chan_hdr *)cb)->magic = 0;
+		CHECK(simk_send_raw(C.nodes[0].k, cb, cn) == 0, "raw send");
+		CHECK(wait_stat(&C, 0, "chan_malformed", 3, 3000), "channel garbage not counted");
+		CHECK(node_stat(&C, 0, "invalidations") == 0, "malformed INVALIDATE accepted");
+	}
+
+	/* acks: node 1's kernel invalidates towards node 2 */
+	gen = simk_invalidate_peers(C.nodes[0].k, SEG, 0, MB, &peer, 1);
+	fake_wait(XW_INVALIDATE, 1);
+	node1_inc = rx_incarnation;
+	CHECK(last_ack.generation == gen, "gen on the wire %llu != %llu",
+	      (unsigned long long)last_ack.generation, (unsigned long long)gen);
+	/* an ack echoing another incarnation of node 1 must not complete it */
+	ack = (struct xw_ack){ .generation = gen, .incarnation = node1_inc - 1 };
+	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "stale_acks", 1, 3000), "ack for old incarnation not counted");
+	pump(&C, 50);
+	CHECK((int)simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING,
+	      "ack for another incarnation completed it");
+	/* stale ack (older generation) must not complete it */
+	ack = (struct xw_ack){ .generation = gen - 1, .incarnation = node1_inc };
+	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "stale_acks", 2, 3000), "stale ack not counted");
+	pump(&C, 50);
+	CHECK((int)simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING, "stale ack completed it");
+	/* forged ack for the right generation must not complete it */
+	ack.generation = gen;
+	n = fake_build(buf, bad, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_forged", 3, 3000), "forged ack not counted");
+	pump(&C, 50);
+	CHECK((int)simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING, "forged ack completed it");
+	/* the real one does */
+	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	fake_send(buf, n);
+	CHECK(wait_gen(&C, 0, gen, SIMK_ACKED, 3000), "real ack did not complete");
+	/* duplicate (fresh seq, same generation) and its replay */
+	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	fake_send(buf, n);
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_replayed", 2, 3000), "replayed ack not counted");
+	CHECK(wait_stat(&C, 0, "stale_acks", 3, 3000), "duplicate ack not counted");
+	harness_idle = NULL;
+	fab_close(fake);
+	cluster_stop(&C);
+}
+
+/* ------------------------------------------------------------------ */
+/* gRPC control plane through xpmemctl (run while the kernels are pumped) */
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <grpc/grpc_security.h>
+#include "grpcx.h"
+#include "xpmem.pb-c.h"
+
+static char ctl_bin[512];
+static char out[65536];
+
+/* run xpmemctl ARGS...; returns exit status, stdout+stderr in out */
+static int ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int ctl(const char *fmt, ...)
+{
+	char cmd[2048];
+	int pfd[2], st = 0;
+	size_t n = 0;
+	pid_t pid;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	CHECK(pipe(pfd) == 0, "pipe");
+	pid = fork();
+	if (pid == 0) {
+		char full[2600];
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		snprintf(full, sizeof(full), "exec %s %s", ctl_bin, cmd);
+		execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t r = read(pfd[0], out + n, sizeof(out) - 1 - n);
+		if (r > 0) {
+			n += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		pump(&C, 5);	/* the kernels answer the daemon's queries */
+	}
+	close(pfd[0]);
+	out[n] = 0;
+	waitpid(pid, &st, 0);
+	fprintf(stderr, "$ xpmemctl %s  [rc %d]\n%s", cmd, WEXITSTATUS(st), out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static json_t *ctl_json(const char *args)
+{
+	json_t *j;
+	CHECK(ctl("--json %s", args) == 0, "xpmemctl --json %s failed", args);
+	j = json_loads(out, 0, NULL);
+	CHECK(j, "xpmemctl --json %s: not JSON", args);
+	return j;
+}
+
+static grpc_status_code raw_call(const char *target, const char *method, const void *req,
+				 size_t len)
+{
+	grpc_channel_credentials *cr;
+	grpc_channel *ch;
+	ProtobufCMessage *rep = NULL;
+	char err[256];
+	grpc_status_code st;
+
+	grpc_init();
+	cr = grpc_insecure_credentials_create();
+	ch = grpc_channel_create(target, cr, NULL);
+	st = grpcx_call_raw(ch, method, req, len, &xpmem__fence_reply__descriptor,
+					     &rep, 3000, err, sizeof(err));
+
+	grpc_channel_credentials_release(cr);
+	fprintf(stderr, "raw %s %s -> %s: %s\n", target, method, grpcx_code_name(st), err);
+	if (rep)
+		protobuf_c_message_free_unpacked(rep, NULL);
+	grpc_channel_destroy(ch);
+	grpc_shutdown();
+	return st;
+}
+
+static void t_grpc(const char *bin)
+{
+	char sock[300], unixaddr[300], peer1[64], conf2[300], badconf[300];
+	json_t *j, *a;
+	uint64_t gen;
+	long long inc;
+	FILE *f;
+
+	{
+		char *dup = strdup(bin);
+		snprintf(ctl_bin, sizeof(ctl_bin), "%s/xpmemctl", dirname(dup));
+		free(dup);
+	}
+	cluster_init(&C, bin, 2, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	simk_add_segment(C.nodes[0].k, SEG + 1, 0x200000000ull, MB, 1);
+	start_all(&C);
+	do_fault(&C, 1, 0, 0, 8 * MB, XPMEM_CHAN_ACCESS_READ, 0);
+	snprintf(sock, sizeof(sock), "-s %s", C.nodes[0].grpc);
+	snprintf(unixaddr, sizeof(unixaddr), "unix:%s", C.nodes[0].grpc);
+	snprintf(peer1, sizeof(peer1), "127.0.0.1:%d", C.nodes[0].grpc_port);
+	snprintf(conf2, sizeof(conf2), "-c %s", C.nodes[1].conf);
+
+	/* tables */
+	CHECK(ctl("%s status", sock) == 0 && strstr(out, "node           1") &&
+	      strstr(out, "ready") && strstr(out, "1 alive / 1"), "status table");
+	CHECK(ctl("%s peers", sock) == 0 && strstr(out, "NODE") && strstr(out, " up "), "peers table");
+	CHECK(ctl("%s segments", sock) == 0 && strstr(out, "0x1000 ") && strstr(out, " ro") &&
+	      strstr(out, " rw"), "segments table");
+	CHECK(ctl("%s mappings", sock) == 0 && strstr(out, "PEER") && strstr(out, "8388608"),
+	      "mappings table");
+	CHECK(ctl("%s stats", sock) == 0 && strstr(out, "resolves"), "stats table");
+
+	/* JSON */
+	snprintf(out, sizeof(out), "%s status", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "node_id")) == 1, "json node_id");
+	CHECK(json_integer_value(json_object_get(j, "peers_alive")) == 1, "json peers_alive");
+	inc = json_integer_value(json_object_get(j, "incarnation"));
+	json_decref(j);
+	snprintf(out, sizeof(out), "%s peers", sock);
+	a = ctl_json(out);
+	CHECK(json_array_size(a) == 1 &&
+	      json_integer_value(json_object_get(json_array_get(a, 0), "id")) == 2 &&
+	      json_is_true(json_object_get(json_array_get(a, 0), "alive")), "json peers");
+	json_decref(a);
+	snprintf(out, sizeof(out), "%s segments", sock);
+	a = ctl_json(out);
+	CHECK(json_array_size(a) == 2, "json segments");
+	json_decref(a);
+	snprintf(out, sizeof(out), "%s mappings 2", sock);
+	a = ctl_json(out);
+	CHECK(json_array_size(a) == 1 &&
+	      json_integer_value(json_object_get(json_array_get(a, 0), "segid")) == SEG &&
+	      json_integer_value(json_object_get(json_array_get(a, 0), "len")) == (long long)(8 * MB),
+	      "json mappings");
+	json_decref(a);
+	snprintf(out, sizeof(out), "%s stats", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "resolves")) == 1, "json stats resolves");
+	json_decref(j);
+
+	/* Peer service over the network, authenticated with the secret */
+	snprintf(out, sizeof(out), "%s hello %s", conf2, peer1);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "incarnation")) == inc, "hello incarnation");
+	json_decref(j);
+	CHECK(ctl("%s remote-get %s 0x1000 rw", conf2, peer1) == 0 &&
+	      strstr(out, "67108864 bytes at phys 0x100000000, read-write"), "remote-get");
+	CHECK(ctl("%s remote-get %s 0x1001 w", conf2, peer1) == 1 &&
+	      strstr(out, "PERMISSION_DENIED"), "remote-get write to read-only");
+	CHECK(ctl("%s remote-get %s 0x999 r", conf2, peer1) == 1 && strstr(out, "NOT_FOUND"),
+	      "remote-get unknown segment");
+	snprintf(badconf, sizeof(badconf), "%s/bad.conf", C.dir);
+	f = fopen(badconf, "w");
+	fprintf(f, "[xpmemd]\nnode_id = 2\nsecret_file = %s/badsecret\n", C.dir);
+	fclose(f);
+	snprintf(out, sizeof(out), "%s/badsecret", C.dir);
+	f = fopen(out, "w");
+	fprintf(f, "not-the-cluster-secret-at-all\n");
+	fclose(f);
+	CHECK(ctl("-c %s hello %s", badconf, peer1) == 1 && strstr(out, "UNAUTHENTICATED"),
+	      "wrong secret accepted");
+
+	/* malformed and misdirected requests */
+	CHECK(raw_call(unixaddr, "/xpmem.Management/Fence", "\xff\xff\xff", 3) ==
+	      GRPC_STATUS_INVALID_ARGUMENT, "garbage request");
+	CHECK(raw_call(unixaddr, "/xpmem.Management/NoSuch", "", 0) == GRPC_STATUS_UNIMPLEMENTED,
+	      "unknown method");
+	CHECK(raw_call(unixaddr, "/xpmem.Peer/Hello", "", 0) == GRPC_STATUS_UNIMPLEMENTED,
+	      "Peer on the unix socket");
+	CHECK(raw_call(peer1, "/xpmem.Management/Fence", "\x08\x02", 2) ==
+	      GRPC_STATUS_UNIMPLEMENTED, "Management on the network");
+	CHECK(raw_call(peer1, "/xpmem.Peer/Hello", "\x08\x02", 2) == GRPC_STATUS_UNAUTHENTICATED,
+	      "unauthenticated hello");
+	CHECK(ctl("%s fence 9", sock) == 1 && strstr(out, "NOT_FOUND"), "fence unknown node");
+	CHECK(ctl("%s --json fence 9", sock) == 1 && strstr(out, "\"error\": \"NOT_FOUND\""),
+	      "fence unknown node json");
+	CHECK(ctl("%s fence x", sock) == 2, "fence bad arg");
+	CHECK(ctl("-s %s/nothing status", C.dir) == 1 && strstr(out, "UNAVAILABLE"), "no daemon");
+
+	/* fence: node 2 dies holding a mapping; the invalidation times out and
+	 * quarantines; fencing node 2 releases it */
+	node_kill(&C, 1, SIGKILL);
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
+	CHECK(wait_gen(&C, 0, gen, SIMK_TIMED_OUT, 5000), "not TIMED_OUT");
+	CHECK(kstats(&C, 0).quarantine_entries == 1, "quarantine");
+	snprintf(out, sizeof(out), "%s stats", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "quarantine_entries")) == 1 &&
+	      json_integer_value(json_object_get(j, "quarantine_pages")) == (long long)(SEGSIZE / 4096),
+	      "quarantine not visible in stats");
+	json_decref(j);
+	CHECK(ctl("%s fence 2", sock) == 0 && strstr(out, "node 2 fenced"), "fence");
+	CHECK(wait_quarantine(&C, 0, 0, 3000), "fence did not release quarantine");
+	snprintf(out, sizeof(out), "%s stats", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "quarantine_entries")) == 0, "stats after fence");
+	json_decref(j);
+	CHECK(node_stat(&C, 0, "timed_out_outstanding") == 0, "late-ack record kept");
+	cluster_stop(&C);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s CASE XPMEMD\n", argv[0]);
+		return 2;
+	}
+	test_name = argv[1];
+	alarm(110);	/* hard bound on any case */
+	if (!strcmp(argv[1], "roundtrip1"))
+		t_roundtrip(argv[2], 1);
+	else if (!strcmp(argv[1], "roundtrip2"))
+		t_roundtrip(argv[2], 2);
+	else if (!strcmp(argv[1], "roundtrip8"))
+		t_roundtrip(argv[2], 8);
+	else if (!strcmp(argv[1], "late_ack"))
+		t_late_ack(argv[2]);
+	else if (!strcmp(argv[1], "peer_restart"))
+		t_peer_restart(argv[2]);
+	else if (!strcmp(argv[1], "heartbeat"))
+		t_heartbeat(argv[2]);
+	else if (!strcmp(argv[1], "daemon_restart"))
+		t_daemon_restart(argv[2]);
+	else if (!strcmp(argv[1], "grpc"))
+		t_grpc(argv[2]);
+	else if (!strcmp(argv[1], "security"))
+		t_security(argv[2]);
+	else {
+		fprintf(stderr, "unknown case %s\n", argv[1]);
+		return 2;
+	}
+	printf("%s: OK\n", test_name);
+	return 0;
+}

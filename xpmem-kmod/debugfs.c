@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/kernel/debug/xpmem/segments: one line per live segment with its
+ * fault/mapping/invalidation counters. Also instantiates the tracepoints.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "xpmem_private.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+static struct dentry *xpmem_debugfs_dir;
+
+static int xpmem_segments_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "segid range mode faults pages_mapped invalidations pages_zapped pmds_mapped\n");
+	xpmem_show_segments(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_segments);
+
+static int xpmem_objects_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "tg %d\nseg %d\nap %d\natt %d\n",
+		   atomic_read(&xpmem_objects[XPMEM_OBJ_TG]),
+		   atomic_read(&xpmem_objects[XPMEM_OBJ_SEG]),
+		   atomic_read(&xpmem_objects[XPMEM_OBJ_AP]),
+		   atomic_read(&xpmem_objects[XPMEM_OBJ_ATT]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_objects);
+
+void xpmem_debugfs_init(void)
+{
+	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
+	debugfs_create_file("segments", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_segments_fops);
+	debugfs_create_file("objects", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_objects_fops);
+}
+
+void xpmem_debugfs_exit(void)
+{
+	debugfs_remove_recursive(xpmem_debugfs_dir);
+}

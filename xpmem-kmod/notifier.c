@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Source-side invalidation: the mmu_interval_notifier of each segment zaps
+ * the attacher PTEs covering an invalidated source range before the source
+ * page can go away.
+ */
+#include <linux/hashtable.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/spinlock.h>
+
+#include "xpmem_private.h"
+#include "trace.h"
+
+/*
+ * Tasks currently zapping attachment PTEs. Zapping an attachment vma runs
+ * the mmu notifiers of the attacher's mm for the vma's range; if that mm
+ * exports a segment covering the vma (a whole-address-space segment, or a
+ * process attaching its own memory) our callback would run nested and take
+ * a segment lock the zapper may already hold. An attachment vma is
+ * VM_PFNMAP|VM_IO, which a fault never resolves, so no PTE anywhere is
+ * derived from it and the nested call has nothing to do.
+ */
+static DEFINE_SPINLOCK(xpmem_zapper_lock);
+static DEFINE_HASHTABLE(xpmem_zappers, 6);
+
+void xpmem_zapper_enter(struct xpmem_zapper *z)
+{
+	z->task = current;
+	spin_lock(&xpmem_zapper_lock);
+	hash_add(xpmem_zappers, &z->node, (unsigned long)current);
+	spin_unlock(&xpmem_zapper_lock);
+}
+
+void xpmem_zapper_exit(struct xpmem_zapper *z)
+{
+	spin_lock(&xpmem_zapper_lock);
+	hash_del(&z->node);
+	spin_unlock(&xpmem_zapper_lock);
+}
+
+static bool xpmem_current_is_zapping(void)
+{
+	struct xpmem_zapper *z;
+	bool found = false;
+
+	spin_lock(&xpmem_zapper_lock);
+	hash_for_each_possible(xpmem_zappers, z, node, (unsigned long)current) {
+		if (z->task == current) {
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&xpmem_zapper_lock);
+	return found;
+}
+
+/*
+ * Zap the PTEs of @att that map source addresses [start, end). The caller
+ * holds seg->lock (so the vmas, their file and mapping stay alive) and is
+ * registered as a zapper. unmap_mapping_range() finds the vmas through the
+ * device file's i_mmap tree; it needs no mmap_lock of the attacher.
+ */
+void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
+			 unsigned long end)
+{
+	unsigned long s = max(start, att->src_start);
+	unsigned long e = min(end, att->src_end);
+
+	if (s >= e || !att->mapping)
+		return;
+	unmap_mapping_range(att->mapping,
+			    ((loff_t)att->pgoff << PAGE_SHIFT) +
+			    (s - att->src_start), e - s, 1);
+	atomic64_add((e - s) >> PAGE_SHIFT, &att->seg->nr_zapped);
+}
+
+static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
+			     const struct mmu_notifier_range *range,
+			     unsigned long cur_seq)
+{
+	struct xpmem_seg *seg = container_of(mni, struct xpmem_seg, notifier);
+	bool blockable = mmu_notifier_range_blockable(range);
+	struct xpmem_zapper z;
+	struct xpmem_att *att;
+
+	if (xpmem_current_is_zapping())
+		return true;
+
+	if (blockable)
+		mutex_lock(&seg->lock);
+	else if (!mutex_trylock(&seg->lock))
+		return false;
+
+	if (!blockable) {
+		/* Zapping sleeps (i_mmap_rwsem): only succeed if nothing to do. */
+		list_for_each_entry(att, &seg->atts, seg_node) {
+			if (att->src_start < range->end &&
+			    range->start < att->src_end) {
+				mutex_unlock(&seg->lock);
+				return false;
+			}
+		}
+	}
+
+	mmu_interval_set_seq(mni, cur_seq);
+	atomic64_inc(&seg->nr_invalidates);
+	trace_xpmem_invalidate(seg->segid, range->start, range->end,
+			       range->event);
+
+	xpmem_zapper_enter(&z);
+	list_for_each_entry(att, &seg->atts, seg_node) {
+		if (!att->dead)
+			xpmem_zap_att_range(att, range->start, range->end);
+	}
+	xpmem_zapper_exit(&z);
+
+	mutex_unlock(&seg->lock);
+	return true;
+}
+
+const struct mmu_interval_notifier_ops xpmem_seg_notifier_ops = {
+	.invalidate = xpmem_invalidate,
+};

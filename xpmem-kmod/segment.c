@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Segments (MAKE/REMOVE) and access permits (GET/RELEASE), and the id
+ * tables both are looked up in.
+ */
+#include <linux/capability.h>
+#include <linux/mm.h>
+#include <linux/cred.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+#include "xpmem_private.h"
+
+static DEFINE_XARRAY_ALLOC1(xpmem_segs);
+static DEFINE_XARRAY_ALLOC1(xpmem_aps);
+static u32 xpmem_seg_next;
+static u32 xpmem_ap_next;
+
+int xpmem_ids_init(void)
+{
+	return 0;
+}
+
+void xpmem_ids_exit(void)
+{
+	WARN_ON(!xa_empty(&xpmem_segs));
+	WARN_ON(!xa_empty(&xpmem_aps));
+}
+
+/*
+ * Reserve a slot in @xa and build an id for it. The slot holds no entry
+ * (lookups fail) until xpmem_id_publish().
+ */
+static int xpmem_id_alloc(struct xarray *xa, u32 *next, s64 *id)
+{
+	u32 idx;
+	int ret;
+
+	ret = xa_alloc_cyclic(xa, &idx, NULL, XA_LIMIT(1, U32_MAX), next,
+			      GFP_KERNEL);
+	if (ret < 0)
+		return ret;
+	*id = xpmem_id_encode(XPMEM_LOCAL_NODE, get_random_u32(), idx);
+	return 0;
+}
+
+static void xpmem_id_publish(struct xarray *xa, s64 id, void *entry)
+{
+	xa_store(xa, xpmem_id_idx(id), entry, GFP_KERNEL);
+}
+
+static void xpmem_seg_free(struct kref *kref)
+{
+	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
+
+	WARN_ON(!list_empty(&seg->atts));
+	mmdrop(seg->mm);
+	kfree(seg);
+	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
+}
+
+void xpmem_seg_put(struct xpmem_seg *seg)
+{
+	kref_put(&seg->kref, xpmem_seg_free);
+}
+
+static struct xpmem_seg *xpmem_seg_lookup(s64 segid)
+{
+	struct xpmem_seg *seg;
+
+	if (segid <= 0 || xpmem_segid_node(segid) != XPMEM_LOCAL_NODE)
+		return NULL;
+	xa_lock(&xpmem_segs);
+	seg = xa_load(&xpmem_segs, xpmem_id_idx(segid));
+	if (seg && (seg->segid != segid || !kref_get_unless_zero(&seg->kref)))
+		seg = NULL;
+	xa_unlock(&xpmem_segs);
+	return seg;
+}
+
+int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
+	       u64 permit_value, s64 *segid)
+{
+	struct xpmem_seg *seg;
+	u64 end;
+	int ret;
+
+	if (permit_type != XPMEM_PERMIT_MODE || (permit_value & ~0777ULL))
+		return -EINVAL;
+	/* XPMEM_MAXADDR_SIZE: the whole address space. */
+	if (vaddr == 0 && size == (u64)-1)
+		size = TASK_SIZE;
+	if (!size || !PAGE_ALIGNED(vaddr) || !PAGE_ALIGNED(size))
+		return -EINVAL;
+	if (check_add_overflow(vaddr, size, &end) || vaddr >= TASK_SIZE)
+		return -EINVAL;
+	end = min_t(u64, end, TASK_SIZE);
+
+	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	if (!seg)
+		return -ENOMEM;
+	kref_init(&seg->kref);
+	atomic_inc(&xpmem_objects[XPMEM_OBJ_SEG]);
+	mutex_init(&seg->lock);
+	INIT_LIST_HEAD(&seg->atts);
+	INIT_LIST_HEAD(&seg->tg_node);
+	seg->tg = tg;
+	seg->start = vaddr;
+	seg->end = end;
+	seg->uid = current_euid();
+	seg->gid = current_egid();
+	seg->mode = permit_value;
+	seg->mm = current->mm;
+	mmgrab(seg->mm);
+
+	ret = mmu_interval_notifier_insert(&seg->notifier, seg->mm, seg->start,
+					   seg->end - seg->start,
+					   &xpmem_seg_notifier_ops);
+	if (ret)
+		goto err_free;
+	seg->notifier_live = true;
+
+	ret = xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next, &seg->segid);
+	if (ret)
+		goto err_notifier;
+
+	mutex_lock(&tg->lock);
+	if (tg->dead) {
+		mutex_unlock(&tg->lock);
+		ret = -EINVAL;
+		goto err_id;
+	}
+	list_add_tail(&seg->tg_node, &tg->segs);
+	xpmem_id_publish(&xpmem_segs, seg->segid, seg);
+	mutex_unlock(&tg->lock);
+
+	*segid = seg->segid;
+	return 0;
+
+err_id:
+	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
+err_notifier:
+	mmu_interval_notifier_remove(&seg->notifier);
+err_free:
+	xpmem_seg_put(seg);
+	return ret;
+}
+
+/*
+ * Tear a segment down: attachments lose their PTEs and fault with SIGBUS
+ * from now on, the notifier goes, the id stops resolving. The caller has
+ * taken @seg off its owner's list and passes the list's reference.
+ */
+void xpmem_seg_destroy(struct xpmem_seg *seg)
+{
+	struct xpmem_zapper z;
+	struct xpmem_att *att;
+
+	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
+
+	mutex_lock(&seg->lock);
+	seg->dead = true;
+	xpmem_zapper_enter(&z);
+	list_for_each_entry(att, &seg->atts, seg_node) {
+		att->dead = true;
+		xpmem_zap_att_range(att, att->src_start, att->src_end);
+	}
+	xpmem_zapper_exit(&z);
+	mutex_unlock(&seg->lock);
+
+	/* Not under seg->lock: this waits for running invalidations. */
+	if (seg->notifier_live) {
+		mmu_interval_notifier_remove(&seg->notifier);
+		seg->notifier_live = false;
+	}
+	xpmem_seg_put(seg);
+}
+
+int xpmem_remove(struct xpmem_tg *tg, s64 segid)
+{
+	struct xpmem_seg *seg;
+	bool mine;
+
+	seg = xpmem_seg_lookup(segid);
+	if (!seg)
+		return -EINVAL;
+
+	mutex_lock(&tg->lock);
+	mine = seg->tg == tg && !list_empty(&seg->tg_node);
+	if (mine)
+		list_del_init(&seg->tg_node);
+	mutex_unlock(&tg->lock);
+
+	if (mine)
+		xpmem_seg_destroy(seg);
+	xpmem_seg_put(seg);
+	return mine ? 0 : -EINVAL;
+}
+
+/*
+ * @seg->mode is checked against the caller's fsuid/fsgid like a file mode
+ * owned by the segment creator's euid/egid. Read permission is always
+ * needed, write too for XPMEM_RDWR. CAP_SYS_ADMIN bypasses the check.
+ */
+static int xpmem_seg_permission(struct xpmem_seg *seg, int flags)
+{
+	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
+	unsigned int mode = seg->mode;
+
+	if (uid_eq(current_fsuid(), seg->uid))
+		mode >>= 6;
+	else if (in_group_p(seg->gid))
+		mode >>= 3;
+	if ((mode & want) == want)
+		return 0;
+	if (capable(CAP_SYS_ADMIN))
+		return 0;
+	return -EACCES;
+}
+
+static void xpmem_ap_free(struct kref *kref)
+{
+	struct xpmem_ap *ap = container_of(kref, struct xpmem_ap, kref);
+
+	xpmem_seg_put(ap->seg);
+	put_pid(ap->tgid);
+	kfree(ap);
+	atomic_dec(&xpmem_objects[XPMEM_OBJ_AP]);
+}
+
+void xpmem_ap_put(struct xpmem_ap *ap)
+{
+	kref_put(&ap->kref, xpmem_ap_free);
+}
+
+struct xpmem_ap *xpmem_ap_lookup(s64 apid)
+{
+	struct xpmem_ap *ap;
+
+	if (apid <= 0)
+		return NULL;
+	xa_lock(&xpmem_aps);
+	ap = xa_load(&xpmem_aps, xpmem_id_idx(apid));
+	if (ap && (ap->apid != apid || !kref_get_unless_zero(&ap->kref)))
+		ap = NULL;
+	xa_unlock(&xpmem_aps);
+	return ap;
+}
+
+int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
+	      u64 permit_value, s64 *apid)
+{
+	struct xpmem_seg *seg;
+	struct xpmem_ap *ap;
+	int ret;
+
+	if (flags != XPMEM_RDONLY && flags != XPMEM_RDWR)
+		return -EINVAL;
+	if (permit_type != XPMEM_PERMIT_MODE)
+		return -EINVAL;
+
+	seg = xpmem_seg_lookup(segid);
+	if (!seg)
+		return -ENOENT;
+	if (READ_ONCE(seg->dead)) {
+		ret = -ENOENT;
+		goto err_seg;
+	}
+	ret = xpmem_seg_permission(seg, flags);
+	if (ret)
+		goto err_seg;
+
+	ap = kzalloc(sizeof(*ap), GFP_KERNEL);
+	if (!ap) {
+		ret = -ENOMEM;
+		goto err_seg;
+	}
+	kref_init(&ap->kref);
+	atomic_inc(&xpmem_objects[XPMEM_OBJ_AP]);
+	INIT_LIST_HEAD(&ap->tg_node);
+	ap->tg = tg;
+	ap->tgid = get_pid(tg->tgid);
+	ap->seg = seg;
+	ap->flags = flags;
+
+	ret = xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, &ap->apid);
+	if (ret)
+		goto err_ap;
+
+	mutex_lock(&tg->lock);
+	if (tg->dead) {
+		mutex_unlock(&tg->lock);
+		xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
+		ret = -EINVAL;
+		goto err_ap;
+	}
+	list_add_tail(&ap->tg_node, &tg->aps);
+	xpmem_id_publish(&xpmem_aps, ap->apid, ap);
+	mutex_unlock(&tg->lock);
+
+	*apid = ap->apid;
+	return 0;
+
+err_ap:
+	xpmem_ap_put(ap);	/* drops the segment reference too */
+	return ret;
+err_seg:
+	xpmem_seg_put(seg);
+	return ret;
+}
+
+/*
+ * Release an access permit: its attachments lose their PTEs and fault with
+ * SIGBUS from now on. The caller has taken @ap off its owner's list, set
+ * ap->dead and passes the list's reference.
+ */
+void xpmem_ap_destroy(struct xpmem_ap *ap)
+{
+	struct xpmem_seg *seg = ap->seg;
+	struct xpmem_zapper z;
+	struct xpmem_att *att;
+
+	xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
+
+	mutex_lock(&seg->lock);
+	xpmem_zapper_enter(&z);
+	list_for_each_entry(att, &seg->atts, seg_node) {
+		if (att->ap != ap)
+			continue;
+		att->dead = true;
+		xpmem_zap_att_range(att, att->src_start, att->src_end);
+	}
+	xpmem_zapper_exit(&z);
+	mutex_unlock(&seg->lock);
+
+	xpmem_ap_put(ap);
+}
+
+int xpmem_release(struct xpmem_tg *tg, s64 apid)
+{
+	struct xpmem_ap *ap;
+	bool mine;
+
+	ap = xpmem_ap_lookup(apid);
+	if (!ap)
+		return -EINVAL;
+
+	mutex_lock(&tg->lock);
+	mine = ap->tg == tg && !list_empty(&ap->tg_node);
+	if (mine) {
+		list_del_init(&ap->tg_node);
+		WRITE_ONCE(ap->dead, true);
+	}
+	mutex_unlock(&tg->lock);
+
+	if (mine)
+		xpmem_ap_destroy(ap);
+	xpmem_ap_put(ap);
+	return mine ? 0 : -EINVAL;
+}
+
+/* One line per live segment, for debugfs. */
+void xpmem_show_segments(struct seq_file *m)
+{
+	struct xpmem_seg *seg;
+	unsigned long idx;
+
+	xa_lock(&xpmem_segs);
+	xa_for_each(&xpmem_segs, idx, seg)
+		seq_printf(m, "0x%016llx 0x%lx-0x%lx %o %lld %lld %lld %lld %lld\n",
+			   seg->segid, seg->start, seg->end, seg->mode,
+			   (long long)atomic64_read(&seg->nr_faults),
+			   (long long)atomic64_read(&seg->nr_mapped),
+			   (long long)atomic64_read(&seg->nr_invalidates),
+			   (long long)atomic64_read(&seg->nr_zapped),
+			   (long long)atomic64_read(&seg->nr_pmd_mapped));
+	xa_unlock(&xpmem_segs);
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xpmem.ko private definitions.
+ *
+ * Objects (see docs/kmod.md for the full picture and the lock order):
+ *   xpmem_tg   one per open of /dev/xpmem, bound to the opener's thread group
+ *   xpmem_seg  an exported range of the owner's address space (MAKE)
+ *   xpmem_ap   a permission-checked handle on a segment (GET)
+ *   xpmem_att  one attachment: a range of the device file mapped into the
+ *              attacher; the vmas mapping it hold a reference
+ */
+#ifndef _XPMEM_PRIVATE_H
+#define _XPMEM_PRIVATE_H
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+
+#include <xpmem/xpmem_ioctl.h>
+
+/*
+ * Segment and access-permit ids: bit 63 is always clear (ids are positive),
+ * bits 48..62 carry the owner's node, bits 32..47 a random tag checked on
+ * lookup (ids of other processes are not guessable from a counter) and
+ * bits 0..31 the index in the id table (never 0, so an id is never 0).
+ */
+#define XPMEM_ID_IDX_BITS	32
+#define XPMEM_ID_TAG_BITS	16
+#define XPMEM_ID_NODE_BITS	15
+#define XPMEM_ID_TAG_SHIFT	XPMEM_ID_IDX_BITS
+#define XPMEM_ID_NODE_SHIFT	(XPMEM_ID_IDX_BITS + XPMEM_ID_TAG_BITS)
+#define XPMEM_ID_NODE_MAX	((1U << XPMEM_ID_NODE_BITS) - 1)
+
+static inline s64 xpmem_id_encode(u32 node, u32 tag, u32 idx)
+{
+	u64 id = ((u64)(node & XPMEM_ID_NODE_MAX) << XPMEM_ID_NODE_SHIFT) |
+		 ((u64)(tag & ((1U << XPMEM_ID_TAG_BITS) - 1)) <<
+		  XPMEM_ID_TAG_SHIFT) |
+		 idx;
+
+	return (s64)id;
+}
+
+static inline u32 xpmem_id_idx(s64 id)
+{
+	return (u32)id;
+}
+
+static inline u32 xpmem_id_tag(s64 id)
+{
+	return ((u64)id >> XPMEM_ID_TAG_SHIFT) & ((1U << XPMEM_ID_TAG_BITS) - 1);
+}
+
+/* The node that owns a segment; 0 until segids become cluster-global. */
+static inline u32 xpmem_segid_node(s64 segid)
+{
+	return ((u64)segid >> XPMEM_ID_NODE_SHIFT) & XPMEM_ID_NODE_MAX;
+}
+
+#define XPMEM_LOCAL_NODE	0
+
+struct xpmem_tg {
+	struct kref kref;
+	struct pid *tgid;		/* opener's thread group */
+	struct mm_struct *mm;		/* opener's mm (mmgrab), identity */
+	struct mutex lock;		/* segs, aps, dead */
+	struct list_head segs;
+	struct list_head aps;
+	bool dead;
+};
+
+struct xpmem_seg {
+	struct kref kref;
+	s64 segid;
+	struct xpmem_tg *tg;		/* owner, valid while on tg->segs */
+	struct mm_struct *mm;		/* source mm (mmgrab) */
+	unsigned long start;		/* source range [start, end) */
+	unsigned long end;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	struct mmu_interval_notifier notifier;
+	/*
+	 * lock: attachment list, dead, and the notifier sequence (the
+	 * "user lock" of mmu_interval_set_seq / mmu_interval_read_retry).
+	 */
+	struct mutex lock;
+	struct list_head atts;
+	bool dead;
+	bool notifier_live;
+	struct list_head tg_node;
+	/* counters, shown in debugfs */
+	atomic64_t nr_faults;
+	atomic64_t nr_mapped;
+	atomic64_t nr_pmd_mapped;
+	atomic64_t nr_invalidates;
+	atomic64_t nr_zapped;
+};
+
+struct xpmem_ap {
+	struct kref kref;
+	s64 apid;
+	struct xpmem_tg *tg;		/* owner, valid while on tg->aps */
+	struct pid *tgid;		/* owner's thread group (reference) */
+	struct xpmem_seg *seg;		/* reference */
+	int flags;			/* XPMEM_RDONLY or XPMEM_RDWR */
+	bool dead;			/* under tg->lock */
+	struct list_head tg_node;
+};
+
+struct xpmem_att {
+	struct kref kref;
+	struct rcu_head rcu;
+	struct xpmem_ap *ap;		/* reference */
+	struct xpmem_seg *seg;		/* == ap->seg */
+	struct mm_struct *mm;		/* attacher mm, identity only */
+	unsigned long src_start;	/* source range [src_start, src_end) */
+	unsigned long src_end;
+	unsigned long pgoff;		/* first page in the device file */
+	unsigned long npages;
+	u32 slot;			/* index in the pgoff slot table */
+	bool big;			/* slot from the large-attachment table */
+	bool writable;
+	/* under seg->lock: */
+	struct address_space *mapping;	/* of the mapped device file */
+	int nr_vmas;			/* vmas mapping this attachment */
+	bool mapped;			/* ->mmap has run */
+	bool dead;			/* ap released or seg removed */
+	struct list_head seg_node;	/* on seg->atts while nr_vmas > 0 */
+};
+
+/* Live objects, for leak checks (debugfs "objects"). */
+enum xpmem_obj { XPMEM_OBJ_TG, XPMEM_OBJ_SEG, XPMEM_OBJ_AP, XPMEM_OBJ_ATT,
+		 XPMEM_OBJ_NR };
+extern atomic_t xpmem_objects[XPMEM_OBJ_NR];
+
+/* main.c */
+#define XPMEM_MAX_FAULT_WINDOW	64
+extern unsigned int xpmem_fault_window;
+extern bool xpmem_map_pmd;
+
+/* tg.c */
+struct xpmem_tg *xpmem_tg_create(void);
+void xpmem_tg_teardown(struct xpmem_tg *tg);
+void xpmem_tg_put(struct xpmem_tg *tg);
+bool xpmem_tg_is_current(struct xpmem_tg *tg);
+
+/* segment.c */
+int xpmem_ids_init(void);
+void xpmem_ids_exit(void);
+int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
+	       u64 permit_value, s64 *segid);
+int xpmem_remove(struct xpmem_tg *tg, s64 segid);
+void xpmem_seg_destroy(struct xpmem_seg *seg);
+void xpmem_seg_put(struct xpmem_seg *seg);
+int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
+	      u64 permit_value, s64 *apid);
+int xpmem_release(struct xpmem_tg *tg, s64 apid);
+void xpmem_ap_destroy(struct xpmem_ap *ap);
+struct xpmem_ap *xpmem_ap_lookup(s64 apid);
+void xpmem_ap_put(struct xpmem_ap *ap);
+struct seq_file;
+void xpmem_show_segments(struct seq_file *m);
+
+/* attach.c */
+int xpmem_attach_init(void);
+void xpmem_attach_exit(void);
+int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
+		 s64 offset, u64 size, u64 *vaddr);
+int xpmem_detach(struct xpmem_tg *tg, u64 vaddr);
+int xpmem_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* notifier.c */
+extern const struct mmu_interval_notifier_ops xpmem_seg_notifier_ops;
+void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
+			 unsigned long end);
+struct xpmem_zapper {
+	struct task_struct *task;
+	struct hlist_node node;
+};
+
+void xpmem_zapper_enter(struct xpmem_zapper *z);
+void xpmem_zapper_exit(struct xpmem_zapper *z);
+
+/* debugfs.c */
+void xpmem_debugfs_init(void);
+void xpmem_debugfs_exit(void);
+
+#endif /* _XPMEM_PRIVATE_H */

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parse_ctx {
+	struct xconfig *c;
+	const char *path;
+	int line;		/* approximate line tracking via ini handler */
+	char cur_section[64];
+	struct peer_conf *cur_peer;
+};
+
+void config_defaults(struct xconfig *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->provider, sizeof(c->provider), "tcp");
+	snprintf(c->listen, sizeof(c->listen), "0.0.0.0:7475");
+	snprintf(c->channel, sizeof(c->channel), "/dev/xpmem_channel");
+	snprintf(c->secret_file, sizeof(c->secret_file), "/etc/xpmem/secret");
+	snprintf(c->grpc_socket, sizeof(c->grpc_socket), "/run/xpmem/xpmemd.sock");
+	snprintf(c->log_level, sizeof(c->log_level), "info");
+	c->ack_timeout_ms = 1000;
+	c->heartbeat_ms = 500;
+	c->dead_after = 3;
+}
+
+static int parse_u32(const char *v, uint32_t *out, uint32_t min, uint32_t max)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!*v || *v == '-')
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || *end || x < min || x > max)
+		return -1;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon = strrchr(s, ':');
+	uint32_t p;
+
+	if (!colon || colon == s || !colon[1])
+		return -1;
+	if ((size_t)(colon - s) >= hlen || strlen(colon + 1) >= plen)
+		return -1;
+	if (parse_u32(colon + 1, &p, 1, 65535))
+		return -1;
+	memcpy(host, s, colon - s);
+	host[colon - s] = 0;
+	snprintf(port, plen, "%s", colon + 1);
+	return 0;
+}
+
+static int set_str(char *dst, size_t n, const char *v)
+{
+	if (strlen(v) >= n)
+		return -1;
+	snprintf(dst, n, "%s", v);
+	return 0;
+}
+
+#define FAIL(...) do { if (!c->err[0]) snprintf(c->err, sizeof(c->err), __VA_ARGS__); return 0; } while (0)
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct xconfig *c = ctx->c;
+
+	if (!name) {		/* new section (INI_CALL_HANDLER_ON_NEW_SECTION) */
+		return 1;
+	}
+	if (!strcmp(section, "xpmemd") || !strcmp(section, "")) {
+		if (!strcmp(name, "node_id")) {
+			if (parse_u32(value, &c->node_id, 1, 0xfffffffe))
+				FAIL("node_id: expected an integer 1..4294967294, got '%s'", value);
+		} else if (!strcmp(name, "provider")) {
+			if (set_str(c->provider, sizeof(c->provider), value) || !*value)
+				FAIL("provider: bad value '%s'", value);
+		} else if (!strcmp(name, "listen")) {
+			char h[128], p[16];
+			if (split_hostport(value, h, sizeof(h), p, sizeof(p)) ||
+			    set_str(c->listen, sizeof(c->listen), value))
+				FAIL("listen: expected HOST:PORT, got '%s'", value);
+		} else if (!strcmp(name, "channel")) {
+			if (set_str(c->channel, sizeof(c->channel), value))
+				FAIL("channel: path too long");
+		} else if (!strcmp(name, "secret_file")) {
+			if (set_str(c->secret_file, sizeof(c->secret_file), value))
+				FAIL("secret_file: path too long");
+		} else if (!strcmp(name, "grpc_socket")) {
+			if (set_str(c->grpc_socket, sizeof(c->grpc_socket), value))
+				FAIL("grpc_socket: path too long");
+		} else if (!strcmp(name, "peer_grpc_listen")) {
+			char h[128], p[16];
+			if (strcmp(value, "none") &&
+			    (split_hostport(value, h, sizeof(h), p, sizeof(p)) ||
+			     set_str(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), value)))
+				FAIL("peer_grpc_listen: expected HOST:PORT or none, got '%s'", value);
+			if (!strcmp(value, "none"))
+				snprintf(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), "none");
+		} else if (!strcmp(name, "stats_file")) {
+			if (set_str(c->stats_file, sizeof(c->stats_file), value))
+				FAIL("stats_file: path too long");
+		} else if (!strcmp(name, "log_level")) {
+			if (set_str(c->log_level, sizeof(c->log_level), value))
+				FAIL("log_level: bad value '%s'", value);
+		} else if (!strcmp(name, "ack_timeout_ms")) {
+			if (parse_u32(value, &c->ack_timeout_ms, 1, 3600000))
+				FAIL("ack_timeout_ms: expected 1..3600000, got '%s'", value);
+		} else if (!strcmp(name, "heartbeat_ms")) {
+			if (parse_u32(value, &c->heartbeat_ms, 1, 3600000))
+				FAIL("heartbeat_ms: expected 1..3600000, got '%s'", value);
+		} else if (!strcmp(name, "dead_after")) {
+			if (parse_u32(value, &c->dead_after, 1, 1000))
+				FAIL("dead_after: expected 1..1000, got '%s'", value);
+		} else {
+			FAIL("unknown key '%s' in [%s]", name, section[0] ? section : "xpmemd");
+		}
+		return 1;
+	}
+	if (!strncmp(section, "peer", 4)) {
+		uint32_t id;
+		struct peer_conf *p = ctx->cur_peer;
+
+		if (!p || strcmp(ctx->cur_section, section)) {
+			const char *idstr = section + 4;
+			while (*idstr == ' ')
+				idstr++;
+			if (section[4] != ' ' || parse_u32(idstr, &id, 1, 0xfffffffe))
+				FAIL("bad section [%s]: expected [peer N] with N >= 1", section);
+			for (int i = 0; i < c->npeers; i++)
+				if (c->peers[i].id == id)
+					FAIL("duplicate section [peer %u]", id);
+			if (c->npeers >= XPMEMD_MAX_PEERS)
+				FAIL("too many peers (max %d)", XPMEMD_MAX_PEERS);
+			p = &c->peers[c->npeers++];
+			memset(p, 0, sizeof(*p));
+			p->id = id;
+			ctx->cur_peer = p;
+			snprintf(ctx->cur_section, sizeof(ctx->cur_section), "%s", section);
+		}
+		if (!strcmp(name, "id")) {
+			if (parse_u32(value, &id, 1, 0xfffffffe) || id != p->id)
+				FAIL("id = %s does not match section [%s]", value, section);
+		} else if (!strcmp(name, "address")) {
+			char h[128], pt[16];
+			if (split_hostport(value, h, sizeof(h), pt, sizeof(pt)) ||
+			    set_str(p->address, sizeof(p->address), value))
+				FAIL("address: expected HOST:PORT, got '%s'", value);
+		} else if (!strcmp(name, "window")) {
+			if (set_str(p->window, sizeof(p->window), value))
+				FAIL("window: path too long");
+		} else {
+			FAIL("unknown key '%s' in [%s]", name, section);
+		}
+		return 1;
+	}
+	FAIL("unknown section [%s]", section);
+}
+
+/* Section headers, checked with their own line numbers (inih reports a bad
+ * section only at its first key, and merges repeated adjacent sections). */
+static int prescan_sections(struct xconfig *c, FILE *f, const char *path)
+{
+	char line[512], seen[XPMEMD_MAX_PEERS + 1][64];
+	int nseen = 0, lineno = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end, name[64];
+		uint32_t id;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '[')
+			continue;
+		end = strchr(p, ']');
+		if (!end || (size_t)(end - p - 1) >= sizeof(name))
+			continue;	/* inih reports it */
+		memcpy(name, p + 1, end - p - 1);
+		name[end - p - 1] = 0;
+		if (strcmp(name, "xpmemd")) {
+			const char *idstr = name + 4;
+
+			while (*idstr == ' ')
+				idstr++;
+			if (strncmp(name, "peer ", 5) || parse_u32(idstr, &id, 1, 0xfffffffe)) {
+				snprintf(c->err, sizeof(c->err),
+					 "%.250s:%d: bad section [%s]: expected [xpmemd] or [peer N] with N >= 1",
+					 path, lineno, name);
+				return -1;
+			}
+			snprintf(name, sizeof(name), "peer %u", id);
+		}
+		for (int i = 0; i < nseen; i++)
+			if (!strcmp(seen[i], name)) {
+				snprintf(c->err, sizeof(c->err), "%.250s:%d: duplicate section [%s]",
+					 path, lineno, name);
+				return -1;
+			}
+		if (nseen <= XPMEMD_MAX_PEERS)
+			snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
+	}
+	rewind(f);
+	return 0;
+}
+
+int config_load(struct xconfig *c, const char *path, int must_exist)
+{
+	struct parse_ctx ctx = { .c = c, .path = path };
+	FILE *f = fopen(path, "r");
+	int rc;
+
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		snprintf(c->err, sizeof(c->err), "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	c->err[0] = 0;
+	if (prescan_sections(c, f, path)) {
+		fclose(f);
+		return -1;
+	}
+	rc = ini_parse_file(f, handler, &ctx);
+	fclose(f);
+	if (rc == 0)
+		return 0;
+	{
+		char msg[sizeof(c->err)], loc[300];
+		size_t l;
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1,
+			 c->err[0] ? c->err :
+			 "syntax error (expected [section], key = value or ; comment)");
+		if (rc > 0)
+			snprintf(loc, sizeof(loc), "%.250s:%d: ", path, rc);
+		else
+			snprintf(loc, sizeof(loc), "%.250s: ", path);
+		if (rc < 0)
+			snprintf(msg, sizeof(msg), "%s", rc == -2 ? "out of memory" : "cannot read");
+		l = strlen(loc);
+		memcpy(c->err, loc, l);
+		snprintf(c->err + l, sizeof(c->err) - l, "%.*s", (int)(sizeof(c->err) - l - 1), msg);
+	}
+	return -1;
+}
+
+int config_check(struct xconfig *c)
+{
+	/* "none" disables a gRPC server; the Peer service defaults to the
+	 * fabric listen host, port + 1 */
+	if (!strcmp(c->grpc_socket, "none"))
+		c->grpc_socket[0] = 0;
+	if (!strcmp(c->peer_grpc_listen, "none")) {
+		c->peer_grpc_listen[0] = 0;
+	} else if (!c->peer_grpc_listen[0]) {
+		char h[128], p[16];
+
+		if (!split_hostport(c->listen, h, sizeof(h), p, sizeof(p)) && atoi(p) < 65535)
+			snprintf(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), "%.100s:%d", h,
+				 atoi(p) + 1);
+	}
+	if (!c->node_id) {
+		snprintf(c->err, sizeof(c->err), "node_id is not set");
+		return -1;
+	}
+	for (int i = 0; i < c->npeers; i++) {
+		if (!c->peers[i].address[0]) {
+			snprintf(c->err, sizeof(c->err), "[peer %u] has no address",
+				 c->peers[i].id);
+			return -1;
+		}
+		if (c->peers[i].id == c->node_id) {
+			snprintf(c->err, sizeof(c->err),
+				 "[peer %u] has this node's own id", c->peers[i].id);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef XPMEMD_CONFIG_H
+#define XPMEMD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XPMEMD_DEFAULT_CONFIG "/etc/xpmem/xpmemd.conf"
+#define XPMEMD_MAX_PEERS 64
+
+struct peer_conf {
+	uint32_t id;
+	char address[128];	/* host:port */
+	char window[128];	/* shared-memory window device */
+	int line;		/* section line, for messages */
+};
+
+struct xconfig {
+	uint32_t node_id;
+	char provider[64];
+	char listen[128];
+	char channel[256];
+	char secret_file[256];
+	char grpc_socket[256];	/* Management service; "" = disabled */
+	char peer_grpc_listen[128];	/* Peer service HOST:PORT; "" = disabled */
+	char stats_file[256];
+	char log_level[16];
+	uint32_t ack_timeout_ms;
+	uint32_t heartbeat_ms;
+	uint32_t dead_after;	/* missed heartbeats before a peer is dead */
+	int npeers;
+	struct peer_conf peers[XPMEMD_MAX_PEERS];
+	char err[512];		/* first error, "file:line: message" */
+};
+
+void config_defaults(struct xconfig *c);
+/* Returns 0, or -1 with c->err set (naming the line). A missing file is an
+ * error only if must_exist. */
+int config_load(struct xconfig *c, const char *path, int must_exist);
+/* Semantic checks after flags were applied; -1 with c->err set. */
+int config_check(struct xconfig *c);
+/* Split "host:port"; returns -1 on bad syntax. */
+int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t plen);
+
+#endif

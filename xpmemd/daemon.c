@@ -1,0 +1,1162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xpmemd core: one epoll loop over the kernel channel, the libfabric CQ wait
+ * fd and a signalfd; timers are epoll timeouts computed from the nearest
+ * deadline (no periodic wakeups beyond the heartbeat).
+ */
+#include "daemon.h"
+#include "chan.h"
+#include "control.h"
+#include "fabric.h"
+#include "log.h"
+#include "state.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TIMED_OUT	4096	/* timed-out generations remembered for late acks */
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ */
+/* Secret */
+
+int load_secret(const char *path, uint8_t key[XW_KEY_LEN], char *err, size_t errlen)
+{
+	unsigned char buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "secret file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
+		log_warn("secret file %s is readable by group/others (mode %o)",
+			 path, st.st_mode & 0777);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	if (n < 16) {
+		snprintf(err, errlen, "secret file %s: need at least 16 bytes of secret", path);
+		return -1;
+	}
+	/* Any secret length; the key is its BLAKE2b-256 hash. */
+	crypto_generichash(key, XW_KEY_LEN, buf, (size_t)n, NULL, 0);
+	sodium_memzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Channel */
+
+static int chan_open(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(path) >= sizeof(sa.sun_path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strcpy(sa.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		return fd;
+	}
+	/* the character device: non-blocking, chan_send waits for POLLOUT */
+	return open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+}
+
+static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *body,
+		     size_t blen, const void *tail, size_t tlen)
+{
+	static char buf[XPMEM_CHAN_MAX_MSG];
+	size_t n;
+	ssize_t w;
+
+	if (d->chan_fd < 0)
+		return -EPIPE;
+	if (sizeof(struct xpmem_chan_hdr) + blen + tlen > sizeof(buf))
+		return -EMSGSIZE;
+	n = chan_build(buf, type, seq, body, blen, tail, tlen);
+	for (int tries = 0;; tries++) {
+		w = write(d->chan_fd, buf, n);
+		if (w >= 0 || (errno != EINTR && errno != EAGAIN) || tries > 100)
+			break;
+		if (errno == EAGAIN) {
+			struct pollfd pfd = { .fd = d->chan_fd, .events = POLLOUT };
+			poll(&pfd, 1, 10);
+		}
+	}
+	if (w != (ssize_t)n) {
+		log_err("channel write %s: %s", chan_type_name(type),
+			w < 0 ? strerror(errno) : "short write");
+		return -EIO;
+	}
+	log_debug("chan -> %s seq %llu", chan_type_name(type), (unsigned long long)seq);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Network send */
+
+static struct peer *find_peer(struct dstate *d, uint32_t id)
+{
+	for (int i = 0; i < d->npeers; i++)
+		if (d->peers[i].id == id)
+			return &d->peers[i];
+	return NULL;
+}
+
+static int net_send(struct dstate *d, struct peer *p, uint16_t type, const void *body,
+		    size_t blen, const void *tail, size_t tlen)
+{
+	char buf[XW_MAX_MSG];
+	size_t n = xw_build(buf, d->key, type, d->cfg->node_id, p->id, d->incarnation,
+			    ++d->tx_seq, body, blen, tail, tlen);
+
+	if (!n)
+		return -EMSGSIZE;
+	p->tx++;
+	log_debug("net -> node %u %s", p->id, xw_type_name(type));
+	return fab_send(d->fab, p->addr, buf, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Invalidations originated by the local kernel */
+
+static void inval_free(struct inval *iv)
+{
+	free(iv->peers);
+	free(iv->acked);
+	free(iv);
+}
+
+static void inval_unlink(struct dstate *d, struct inval *iv)
+{
+	struct inval **pp = &d->invals;
+
+	while (*pp && *pp != iv)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = iv->next;
+	if (iv->timed_out)
+		d->n_timed_out--;
+	else
+		d->n_pending--;
+}
+
+static void inval_complete(struct dstate *d, struct inval *iv)
+{
+	struct xpmem_chan_acked a = { .generation = iv->gen };
+
+	chan_send(d, XPMEM_CHAN_ACKED, iv->kseq, &a, sizeof(a), NULL, 0);
+	d->st.acked++;
+	log_debug("generation %llu acked by all %u peers", (unsigned long long)iv->gen, iv->n);
+	inval_unlink(d, iv);
+	inval_free(iv);
+}
+
+static void inval_timeout(struct dstate *d, struct inval *iv)
+{
+	struct xpmem_chan_timed_out t = { .generation = iv->gen, .nmissing = 0 };
+	uint32_t missing[XPMEM_CHAN_MAX_PEERS];
+
+	for (uint32_t i = 0; i < iv->n; i++)
+		if (!iv->acked[i])
+			missing[t.nmissing++] = iv->peers[i];
+	chan_send(d, XPMEM_CHAN_TIMED_OUT, iv->kseq, &t, sizeof(t), missing,
+		  t.nmissing * sizeof(uint32_t));
+	d->st.timed_out++;
+	log_warn("generation %llu segid %lld timed out, %u of %u peers did not ack",
+		 (unsigned long long)iv->gen, (long long)iv->segid, t.nmissing, iv->n);
+	iv->timed_out = 1;
+	d->n_pending--;
+	d->n_timed_out++;
+}
+
+/* bound the late-ack memory: forget the oldest timed-out entries */
+static void trim_timed_out(struct dstate *d)
+{
+	while (d->n_timed_out > MAX_TIMED_OUT) {
+		struct inval *old = NULL;
+		for (struct inval *x = d->invals; x; x = x->next)
+			if (x->timed_out)
+				old = x;	/* list is newest-first: last is oldest */
+		if (!old)
+			break;
+		inval_unlink(d, old);
+		inval_free(old);
+	}
+}
+
+/*
+ * Messages can be lost when a connection breaks (peer restart, network
+ * hiccup); an invalidation is re-sent to peers that have not acked: a few
+ * times within ack_timeout, then, once timed out, every other heartbeat to
+ * peers that are alive, so a late ack can still release the quarantine.
+ * A peer zaps again (idempotent) and acks again (counted as duplicate).
+ */
+static uint64_t retx_interval(struct dstate *d, int timed_out)
+{
+	uint64_t ms = timed_out ? 2ull * d->cfg->heartbeat_ms : d->cfg->ack_timeout_ms / 3;
+
+	return (ms < 10 ? 10 : ms) * 1000000ull;
+}
+
+static void inval_retransmit(struct dstate *d, struct inval *iv, uint64_t now)
+{
+	struct xw_invalidate w = { .generation = iv->gen, .segid = iv->segid,
+				   .start = iv->start, .len = iv->len };
+
+	iv->next_retx = now + retx_interval(d, iv->timed_out);
+	for (uint32_t i = 0; i < iv->n; i++) {
+		struct peer *p;
+
+		if (iv->acked[i] || !(p = find_peer(d, iv->peers[i])))
+			continue;
+		if (iv->timed_out && !p->alive)
+			continue;
+		d->st.retransmits++;
+		net_send(d, p, XW_INVALIDATE, &w, sizeof(w), NULL, 0);
+	}
+}
+
+static void handle_kernel_invalidate(struct dstate *d, uint64_t kseq,
+				     const struct xpmem_chan_invalidate *m)
+{
+	struct inval *iv = calloc(1, sizeof(*iv));
+	const uint32_t *peers = (const uint32_t *)(m + 1);
+	struct xw_invalidate w = { .generation = m->generation, .segid = m->segid,
+				   .start = m->start, .len = m->len };
+
+	d->st.invalidations++;
+	if (!iv)
+		return;
+	iv->gen = m->generation;
+	iv->kseq = kseq;
+	iv->segid = m->segid;
+	iv->start = m->start;
+	iv->len = m->len;
+	iv->n = m->npeers;
+	iv->peers = calloc(m->npeers ? m->npeers : 1, sizeof(uint32_t));
+	iv->acked = calloc(m->npeers ? m->npeers : 1, 1);
+	iv->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	iv->next_retx = now_ns() + retx_interval(d, 0);
+	iv->remaining = m->npeers;
+	if (!iv->peers || !iv->acked) {
+		inval_free(iv);
+		return;
+	}
+	/* a peer listed twice, or this node itself, must not block completion */
+	iv->n = 0;
+	for (uint32_t i = 0; i < m->npeers; i++) {
+		uint32_t j;
+
+		if (peers[i] == d->cfg->node_id)
+			continue;
+		for (j = 0; j < iv->n && iv->peers[j] != peers[i]; j++)
+			;
+		if (j == iv->n)
+			iv->peers[iv->n++] = peers[i];
+	}
+	iv->remaining = iv->n;
+	iv->next = d->invals;
+	d->invals = iv;
+	d->n_pending++;
+	log_debug("INVALIDATE gen %llu segid %lld [%#llx,+%#llx) to %u peers",
+		  (unsigned long long)m->generation, (long long)m->segid,
+		  (unsigned long long)m->start, (unsigned long long)m->len, m->npeers);
+	if (!iv->n) {
+		inval_complete(d, iv);
+		return;
+	}
+	/* post to all k peers at once; acks are collected independently */
+	for (uint32_t i = 0; i < iv->n; i++) {
+		struct peer *p = find_peer(d, iv->peers[i]);
+
+		if (!p) {
+			log_warn("INVALIDATE gen %llu names unknown node %u",
+				 (unsigned long long)m->generation, iv->peers[i]);
+			continue;	/* can never ack: times out */
+		}
+		net_send(d, p, XW_INVALIDATE, &w, sizeof(w), NULL, 0);
+	}
+}
+
+static void handle_net_ack(struct dstate *d, struct peer *p, const struct xw_ack *a)
+{
+	if (a->incarnation != d->incarnation) {
+		d->st.stale_acks++;	/* answers a previous incarnation of ours */
+		return;
+	}
+	for (struct inval *iv = d->invals; iv; iv = iv->next) {
+		if (iv->gen != a->generation)
+			continue;
+		for (uint32_t i = 0; i < iv->n; i++) {
+			if (iv->peers[i] != p->id)
+				continue;
+			if (iv->acked[i]) {
+				d->st.duplicate_acks++;
+				return;
+			}
+			iv->acked[i] = 1;
+			iv->remaining--;
+			if (iv->timed_out) {
+				struct xpmem_chan_peer_acked pa = {
+					.generation = iv->gen, .peer = p->id };
+
+				d->st.late_acks++;
+				log_info("late ack from node %u for generation %llu",
+					 p->id, (unsigned long long)iv->gen);
+				chan_send(d, XPMEM_CHAN_PEER_ACKED, ++d->dseq, &pa,
+					  sizeof(pa), NULL, 0);
+				if (!iv->remaining) {
+					inval_unlink(d, iv);
+					inval_free(iv);
+				}
+			} else if (!iv->remaining) {
+				inval_complete(d, iv);
+			}
+			return;
+		}
+		/* generation matches but this peer was not asked */
+		d->st.stale_acks++;
+		return;
+	}
+	d->st.stale_acks++;
+	log_debug("stale ack from node %u for generation %llu", p->id,
+		  (unsigned long long)a->generation);
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests towards the local kernel on behalf of peers */
+
+static struct dreq *dreq_new(struct dstate *d, int kind)
+{
+	struct dreq *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->kind = kind;
+	r->dseq = ++d->dseq;
+	r->next = d->dreqs;
+	d->dreqs = r;
+	return r;
+}
+
+static struct dreq *dreq_take(struct dstate *d, uint64_t dseq, int kind)
+{
+	for (struct dreq **pp = &d->dreqs; *pp; pp = &(*pp)->next) {
+		struct dreq *r = *pp;
+
+		if (r->dseq == dseq && r->kind == kind) {
+			*pp = r->next;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void handle_net_invalidate(struct dstate *d, struct peer *p,
+				  const struct xw_invalidate *w)
+{
+	struct dreq *r;
+
+	/* a retransmission while our kernel is still zapping: the pending
+	 * ZAP's completion will ack it */
+	for (r = d->dreqs; r; r = r->next)
+		if (r->kind == DREQ_ZAP && !r->zap_all && r->peer == p->id &&
+		    r->gen == w->generation && r->peer_inc == p->rp.incarnation)
+			return;
+	r = dreq_new(d, DREQ_ZAP);
+	struct xpmem_chan_zap z = { .segid = w->segid, .start = w->start, .len = w->len,
+				    .owner = p->id };
+
+	if (!r)
+		return;
+	r->peer = p->id;
+	r->gen = w->generation;
+	r->peer_inc = p->rp.incarnation;
+	chan_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
+}
+
+static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
+				   const struct xpmem_chan_status *s)
+{
+	struct dreq *r = dreq_take(d, seq, DREQ_ZAP);
+	struct peer *p;
+
+	if (!r) {
+		log_warn("ZAP_DONE for unknown request %llu", (unsigned long long)seq);
+		return;
+	}
+	d->st.zaps++;
+	if (r->zap_all) {
+		d->ready_zapped = 1;
+	} else if ((p = find_peer(d, r->peer))) {
+		struct xw_ack a = { .generation = r->gen, .incarnation = r->peer_inc,
+				    .error = s->error };
+
+		net_send(d, p, XW_ACK, &a, sizeof(a), NULL, 0);
+	}
+	free(r);
+}
+
+static void handle_net_remote_fault(struct dstate *d, struct peer *p,
+				    const struct xw_remote_fault *f)
+{
+	struct dreq *r = dreq_new(d, DREQ_RESOLVE);
+	struct xpmem_chan_resolve rs = { .segid = f->segid, .start = f->start,
+					 .len = f->len, .requester = p->id,
+					 .access = f->access,
+					 .requester_incarnation = p->rp.incarnation };
+
+	if (!r)
+		return;
+	r->peer = p->id;
+	r->req_id = f->req_id;
+	r->peer_inc = p->rp.incarnation;
+	d->st.resolves++;
+	chan_send(d, XPMEM_CHAN_RESOLVE, r->dseq, &rs, sizeof(rs), NULL, 0);
+}
+
+static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
+				   const struct xpmem_chan_frames *fr)
+{
+	struct dreq *r = dreq_take(d, seq, DREQ_RESOLVE);
+	struct peer *p;
+
+	if (!r) {
+		log_warn("RESOLVED for unknown request %llu", (unsigned long long)seq);
+		return;
+	}
+	if ((p = find_peer(d, r->peer))) {
+		struct xw_fault_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
+					      .error = fr->error, .nextents = fr->nextents };
+
+		net_send(d, p, XW_FAULT_REPLY, &rep, sizeof(rep), fr->extents,
+			 fr->nextents * sizeof(struct xpmem_chan_extent));
+	}
+	free(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Remote faults originated by the local kernel */
+
+static void fault_reply_kernel(struct dstate *d, uint64_t kseq, int error,
+			       const struct xpmem_chan_extent *ext, uint32_t n)
+{
+	struct xpmem_chan_frames fr = { .error = error, .nextents = error ? 0 : n };
+
+	if (error)
+		d->st.fault_errors++;
+	chan_send(d, XPMEM_CHAN_FAULT_REPLY, kseq, &fr, sizeof(fr), ext,
+		  fr.nextents * sizeof(*ext));
+}
+
+static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
+				       const struct xpmem_chan_remote_fault *m)
+{
+	struct peer *p = find_peer(d, m->owner);
+	struct rfault *f;
+	struct xw_remote_fault w;
+
+	d->st.remote_faults++;
+	if (!p) {
+		fault_reply_kernel(d, kseq, -EHOSTUNREACH, NULL, 0);
+		return;
+	}
+	if (!p->alive && p->last_heard) {	/* known dead: fail fast */
+		fault_reply_kernel(d, kseq, -EHOSTDOWN, NULL, 0);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fault_reply_kernel(d, kseq, -ENOMEM, NULL, 0);
+		return;
+	}
+	f->req_id = ++d->next_req_id;
+	f->kseq = kseq;
+	f->owner = m->owner;
+	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	f->next = d->rfaults;
+	d->rfaults = f;
+	w = (struct xw_remote_fault){ .req_id = f->req_id, .segid = m->segid,
+				      .start = m->start, .len = m->len,
+				      .access = m->access };
+	net_send(d, p, XW_REMOTE_FAULT, &w, sizeof(w), NULL, 0);
+}
+
+static void handle_net_fault_reply(struct dstate *d, struct peer *p,
+				   const struct xw_fault_reply *w)
+{
+	if (w->incarnation != d->incarnation) {
+		d->st.stale_acks++;
+		return;
+	}
+	for (struct rfault **pp = &d->rfaults; *pp; pp = &(*pp)->next) {
+		struct rfault *f = *pp;
+
+		if (f->req_id == w->req_id && f->owner == p->id) {
+			*pp = f->next;
+			fault_reply_kernel(d, f->kseq, w->error, w->extents, w->nextents);
+			free(f);
+			return;
+		}
+	}
+	d->st.stale_acks++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Peers */
+
+static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
+{
+	struct xpmem_chan_peer_reset r = { .incarnation = inc, .peer = p->id };
+
+	if (p->incarnation)
+		log_info("node %u restarted (incarnation %llu -> %llu)", p->id,
+			 (unsigned long long)p->incarnation, (unsigned long long)inc);
+	else
+		log_info("node %u is up (incarnation %llu)", p->id, (unsigned long long)inc);
+	p->incarnation = inc;
+	d->st.peer_resets++;
+	chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r), NULL, 0);
+	/* the kernel releases quarantine for p; forget our late-ack records */
+	for (struct inval *iv = d->invals, *next; iv; iv = next) {
+		next = iv->next;
+		if (!iv->timed_out)
+			continue;
+		for (uint32_t i = 0; i < iv->n; i++)
+			if (iv->peers[i] == p->id && !iv->acked[i]) {
+				iv->acked[i] = 1;
+				iv->remaining--;
+			}
+		if (!iv->remaining) {
+			inval_unlink(d, iv);
+			inval_free(iv);
+		}
+	}
+}
+
+/*
+ * Fence: the operator asserts node is down (fenced out of band). Everything
+ * it mapped is treated as gone: the kernel gets PEER_RESET with a fence
+ * incarnation (now), invalidations stop waiting for it, and messages of its
+ * current incarnation are refused from now on; a restarted node (a newer
+ * incarnation) is accepted as usual.
+ */
+int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released)
+{
+	struct peer *p = find_peer(d, node);
+	struct xpmem_chan_peer_reset r;
+	uint64_t inc = realtime_ns();
+
+	*released = 0;
+	if (!p)
+		return -ENOENT;
+	if (inc <= p->rp.incarnation)
+		inc = p->rp.incarnation + 1;
+	log_warn("fencing node %u (incarnation %llu and older are dead)", node,
+		 (unsigned long long)(inc - 1));
+	p->rp = (struct xw_replay){ .incarnation = inc };
+	p->incarnation = inc;
+	p->alive = 0;
+	r = (struct xpmem_chan_peer_reset){ .incarnation = inc, .peer = node };
+	d->st.peer_resets++;
+	chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r), NULL, 0);
+	for (struct inval *iv = d->invals, *next; iv; iv = next) {
+		next = iv->next;
+		for (uint32_t i = 0; i < iv->n; i++)
+			if (iv->peers[i] == node && !iv->acked[i]) {
+				iv->acked[i] = 1;
+				iv->remaining--;
+				(*released)++;
+			}
+		if (iv->remaining)
+			continue;
+		if (iv->timed_out) {
+			inval_unlink(d, iv);
+			inval_free(iv);
+		} else {
+			inval_complete(d, iv);
+		}
+	}
+	for (struct rfault **pp = &d->rfaults; *pp;) {
+		struct rfault *f = *pp;
+
+		if (f->owner == node) {
+			*pp = f->next;
+			fault_reply_kernel(d, f->kseq, -EHOSTDOWN, NULL, 0);
+			free(f);
+		} else {
+			pp = &f->next;
+		}
+	}
+	*fenced_inc = inc;
+	d->dirty = 1;
+	return 0;
+}
+
+static void net_rx(void *arg, const void *buf, size_t len)
+{
+	struct dstate *d = arg;
+	struct xw_msg m;
+	struct peer *p;
+	int r = xw_decode(buf, len, d->key, &m);
+
+	d->dirty = 1;
+	if (r == XW_EMALFORMED) {
+		d->st.rx_malformed++;
+		return;
+	}
+	if (r == XW_EFORGED) {
+		d->st.rx_forged++;
+		log_debug("dropped forged message (claims node %u)",
+			  ((const struct xw_hdr *)buf)->src);
+		return;
+	}
+	if (m.hdr.dst != d->cfg->node_id) {
+		d->st.rx_misaddressed++;
+		return;
+	}
+	p = find_peer(d, m.hdr.src);
+	if (!p) {
+		d->st.rx_unknown_sender++;
+		return;
+	}
+	r = xw_replay_check(&p->rp, m.hdr.incarnation, m.hdr.seq);
+	if (r == XW_REPLAY_DUP) {
+		d->st.rx_replayed++;
+		log_debug("dropped replayed message from node %u seq %llu", p->id,
+			  (unsigned long long)m.hdr.seq);
+		return;
+	}
+	if (r == XW_REPLAY_STALE_INCARNATION) {
+		d->st.rx_stale_incarnation++;
+		return;
+	}
+	p->rx++;
+	p->last_heard = now_ns();
+	if (!p->alive) {
+		p->alive = 1;
+		if (r != XW_REPLAY_NEW_INCARNATION)
+			log_info("node %u is reachable again", p->id);
+	}
+	if (r == XW_REPLAY_NEW_INCARNATION) {
+		peer_new_incarnation(d, p, m.hdr.incarnation);
+		/* greet back so the peer learns our incarnation quickly */
+		net_send(d, p, XW_HELLO, NULL, 0, NULL, 0);
+	}
+	log_debug("net <- node %u %s", p->id, xw_type_name(m.hdr.type));
+	switch (m.hdr.type) {
+	case XW_HELLO:
+		break;
+	case XW_HEARTBEAT:
+		d->st.heartbeats_rx++;
+		break;
+	case XW_INVALIDATE:
+		handle_net_invalidate(d, p, m.body);
+		break;
+	case XW_ACK:
+		handle_net_ack(d, p, m.body);
+		break;
+	case XW_REMOTE_FAULT:
+		handle_net_remote_fault(d, p, m.body);
+		break;
+	case XW_FAULT_REPLY:
+		handle_net_fault_reply(d, p, m.body);
+		break;
+	}
+	d->dirty = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernel messages */
+
+static void chan_dispatch(struct dstate *d, void *buf, size_t n)
+{
+	struct xpmem_chan_hdr *h = buf;
+	void *body = chan_body(buf);
+	int type = chan_validate(buf, n);
+
+	if (type < 0) {
+		d->st.chan_malformed++;
+		log_warn("malformed channel message (%zu bytes) dropped", n);
+		return;
+	}
+	log_debug("chan <- %s seq %llu", chan_type_name(type), (unsigned long long)h->seq);
+	switch (type) {
+	case XPMEM_CHAN_INVALIDATE:
+		handle_kernel_invalidate(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_REMOTE_FAULT:
+		handle_kernel_remote_fault(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_RESOLVED:
+		handle_kernel_resolved(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_ZAP_DONE:
+		handle_kernel_zap_done(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_QUERY_REPLY:
+		control_query_reply(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_HELLO_REPLY: {
+		const struct xpmem_chan_hello *hr = body;
+
+		if (hr->node_id && hr->node_id != d->cfg->node_id) {
+			log_err("kernel says it is node %u, config says %u",
+				hr->node_id, d->cfg->node_id);
+			d->fatal = 1;
+		}
+		d->ready_hello = 1;
+		break;
+	}
+	default:
+		d->st.chan_malformed++;
+		log_warn("unexpected %s from kernel", chan_type_name(type));
+	}
+	d->dirty = 1;
+}
+
+/* returns 0, or -1 when the channel is gone */
+static int chan_read_all(struct dstate *d)
+{
+	static char buf[XPMEM_CHAN_MAX_MSG + 1];
+
+	for (;;) {
+		ssize_t n = recv(d->chan_fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = read(d->chan_fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			log_err("channel read: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			log_err("kernel channel closed");
+			return -1;
+		}
+		chan_dispatch(d, buf, (size_t)n);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers */
+
+static void heartbeat(struct dstate *d, uint64_t now)
+{
+	uint64_t dead_ns = (uint64_t)d->cfg->heartbeat_ms * d->cfg->dead_after * 1000000ull;
+
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+
+		net_send(d, p, XW_HEARTBEAT, NULL, 0, NULL, 0);
+		if (p->alive && now - p->last_heard > dead_ns) {
+			p->alive = 0;
+			d->st.peer_deaths++;
+			d->dirty = 1;
+			log_warn("node %u missed %u heartbeats: marked dead", p->id,
+				 d->cfg->dead_after);
+		}
+	}
+}
+
+static void run_timers(struct dstate *d, uint64_t now)
+{
+	if (now >= d->next_heartbeat) {
+		heartbeat(d, now);
+		d->next_heartbeat = now + (uint64_t)d->cfg->heartbeat_ms * 1000000ull;
+	}
+	for (struct inval *iv = d->invals, *next; iv; iv = next) {
+		next = iv->next;
+		if (!iv->timed_out && now >= iv->deadline) {
+			inval_timeout(d, iv);
+			iv->next_retx = now + retx_interval(d, 1);
+			d->dirty = 1;
+		} else if (now >= iv->next_retx) {
+			inval_retransmit(d, iv, now);
+		}
+	}
+	trim_timed_out(d);
+	for (struct rfault **pp = &d->rfaults; *pp;) {
+		struct rfault *f = *pp;
+
+		if (now >= f->deadline) {
+			*pp = f->next;
+			fault_reply_kernel(d, f->kseq, -ETIMEDOUT, NULL, 0);
+			free(f);
+			d->dirty = 1;
+		} else {
+			pp = &f->next;
+		}
+	}
+}
+
+static int next_timeout_ms(struct dstate *d, uint64_t now)
+{
+	uint64_t next = d->next_heartbeat;
+
+	for (struct inval *iv = d->invals; iv; iv = iv->next) {
+		if (!iv->timed_out && iv->deadline < next)
+			next = iv->deadline;
+		if (iv->next_retx < next)
+			next = iv->next_retx;
+	}
+	for (struct rfault *f = d->rfaults; f; f = f->next)
+		if (f->deadline < next)
+			next = f->deadline;
+	if (d->dirty && d->cfg->stats_file[0] && d->next_stats_write < next)
+		next = d->next_stats_write;
+	if (fab_backlog(d->fab))
+		return 1;
+	if (next <= now)
+		return 0;
+	return (int)((next - now + 999999) / 1000000);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats snapshot (also the source for the control API) */
+
+json_t *daemon_snapshot(struct dstate *d)
+{
+	json_t *o = json_object(), *peers = json_array(), *st = json_object();
+	struct fab_stats fs = { 0 };
+	uint64_t now = now_ns();
+
+#define S(f) json_object_set_new(st, #f, json_integer((json_int_t)d->st.f))
+	S(invalidations); S(acked); S(timed_out); S(late_acks); S(peer_resets);
+	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
+	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
+	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
+	S(peer_deaths); S(chan_malformed); S(retransmits);
+#undef S
+	if (d->fab)
+		fab_get_stats(d->fab, &fs);
+	json_object_set_new(st, "fabric_tx", json_integer((json_int_t)fs.tx_msgs));
+	json_object_set_new(st, "fabric_rx", json_integer((json_int_t)fs.rx_msgs));
+	json_object_set_new(st, "fabric_tx_errors", json_integer((json_int_t)fs.tx_errors));
+	json_object_set_new(st, "pending_invalidations", json_integer(d->n_pending));
+	json_object_set_new(st, "timed_out_outstanding", json_integer(d->n_timed_out));
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+		json_t *j = json_object();
+
+		json_object_set_new(j, "id", json_integer(p->id));
+		json_object_set_new(j, "address", json_string(p->address));
+		json_object_set_new(j, "alive", json_boolean(p->alive));
+		json_object_set_new(j, "incarnation", json_integer((json_int_t)p->incarnation));
+		json_object_set_new(j, "last_heard_ms",
+				    json_integer(p->last_heard ?
+						 (json_int_t)((now - p->last_heard) / 1000000) : -1));
+		json_object_set_new(j, "rx", json_integer((json_int_t)p->rx));
+		json_object_set_new(j, "tx", json_integer((json_int_t)p->tx));
+		json_array_append_new(peers, j);
+	}
+	json_object_set_new(o, "node_id", json_integer(d->cfg->node_id));
+	json_object_set_new(o, "incarnation", json_integer((json_int_t)d->incarnation));
+	json_object_set_new(o, "provider", json_string(d->fab ? fab_provider_name(d->fab) : ""));
+	json_object_set_new(o, "listen", json_string(d->cfg->listen));
+	json_object_set_new(o, "ready", json_boolean(d->ready));
+	json_object_set_new(o, "uptime_ms", json_integer((json_int_t)((now - d->start) / 1000000)));
+	json_object_set_new(o, "peers", peers);
+	json_object_set_new(o, "stats", st);
+	return o;
+}
+
+static void write_stats(struct dstate *d)
+{
+	char tmp[300];
+	json_t *o;
+
+	if (!d->cfg->stats_file[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg->stats_file);
+	o = daemon_snapshot(d);
+	if (json_dump_file(o, tmp, JSON_INDENT(1)) == 0)
+		rename(tmp, d->cfg->stats_file);
+	json_decref(o);
+	d->dirty = 0;
+	d->next_stats_write = now_ns() + 50 * 1000000ull;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int setup_peers(struct dstate *d)
+{
+	d->npeers = d->cfg->npeers;
+	d->peers = calloc(d->npeers ? d->npeers : 1, sizeof(*d->peers));
+	if (!d->peers)
+		return -1;
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+		char host[128], port[16];
+
+		p->id = d->cfg->peers[i].id;
+		snprintf(p->address, sizeof(p->address), "%s", d->cfg->peers[i].address);
+		if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
+		    fab_add_peer(d->fab, host, port, &p->addr)) {
+			log_err("[peer %u]: cannot resolve address %s", p->id, p->address);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t got_signal;
+
+int daemon_run(struct xconfig *cfg)
+{
+	struct dstate D = { 0 }, *d = &D;
+	char host[128], port[16], err[300];
+	struct epoll_event ev;
+	sigset_t mask;
+	int sfd = -1, rc = 1;
+	uint64_t startup_deadline;
+
+	d->cfg = cfg;
+	d->chan_fd = -1;
+	d->start = now_ns();
+	d->incarnation = realtime_ns();
+	if (sodium_init() < 0) {
+		log_err("libsodium init failed");
+		return 1;
+	}
+	if (load_secret(cfg->secret_file, d->key, err, sizeof(err))) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port))) {
+		log_err("listen: expected HOST:PORT, got '%s'", cfg->listen);
+		return 1;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	/* 1. kernel channel: HELLO, then drop every remote mapping of a previous
+	 * incarnation before anybody hears the new one. */
+	d->chan_fd = chan_open(cfg->channel);
+	if (d->chan_fd < 0) {
+		log_err("kernel channel %s: %s", cfg->channel, strerror(errno));
+		goto out;
+	}
+	{
+		struct xpmem_chan_hello h = { .node_id = cfg->node_id,
+					      .incarnation = d->incarnation };
+		struct xpmem_chan_zap z = { .flags = XPMEM_CHAN_ZAP_ALL };
+		struct dreq *r;
+
+		chan_send(d, XPMEM_CHAN_HELLO, ++d->dseq, &h, sizeof(h), NULL, 0);
+		r = dreq_new(d, DREQ_ZAP);
+		if (!r)
+			goto out;
+		r->zap_all = 1;
+		chan_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
+	}
+	/* Wait for both replies; kernel requests arriving meanwhile (e.g. the
+	 * replay of quarantined invalidations) are held until the fabric is up. */
+	startup_deadline = now_ns() + 10000000000ull;
+	{
+		struct held { struct held *next; size_t n; char buf[]; } *held = NULL, **tail = &held;
+
+		while (!(d->ready_hello && d->ready_zapped)) {
+			static char buf[XPMEM_CHAN_MAX_MSG + 1];
+			int t;
+			ssize_t n;
+			fd_set rfds;
+			struct timeval tv = { 0, 100000 };
+
+			if (now_ns() > startup_deadline) {
+				log_err("kernel did not answer HELLO/ZAP_ALL");
+				goto out;
+			}
+			FD_ZERO(&rfds);
+			FD_SET(d->chan_fd, &rfds);
+			t = select(d->chan_fd + 1, &rfds, NULL, NULL, &tv);
+			if (t <= 0)
+				continue;
+			n = read(d->chan_fd, buf, sizeof(buf));
+			if (n <= 0) {
+				log_err("kernel channel closed during startup");
+				goto out;
+			}
+			t = chan_validate(buf, (size_t)n);
+			if (t == XPMEM_CHAN_HELLO_REPLY || t == XPMEM_CHAN_ZAP_DONE) {
+				chan_dispatch(d, buf, (size_t)n);
+			} else {
+				struct held *h = malloc(sizeof(*h) + (size_t)n);
+				if (!h)
+					goto out;
+				h->next = NULL;
+				h->n = (size_t)n;
+				memcpy(h->buf, buf, (size_t)n);
+				*tail = h;
+				tail = &h->next;
+			}
+			if (d->fatal)
+				goto out;
+		}
+
+		/* 2. fabric */
+		d->fab = fab_open(cfg->provider, host, port, XW_MAX_MSG);
+		if (!d->fab)
+			goto out;
+		if (setup_peers(d))
+			goto out;
+		d->ready = 1;
+		for (int i = 0; i < d->npeers; i++)
+			net_send(d, &d->peers[i], XW_HELLO, NULL, 0, NULL, 0);
+		d->next_heartbeat = now_ns() + (uint64_t)cfg->heartbeat_ms * 1000000ull;
+		while (held) {
+			struct held *h = held;
+			held = h->next;
+			chan_dispatch(d, h->buf, h->n);
+			free(h);
+		}
+	}
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->chan_fd, &ev);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 2 };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fab_wait_fd(d->fab), &ev);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 3 };
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, sfd, &ev);
+	{
+		int cfd = control_start(d);
+
+		if (cfd < 0) {
+			log_err("control plane did not start");
+			goto out;
+		}
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 4 };
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, cfd, &ev);
+	}
+
+	log_info("node %u ready: listening on %s, %d peers, incarnation %llu",
+		 cfg->node_id, cfg->listen, d->npeers, (unsigned long long)d->incarnation);
+	sd_notifyf(0, "READY=1\nSTATUS=node %u, %d peers", cfg->node_id, d->npeers);
+	d->dirty = 1;
+	write_stats(d);
+
+	while (!got_signal && !d->fatal) {
+		struct epoll_event evs[8];
+		uint64_t now = now_ns();
+		int timeout, n;
+
+		fab_progress(d->fab, net_rx, d);
+		run_timers(d, now_ns());
+		if (d->dirty && now_ns() >= d->next_stats_write)
+			write_stats(d);
+		timeout = next_timeout_ms(d, now);
+		if (timeout > 0 && !fab_trywait(d->fab))
+			timeout = 0;
+		n = epoll_wait(d->epfd, evs, 8, timeout);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 1) {
+				if (chan_read_all(d) < 0) {
+					d->fatal = 1;
+					break;
+				}
+			} else if (evs[i].data.u32 == 3) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGUSR1) {
+						d->dirty = 1;
+						write_stats(d);
+					} else {
+						log_info("signal %u: shutting down", si.ssi_signo);
+						got_signal = 1;
+					}
+				}
+			} else if (evs[i].data.u32 == 4) {
+				control_event(d);
+			}
+		}
+	}
+	rc = d->fatal ? 1 : 0;
+	sd_notify(0, "STOPPING=1");
+out:
+	control_stop(d);
+	if (d->ready || d->dirty)
+		write_stats(d);
+	fab_close(d->fab);
+	if (d->chan_fd >= 0)
+		close(d->chan_fd);
+	if (d->epfd > 0)
+		close(d->epfd);
+	while (d->invals) {
+		struct inval *iv = d->invals;
+		d->invals = iv->next;
+		inval_free(iv);
+	}
+	while (d->dreqs) {
+		struct dreq *r = d->dreqs;
+		d->dreqs = r->next;
+		free(r);
+	}
+	while (d->rfaults) {
+		struct rfault *f = d->rfaults;
+		d->rfaults = f->next;
+		free(f);
+	}
+	free(d->peers);
+	if (sfd >= 0)
+		close(sfd);
+	sodium_memzero(d->key, sizeof(d->key));
+	log_info("stopped (exit %d)", rc);
+	return rc;
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "fabric.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define NRX		64
+#define MAX_BACKLOG	4096
+
+struct rxbuf {
+	struct fi_context ctx;	/* first: op_context points here */
+	char *data;
+};
+
+struct txbuf {
+	struct fi_context ctx;
+	struct txbuf *next;
+	fi_addr_t dest;
+	size_t len;
+	char data[];
+};
+
+struct fab {
+	struct fi_info *info;
+	struct fid_fabric *fabric;
+	struct fid_domain *domain;
+	struct fid_ep *ep;
+	struct fid_av *av;
+	struct fid_cq *cq;
+	int wait_fd;
+	size_t max_msg;
+	struct rxbuf rx[NRX];
+	struct txbuf *backlog_head, *backlog_tail;
+	size_t backlog;
+	struct fab_stats st;
+};
+
+#define FI_CHECK(call) do { int _r = (call); if (_r) { \
+	log_err("%s: %s", #call, fi_strerror(-_r)); goto fail; } } while (0)
+
+static int post_rx(struct fab *f, struct rxbuf *b)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		ssize_t r = fi_recv(f->ep, b->data, f->max_msg, NULL, FI_ADDR_UNSPEC, &b->ctx);
+		if (r == 0)
+			return 0;
+		if (r != -FI_EAGAIN) {
+			log_err("fi_recv: %s", fi_strerror((int)-r));
+			return (int)r;
+		}
+		fi_cq_read(f->cq, NULL, 0);
+	}
+	return -EAGAIN;
+}
+
+struct fab *fab_open(const char *provider, const char *host, const char *port,
+		     size_t max_msg)
+{
+	struct fi_info *hints = fi_allocinfo();
+	struct fi_cq_attr cq_attr = { 0 };
+	struct fi_av_attr av_attr = { 0 };
+	struct fab *f = calloc(1, sizeof(*f));
+	int ret;
+
+	if (!hints || !f)
+		goto fail;
+	f->wait_fd = -1;
+	f->max_msg = max_msg;
+	hints->ep_attr->type = FI_EP_RDM;
+	hints->caps = FI_MSG;
+	hints->mode = FI_CONTEXT;
+	hints->domain_attr->mr_mode = 0;
+	hints->addr_format = FI_SOCKADDR_IN;
+	hints->fabric_attr->prov_name = strdup(provider);
+	ret = fi_getinfo(FI_VERSION(1, 17), host, port, FI_SOURCE, hints, &f->info);
+	if (ret) {
+		log_err("fi_getinfo(provider %s, %s:%s): %s", provider, host, port,
+			fi_strerror(-ret));
+		goto fail;
+	}
+	log_info("libfabric provider %s, fabric %s, domain %s",
+		 f->info->fabric_attr->prov_name, f->info->fabric_attr->name,
+		 f->info->domain_attr->name);
+	FI_CHECK(fi_fabric(f->info->fabric_attr, &f->fabric, NULL));
+	FI_CHECK(fi_domain(f->fabric, f->info, &f->domain, NULL));
+	cq_attr.format = FI_CQ_FORMAT_MSG;
+	cq_attr.wait_obj = FI_WAIT_FD;
+	cq_attr.size = 1024;
+	FI_CHECK(fi_cq_open(f->domain, &cq_attr, &f->cq, NULL));
+	av_attr.type = FI_AV_MAP;
+	FI_CHECK(fi_av_open(f->domain, &av_attr, &f->av, NULL));
+	FI_CHECK(fi_endpoint(f->domain, f->info, &f->ep, NULL));
+	FI_CHECK(fi_ep_bind(f->ep, &f->av->fid, 0));
+	FI_CHECK(fi_ep_bind(f->ep, &f->cq->fid, FI_TRANSMIT | FI_RECV));
+	FI_CHECK(fi_enable(f->ep));
+	FI_CHECK(fi_control(&f->cq->fid, FI_GETWAIT, &f->wait_fd));
+	for (int i = 0; i < NRX; i++) {
+		f->rx[i].data = malloc(max_msg);
+		if (!f->rx[i].data || post_rx(f, &f->rx[i]))
+			goto fail;
+	}
+	fi_freeinfo(hints);
+	return f;
+fail:
+	if (hints)
+		fi_freeinfo(hints);
+	fab_close(f);
+	return NULL;
+}
+
+void fab_close(struct fab *f)
+{
+	if (!f)
+		return;
+	if (f->ep)
+		fi_close(&f->ep->fid);
+	if (f->av)
+		fi_close(&f->av->fid);
+	if (f->cq)
+		fi_close(&f->cq->fid);
+	if (f->domain)
+		fi_close(&f->domain->fid);
+	if (f->fabric)
+		fi_close(&f->fabric->fid);
+	if (f->info)
+		fi_freeinfo(f->info);
+	for (int i = 0; i < NRX; i++)
+		free(f->rx[i].data);
+	while (f->backlog_head) {
+		struct txbuf *t = f->backlog_head;
+		f->backlog_head = t->next;
+		free(t);
+	}
+	free(f);
+}
+
+int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	int ret = getaddrinfo(host, port, &hints, &res);
+
+	if (ret) {
+		log_err("resolve %s:%s: %s", host, port, gai_strerror(ret));
+		return -EINVAL;
+	}
+	ret = fi_av_insert(f->av, res->ai_addr, 1, out, 0, NULL);
+	freeaddrinfo(res);
+	if (ret != 1) {
+		log_err("fi_av_insert %s:%s failed (%d)", host, port, ret);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int try_send(struct fab *f, struct txbuf *t)
+{
+	ssize_t r = fi_send(f->ep, t->data, t->len, NULL, t->dest, &t->ctx);
+
+	if (r == 0)
+		return 0;
+	return (int)r;
+}
+
+static void flush_backlog(struct fab *f)
+{
+	while (f->backlog_head) {
+		struct txbuf *t = f->backlog_head;
+		int r = try_send(f, t);
+
+		if (r == -FI_EAGAIN)
+			return;
+		f->backlog_head = t->next;
+		if (!f->backlog_head)
+			f->backlog_tail = NULL;
+		f->backlog--;
+		if (r) {
+			f->st.tx_errors++;
+			free(t);
+		}
+	}
+}
+
+int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
+{
+	struct txbuf *t = malloc(sizeof(*t) + len);
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->dest = dest;
+	t->len = len;
+	t->next = NULL;
+	memcpy(t->data, buf, len);
+	f->st.tx_msgs++;
+	if (!f->backlog_head) {
+		r = try_send(f, t);
+		if (r == 0)
+			return 0;
+		if (r != -FI_EAGAIN) {
+			f->st.tx_errors++;
+			free(t);
+			return r;
+		}
+	}
+	if (f->backlog >= MAX_BACKLOG) {
+		f->st.tx_dropped++;
+		free(t);
+		return -ENOBUFS;
+	}
+	if (f->backlog_tail)
+		f->backlog_tail->next = t;
+	else
+		f->backlog_head = t;
+	f->backlog_tail = t;
+	f->backlog++;
+	return 0;
+}
+
+static int is_rx(struct fab *f, void *ctx)
+{
+	return (char *)ctx >= (char *)&f->rx[0] && (char *)ctx < (char *)&f->rx[NRX];
+}
+
+void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
+{
+	struct fi_cq_msg_entry comp[16];
+
+	for (;;) {
+		ssize_t n = fi_cq_read(f->cq, comp, 16);
+
+		if (n == -FI_EAGAIN)
+			break;
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry err = { 0 };
+
+			if (fi_cq_readerr(f->cq, &err, 0) != 1)
+				break;
+			if (is_rx(f, err.op_context)) {
+				f->st.rx_errors++;
+				post_rx(f, (struct rxbuf *)err.op_context);
+			} else {
+				f->st.tx_errors++;
+				log_debug("send failed: %s", fi_strerror(err.err));
+				free(err.op_context);
+			}
+			continue;
+		}
+		if (n < 0) {
+			log_err("fi_cq_read: %s", fi_strerror((int)-n));
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (is_rx(f, comp[i].op_context)) {
+				struct rxbuf *b = comp[i].op_context;
+
+				f->st.rx_msgs++;
+				cb(arg, b->data, comp[i].len);
+				post_rx(f, b);
+			} else {
+				free(comp[i].op_context);
+			}
+		}
+	}
+	flush_backlog(f);
+}
+
+int fab_wait_fd(struct fab *f)
+{
+	return f->wait_fd;
+}
+
+int fab_trywait(struct fab *f)
+{
+	struct fid *fids[1] = { &f->cq->fid };
+
+	if (f->backlog)
+		return 0;
+	return fi_trywait(f->fabric, fids, 1) == FI_SUCCESS;
+}
+
+size_t fab_backlog(struct fab *f)
+{
+	return f->backlog;
+}
+
+const char *fab_provider_name(struct fab *f)
+{
+	return f->info->fabric_attr->prov_name;
+}
+
+void fab_get_stats(struct fab *f, struct fab_stats *s)
+{
+	*s = f->st;
+}

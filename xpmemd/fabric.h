@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Reliable-datagram (FI_EP_RDM) messaging over libfabric for xpmemd. */
+#ifndef XPMEMD_FABRIC_H
+#define XPMEMD_FABRIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <rdma/fabric.h>
+
+struct fab;
+
+typedef void (*fab_recv_cb)(void *arg, const void *buf, size_t len);
+
+/* Open provider's RDM endpoint bound to host:port. NULL on error (logged). */
+struct fab *fab_open(const char *provider, const char *host, const char *port,
+		     size_t max_msg);
+void fab_close(struct fab *f);
+/* Resolve host:port into the address vector. */
+int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out);
+/* Queue a message to dest; copies buf. 0 or negative errno. */
+int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);
+/* Drain completions (and drive progress), calling cb for every message. */
+void fab_progress(struct fab *f, fab_recv_cb cb, void *arg);
+/* The CQ wait fd for poll/epoll. */
+int fab_wait_fd(struct fab *f);
+/* 1 if the caller may block on the wait fd, 0 if it must progress first. */
+int fab_trywait(struct fab *f);
+/* Messages queued locally because the provider said EAGAIN. */
+size_t fab_backlog(struct fab *f);
+const char *fab_provider_name(struct fab *f);
+
+struct fab_stats {
+	uint64_t tx_msgs, rx_msgs, tx_errors, rx_errors, tx_dropped;
+};
+void fab_get_stats(struct fab *f, struct fab_stats *s);
+
+#endif

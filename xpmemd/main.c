@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xpmemd: XPMEM cluster coherence daemon. */
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xpmemd [options]\n"
+		"  -c, --config PATH        config file (default " XPMEMD_DEFAULT_CONFIG ")\n"
+		"  -n, --node-id N          this node's id\n"
+		"  -l, --listen HOST:PORT   fabric listen address\n"
+		"  -p, --provider NAME      libfabric provider (default tcp)\n"
+		"  -k, --channel PATH       kernel channel (device or simulated-kernel socket)\n"
+		"  -s, --secret-file PATH   cluster secret\n"
+		"  -g, --grpc-socket PATH   control API unix socket\n"
+		"  -t, --ack-timeout-ms MS  invalidation ack timeout\n"
+		"  -b, --heartbeat-ms MS    heartbeat interval\n"
+		"  -S, --stats-file PATH    write JSON stats here (debug/tests)\n"
+		"  -v, --log-level LEVEL    error|warn|info|debug\n"
+		"      --check-config       parse the config, report errors, exit\n"
+		"  -h, --help\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, 'c' },
+		{ "node-id", required_argument, 0, 'n' },
+		{ "listen", required_argument, 0, 'l' },
+		{ "provider", required_argument, 0, 'p' },
+		{ "channel", required_argument, 0, 'k' },
+		{ "secret-file", required_argument, 0, 's' },
+		{ "grpc-socket", required_argument, 0, 'g' },
+		{ "ack-timeout-ms", required_argument, 0, 't' },
+		{ "heartbeat-ms", required_argument, 0, 'b' },
+		{ "stats-file", required_argument, 0, 'S' },
+		{ "log-level", required_argument, 0, 'v' },
+		{ "check-config", no_argument, 0, 'C' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 }
+	};
+	static struct xconfig cfg;
+	const char *path = XPMEMD_DEFAULT_CONFIG;
+	int explicit_path = 0, check_only = 0, c, lvl;
+
+	/* first pass: the config file, so flags override it */
+	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:g:t:b:S:v:h", opts, NULL)) != -1) {
+		if (c == 'c') {
+			path = optarg;
+			explicit_path = 1;
+		} else if (c == 'h') {
+			usage(stdout);
+			return 0;
+		} else if (c == '?') {
+			usage(stderr);
+			return 2;
+		}
+	}
+	config_defaults(&cfg);
+	if (config_load(&cfg, path, explicit_path)) {
+		fprintf(stderr, "xpmemd: %s\n", cfg.err);
+		return 2;
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:g:t:b:S:v:h", opts, NULL)) != -1) {
+		char *end;
+		unsigned long v;
+
+		switch (c) {
+		case 'n': case 't': case 'b':
+			v = strtoul(optarg, &end, 0);
+			if (*end || !*optarg || v == 0 || v > 0xfffffffeUL) {
+				fprintf(stderr, "xpmemd: --%s: bad number '%s'\n",
+					c == 'n' ? "node-id" : c == 't' ? "ack-timeout-ms" :
+					"heartbeat-ms", optarg);
+				return 2;
+			}
+			if (c == 'n') cfg.node_id = (uint32_t)v;
+			if (c == 't') cfg.ack_timeout_ms = (uint32_t)v;
+			if (c == 'b') cfg.heartbeat_ms = (uint32_t)v;
+			break;
+		case 'l': snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg); break;
+		case 'p': snprintf(cfg.provider, sizeof(cfg.provider), "%s", optarg); break;
+		case 'k': snprintf(cfg.channel, sizeof(cfg.channel), "%s", optarg); break;
+		case 's': snprintf(cfg.secret_file, sizeof(cfg.secret_file), "%s", optarg); break;
+		case 'g': snprintf(cfg.grpc_socket, sizeof(cfg.grpc_socket), "%s", optarg); break;
+		case 'S': snprintf(cfg.stats_file, sizeof(cfg.stats_file), "%s", optarg); break;
+		case 'v': snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", optarg); break;
+		case 'C': check_only = 1; break;
+		}
+	}
+	lvl = xlog_parse_level(cfg.log_level);
+	if (lvl < 0) {
+		fprintf(stderr, "xpmemd: log_level: expected error|warn|info|debug, got '%s'\n",
+			cfg.log_level);
+		return 2;
+	}
+	xlog_level = lvl;
+	if (config_check(&cfg)) {
+		fprintf(stderr, "xpmemd: %s: %s\n", path, cfg.err);
+		return 2;
+	}
+	if (check_only) {
+		printf("%s: OK (node %u, %d peers)\n", path, cfg.node_id, cfg.npeers);
+		return 0;
+	}
+	{
+		char pfx[32];
+		snprintf(pfx, sizeof(pfx), "xpmemd[%u]", cfg.node_id);
+		xlog_set_prefix(pfx);
+	}
+	return daemon_run(&cfg);
+}

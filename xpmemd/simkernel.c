@@ -1,0 +1,871 @@
+// SPDX-License-Identifier: GPL-2.0
+#define _GNU_SOURCE
+#include "simkernel.h"
+#include "chan.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define MAXP 64		/* peers with a known incarnation */
+
+struct seg {
+	struct seg *next;
+	int64_t segid;
+	uint64_t phys, size;
+	int rdonly;
+};
+
+struct rmap {
+	struct rmap *next;
+	uint32_t peer;
+	uint64_t inc;
+	int64_t segid;
+	uint64_t start, len;
+};
+
+struct import {
+	struct import *next;
+	uint32_t owner;
+	int64_t segid;
+	uint64_t start, len;
+};
+
+struct qentry {			/* quarantined range */
+	struct qentry *next;
+	uint64_t gen;		/* generation of the latest INVALIDATE for it */
+	int64_t segid;
+	uint64_t start, len;
+	uint32_t n;
+	uint32_t peers[XPMEM_CHAN_MAX_PEERS];
+	uint64_t incs[XPMEM_CHAN_MAX_PEERS];
+};
+
+struct pinval {			/* INVALIDATE sent, no answer yet */
+	struct pinval *next;
+	uint64_t gen, seq;
+	int64_t segid;
+	uint64_t start, len;
+	uint32_t n;
+	uint32_t *peers;
+	uint64_t *incs;
+	uint64_t deadline;
+	struct qentry *reissue;	/* replay of this quarantine entry */
+};
+
+struct done_gen {		/* final state of finished generations */
+	struct done_gen *next;
+	uint64_t gen;
+	int state;
+};
+
+struct fault {
+	struct fault *next;
+	uint64_t id;
+	int done, error;
+	uint32_t owner, nextents;
+	int64_t segid;
+	uint64_t start, len;
+	struct xpmem_chan_extent first;
+};
+
+struct held_zap {
+	struct held_zap *next;
+	uint64_t seq;
+};
+
+struct simk {
+	int lfd, cfd;
+	uint32_t node_id;
+	uint32_t timeout_ms;
+	uint64_t next_gen, next_seq;
+	struct seg *segs;
+	struct rmap *rmap;
+	struct import *imports;
+	struct qentry *quarantine;
+	struct pinval *pending;
+	struct done_gen *done;
+	struct fault *faults;
+	struct held_zap *held;
+	int hold_zaps;
+	uint32_t known_peer[MAXP];
+	uint64_t known_inc[MAXP];
+	int nknown;
+	struct simk_stats st;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int overlaps(uint64_t s1, uint64_t l1, uint64_t s2, uint64_t l2)
+{
+	return s1 < s2 + l2 && s2 < s1 + l1;
+}
+
+struct simk *simk_create(const char *path, uint32_t node_id, uint32_t timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct simk *k = calloc(1, sizeof(*k));
+
+	if (!k || strlen(path) >= sizeof(sa.sun_path))
+		goto fail;
+	k->cfd = -1;
+	k->node_id = node_id;
+	k->timeout_ms = timeout_ms;
+	k->next_gen = 1;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	k->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (k->lfd < 0 || bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(k->lfd, 4) < 0)
+		goto fail;
+	return k;
+fail:
+	if (k && k->lfd > 0)
+		close(k->lfd);
+	free(k);
+	return NULL;
+}
+
+#define FREE_LIST(type, head) do { while (head) { type *x_ = head; head = x_->next; free(x_); } } while (0)
+
+void simk_destroy(struct simk *k)
+{
+	if (!k)
+		return;
+	if (k->cfd >= 0)
+		close(k->cfd);
+	close(k->lfd);
+	FREE_LIST(struct seg, k->segs);
+	FREE_LIST(struct rmap, k->rmap);
+	FREE_LIST(struct import, k->imports);
+	FREE_LIST(struct qentry, k->quarantine);
+	FREE_LIST(struct done_gen, k->done);
+	FREE_LIST(struct fault, k->faults);
+	FREE_LIST(struct held_zap, k->held);
+	while (k->pending) {
+		struct pinval *p = k->pending;
+		k->pending = p->next;
+		free(p->peers);
+		free(p->incs);
+		free(p);
+	}
+	free(k);
+}
+
+int simk_connected(struct simk *k)
+{
+	return k->cfd >= 0;
+}
+
+static void recount(struct simk *k)
+{
+	k->st.quarantine_entries = 0;
+	k->st.quarantine_pages = 0;
+	for (struct qentry *q = k->quarantine; q; q = q->next) {
+		k->st.quarantine_entries++;
+		k->st.quarantine_pages += (q->len + PAGE - 1) / PAGE;
+	}
+}
+
+void simk_get_stats(struct simk *k, struct simk_stats *s)
+{
+	recount(k);
+	*s = k->st;
+}
+
+static int ksend(struct simk *k, uint16_t type, uint64_t seq, const void *body, size_t blen,
+		 const void *tail, size_t tlen)
+{
+	char buf[XPMEM_CHAN_MAX_MSG];
+	size_t n;
+
+	if (k->cfd < 0)
+		return -EPIPE;
+	n = chan_build(buf, type, seq, body, blen, tail, tlen);
+	if (send(k->cfd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return -EIO;
+	return 0;
+}
+
+static uint64_t known_inc(struct simk *k, uint32_t peer)
+{
+	for (int i = 0; i < k->nknown; i++)
+		if (k->known_peer[i] == peer)
+			return k->known_inc[i];
+	return 0;
+}
+
+static void set_done(struct simk *k, uint64_t gen, int state)
+{
+	struct done_gen *d;
+
+	for (d = k->done; d; d = d->next)
+		if (d->gen == gen) {
+			d->state = state;
+			return;
+		}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	d->gen = gen;
+	d->state = state;
+	d->next = k->done;
+	k->done = d;
+}
+
+static void q_remove(struct simk *k, struct qentry *q)
+{
+	for (struct qentry **pp = &k->quarantine; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			free(q);
+			return;
+		}
+}
+
+static int q_live(struct simk *k, struct qentry *q)
+{
+	for (struct qentry *x = k->quarantine; x; x = x->next)
+		if (x == q)
+			return 1;
+	return 0;
+}
+
+/* drop peer from q; frees q (returns 1) when nothing is left */
+static int q_release_peer(struct simk *k, struct qentry *q, uint32_t peer)
+{
+	for (uint32_t i = 0; i < q->n; i++)
+		if (q->peers[i] == peer) {
+			q->peers[i] = q->peers[q->n - 1];
+			q->incs[i] = q->incs[q->n - 1];
+			q->n--;
+			break;
+		}
+	if (!q->n) {
+		q_remove(k, q);
+		return 1;
+	}
+	return 0;
+}
+
+static void pinval_unlink(struct simk *k, struct pinval *p)
+{
+	for (struct pinval **pp = &k->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	free(p->peers);
+	free(p->incs);
+	free(p);
+}
+
+/* The invalidation p ended with `missing` peers not acknowledged. */
+static void quarantine(struct simk *k, struct pinval *p, const uint32_t *missing, uint32_t nm)
+{
+	struct qentry *q = p->reissue && q_live(k, p->reissue) ? p->reissue : NULL;
+	struct qentry fresh;
+
+	memset(&fresh, 0, sizeof(fresh));
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return;
+		q->segid = p->segid;
+		q->start = p->start;
+		q->len = p->len;
+		q->next = k->quarantine;
+		k->quarantine = q;
+	}
+	q->gen = p->gen;
+	/* keep only peers still missing whose mappings may still exist */
+	for (uint32_t i = 0; i < nm; i++) {
+		uint64_t inc = 0;
+
+		for (uint32_t j = 0; j < p->n; j++)
+			if (p->peers[j] == missing[i])
+				inc = p->incs[j];
+		if (known_inc(k, missing[i]) > inc)
+			continue;	/* peer restarted since it mapped: gone */
+		fresh.peers[fresh.n] = missing[i];
+		fresh.incs[fresh.n++] = inc;
+	}
+	q->n = fresh.n;
+	memcpy(q->peers, fresh.peers, sizeof(q->peers));
+	memcpy(q->incs, fresh.incs, sizeof(q->incs));
+	if (!q->n)
+		q_remove(k, q);
+}
+
+static void kernel_timeout_all(struct simk *k, int only_expired)
+{
+	uint64_t now = mono_ms();
+
+	for (struct pinval *p = k->pending, *next; p; p = next) {
+		next = p->next;
+		if (only_expired && now < p->deadline)
+			continue;
+		k->st.kernel_timeouts++;
+		k->st.timed_out++;
+		quarantine(k, p, p->peers, p->n);
+		set_done(k, p->gen, SIMK_TIMED_OUT);
+		pinval_unlink(k, p);
+	}
+}
+
+static uint64_t send_invalidate(struct simk *k, int64_t segid, uint64_t start, uint64_t len,
+				const uint32_t *peers, const uint64_t *incs, uint32_t n,
+				struct qentry *reissue)
+{
+	struct pinval *p = calloc(1, sizeof(*p));
+	struct xpmem_chan_invalidate m = { .segid = segid, .start = start, .len = len,
+					   .npeers = n };
+
+	if (!p)
+		return 0;
+	p->gen = k->next_gen++;
+	p->seq = ++k->next_seq;
+	p->segid = segid;
+	p->start = start;
+	p->len = len;
+	p->n = n;
+	p->peers = calloc(n ? n : 1, sizeof(uint32_t));
+	p->incs = calloc(n ? n : 1, sizeof(uint64_t));
+	memcpy(p->peers, peers, n * sizeof(uint32_t));
+	memcpy(p->incs, incs, n * sizeof(uint64_t));
+	p->deadline = mono_ms() + k->timeout_ms;
+	p->reissue = reissue;
+	p->next = k->pending;
+	k->pending = p;
+	k->st.invalidations++;
+	set_done(k, p->gen, SIMK_PENDING);
+	m.generation = p->gen;
+	if (ksend(k, XPMEM_CHAN_INVALIDATE, p->seq, &m, sizeof(m), peers,
+		  n * sizeof(uint32_t))) {
+		/* no daemon: nobody can collect acks, time out at once */
+		k->st.kernel_timeouts++;
+		k->st.timed_out++;
+		quarantine(k, p, p->peers, p->n);
+		set_done(k, p->gen, SIMK_TIMED_OUT);
+		uint64_t gen = p->gen;
+		pinval_unlink(k, p);
+		return gen;
+	}
+	return p->gen;
+}
+
+uint64_t simk_invalidate_peers(struct simk *k, int64_t segid, uint64_t start, uint64_t len,
+			       const uint32_t *peers, uint32_t npeers)
+{
+	uint64_t incs[XPMEM_CHAN_MAX_PEERS] = { 0 };
+
+	if (npeers > XPMEM_CHAN_MAX_PEERS)
+		return 0;
+	return send_invalidate(k, segid, start, len, peers, incs, npeers, NULL);
+}
+
+uint64_t simk_invalidate(struct simk *k, int64_t segid, uint64_t start, uint64_t len)
+{
+	uint32_t peers[XPMEM_CHAN_MAX_PEERS];
+	uint64_t incs[XPMEM_CHAN_MAX_PEERS];
+	uint32_t n = 0;
+
+	for (struct rmap **pp = &k->rmap; *pp;) {
+		struct rmap *r = *pp;
+		uint32_t i;
+
+		if (r->segid != segid || !overlaps(r->start, r->len, start, len)) {
+			pp = &r->next;
+			continue;
+		}
+		for (i = 0; i < n && peers[i] != r->peer; i++)
+			;
+		if (i == n) {
+			if (n == XPMEM_CHAN_MAX_PEERS)
+				break;
+			peers[n] = r->peer;
+			incs[n++] = r->inc;
+		} else if (r->inc > incs[i]) {
+			incs[i] = r->inc;
+		}
+		*pp = r->next;	/* the mapping is being revoked */
+		free(r);
+	}
+	if (!n)
+		return 0;
+	return send_invalidate(k, segid, start, len, peers, incs, n, NULL);
+}
+
+enum simk_inval_state simk_inval_state(struct simk *k, uint64_t gen)
+{
+	for (struct done_gen *d = k->done; d; d = d->next)
+		if (d->gen == gen)
+			return d->state;
+	return SIMK_NONE;
+}
+
+int simk_add_segment(struct simk *k, int64_t segid, uint64_t phys, uint64_t size, int rdonly)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->segid = segid;
+	s->phys = phys;
+	s->size = size;
+	s->rdonly = rdonly;
+	s->next = k->segs;
+	k->segs = s;
+	return 0;
+}
+
+size_t simk_rmap_count(struct simk *k)
+{
+	size_t n = 0;
+
+	for (struct rmap *r = k->rmap; r; r = r->next)
+		n++;
+	return n;
+}
+
+size_t simk_import_count(struct simk *k)
+{
+	size_t n = 0;
+
+	for (struct import *i = k->imports; i; i = i->next)
+		n++;
+	return n;
+}
+
+uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
+			   uint64_t start, uint64_t len, uint32_t access)
+{
+	struct fault *f = calloc(1, sizeof(*f));
+	struct xpmem_chan_remote_fault m = { .segid = segid, .start = start, .len = len,
+					     .owner = owner, .access = access };
+
+	if (!f)
+		return 0;
+	f->id = ++k->next_seq;
+	f->owner = owner;
+	f->segid = segid;
+	f->start = start;
+	f->len = len;
+	f->next = k->faults;
+	k->faults = f;
+	if (ksend(k, XPMEM_CHAN_REMOTE_FAULT, f->id, &m, sizeof(m), NULL, 0)) {
+		f->done = 1;
+		f->error = -EHOSTDOWN;
+	}
+	return f->id;
+}
+
+int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
+		     struct xpmem_chan_extent *first)
+{
+	for (struct fault *f = k->faults; f; f = f->next)
+		if (f->id == id) {
+			if (!f->done)
+				return 0;
+			if (error)
+				*error = f->error;
+			if (nextents)
+				*nextents = f->nextents;
+			if (first)
+				*first = f->first;
+			return 1;
+		}
+	return -1;
+}
+
+static void zap_done(struct simk *k, uint64_t seq)
+{
+	struct xpmem_chan_status s = { 0 };
+
+	ksend(k, XPMEM_CHAN_ZAP_DONE, seq, &s, sizeof(s), NULL, 0);
+}
+
+int simk_send_raw(struct simk *k, const void *buf, size_t n)
+{
+	if (k->cfd < 0)
+		return -EPIPE;
+	return send(k->cfd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
+}
+
+void simk_hold_zaps(struct simk *k, int hold)
+{
+	k->hold_zaps = hold;
+	if (hold)
+		return;
+	/* release in arrival order */
+	while (k->held) {
+		struct held_zap **pp = &k->held, *h;
+
+		while ((*pp)->next)
+			pp = &(*pp)->next;
+		h = *pp;
+		*pp = NULL;
+		zap_done(k, h->seq);
+		free(h);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void on_answer(struct simk *k, uint64_t seq, int acked, const uint32_t *missing,
+		      uint32_t nm)
+{
+	struct pinval *p;
+
+	for (p = k->pending; p && p->seq != seq; p = p->next)
+		;
+	if (!p)
+		return;	/* already timed out by the kernel: handled below */
+	if (acked) {
+		k->st.acked++;
+		if (p->reissue && q_live(k, p->reissue))
+			q_remove(k, p->reissue);
+		set_done(k, p->gen, SIMK_ACKED);
+	} else {
+		k->st.timed_out++;
+		quarantine(k, p, missing, nm);
+		set_done(k, p->gen, SIMK_TIMED_OUT);
+	}
+	pinval_unlink(k, p);
+}
+
+static void on_acked_after_kernel_timeout(struct simk *k, uint64_t gen)
+{
+	/* every peer acked a generation the kernel had already given up on */
+	for (struct qentry *q = k->quarantine; q; q = q->next)
+		if (q->gen == gen) {
+			q_remove(k, q);
+			return;
+		}
+}
+
+static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_resolve *r)
+{
+	struct xpmem_chan_frames fr = { .error = 0, .nextents = 1 };
+	struct xpmem_chan_extent ext;
+	struct seg *s;
+
+	k->st.resolves++;
+	for (s = k->segs; s && s->segid != r->segid; s = s->next)
+		;
+	if (!s)
+		fr.error = -ENOENT;
+	else if (r->len == 0 || r->start >= s->size || r->len > s->size - r->start)
+		fr.error = -EINVAL;
+	else if ((r->access & XPMEM_CHAN_ACCESS_WRITE) && s->rdonly)
+		fr.error = -EACCES;
+	if (fr.error) {
+		k->st.resolve_errors++;
+		fr.nextents = 0;
+		ksend(k, XPMEM_CHAN_RESOLVED, seq, &fr, sizeof(fr), NULL, 0);
+		return;
+	}
+	{
+		struct rmap *m = calloc(1, sizeof(*m));
+		if (m) {
+			m->peer = r->requester;
+			m->inc = r->requester_incarnation;
+			m->segid = r->segid;
+			m->start = r->start;
+			m->len = r->len;
+			m->next = k->rmap;
+			k->rmap = m;
+		}
+	}
+	ext.phys = s->phys + r->start;
+	ext.len = r->len;
+	ksend(k, XPMEM_CHAN_RESOLVED, seq, &fr, sizeof(fr), &ext, sizeof(ext));
+}
+
+static void on_zap(struct simk *k, uint64_t seq, const struct xpmem_chan_zap *z)
+{
+	for (struct import **pp = &k->imports; *pp;) {
+		struct import *i = *pp;
+
+		if ((z->flags & XPMEM_CHAN_ZAP_ALL) ||
+		    (i->owner == z->owner && i->segid == z->segid &&
+		     overlaps(i->start, i->len, z->start, z->len))) {
+			*pp = i->next;
+			free(i);
+		} else {
+			pp = &i->next;
+		}
+	}
+	if (z->flags & XPMEM_CHAN_ZAP_ALL) {
+		k->st.zap_alls++;
+		zap_done(k, seq);	/* never held: startup path */
+		return;
+	}
+	k->st.zaps++;
+	if (k->hold_zaps) {
+		struct held_zap *h = calloc(1, sizeof(*h));
+		if (h) {
+			h->seq = seq;
+			h->next = k->held;
+			k->held = h;
+			return;
+		}
+	}
+	zap_done(k, seq);
+}
+
+static void on_fault_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_frames *fr)
+{
+	for (struct fault *f = k->faults; f; f = f->next) {
+		if (f->id != seq || f->done)
+			continue;
+		f->done = 1;
+		f->error = fr->error;
+		f->nextents = fr->nextents;
+		if (fr->nextents)
+			f->first = fr->extents[0];
+		if (!fr->error) {
+			struct import *i = calloc(1, sizeof(*i));
+			if (i) {
+				i->owner = f->owner;
+				i->segid = f->segid;
+				i->start = f->start;
+				i->len = f->len;
+				i->next = k->imports;
+				k->imports = i;
+			}
+		}
+		return;
+	}
+}
+
+static void on_peer_reset(struct simk *k, const struct xpmem_chan_peer_reset *r)
+{
+	int i;
+
+	k->st.peer_resets++;
+	for (i = 0; i < k->nknown && k->known_peer[i] != r->peer; i++)
+		;
+	if (i == k->nknown) {
+		if (k->nknown == MAXP)
+			return;
+		k->known_peer[k->nknown] = r->peer;
+		k->known_inc[k->nknown++] = 0;
+	}
+	if (r->incarnation > k->known_inc[i])
+		k->known_inc[i] = r->incarnation;
+	/* mappings of older incarnations are gone: quarantine and rmap */
+	for (struct qentry *q = k->quarantine, *next; q; q = next) {
+		next = q->next;
+		for (uint32_t j = 0; j < q->n; j++)
+			if (q->peers[j] == r->peer && q->incs[j] < r->incarnation) {
+				q_release_peer(k, q, r->peer);
+				break;
+			}
+	}
+	for (struct rmap **pp = &k->rmap; *pp;) {
+		struct rmap *m = *pp;
+
+		if (m->peer == r->peer && m->inc < r->incarnation) {
+			*pp = m->next;
+			free(m);
+		} else {
+			pp = &m->next;
+		}
+	}
+}
+
+static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query *q)
+{
+	struct {
+		struct xpmem_chan_query_reply r;
+		struct xpmem_chan_record rec[XPMEM_CHAN_MAX_RECORDS];
+	} out;
+	uint32_t idx = 0;
+
+	memset(&out, 0, sizeof(out));
+	if (q->what == XPMEM_CHAN_Q_SEGMENTS || q->what == XPMEM_CHAN_Q_SEGMENT) {
+		int found = 0;
+
+		for (struct seg *s = k->segs; s; s = s->next) {
+			if (q->what == XPMEM_CHAN_Q_SEGMENT && s->segid != q->segid)
+				continue;
+			found = 1;
+			if (q->what == XPMEM_CHAN_Q_SEGMENT && s->rdonly &&
+			    (q->access & XPMEM_CHAN_ACCESS_WRITE)) {
+				out.r.error = -EACCES;
+				break;
+			}
+			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
+				continue;
+			out.rec[out.r.nrecords++] = (struct xpmem_chan_record){
+				.segid = s->segid, .start = 0, .len = s->size, .aux = s->phys,
+				.flags = s->rdonly ? XPMEM_CHAN_REC_RDONLY : 0 };
+		}
+		if (q->what == XPMEM_CHAN_Q_SEGMENT && !found)
+			out.r.error = -ENOENT;
+	} else if (q->what == XPMEM_CHAN_Q_MAPPINGS) {
+		for (struct rmap *m = k->rmap; m; m = m->next) {
+			if (q->peer && m->peer != q->peer)
+				continue;
+			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
+				continue;
+			out.rec[out.r.nrecords++] = (struct xpmem_chan_record){
+				.segid = m->segid, .start = m->start, .len = m->len,
+				.aux = m->inc, .peer = m->peer };
+		}
+	} else if (q->what == XPMEM_CHAN_Q_QUARANTINE) {
+		for (struct qentry *e = k->quarantine; e; e = e->next) {
+			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
+				continue;
+			out.rec[out.r.nrecords++] = (struct xpmem_chan_record){
+				.segid = e->segid, .start = e->start, .len = e->len,
+				.aux = e->gen, .peer = e->n ? e->peers[0] : 0, .flags = e->n };
+		}
+	} else {
+		out.r.error = -EINVAL;
+	}
+	if (out.r.error)
+		out.r.nrecords = 0;
+	out.r.total = idx;
+	ksend(k, XPMEM_CHAN_QUERY_REPLY, seq, &out.r, sizeof(out.r), out.rec,
+	      out.r.nrecords * sizeof(out.rec[0]));
+}
+
+static void on_hello(struct simk *k, uint64_t seq)
+{
+	struct xpmem_chan_hello h = { .node_id = k->node_id, .incarnation = 1 };
+
+	ksend(k, XPMEM_CHAN_HELLO_REPLY, seq, &h, sizeof(h), NULL, 0);
+	/* reconcile: replay every quarantined range to the new daemon */
+	for (struct qentry *q = k->quarantine; q; q = q->next)
+		send_invalidate(k, q->segid, q->start, q->len, q->peers, q->incs, q->n, q);
+}
+
+static void dispatch(struct simk *k, char *buf, size_t n)
+{
+	struct xpmem_chan_hdr *h = (void *)buf;
+	void *b = chan_body(buf);
+	int t = chan_validate(buf, n);
+
+	if (t < 0) {
+		k->st.malformed++;
+		return;
+	}
+	switch (t) {
+	case XPMEM_CHAN_ACKED: {
+		const struct xpmem_chan_acked *a = b;
+		int found = 0;
+		for (struct pinval *p = k->pending; p; p = p->next)
+			found |= p->seq == h->seq;
+		if (found)
+			on_answer(k, h->seq, 1, NULL, 0);
+		else
+			on_acked_after_kernel_timeout(k, a->generation);
+		break;
+	}
+	case XPMEM_CHAN_TIMED_OUT: {
+		const struct xpmem_chan_timed_out *o = b;
+		on_answer(k, h->seq, 0, o->missing, o->nmissing);
+		break;
+	}
+	case XPMEM_CHAN_RESOLVE:
+		on_resolve(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_ZAP:
+		on_zap(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_FAULT_REPLY:
+		on_fault_reply(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_HELLO:
+		on_hello(k, h->seq);
+		break;
+	case XPMEM_CHAN_PEER_ACKED: {
+		const struct xpmem_chan_peer_acked *pa = b;
+		k->st.peer_acked++;
+		for (struct qentry *q = k->quarantine; q; q = q->next)
+			if (q->gen == pa->generation) {
+				q_release_peer(k, q, pa->peer);
+				break;
+			}
+		break;
+	}
+	case XPMEM_CHAN_PEER_RESET:
+		on_peer_reset(k, b);
+		break;
+	case XPMEM_CHAN_QUERY:
+		on_query(k, h->seq, b);
+		break;
+	default:
+		k->st.malformed++;
+	}
+}
+
+static void disconnect(struct simk *k)
+{
+	close(k->cfd);
+	k->cfd = -1;
+	/* the daemon is gone: nobody will answer, time out pending at once */
+	kernel_timeout_all(k, 0);
+	FREE_LIST(struct held_zap, k->held);
+	for (struct fault *f = k->faults; f; f = f->next)
+		if (!f->done) {
+			f->done = 1;
+			f->error = -EHOSTDOWN;
+		}
+}
+
+void simk_pump(struct simk **v, int n, int timeout_ms)
+{
+	struct pollfd pfd[2 * 64];
+	int np = 0;
+
+	for (int i = 0; i < n && i < 64; i++) {
+		pfd[np++] = (struct pollfd){ .fd = v[i]->lfd, .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = v[i]->cfd, .events = POLLIN };
+	}
+	poll(pfd, np, timeout_ms);
+	for (int i = 0; i < n && i < 64; i++) {
+		struct simk *k = v[i];
+		struct pollfd *lp = &pfd[2 * i], *cp = &pfd[2 * i + 1];
+
+		if (cp->fd >= 0 && cp->fd == k->cfd && (cp->revents & (POLLIN | POLLHUP | POLLERR))) {
+			for (;;) {
+				char buf[XPMEM_CHAN_MAX_MSG + 1];
+				ssize_t r = recv(k->cfd, buf, sizeof(buf), MSG_DONTWAIT);
+
+				if (r < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				if (r <= 0) {
+					disconnect(k);
+					break;
+				}
+				dispatch(k, buf, (size_t)r);
+			}
+		}
+		if (lp->revents & POLLIN) {
+			int fd = accept4(k->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0 && k->cfd >= 0) {
+				close(fd);	/* one daemon at a time */
+			} else if (fd >= 0) {
+				k->cfd = fd;
+				k->st.connects++;
+			}
+		}
+		kernel_timeout_all(k, 1);
+	}
+}

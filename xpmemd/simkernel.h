@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Simulated kernel side of the xpmem channel, for daemon tests.
+ *
+ * Listens on an AF_UNIX SOCK_SEQPACKET socket and speaks exactly the
+ * structs of <xpmem/xpmem_channel.h>, so xpmemd runs unmodified against it
+ * (--channel SOCKET). It keeps what the module keeps: exported segments,
+ * the reverse map (peer X maps range R of segment S, made under peer
+ * incarnation I), the imports of this node, pending invalidations with a
+ * kernel-side timeout, and the quarantine of pages whose invalidation was
+ * not acknowledged by every peer.
+ *
+ * Single-threaded: tests call simk_pump() to move messages.
+ */
+#ifndef XPMEMD_SIMKERNEL_H
+#define XPMEMD_SIMKERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xpmem/xpmem_channel.h>
+
+struct simk;
+
+enum simk_inval_state { SIMK_NONE = 0, SIMK_PENDING, SIMK_ACKED, SIMK_TIMED_OUT };
+
+struct simk_stats {
+	uint64_t invalidations, acked, timed_out;
+	uint64_t kernel_timeouts;	/* timed out by the kernel itself */
+	uint64_t resolves, resolve_errors, zaps, zap_alls;
+	uint64_t peer_acked, peer_resets, malformed, connects;
+	uint64_t quarantine_entries, quarantine_pages;
+};
+
+/* kernel_timeout_ms: how long the kernel waits for ACKED/TIMED_OUT itself. */
+struct simk *simk_create(const char *sock_path, uint32_t node_id, uint32_t kernel_timeout_ms);
+void simk_destroy(struct simk *k);
+/* Run every simulated kernel for up to timeout_ms (returns earlier if idle
+ * work was done and timeout_ms is 0). */
+void simk_pump(struct simk **v, int n, int timeout_ms);
+int simk_connected(struct simk *k);
+void simk_get_stats(struct simk *k, struct simk_stats *s);
+
+/* Owner side */
+int simk_add_segment(struct simk *k, int64_t segid, uint64_t phys, uint64_t size, int rdonly);
+size_t simk_rmap_count(struct simk *k);
+/* Invalidate a range: peers come from the reverse map. Returns the
+ * generation (0 if no peer mapped the range: nothing to do). */
+uint64_t simk_invalidate(struct simk *k, int64_t segid, uint64_t start, uint64_t len);
+/* Invalidate towards an explicit peer list (mappings assumed from incarnation 0). */
+uint64_t simk_invalidate_peers(struct simk *k, int64_t segid, uint64_t start, uint64_t len,
+			       const uint32_t *peers, uint32_t npeers);
+enum simk_inval_state simk_inval_state(struct simk *k, uint64_t gen);
+
+/* Importer side */
+/* Start a remote fault; returns an id for simk_fault_state. */
+uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
+			   uint64_t start, uint64_t len, uint32_t access);
+/* 0 while pending, 1 done (error, extent count and first extent filled). */
+int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
+		     struct xpmem_chan_extent *first);
+size_t simk_import_count(struct simk *k);
+/* Send raw bytes as one channel message (tests of the daemon's decoder). */
+int simk_send_raw(struct simk *k, const void *buf, size_t n);
+/* While held, ZAP requests are applied but ZAP_DONE is not sent. */
+void simk_hold_zaps(struct simk *k, int hold);
+
+#endif

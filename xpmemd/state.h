@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* xpmemd internal state (shared by the daemon core and the control plane). */
+#ifndef XPMEMD_STATE_H
+#define XPMEMD_STATE_H
+
+#include <jansson.h>
+#include <rdma/fabric.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "wire.h"
+
+struct peer {
+	uint32_t id;
+	char address[128];
+	fi_addr_t addr;
+	struct xw_replay rp;	/* authenticated (incarnation, seq) window */
+	uint64_t incarnation;	/* last announced to the kernel (PEER_RESET) */
+	uint64_t last_heard;	/* monotonic ns */
+	int alive;
+	uint64_t rx, tx;
+};
+
+/* An INVALIDATE from the local kernel: pending, or timed out and waiting
+ * for late acks (which become PEER_ACKED). */
+struct inval {
+	struct inval *next;
+	uint64_t gen, kseq;
+	int64_t segid;
+	uint64_t start, len;
+	uint32_t n, remaining;
+	uint32_t *peers;
+	uint8_t *acked;
+	uint64_t deadline;
+	uint64_t next_retx;	/* re-send to peers that have not acked */
+	int timed_out;
+};
+
+/* A request the daemon made to its kernel on behalf of a peer. */
+enum { DREQ_ZAP = 1, DREQ_RESOLVE = 2 };
+struct dreq {
+	struct dreq *next;
+	int kind;
+	uint64_t dseq;
+	uint32_t peer;
+	uint64_t gen;		/* ZAP: generation to ack */
+	uint64_t req_id;	/* RESOLVE: peer's request id */
+	uint64_t peer_inc;	/* requester's incarnation, echoed in the answer */
+	int zap_all;
+};
+
+/* A REMOTE_FAULT of the local kernel waiting for the owner's reply. */
+struct rfault {
+	struct rfault *next;
+	uint64_t req_id, kseq;
+	uint32_t owner;
+	uint64_t deadline;
+};
+
+struct dstate {
+	struct xconfig *cfg;
+	uint8_t key[XW_KEY_LEN];
+	uint64_t incarnation;
+	uint64_t tx_seq;
+	uint64_t dseq;
+	uint64_t next_req_id;
+	uint64_t start;
+	int chan_fd, epfd;
+	struct fab *fab;
+	int npeers;
+	struct peer *peers;
+	struct inval *invals;	/* newest first */
+	int n_pending, n_timed_out;
+	struct dreq *dreqs;
+	struct rfault *rfaults;
+	uint64_t next_heartbeat;
+	uint64_t next_stats_write;
+	int dirty, fatal;
+	int ready, ready_hello, ready_zapped;
+	struct dstats st;
+	void *control;		/* control plane (gRPC) state */
+};
+
+uint64_t now_ns(void);
+json_t *daemon_snapshot(struct dstate *d);
+int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released);
+int load_secret(const char *path, uint8_t key[XW_KEY_LEN], char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xpmemctl: command line client of the xpmemd gRPC control API. */
+#include "config.h"
+#include "grpcx.h"
+#include "log.h"
+#include "state.h"
+#include "xpmem.pb-c.h"
+
+#include <getopt.h>
+#include <grpc/grpc_security.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int json_out;
+static int timeout_ms = 5000;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xpmemctl [options] COMMAND [ARGS]\n"
+		"commands (Management API on the local unix socket):\n"
+		"  status                 daemon status\n"
+		"  peers                  configured peers and their liveness\n"
+		"  segments               segments exported by this node\n"
+		"  mappings [NODE]        remote peers' mappings of local segments\n"
+		"  stats                  counters\n"
+		"  fence NODE             declare NODE dead; release what it holds\n"
+		"commands (Peer API of a remote daemon, authenticated with the secret):\n"
+		"  hello HOST:PORT\n"
+		"  remote-get HOST:PORT SEGID [r|w|rw]\n"
+		"options:\n"
+		"  -c, --config PATH      xpmemd.conf (socket path, node id, secret)\n"
+		"  -s, --socket PATH      Management socket (overrides the config)\n"
+		"  -j, --json             JSON output\n"
+		"  -t, --timeout-ms MS    call timeout (default 5000)\n");
+}
+
+static int fail_rpc(const char *what, grpc_status_code st, const char *err)
+{
+	if (json_out) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "error", grpcx_code_name(st),
+				      "method", what, "message", err);
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(o);
+	}
+	fprintf(stderr, "xpmemctl: %s: %s: %s\n", what, grpcx_code_name(st), err);
+	return 1;
+}
+
+static void print_json(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(o);
+}
+
+static uint64_t realtime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define CALL(ch, name, req, rtype, rdesc, out) \
+	({ char err_[512]; ProtobufCMessage *m_ = NULL; \
+	   grpc_status_code st_ = grpcx_call(ch, name, &(req).base, &rdesc, &m_, timeout_ms, \
+					     err_, sizeof(err_)); \
+	   out = (rtype *)m_; \
+	   st_ == GRPC_STATUS_OK ? 0 : fail_rpc(strrchr(name, '/') + 1, st_, err_); })
+
+static int cmd_status(grpc_channel *ch)
+{
+	Xpmem__StatusRequest req = XPMEM__STATUS_REQUEST__INIT;
+	Xpmem__StatusReply *r;
+
+	if (CALL(ch, "/xpmem.Management/Status", req, Xpmem__StatusReply,
+		 xpmem__status_reply__descriptor, r))
+		return 1;
+	if (json_out) {
+		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s}",
+				     "node_id", (int)r->node_id, "incarnation", (json_int_t)r->incarnation,
+				     "provider", r->provider, "listen", r->listen, "ready", r->ready,
+				     "uptime_ms", (json_int_t)r->uptime_ms,
+				     "peers_total", (int)r->peers_total, "peers_alive", (int)r->peers_alive,
+				     "pending_invalidations", (json_int_t)r->pending_invalidations,
+				     "timed_out_outstanding", (json_int_t)r->timed_out_outstanding,
+				     "version", r->version));
+	} else {
+		printf("node           %u\n", r->node_id);
+		printf("state          %s\n", r->ready ? "ready" : "starting");
+		printf("version        %s\n", r->version);
+		printf("incarnation    %llu\n", (unsigned long long)r->incarnation);
+		printf("provider       %s\n", r->provider);
+		printf("listen         %s\n", r->listen);
+		printf("uptime         %.1f s\n", (double)r->uptime_ms / 1000.0);
+		printf("peers          %u alive / %u\n", r->peers_alive, r->peers_total);
+		printf("invalidations  %llu pending, %llu timed out awaiting late acks\n",
+		       (unsigned long long)r->pending_invalidations,
+		       (unsigned long long)r->timed_out_outstanding);
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_peers(grpc_channel *ch)
+{
+	Xpmem__ListPeersRequest req = XPMEM__LIST_PEERS_REQUEST__INIT;
+	Xpmem__ListPeersReply *r;
+
+	if (CALL(ch, "/xpmem.Management/ListPeers", req, Xpmem__ListPeersReply,
+		 xpmem__list_peers_reply__descriptor, r))
+		return 1;
+	if (json_out) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < r->n_peers; i++) {
+			Xpmem__PeerInfo *p = r->peers[i];
+			json_array_append_new(a, json_pack("{s:i,s:s,s:b,s:I,s:I,s:I,s:I}",
+				"id", (int)p->id, "address", p->address, "alive", p->alive,
+				"incarnation", (json_int_t)p->incarnation,
+				"last_heard_ms", (json_int_t)p->last_heard_ms,
+				"rx", (json_int_t)p->rx, "tx", (json_int_t)p->tx));
+		}
+		print_json(a);
+	} else {
+		printf("%-6s %-24s %-6s %-20s %-12s %10s %10s\n", "NODE", "ADDRESS", "STATE",
+		       "INCARNATION", "LAST HEARD", "RX", "TX");
+		for (size_t i = 0; i < r->n_peers; i++) {
+			Xpmem__PeerInfo *p = r->peers[i];
+			char heard[32];
+
+			if (p->last_heard_ms < 0)
+				snprintf(heard, sizeof(heard), "never");
+			else
+				snprintf(heard, sizeof(heard), "%lld ms ago", (long long)p->last_heard_ms);
+			printf("%-6u %-24s %-6s %-20llu %-12s %10llu %10llu\n", p->id, p->address,
+			       p->alive ? "up" : "down", (unsigned long long)p->incarnation, heard,
+			       (unsigned long long)p->rx, (unsigned long long)p->tx);
+		}
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_segments(grpc_channel *ch)
+{
+	Xpmem__ListSegmentsRequest req = XPMEM__LIST_SEGMENTS_REQUEST__INIT;
+	Xpmem__ListSegmentsReply *r;
+
+	if (CALL(ch, "/xpmem.Management/ListSegments", req, Xpmem__ListSegmentsReply,
+		 xpmem__list_segments_reply__descriptor, r))
+		return 1;
+	if (json_out) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < r->n_segments; i++) {
+			Xpmem__Segment *s = r->segments[i];
+			json_array_append_new(a, json_pack("{s:I,s:I,s:I,s:b}",
+				"segid", (json_int_t)s->segid, "size", (json_int_t)s->size,
+				"phys", (json_int_t)s->phys, "readonly", s->readonly));
+		}
+		print_json(a);
+	} else {
+		printf("%-18s %-14s %-18s %s\n", "SEGID", "SIZE", "PHYS", "ACCESS");
+		for (size_t i = 0; i < r->n_segments; i++) {
+			Xpmem__Segment *s = r->segments[i];
+			printf("%#-18llx %-14llu %#-18llx %s\n", (unsigned long long)s->segid,
+			       (unsigned long long)s->size, (unsigned long long)s->phys,
+			       s->readonly ? "ro" : "rw");
+		}
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_mappings(grpc_channel *ch, uint32_t peer)
+{
+	Xpmem__ListRemoteMappingsRequest req = XPMEM__LIST_REMOTE_MAPPINGS_REQUEST__INIT;
+	Xpmem__ListRemoteMappingsReply *r;
+
+	req.peer = peer;
+	if (CALL(ch, "/xpmem.Management/ListRemoteMappings", req, Xpmem__ListRemoteMappingsReply,
+		 xpmem__list_remote_mappings_reply__descriptor, r))
+		return 1;
+	if (json_out) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < r->n_mappings; i++) {
+			Xpmem__RemoteMapping *m = r->mappings[i];
+			json_array_append_new(a, json_pack("{s:i,s:I,s:I,s:I,s:I}",
+				"peer", (int)m->peer, "segid", (json_int_t)m->segid,
+				"start", (json_int_t)m->start, "len", (json_int_t)m->len,
+				"peer_incarnation", (json_int_t)m->peer_incarnation));
+		}
+		print_json(a);
+	} else {
+		printf("%-6s %-18s %-18s %-14s %s\n", "PEER", "SEGID", "START", "LEN",
+		       "PEER INCARNATION");
+		for (size_t i = 0; i < r->n_mappings; i++) {
+			Xpmem__RemoteMapping *m = r->mappings[i];
+			printf("%-6u %#-18llx %#-18llx %-14llu %llu\n", m->peer,
+			       (unsigned long long)m->segid, (unsigned long long)m->start,
+			       (unsigned long long)m->len, (unsigned long long)m->peer_incarnation);
+		}
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_stats(grpc_channel *ch)
+{
+	Xpmem__StatsRequest req = XPMEM__STATS_REQUEST__INIT;
+	Xpmem__StatsReply *r;
+
+	if (CALL(ch, "/xpmem.Management/Stats", req, Xpmem__StatsReply,
+		 xpmem__stats_reply__descriptor, r))
+		return 1;
+	if (json_out) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < r->n_counters; i++)
+			json_object_set_new(o, r->counters[i]->name,
+					    json_integer((json_int_t)r->counters[i]->value));
+		print_json(o);
+	} else {
+		printf("%-24s %s\n", "COUNTER", "VALUE");
+		for (size_t i = 0; i < r->n_counters; i++)
+			printf("%-24s %llu\n", r->counters[i]->name,
+			       (unsigned long long)r->counters[i]->value);
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_fence(grpc_channel *ch, uint32_t node)
+{
+	Xpmem__FenceRequest req = XPMEM__FENCE_REQUEST__INIT;
+	Xpmem__FenceReply *r;
+
+	req.node_id = node;
+	if (CALL(ch, "/xpmem.Management/Fence", req, Xpmem__FenceReply,
+		 xpmem__fence_reply__descriptor, r))
+		return 1;
+	if (json_out)
+		print_json(json_pack("{s:i,s:I,s:i}", "node_id", (int)r->node_id,
+				     "fenced_incarnation", (json_int_t)r->fenced_incarnation,
+				     "invalidations_released", (int)r->invalidations_released));
+	else
+		printf("node %u fenced (incarnations up to %llu dead), %u pending acks released\n",
+		       r->node_id, (unsigned long long)r->fenced_incarnation - 1,
+		       r->invalidations_released);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int peer_identity(struct xconfig *cfg, uint8_t key[XW_KEY_LEN])
+{
+	char err[300];
+
+	if (!cfg->node_id) {
+		fprintf(stderr, "xpmemctl: node_id unknown (need -c with this node's config)\n");
+		return -1;
+	}
+	if (load_secret(cfg->secret_file, key, err, sizeof(err))) {
+		fprintf(stderr, "xpmemctl: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void sign(ProtobufCBinaryData *auth, uint8_t *mac, const uint8_t *key, const char *method,
+		 uint32_t node, uint64_t inc, int64_t segid, uint32_t access, uint64_t ts)
+{
+	char s[256];
+	size_t n = grpcx_peer_auth_string(s, sizeof(s), method, node, inc, segid, access, ts);
+
+	crypto_auth(mac, (const unsigned char *)s, n, key);
+	auth->data = mac;
+	auth->len = crypto_auth_BYTES;
+}
+
+static int cmd_hello(grpc_channel *ch, struct xconfig *cfg)
+{
+	Xpmem__HelloRequest req = XPMEM__HELLO_REQUEST__INIT;
+	Xpmem__HelloReply *r;
+	uint8_t key[XW_KEY_LEN], mac[crypto_auth_BYTES];
+
+	if (peer_identity(cfg, key))
+		return 2;
+	req.node_id = cfg->node_id;
+	req.timestamp_ns = realtime_now();
+	sign(&req.auth, mac, key, "Hello", req.node_id, req.incarnation, 0, 0, req.timestamp_ns);
+	if (CALL(ch, "/xpmem.Peer/Hello", req, Xpmem__HelloReply,
+		 xpmem__hello_reply__descriptor, r))
+		return 1;
+	if (json_out)
+		print_json(json_pack("{s:i,s:I}", "node_id", (int)r->node_id,
+				     "incarnation", (json_int_t)r->incarnation));
+	else
+		printf("node %u, incarnation %llu\n", r->node_id, (unsigned long long)r->incarnation);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int cmd_remote_get(grpc_channel *ch, struct xconfig *cfg, int64_t segid, uint32_t access)
+{
+	Xpmem__RemoteGetRequest req = XPMEM__REMOTE_GET_REQUEST__INIT;
+	Xpmem__RemoteGetReply *r;
+	uint8_t key[XW_KEY_LEN], mac[crypto_auth_BYTES];
+
+	if (peer_identity(cfg, key))
+		return 2;
+	req.node_id = cfg->node_id;
+	req.segid = segid;
+	req.access = access;
+	req.timestamp_ns = realtime_now();
+	sign(&req.auth, mac, key, "RemoteGet", req.node_id, req.incarnation, segid, access,
+	     req.timestamp_ns);
+	if (CALL(ch, "/xpmem.Peer/RemoteGet", req, Xpmem__RemoteGetReply,
+		 xpmem__remote_get_reply__descriptor, r))
+		return 1;
+	if (!r->segment) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return fail_rpc("RemoteGet", GRPC_STATUS_DATA_LOSS, "reply without segment");
+	}
+	if (json_out)
+		print_json(json_pack("{s:i,s:I,s:I,s:I,s:b}", "owner", (int)r->owner,
+				     "segid", (json_int_t)r->segment->segid,
+				     "size", (json_int_t)r->segment->size,
+				     "phys", (json_int_t)r->segment->phys,
+				     "readonly", r->segment->readonly));
+	else
+		printf("segment %#llx on node %u: %llu bytes at phys %#llx, %s\n",
+		       (unsigned long long)r->segment->segid, r->owner,
+		       (unsigned long long)r->segment->size, (unsigned long long)r->segment->phys,
+		       r->segment->readonly ? "read-only" : "read-write");
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 0);
+
+	if (!*s || *end || v > 0xffffffffUL)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, 'c' },
+		{ "socket", required_argument, 0, 's' },
+		{ "json", no_argument, 0, 'j' },
+		{ "timeout-ms", required_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 }
+	};
+	static struct xconfig cfg;
+	const char *cfgpath = XPMEMD_DEFAULT_CONFIG, *sock = NULL, *cmd, *target;
+	int explicit_cfg = 0, c, rc;
+	grpc_channel *ch;
+	grpc_channel_credentials *creds;
+	char addr[300];
+
+	while ((c = getopt_long(argc, argv, "c:s:jt:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfgpath = optarg; explicit_cfg = 1; break;
+		case 's': sock = optarg; break;
+		case 'j': json_out = 1; break;
+		case 't': timeout_ms = atoi(optarg); if (timeout_ms <= 0) timeout_ms = 5000; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	config_defaults(&cfg);
+	if (config_load(&cfg, cfgpath, explicit_cfg)) {
+		fprintf(stderr, "xpmemctl: %s\n", cfg.err);
+		return 2;
+	}
+	xlog_level = LOG_LVL_ERR;
+	if (sodium_init() < 0)
+		return 1;
+
+	if (!strcmp(cmd, "hello") || !strcmp(cmd, "remote-get")) {
+		if (optind >= argc) {
+			fprintf(stderr, "xpmemctl: %s needs HOST:PORT\n", cmd);
+			return 2;
+		}
+		target = argv[optind++];
+		snprintf(addr, sizeof(addr), "%s", target);
+	} else {
+		target = sock ? sock : cfg.grpc_socket;
+		snprintf(addr, sizeof(addr), "unix:%s", target);
+	}
+	grpc_init();
+	creds = grpc_insecure_credentials_create();
+	ch = grpc_channel_create(addr, creds, NULL);
+	grpc_channel_credentials_release(creds);
+
+	rc = 2;
+	if (!strcmp(cmd, "status") && optind == argc) {
+		rc = cmd_status(ch);
+	} else if (!strcmp(cmd, "peers") && optind == argc) {
+		rc = cmd_peers(ch);
+	} else if (!strcmp(cmd, "segments") && optind == argc) {
+		rc = cmd_segments(ch);
+	} else if (!strcmp(cmd, "mappings") && optind >= argc - 1) {
+		uint32_t peer = 0;
+		if (optind < argc && parse_u32(argv[optind], &peer))
+			fprintf(stderr, "xpmemctl: mappings: bad node '%s'\n", argv[optind]);
+		else
+			rc = cmd_mappings(ch, peer);
+	} else if (!strcmp(cmd, "stats") && optind == argc) {
+		rc = cmd_stats(ch);
+	} else if (!strcmp(cmd, "fence") && optind == argc - 1) {
+		uint32_t node;
+		if (parse_u32(argv[optind], &node) || !node)
+			fprintf(stderr, "xpmemctl: fence: bad node '%s'\n", argv[optind]);
+		else
+			rc = cmd_fence(ch, node);
+	} else if (!strcmp(cmd, "hello") && optind == argc) {
+		rc = cmd_hello(ch, &cfg);
+	} else if (!strcmp(cmd, "remote-get") && (optind == argc - 1 || optind == argc - 2)) {
+		char *end;
+		long long segid = strtoll(argv[optind], &end, 0);
+		const char *acc = optind == argc - 2 ? argv[optind + 1] : "r";
+		uint32_t access = !strcmp(acc, "r") ? 1 : !strcmp(acc, "w") ? 2 :
+				  !strcmp(acc, "rw") ? 3 : 0;
+
+		if (*end || !*argv[optind] || !access)
+			fprintf(stderr, "xpmemctl: remote-get: bad SEGID or access\n");
+		else
+			rc = cmd_remote_get(ch, &cfg, segid, access);
+	} else {
+		fprintf(stderr, "xpmemctl: unknown command or wrong arguments: %s\n", cmd);
+		usage(stderr);
+	}
+	grpc_channel_destroy(ch);
+	grpc_shutdown();
+	return rc;
+}
