@@ -74,7 +74,7 @@ vm_write_guest_main() {
 vm_qemu_base() {
 	local job=$1 node=$2 initrd=$3
 	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off"
-	cmdline+=" XPMEM_JOB=$job XPMEM_NODE=$node"
+	cmdline+=" XPMEM_JOB=$job XPMEM_NODE=$node XPMEM_SHOW=$REPO:$PWD"
 	[ -n "${VM_OUT:-}" ] && cmdline+=" XPMEM_OUT=$VM_OUT"
 	QEMU_ARGS=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot
 		-display none -kernel "/boot/vmlinuz-$KVER" -initrd "$initrd" -append "$cmdline"
