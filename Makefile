@@ -25,12 +25,11 @@ userspace: $(BUILD)/CMakeCache.txt
 kmod:
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/xpmem-kmod modules
 
-# One ctest run over every label, so the output ends with CTest's summary; its
-# "Label Time Summary" gives the time per label (vm and cluster tests run one
-# at a time, so theirs is wall time).
+# One ctest run over every label; tests/check adds the wall time per label and
+# ends with CTest's summary line.
 check: deps
 	$(MAKE) all
-	$(CTEST) -j2
+	tests/check $(BUILD)
 
 check-unit check-vm check-cluster: check-%: deps
 	$(MAKE) all
