@@ -357,6 +357,32 @@ static vm_fault_t xpmem_try_pmd(struct vm_fault *vmf, struct xpmem_att *att,
 	return ret;
 }
 
+/*
+ * hmm_range_fault() faults every page from the first one that needs it to
+ * the end of the range, with that page's flags. So fault the touched page
+ * alone, then read the window without faulting, under the same notifier
+ * sequence: neighbours are mapped only if already present in the source.
+ */
+static int xpmem_hmm_window(struct hmm_range *range, unsigned long idx,
+			    bool write)
+{
+	unsigned long n = (range->end - range->start) >> PAGE_SHIFT;
+	struct hmm_range one = *range;
+	int err;
+
+	one.start = range->start + (idx << PAGE_SHIFT);
+	one.end = one.start + PAGE_SIZE;
+	one.hmm_pfns = range->hmm_pfns + idx;
+	one.default_flags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
+	one.pfn_flags_mask = 0;
+	err = hmm_range_fault(&one);
+	if (err || n == 1)
+		return err;
+	range->default_flags = 0;
+	range->pfn_flags_mask = 0;
+	return hmm_range_fault(range);
+}
+
 static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -372,13 +398,14 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 	struct hmm_range range = {
 		.notifier = &seg->notifier,
 		.hmm_pfns = pfns,
-		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
 	vm_fault_t ret;
 	int err;
 
 	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
 		return VM_FAULT_SIGBUS;
+	if (seg->remote)
+		return xpmem_remote_fault(vmf, att);
 
 	/* Window of already-present neighbours, within the vma and pmd. */
 	n = READ_ONCE(xpmem_fault_window);
@@ -410,15 +437,13 @@ again:
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
-	memset(pfns, 0, n * sizeof(pfns[0]));
-	pfns[idx] = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
 	if (!same_mm) {
 		ret = xpmem_lock_source(vmf, src_mm);
 		if (ret)
 			goto out;
 	}
-	err = hmm_range_fault(&range);
+	err = xpmem_hmm_window(&range, idx, write);
 	if (!same_mm)
 		mmap_read_unlock(src_mm);
 	if (err == -EBUSY) {

@@ -32,6 +32,13 @@ static int xpmem_objects_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_objects);
 
+static int xpmem_channel_show(struct seq_file *m, void *v)
+{
+	xpmem_chan_show(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_channel);
+
 void xpmem_debugfs_init(void)
 {
 	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
@@ -39,6 +46,8 @@ void xpmem_debugfs_init(void)
 			    &xpmem_segments_fops);
 	debugfs_create_file("objects", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_objects_fops);
+	debugfs_create_file("channel", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_channel_fops);
 }
 
 void xpmem_debugfs_exit(void)

@@ -46,6 +46,59 @@ module_param_named(map_pmd, xpmem_map_pmd, bool, 0644);
 MODULE_PARM_DESC(map_pmd,
 		 "Map PMD-mapped source THPs with one PMD when aligned (default on)");
 
+unsigned int xpmem_remote_timeout_ms = 5000;
+unsigned int xpmem_ack_timeout_ms = 5000;
+
+static int timeout_set(const char *val, const struct kernel_param *kp,
+		       unsigned int max)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < 1 || n > max)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, n);
+	return 0;
+}
+
+static int remote_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	return timeout_set(val, kp, 600000);
+}
+
+/* The invalidation wait is uninterruptible: stay below the hung-task limit. */
+static int ack_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	return timeout_set(val, kp, 60000);
+}
+
+static const struct kernel_param_ops remote_timeout_ops = {
+	.set = remote_timeout_set,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops ack_timeout_ops = {
+	.set = ack_timeout_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(remote_timeout_ms, &remote_timeout_ops,
+		&xpmem_remote_timeout_ms, 0644);
+MODULE_PARM_DESC(remote_timeout_ms,
+		 "How long a remote get or fault waits for xpmemd (1-600000 ms, default 5000)");
+module_param_cb(ack_timeout_ms, &ack_timeout_ops, &xpmem_ack_timeout_ms,
+		0644);
+MODULE_PARM_DESC(ack_timeout_ms,
+		 "How long an invalidation waits for peer acks before quarantining (1-60000 ms, default 5000)");
+
+bool xpmem_ram_windows;
+module_param_named(ram_windows, xpmem_ram_windows, bool, 0644);
+MODULE_PARM_DESC(ram_windows,
+		 "Accept PEER_WINDOWs over local System RAM (loopback testing only; default off)");
+
 static int xpmem_open(struct inode *inode, struct file *file)
 {
 	struct xpmem_tg *tg;
@@ -216,12 +269,22 @@ static int __init xpmem_init(void)
 	ret = xpmem_attach_init();
 	if (ret)
 		goto err_ids;
-	ret = misc_register(&xpmem_misc);
+	ret = xpmem_rmap_init();
 	if (ret)
 		goto err_attach;
+	ret = xpmem_chan_init();
+	if (ret)
+		goto err_rmap;
+	ret = misc_register(&xpmem_misc);
+	if (ret)
+		goto err_chan;
 	xpmem_debugfs_init();
 	return 0;
 
+err_chan:
+	xpmem_chan_exit();
+err_rmap:
+	xpmem_rmap_exit();
 err_attach:
 	xpmem_attach_exit();
 err_ids:
@@ -233,6 +296,9 @@ static void __exit xpmem_exit(void)
 {
 	xpmem_debugfs_exit();
 	misc_deregister(&xpmem_misc);
+	xpmem_chan_exit();
+	xpmem_rmap_exit();
+	xpmem_windows_exit();
 	xpmem_attach_exit();
 	xpmem_ids_exit();
 }

@@ -93,13 +93,22 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	if (!blockable) {
-		/* Zapping sleeps (i_mmap_rwsem): only succeed if nothing to do. */
+		/*
+		 * Zapping sleeps (i_mmap_rwsem) and so does waiting for peers:
+		 * only succeed if there is nothing to do.
+		 */
 		list_for_each_entry(att, &seg->atts, seg_node) {
 			if (att->src_start < range->end &&
 			    range->start < att->src_end) {
 				mutex_unlock(&seg->lock);
 				return false;
 			}
+		}
+		if (xpmem_rmap_overlaps(seg,
+					max(range->start, seg->start) - seg->start,
+					min(range->end, seg->end) - seg->start)) {
+			mutex_unlock(&seg->lock);
+			return false;
 		}
 	}
 
@@ -115,8 +124,8 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	}
 	xpmem_zapper_exit(&z);
 
-	mutex_unlock(&seg->lock);
-	return true;
+	/* Remote peers: INVALIDATE and wait for the acks (drops the lock). */
+	return xpmem_rmap_invalidate(seg, range, blockable);
 }
 
 const struct mmu_interval_notifier_ops xpmem_seg_notifier_ops = {

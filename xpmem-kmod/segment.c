@@ -17,7 +17,7 @@
 
 static DEFINE_XARRAY_ALLOC1(xpmem_segs);
 static DEFINE_XARRAY_ALLOC1(xpmem_aps);
-static u32 xpmem_seg_next;
+static u32 xpmem_seg_next_idx;
 static u32 xpmem_ap_next;
 
 int xpmem_ids_init(void)
@@ -35,7 +35,7 @@ void xpmem_ids_exit(void)
  * Reserve a slot in @xa and build an id for it. The slot holds no entry
  * (lookups fail) until xpmem_id_publish().
  */
-static int xpmem_id_alloc(struct xarray *xa, u32 *next, s64 *id)
+static int xpmem_id_alloc(struct xarray *xa, u32 *next, u32 node, s64 *id)
 {
 	u32 idx;
 	int ret;
@@ -44,7 +44,7 @@ static int xpmem_id_alloc(struct xarray *xa, u32 *next, s64 *id)
 			      GFP_KERNEL);
 	if (ret < 0)
 		return ret;
-	*id = xpmem_id_encode(XPMEM_LOCAL_NODE, get_random_u32(), idx);
+	*id = xpmem_id_encode(node, get_random_u32(), idx);
 	return 0;
 }
 
@@ -57,7 +57,12 @@ static void xpmem_seg_free(struct kref *kref)
 {
 	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
 
+	struct xpmem_rmap *e, *te;
+
 	WARN_ON(!list_empty(&seg->atts));
+	/* Only entries of a segment whose notifier never ran remain. */
+	list_for_each_entry_safe(e, te, &seg->rmap, node)
+		kfree(e);
 	mmdrop(seg->mm);
 	kfree(seg);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
@@ -65,14 +70,21 @@ static void xpmem_seg_free(struct kref *kref)
 
 void xpmem_seg_put(struct xpmem_seg *seg)
 {
-	kref_put(&seg->kref, xpmem_seg_free);
+	if (seg->remote)
+		xpmem_remote_put(seg);
+	else
+		kref_put(&seg->kref, xpmem_seg_free);
 }
 
-static struct xpmem_seg *xpmem_seg_lookup(s64 segid)
+/*
+ * A local segment by its exact id. The node bits are part of the id: a
+ * segment made before HELLO keeps node 0 and is still found.
+ */
+struct xpmem_seg *xpmem_seg_lookup(s64 segid)
 {
 	struct xpmem_seg *seg;
 
-	if (segid <= 0 || xpmem_segid_node(segid) != XPMEM_LOCAL_NODE)
+	if (segid <= 0)
 		return NULL;
 	xa_lock(&xpmem_segs);
 	seg = xa_load(&xpmem_segs, xpmem_id_idx(segid));
@@ -108,6 +120,7 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	mutex_init(&seg->lock);
 	INIT_LIST_HEAD(&seg->atts);
 	INIT_LIST_HEAD(&seg->tg_node);
+	INIT_LIST_HEAD(&seg->rmap);
 	seg->tg = tg;
 	seg->start = vaddr;
 	seg->end = end;
@@ -124,7 +137,8 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 		goto err_free;
 	seg->notifier_live = true;
 
-	ret = xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next, &seg->segid);
+	ret = xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next_idx,
+			     READ_ONCE(xpmem_node_id), &seg->segid);
 	if (ret)
 		goto err_notifier;
 
@@ -170,7 +184,8 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 		xpmem_zap_att_range(att, att->src_start, att->src_end);
 	}
 	xpmem_zapper_exit(&z);
-	mutex_unlock(&seg->lock);
+	/* Peers lose their mappings too (drops seg->lock). */
+	xpmem_rmap_free(seg);
 
 	/* Not under seg->lock: this waits for running invalidations. */
 	if (seg->notifier_live) {
@@ -202,15 +217,28 @@ int xpmem_remove(struct xpmem_tg *tg, s64 segid)
 }
 
 /*
- * @seg->mode is checked against the caller's fsuid/fsgid like a file mode
- * owned by the segment creator's euid/egid. Read permission is always
- * needed, write too for XPMEM_RDWR. CAP_SYS_ADMIN bypasses the check.
+ * @seg->mode is checked like a file mode owned by the segment creator's
+ * euid/egid. Read permission is always needed, write too for XPMEM_RDWR.
+ * Local: against the caller's fsuid/fsgid and groups; CAP_SYS_ADMIN
+ * bypasses. Remote (CHECK_GET): against the @uid/@gid the daemon passed,
+ * no supplementary groups, no capabilities of anyone; uid 0 bypasses, as
+ * root does locally.
  */
-static int xpmem_seg_permission(struct xpmem_seg *seg, int flags)
+int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
+		    bool remote)
 {
 	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
 	unsigned int mode = seg->mode;
 
+	if (remote) {
+		if (uid_eq(uid, GLOBAL_ROOT_UID))
+			return 0;
+		if (uid_eq(uid, seg->uid))
+			mode >>= 6;
+		else if (gid_eq(gid, seg->gid))
+			mode >>= 3;
+		return (mode & want) == want ? 0 : -EACCES;
+	}
 	if (uid_eq(current_fsuid(), seg->uid))
 		mode >>= 6;
 	else if (in_group_p(seg->gid))
@@ -264,15 +292,21 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 		return -EINVAL;
 
 	seg = xpmem_seg_lookup(segid);
-	if (!seg)
-		return -ENOENT;
-	if (READ_ONCE(seg->dead)) {
-		ret = -ENOENT;
-		goto err_seg;
+	if (!seg) {
+		/* Another node's segment: ask its owner through xpmemd. */
+		if (segid <= 0 ||
+		    xpmem_segid_node(segid) == READ_ONCE(xpmem_node_id))
+			return -ENOENT;
+		ret = xpmem_remote_get(segid, flags, &seg);
+		if (ret)
+			return ret;
+	} else {
+		ret = READ_ONCE(seg->dead) ? -ENOENT :
+		      xpmem_seg_check(seg, flags, INVALID_UID, INVALID_GID,
+				      false);
+		if (ret)
+			goto err_seg;
 	}
-	ret = xpmem_seg_permission(seg, flags);
-	if (ret)
-		goto err_seg;
 
 	ap = kzalloc(sizeof(*ap), GFP_KERNEL);
 	if (!ap) {
@@ -287,7 +321,7 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	ap->seg = seg;
 	ap->flags = flags;
 
-	ret = xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, &ap->apid);
+	ret = xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, 0, &ap->apid);
 	if (ret)
 		goto err_ap;
 
@@ -378,5 +412,45 @@ void xpmem_show_segments(struct seq_file *m)
 			   (long long)atomic64_read(&seg->nr_invalidates),
 			   (long long)atomic64_read(&seg->nr_zapped),
 			   (long long)atomic64_read(&seg->nr_pmd_mapped));
+	xa_unlock(&xpmem_segs);
+}
+
+/* The next local segment at or after *@idx, with a reference; NULL at end. */
+struct xpmem_seg *xpmem_seg_next(unsigned long *idx)
+{
+	struct xpmem_seg *seg;
+
+	xa_lock(&xpmem_segs);
+	for (;;) {
+		seg = xa_find(&xpmem_segs, idx, ULONG_MAX, XA_PRESENT);
+		if (!seg || kref_get_unless_zero(&seg->kref))
+			break;
+		(*idx)++;
+	}
+	xa_unlock(&xpmem_segs);
+	if (seg)
+		(*idx)++;
+	return seg;
+}
+
+/* QUERY SEGMENTS (@segid 0) or SEGMENT: one record per segment. */
+void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx)
+{
+	struct xpmem_chan_record rec = {};
+	struct xpmem_seg *seg;
+	unsigned long idx;
+
+	xa_lock(&xpmem_segs);
+	xa_for_each(&xpmem_segs, idx, seg) {
+		if (segid && seg->segid != segid)
+			continue;
+		rec.segid = seg->segid;
+		rec.start = seg->start;
+		rec.len = seg->end - seg->start;
+		rec.aux = 0;
+		rec.peer = xpmem_segid_node(seg->segid);
+		rec.flags = seg->mode & 0222 ? 0 : XPMEM_CHAN_REC_RDONLY;
+		emit(ctx, &rec);
+	}
 	xa_unlock(&xpmem_segs);
 }

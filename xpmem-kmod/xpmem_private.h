@@ -23,6 +23,7 @@
 #include <linux/types.h>
 #include <linux/uidgid.h>
 
+#include <xpmem/xpmem_channel.h>
 #include <xpmem/xpmem_ioctl.h>
 
 /*
@@ -58,13 +59,11 @@ static inline u32 xpmem_id_tag(s64 id)
 	return ((u64)id >> XPMEM_ID_TAG_SHIFT) & ((1U << XPMEM_ID_TAG_BITS) - 1);
 }
 
-/* The node that owns a segment; 0 until segids become cluster-global. */
+/* The node that owns a segment (the node id HELLO set when it was made). */
 static inline u32 xpmem_segid_node(s64 segid)
 {
 	return ((u64)segid >> XPMEM_ID_NODE_SHIFT) & XPMEM_ID_NODE_MAX;
 }
-
-#define XPMEM_LOCAL_NODE	0
 
 struct xpmem_tg {
 	struct kref kref;
@@ -74,6 +73,23 @@ struct xpmem_tg {
 	struct list_head segs;
 	struct list_head aps;
 	bool dead;
+};
+
+/*
+ * Reverse map entry (owner side): peer was given the frames of segment
+ * offsets [start, end) by one RESOLVE, made under peer incarnation
+ * incarnation. pfns[] are the source pages at that time; they stay the
+ * source's pages until the next invalidation of the range, which removes
+ * the entry (so get_page() on them is safe while it is on seg->rmap).
+ */
+struct xpmem_rmap {
+	struct list_head node;
+	u32 peer;
+	u64 incarnation;
+	unsigned long start;
+	unsigned long end;
+	unsigned long npages;
+	unsigned long pfns[];
 };
 
 struct xpmem_seg {
@@ -96,6 +112,17 @@ struct xpmem_seg {
 	bool dead;
 	bool notifier_live;
 	struct list_head tg_node;
+	struct list_head rmap;		/* xpmem_rmap entries, under lock */
+	/*
+	 * Remote segment (importer side): segid of node owner, [start, end)
+	 * = [0, size) are segment offsets, no mm and no notifier. zap_seq
+	 * (under lock) is bumped by every ZAP so a fault that raced with one
+	 * does not install stale frames.
+	 */
+	bool remote;
+	u32 owner;
+	u64 zap_seq;
+	struct list_head rseg_node;	/* on the remote segment list */
 	/* counters, shown in debugfs */
 	atomic64_t nr_faults;
 	atomic64_t nr_mapped;
@@ -145,6 +172,62 @@ extern atomic_t xpmem_objects[XPMEM_OBJ_NR];
 #define XPMEM_MAX_FAULT_WINDOW	64
 extern unsigned int xpmem_fault_window;
 extern bool xpmem_map_pmd;
+extern unsigned int xpmem_remote_timeout_ms;
+extern unsigned int xpmem_ack_timeout_ms;
+extern bool xpmem_ram_windows;
+
+/* channel.c: the kernel <-> xpmemd channel (/dev/xpmem_channel) */
+extern u32 xpmem_node_id;		/* this node, set by HELLO */
+extern u64 xpmem_incarnation;		/* random per module load */
+int xpmem_chan_init(void);
+void xpmem_chan_exit(void);
+bool xpmem_chan_connected(void);
+void *xpmem_chan_alloc(u16 type, size_t body_len, u64 seq);
+void *xpmem_chan_alloc_gfp(u16 type, size_t body_len, u64 seq, gfp_t gfp);
+void xpmem_chan_free(void *msg);
+#define XPMEM_CHAN_BODY(hdr)	((void *)((struct xpmem_chan_hdr *)(hdr) + 1))
+int xpmem_chan_post(void *msg);
+int xpmem_chan_call(void *msg, u16 reply_type, u64 key, unsigned int ms,
+		    bool killable, void **reply);
+u64 xpmem_chan_next_seq(void);
+struct seq_file;
+struct xpmem_chan_hdr;
+int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
+		     const void *body, size_t len);
+void xpmem_chan_show(struct seq_file *m);
+
+/* remote.c: importer side */
+struct vm_fault;
+int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp);
+vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att);
+void xpmem_remote_put(struct xpmem_seg *seg);
+struct xpmem_chan_zap;
+int xpmem_remote_zap(const struct xpmem_chan_zap *z);
+int xpmem_window_set(u32 peer, u64 base, u64 size);
+void xpmem_windows_exit(void);
+
+/* rmap.c: owner side (RESOLVE, reverse map, INVALIDATE, quarantine) */
+int xpmem_rmap_init(void);
+void xpmem_rmap_exit(void);
+struct xpmem_chan_resolve;
+int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
+			const struct xpmem_chan_resolve *r);
+bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
+			   const struct mmu_notifier_range *range,
+			   bool blockable);
+bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
+			 unsigned long end);
+void xpmem_rmap_free(struct xpmem_seg *seg);
+void xpmem_quar_unsolicited(u16 type, const void *body);
+void xpmem_quar_peer_acked(u64 generation, u32 peer);
+void xpmem_quar_peer_reset(u32 peer, u64 incarnation);
+void xpmem_quar_replay(void);
+struct xpmem_chan_query;
+struct xpmem_chan_record;
+typedef void (*xpmem_emit_t)(void *ctx, const struct xpmem_chan_record *r);
+void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx);
+void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx);
+void xpmem_quar_counts(unsigned long *entries, unsigned long *pages);
 
 /* tg.c */
 struct xpmem_tg *xpmem_tg_create(void);
@@ -168,6 +251,13 @@ struct xpmem_ap *xpmem_ap_lookup(s64 apid);
 void xpmem_ap_put(struct xpmem_ap *ap);
 struct seq_file;
 void xpmem_show_segments(struct seq_file *m);
+struct xpmem_seg *xpmem_seg_lookup(s64 segid);
+struct xpmem_seg *xpmem_seg_next(unsigned long *idx);
+int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
+		    bool remote);
+struct xpmem_ap *xpmem_ap_create(struct xpmem_tg *tg, struct xpmem_seg *seg,
+				 int flags, s64 *apid);
+void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx);
 
 /* attach.c */
 int xpmem_attach_init(void);

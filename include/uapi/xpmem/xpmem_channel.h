@@ -26,6 +26,9 @@
  *                                          PEER_ACKED   (notification)
  *                                          PEER_RESET   (notification)
  *                                          QUERY        -> QUERY_REPLY
+ *   REMOTE_GET      -> REMOTE_GET_REPLY
+ *                                          CHECK_GET    -> CHECK_GET_REPLY
+ *                                          PEER_WINDOW  -> PEER_WINDOW_DONE
  *
  * One INVALIDATE covers an arbitrary [start, start + len) range of one
  * segment and any number of peers (up to XPMEM_CHAN_MAX_PEERS): the kernel
@@ -63,7 +66,13 @@ enum xpmem_chan_type {
 	XPMEM_CHAN_PEER_RESET	= 13,	/* d->k: struct xpmem_chan_peer_reset */
 	XPMEM_CHAN_QUERY	= 14,	/* d->k: struct xpmem_chan_query */
 	XPMEM_CHAN_QUERY_REPLY	= 15,	/* k->d: struct xpmem_chan_query_reply */
-	XPMEM_CHAN_TYPE_MAX	= 15,
+	XPMEM_CHAN_REMOTE_GET	= 16,	/* k->d: struct xpmem_chan_get */
+	XPMEM_CHAN_REMOTE_GET_REPLY = 17, /* d->k: struct xpmem_chan_get_reply */
+	XPMEM_CHAN_CHECK_GET	= 18,	/* d->k: struct xpmem_chan_get */
+	XPMEM_CHAN_CHECK_GET_REPLY = 19, /* k->d: struct xpmem_chan_get_reply */
+	XPMEM_CHAN_PEER_WINDOW	= 20,	/* d->k: struct xpmem_chan_peer_window */
+	XPMEM_CHAN_PEER_WINDOW_DONE = 21, /* k->d: struct xpmem_chan_status */
+	XPMEM_CHAN_TYPE_MAX	= 21,
 };
 
 struct xpmem_chan_hdr {
@@ -236,5 +245,55 @@ struct xpmem_chan_query_reply {
 	__u32 reserved;
 	struct xpmem_chan_record records[];
 };
+
+/*
+ * REMOTE_GET (k->d): xpmem_get on this node of a segid owned by node. The
+ * daemon asks the owner's daemon (gRPC RemoteGet), which asks its kernel with
+ * CHECK_GET (d->k) carrying the requester's node and credentials; the owner
+ * kernel applies exactly the permit-mode check of a local get. uid/gid are
+ * cluster-wide (one user database, as on HPC clusters).
+ */
+struct xpmem_chan_get {
+	__s64 segid;
+	__u32 node;		/* REMOTE_GET: owner; CHECK_GET: requester */
+	__u32 flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
+	__u32 uid;		/* fsuid of the getter */
+	__u32 gid;		/* fsgid of the getter */
+};
+
+/* REMOTE_GET_REPLY, CHECK_GET_REPLY: error 0 or -errno; size of the segment. */
+struct xpmem_chan_get_reply {
+	__s32 error;
+	__u32 reserved;
+	__u64 size;
+};
+
+/*
+ * PEER_WINDOW (d->k): where this node sees peer's memory: peer physical
+ * address X is at local physical address base + X, for X < size (a CXL
+ * window, or the ivshmem BAR2 in the emulated cluster). Frames a peer
+ * resolves are mapped through it; frames outside it are refused.
+ */
+struct xpmem_chan_peer_window {
+	__u32 peer;
+	__u32 reserved;
+	__u64 base;
+	__u64 size;
+};
+
+/*
+ * Notes on the kernel's side (xpmem.ko, see docs/kmod.md):
+ * - Every range on the channel (REMOTE_FAULT, RESOLVE, INVALIDATE, ZAP,
+ *   QUERY records) is a byte offset within the segment, page aligned.
+ * - ACKED / TIMED_OUT are matched by generation only (seq is not looked at).
+ * - RESOLVED may cover only a prefix of the range (at most 512 pages and
+ *   XPMEM_CHAN_MAX_EXTENTS extents); extents are in order from start.
+ *   FAULT_REPLY extents are mapped in order from the REMOTE_FAULT's start
+ *   and must cover its first page; error -EAGAIN makes the importer refault.
+ * - INVALIDATE names the union of the reverse-map entries it revokes, which
+ *   can be wider than the change that caused it.
+ * - Malformed messages fail write() with EINVAL; requests with bad fields get
+ *   their reply with a negative errno.
+ */
 
 #endif /* _UAPI_XPMEM_CHANNEL_H */

@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel <-> xpmemd channel, /dev/xpmem_channel
+ * (include/uapi/xpmem/xpmem_channel.h).
+ *
+ * One opener at a time, CAP_SYS_ADMIN only. read() hands out one queued
+ * kernel message per call, write() takes one daemon message per call. The
+ * kernel's own requests (REMOTE_GET, REMOTE_FAULT, INVALIDATE) register a
+ * waiter keyed by seq (generation for INVALIDATE) and sleep with a timeout;
+ * the daemon's requests are answered from write() itself, except RESOLVE,
+ * which runs on a workqueue (rmap.c) because it may have to wait for an
+ * invalidation that in turn waits for this daemon.
+ *
+ * Nothing the daemon writes is trusted: framing, type, body size and counts
+ * are checked here, field contents by each handler.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include <xpmem/xpmem_channel.h>
+
+#include "xpmem_private.h"
+
+u32 xpmem_node_id;
+u64 xpmem_incarnation;
+
+/* Messages the daemon has not read yet, at most. */
+#define XPMEM_CHAN_MAX_QUEUED	4096
+
+struct xpmem_chan_msg {
+	struct list_head node;
+	struct xpmem_chan_hdr hdr;	/* followed by the body */
+};
+
+/* A kernel request waiting for its reply. Lives on the waiter's stack. */
+struct xpmem_chan_waiter {
+	struct list_head node;
+	u16 type;			/* reply type (ACKED: ACKED or TIMED_OUT) */
+	u64 key;			/* seq, or generation for INVALIDATE */
+	bool done;
+	int status;			/* 0: reply valid; -ENOTCONN: closed */
+	struct xpmem_chan_hdr *reply;	/* whole reply message, kmalloc */
+};
+
+static struct {
+	spinlock_t lock;		/* everything below */
+	struct list_head outq;
+	unsigned int nqueued;
+	struct list_head waiters;
+	bool open;
+	bool hello;
+	u64 daemon_incarnation;
+	/* counters (debugfs "channel") */
+	u64 nr_tx;
+	u64 nr_rx;
+	u64 nr_malformed;
+	u64 nr_stale;
+	u64 nr_dropped;
+} chan = {
+	.lock = __SPIN_LOCK_UNLOCKED(chan.lock),
+	.outq = LIST_HEAD_INIT(chan.outq),
+	.waiters = LIST_HEAD_INIT(chan.waiters),
+};
+
+static DECLARE_WAIT_QUEUE_HEAD(xpmem_chan_readq);
+static DECLARE_WAIT_QUEUE_HEAD(xpmem_chan_waitq);
+static atomic64_t xpmem_chan_seq;
+
+bool xpmem_chan_connected(void)
+{
+	return READ_ONCE(chan.open);
+}
+
+u64 xpmem_chan_next_seq(void)
+{
+	return atomic64_inc_return(&xpmem_chan_seq);
+}
+
+/*
+ * A zeroed message of @type with a body of @body_len bytes. Returns the
+ * header; the body follows it. The mmu notifier passes GFP_NOWAIT: it must
+ * not enter reclaim.
+ */
+void *xpmem_chan_alloc_gfp(u16 type, size_t body_len, u64 seq, gfp_t gfp)
+{
+	struct xpmem_chan_msg *m;
+
+	if (body_len > XPMEM_CHAN_MAX_MSG - sizeof(m->hdr))
+		return NULL;
+	m = kzalloc(sizeof(*m) + body_len, gfp);
+	if (!m)
+		return NULL;
+	m->hdr.magic = XPMEM_CHAN_MAGIC;
+	m->hdr.version = XPMEM_CHAN_VERSION;
+	m->hdr.type = type;
+	m->hdr.len = sizeof(m->hdr) + body_len;
+	m->hdr.seq = seq;
+	return &m->hdr;
+}
+
+void *xpmem_chan_alloc(u16 type, size_t body_len, u64 seq)
+{
+	return xpmem_chan_alloc_gfp(type, body_len, seq, GFP_KERNEL);
+}
+
+/* Free a message from xpmem_chan_alloc() or a reply of xpmem_chan_call(). */
+void xpmem_chan_free(void *msg)
+{
+	if (msg)
+		kfree(container_of(msg, struct xpmem_chan_msg, hdr));
+}
+
+/* Queue under chan.lock. False if the channel is closed or full. */
+static bool xpmem_chan_queue_locked(struct xpmem_chan_msg *m)
+{
+	if (!chan.open || chan.nqueued >= XPMEM_CHAN_MAX_QUEUED) {
+		chan.nr_dropped++;
+		return false;
+	}
+	list_add_tail(&m->node, &chan.outq);
+	chan.nqueued++;
+	chan.nr_tx++;
+	return true;
+}
+
+/* Queue @msg for the daemon; consumes it. -ENOTCONN if nobody listens. */
+int xpmem_chan_post(void *msg)
+{
+	struct xpmem_chan_msg *m = container_of(msg, struct xpmem_chan_msg, hdr);
+	bool ok;
+
+	spin_lock(&chan.lock);
+	ok = xpmem_chan_queue_locked(m);
+	spin_unlock(&chan.lock);
+	if (!ok) {
+		kfree(m);
+		return -ENOTCONN;
+	}
+	wake_up_interruptible(&xpmem_chan_readq);
+	return 0;
+}
+
+/*
+ * Send a request and sleep for its reply (@reply_type with seq, or for
+ * INVALIDATE, ACKED/TIMED_OUT with generation == @key) for at most @ms.
+ * Consumes @msg. On 0, *@reply is the whole reply message (kfree it).
+ * -ENOTCONN: no daemon, or it closed the channel; -ETIMEDOUT; -EINTR.
+ */
+int xpmem_chan_call(void *msg, u16 reply_type, u64 key, unsigned int ms,
+		    bool killable, void **reply)
+{
+	struct xpmem_chan_msg *m = container_of(msg, struct xpmem_chan_msg, hdr);
+	struct xpmem_chan_waiter w = { .type = reply_type, .key = key };
+	unsigned long timeout = msecs_to_jiffies(ms);
+	long left;
+	bool done;
+
+	spin_lock(&chan.lock);
+	if (!xpmem_chan_queue_locked(m)) {
+		spin_unlock(&chan.lock);
+		kfree(m);
+		return -ENOTCONN;
+	}
+	list_add_tail(&w.node, &chan.waiters);
+	spin_unlock(&chan.lock);
+	wake_up_interruptible(&xpmem_chan_readq);
+
+	if (killable)
+		left = wait_event_killable_timeout(xpmem_chan_waitq,
+						   READ_ONCE(w.done), timeout);
+	else
+		left = wait_event_timeout(xpmem_chan_waitq, READ_ONCE(w.done),
+					  timeout);
+
+	spin_lock(&chan.lock);
+	done = w.done;
+	if (!done)
+		list_del(&w.node);
+	spin_unlock(&chan.lock);
+
+	if (done) {
+		if (w.status)
+			return w.status;
+		*reply = w.reply;
+		return 0;
+	}
+	return left < 0 ? -EINTR : -ETIMEDOUT;
+}
+
+/* Hand a reply to its waiter; takes @hdr if one matched. */
+static bool xpmem_chan_complete(u16 type, u64 key, struct xpmem_chan_hdr *hdr)
+{
+	struct xpmem_chan_waiter *w;
+	bool found = false;
+
+	spin_lock(&chan.lock);
+	list_for_each_entry(w, &chan.waiters, node) {
+		if (w->key != key || w->type != type)
+			continue;
+		list_del(&w->node);
+		w->reply = hdr;
+		w->status = 0;
+		WRITE_ONCE(w->done, true);
+		found = true;
+		break;
+	}
+	if (!found)
+		chan.nr_stale++;
+	spin_unlock(&chan.lock);
+	if (found)
+		wake_up_all(&xpmem_chan_waitq);
+	return found;
+}
+
+/* Reply to a daemon request (echoing its seq). */
+int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
+		     const void *body, size_t len)
+{
+	struct xpmem_chan_hdr *h = xpmem_chan_alloc(type, len, req->seq);
+
+	if (!h)
+		return -ENOMEM;
+	memcpy(h + 1, body, len);
+	return xpmem_chan_post(h);
+}
+
+static int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type,
+			     int error)
+{
+	struct xpmem_chan_status st = { .error = error };
+
+	return xpmem_chan_reply(req, type, &st, sizeof(st));
+}
+
+/* Expected body size of a daemon message, or -EINVAL. */
+static long xpmem_chan_body_size(const struct xpmem_chan_hdr *h, size_t blen)
+{
+	const void *b = h + 1;
+
+	switch (h->type) {
+	case XPMEM_CHAN_ACKED:
+		return sizeof(struct xpmem_chan_acked);
+	case XPMEM_CHAN_TIMED_OUT: {
+		const struct xpmem_chan_timed_out *t = b;
+
+		if (blen < sizeof(*t) || t->nmissing > XPMEM_CHAN_MAX_PEERS)
+			return -EINVAL;
+		return sizeof(*t) + t->nmissing * sizeof(t->missing[0]);
+	}
+	case XPMEM_CHAN_FAULT_REPLY: {
+		const struct xpmem_chan_frames *f = b;
+
+		if (blen < sizeof(*f) || f->nextents > XPMEM_CHAN_MAX_EXTENTS)
+			return -EINVAL;
+		return sizeof(*f) + f->nextents * sizeof(f->extents[0]);
+	}
+	case XPMEM_CHAN_HELLO:
+		return sizeof(struct xpmem_chan_hello);
+	case XPMEM_CHAN_RESOLVE:
+		return sizeof(struct xpmem_chan_resolve);
+	case XPMEM_CHAN_ZAP:
+		return sizeof(struct xpmem_chan_zap);
+	case XPMEM_CHAN_PEER_ACKED:
+		return sizeof(struct xpmem_chan_peer_acked);
+	case XPMEM_CHAN_PEER_RESET:
+		return sizeof(struct xpmem_chan_peer_reset);
+	case XPMEM_CHAN_QUERY:
+		return sizeof(struct xpmem_chan_query);
+	case XPMEM_CHAN_REMOTE_GET_REPLY:
+		return sizeof(struct xpmem_chan_get_reply);
+	case XPMEM_CHAN_CHECK_GET:
+		return sizeof(struct xpmem_chan_get);
+	case XPMEM_CHAN_PEER_WINDOW:
+		return sizeof(struct xpmem_chan_peer_window);
+	default:
+		/* unknown, or a kernel->daemon type */
+		return -EINVAL;
+	}
+}
+
+static int xpmem_chan_validate(const struct xpmem_chan_hdr *h, size_t len)
+{
+	long want;
+
+	if (h->magic != XPMEM_CHAN_MAGIC || h->version != XPMEM_CHAN_VERSION ||
+	    h->len != len || h->flags)
+		return -EINVAL;
+	want = xpmem_chan_body_size(h, len - sizeof(*h));
+	if (want < 0 || want != len - sizeof(*h))
+		return -EINVAL;
+	return 0;
+}
+
+static bool xpmem_peer_valid(u32 peer)
+{
+	return peer <= XPMEM_ID_NODE_MAX;
+}
+
+/* ---- QUERY --------------------------------------------------------------- */
+
+struct xpmem_query_ctx {
+	struct xpmem_chan_query_reply *rep;
+	u32 offset;
+	u32 total;
+};
+
+static void xpmem_query_emit(void *p, const struct xpmem_chan_record *r)
+{
+	struct xpmem_query_ctx *q = p;
+
+	if (q->total >= q->offset && q->rep->nrecords < XPMEM_CHAN_MAX_RECORDS)
+		q->rep->records[q->rep->nrecords++] = *r;
+	if (q->total < U32_MAX)
+		q->total++;
+}
+
+static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
+			    const struct xpmem_chan_query *qr)
+{
+	struct xpmem_query_ctx q = { .offset = qr->offset };
+	struct xpmem_chan_hdr *h;
+	struct xpmem_seg *seg;
+	size_t body;
+	int err = 0;
+
+	body = struct_size(q.rep, records, XPMEM_CHAN_MAX_RECORDS);
+	h = xpmem_chan_alloc(XPMEM_CHAN_QUERY_REPLY, body, req->seq);
+	if (!h)
+		return -ENOMEM;
+	q.rep = (void *)(h + 1);
+
+	switch (qr->what) {
+	case XPMEM_CHAN_Q_SEGMENTS:
+		xpmem_query_segments(0, xpmem_query_emit, &q);
+		break;
+	case XPMEM_CHAN_Q_SEGMENT:
+		if (qr->access & ~(XPMEM_CHAN_ACCESS_READ |
+				   XPMEM_CHAN_ACCESS_WRITE) ||
+		    !xpmem_peer_valid(qr->peer)) {
+			err = -EINVAL;
+			break;
+		}
+		seg = xpmem_seg_lookup(qr->segid);
+		if (!seg) {
+			err = -ENOENT;
+			break;
+		}
+		/* No credentials: the mode's "other" class decides. */
+		err = xpmem_seg_check(seg, qr->access & XPMEM_CHAN_ACCESS_WRITE ?
+				      XPMEM_RDWR : XPMEM_RDONLY,
+				      INVALID_UID, INVALID_GID, true);
+		xpmem_seg_put(seg);
+		if (!err)
+			xpmem_query_segments(qr->segid, xpmem_query_emit, &q);
+		break;
+	case XPMEM_CHAN_Q_MAPPINGS:
+		if (!xpmem_peer_valid(qr->peer)) {
+			err = -EINVAL;
+			break;
+		}
+		xpmem_query_mappings(qr->peer, xpmem_query_emit, &q);
+		break;
+	case XPMEM_CHAN_Q_QUARANTINE:
+		xpmem_query_quarantine(xpmem_query_emit, &q);
+		break;
+	default:
+		err = -EINVAL;
+	}
+	if (err)
+		q.rep->nrecords = 0;
+	q.rep->error = err;
+	q.rep->total = err ? 0 : q.total;
+	h->len = sizeof(*h) + struct_size(q.rep, records, q.rep->nrecords);
+	return xpmem_chan_post(h);
+}
+
+/* ---- CHECK_GET (owner side of a remote xpmem_get) ---------------------- */
+
+static int xpmem_chan_check_get(const struct xpmem_chan_hdr *req,
+				const struct xpmem_chan_get *g)
+{
+	struct xpmem_chan_get_reply rep = {};
+	struct xpmem_seg *seg;
+	kuid_t uid = make_kuid(&init_user_ns, g->uid);
+	kgid_t gid = make_kgid(&init_user_ns, g->gid);
+	int err;
+
+	if (!xpmem_peer_valid(g->node) ||
+	    (g->flags != XPMEM_RDONLY && g->flags != XPMEM_RDWR) ||
+	    !uid_valid(uid) || !gid_valid(gid)) {
+		err = -EINVAL;
+		goto out;
+	}
+	seg = xpmem_seg_lookup(g->segid);
+	if (!seg) {
+		err = -ENOENT;
+		goto out;
+	}
+	err = READ_ONCE(seg->dead) ? -ENOENT :
+	      xpmem_seg_check(seg, g->flags, uid, gid, true);
+	if (!err)
+		rep.size = seg->end - seg->start;
+	xpmem_seg_put(seg);
+out:
+	rep.error = err;
+	return xpmem_chan_reply(req, XPMEM_CHAN_CHECK_GET_REPLY, &rep,
+				sizeof(rep));
+}
+
+/*
+ * Act on one validated daemon message. Returns 0 or -errno for write();
+ * sets *@taken if @h now belongs to someone else.
+ */
+static int xpmem_chan_dispatch(struct xpmem_chan_hdr *h, bool *taken)
+{
+	void *b = h + 1;
+
+	switch (h->type) {
+	case XPMEM_CHAN_ACKED:
+	case XPMEM_CHAN_TIMED_OUT:
+		/* The body starts with the generation for both. */
+		*taken = xpmem_chan_complete(XPMEM_CHAN_ACKED, *(u64 *)b, h);
+		if (!*taken)
+			xpmem_quar_unsolicited(h->type, b);
+		return 0;
+	case XPMEM_CHAN_FAULT_REPLY:
+	case XPMEM_CHAN_REMOTE_GET_REPLY:
+		*taken = xpmem_chan_complete(h->type, h->seq, h);
+		return 0;
+	case XPMEM_CHAN_HELLO: {
+		struct xpmem_chan_hello *hi = b, rep = {};
+
+		if (!xpmem_peer_valid(hi->node_id))
+			return -EINVAL;
+		WRITE_ONCE(xpmem_node_id, hi->node_id);
+		spin_lock(&chan.lock);
+		chan.hello = true;
+		chan.daemon_incarnation = hi->incarnation;
+		spin_unlock(&chan.lock);
+		rep.node_id = hi->node_id;
+		rep.incarnation = xpmem_incarnation;
+		xpmem_chan_reply(h, XPMEM_CHAN_HELLO_REPLY, &rep, sizeof(rep));
+		/* Quarantined ranges are invalidated again (their acks drain). */
+		xpmem_quar_replay();
+		return 0;
+	}
+	case XPMEM_CHAN_RESOLVE:
+		return xpmem_resolve_queue(h, b);
+	case XPMEM_CHAN_ZAP:
+		return xpmem_chan_status(h, XPMEM_CHAN_ZAP_DONE,
+					 xpmem_remote_zap(b));
+	case XPMEM_CHAN_PEER_ACKED: {
+		struct xpmem_chan_peer_acked *pa = b;
+
+		if (!xpmem_peer_valid(pa->peer))
+			return -EINVAL;
+		xpmem_quar_peer_acked(pa->generation, pa->peer);
+		return 0;
+	}
+	case XPMEM_CHAN_PEER_RESET: {
+		struct xpmem_chan_peer_reset *pr = b;
+
+		if (!xpmem_peer_valid(pr->peer))
+			return -EINVAL;
+		xpmem_quar_peer_reset(pr->peer, pr->incarnation);
+		return 0;
+	}
+	case XPMEM_CHAN_QUERY:
+		return xpmem_chan_query(h, b);
+	case XPMEM_CHAN_CHECK_GET:
+		return xpmem_chan_check_get(h, b);
+	case XPMEM_CHAN_PEER_WINDOW: {
+		struct xpmem_chan_peer_window *pw = b;
+
+		return xpmem_chan_status(h, XPMEM_CHAN_PEER_WINDOW_DONE,
+					 xpmem_window_set(pw->peer, pw->base,
+							  pw->size));
+	}
+	}
+	return -EINVAL;
+}
+
+/* ---- file operations ---------------------------------------------------- */
+
+static int xpmem_chan_open(struct inode *inode, struct file *file)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	spin_lock(&chan.lock);
+	if (chan.open) {
+		spin_unlock(&chan.lock);
+		return -EBUSY;
+	}
+	chan.open = true;
+	chan.hello = false;
+	spin_unlock(&chan.lock);
+	return nonseekable_open(inode, file);
+}
+
+/*
+ * The daemon went away: drop what it did not read and fail every waiter at
+ * once (remote gets/faults fail, invalidations take the timeout path).
+ */
+static int xpmem_chan_release(struct inode *inode, struct file *file)
+{
+	struct xpmem_chan_waiter *w, *tw;
+	struct xpmem_chan_msg *m, *tm;
+	LIST_HEAD(drop);
+
+	spin_lock(&chan.lock);
+	chan.open = false;
+	chan.hello = false;
+	list_splice_init(&chan.outq, &drop);
+	chan.nqueued = 0;
+	list_for_each_entry_safe(w, tw, &chan.waiters, node) {
+		list_del(&w->node);
+		w->status = -ENOTCONN;
+		WRITE_ONCE(w->done, true);
+	}
+	spin_unlock(&chan.lock);
+	wake_up_all(&xpmem_chan_waitq);
+
+	list_for_each_entry_safe(m, tm, &drop, node)
+		kfree(m);
+	return 0;
+}
+
+static ssize_t xpmem_chan_read(struct file *file, char __user *buf,
+			       size_t count, loff_t *ppos)
+{
+	struct xpmem_chan_msg *m;
+	u32 len;
+	int ret;
+
+	for (;;) {
+		spin_lock(&chan.lock);
+		m = list_first_entry_or_null(&chan.outq, struct xpmem_chan_msg,
+					     node);
+		if (m) {
+			len = m->hdr.len;
+			if (len > count) {
+				spin_unlock(&chan.lock);
+				return -EMSGSIZE;
+			}
+			list_del(&m->node);
+			chan.nqueued--;
+		}
+		spin_unlock(&chan.lock);
+		if (m)
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(xpmem_chan_readq,
+					       !list_empty_careful(&chan.outq));
+		if (ret)
+			return ret;
+	}
+
+	if (copy_to_user(buf, &m->hdr, len)) {
+		spin_lock(&chan.lock);
+		list_add(&m->node, &chan.outq);
+		chan.nqueued++;
+		spin_unlock(&chan.lock);
+		return -EFAULT;
+	}
+	kfree(m);
+	return len;
+}
+
+static ssize_t xpmem_chan_write(struct file *file, const char __user *buf,
+				size_t count, loff_t *ppos)
+{
+	struct xpmem_chan_msg *m;
+	bool taken = false;
+	int ret;
+
+	if (count < sizeof(struct xpmem_chan_hdr) || count > XPMEM_CHAN_MAX_MSG)
+		return -EINVAL;
+	m = kmalloc(sizeof(*m) - sizeof(m->hdr) + count, GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	if (copy_from_user(&m->hdr, buf, count)) {
+		kfree(m);
+		return -EFAULT;
+	}
+	ret = xpmem_chan_validate(&m->hdr, count);
+	if (ret) {
+		spin_lock(&chan.lock);
+		chan.nr_malformed++;
+		spin_unlock(&chan.lock);
+	} else {
+		spin_lock(&chan.lock);
+		chan.nr_rx++;
+		spin_unlock(&chan.lock);
+		ret = xpmem_chan_dispatch(&m->hdr, &taken);
+	}
+	if (!taken)
+		kfree(m);
+	return ret ? ret : count;
+}
+
+static __poll_t xpmem_chan_poll(struct file *file, poll_table *wait)
+{
+	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
+
+	poll_wait(file, &xpmem_chan_readq, wait);
+	if (!list_empty_careful(&chan.outq))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	return mask;
+}
+
+static const struct file_operations xpmem_chan_fops = {
+	.owner		= THIS_MODULE,
+	.open		= xpmem_chan_open,
+	.release	= xpmem_chan_release,
+	.read		= xpmem_chan_read,
+	.write		= xpmem_chan_write,
+	.poll		= xpmem_chan_poll,
+	.llseek		= no_llseek,
+};
+
+static struct miscdevice xpmem_chan_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= XPMEM_CHAN_DEVICE_NAME,
+	.fops	= &xpmem_chan_fops,
+	.mode	= 0600,
+};
+
+void xpmem_chan_show(struct seq_file *m)
+{
+	unsigned long qe, qp;
+
+	xpmem_quar_counts(&qe, &qp);
+	spin_lock(&chan.lock);
+	seq_printf(m, "open %d\nhello %d\nnode_id %u\nincarnation %llu\n"
+		   "daemon_incarnation %llu\nqueued %u\ntx %llu\nrx %llu\n"
+		   "malformed %llu\nstale_replies %llu\ndropped %llu\n",
+		   chan.open, chan.hello, READ_ONCE(xpmem_node_id),
+		   xpmem_incarnation, chan.daemon_incarnation, chan.nqueued,
+		   chan.nr_tx, chan.nr_rx, chan.nr_malformed, chan.nr_stale,
+		   chan.nr_dropped);
+	spin_unlock(&chan.lock);
+	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\n", qe, qp);
+}
+
+int xpmem_chan_init(void)
+{
+	xpmem_incarnation = get_random_u64() >> 1 ?: 1;
+	return misc_register(&xpmem_chan_misc);
+}
+
+void xpmem_chan_exit(void)
+{
+	misc_deregister(&xpmem_chan_misc);
+}

@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Owner side of cross-partition attach: RESOLVE (frames of a local segment
+ * for a remote importer), the per-segment reverse map of what each peer
+ * maps, INVALIDATE from the segment's interval notifier, and the quarantine
+ * of pages a peer did not ack.
+ *
+ * Reverse map: seg->rmap (under seg->lock) holds one struct xpmem_rmap per
+ * RESOLVE: peer, its incarnation, the offsets and the pfns handed out. An
+ * invalidation takes every entry overlapping the range off the list (the
+ * INVALIDATE sent covers the union of those entries, which may be wider
+ * than the source change), takes a reference on each of their pages while
+ * the source PTEs still map them, and drops the references again when the
+ * daemon answers ACKED. On TIMED_OUT (daemon's or ours) the entries of the
+ * missing peers keep their references in a quarantine entry until
+ * PEER_ACKED or PEER_RESET clear their peer.
+ */
+#include <linux/bitmap.h>
+#include <linux/hmm.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/workqueue.h>
+
+#include "xpmem_private.h"
+
+/* One RESOLVE maps at most this many pages (and 256 extents). */
+#define XPMEM_RESOLVE_MAX_PAGES	512
+/* RESOLVEs queued or running at most; more are answered -EAGAIN. */
+#define XPMEM_MAX_RESOLVES	256
+
+struct xpmem_resolve_work {
+	struct work_struct work;
+	struct xpmem_chan_hdr hdr;
+	struct xpmem_chan_resolve r;
+};
+
+static struct workqueue_struct *xpmem_wq;
+static atomic_t xpmem_resolves;
+static atomic64_t xpmem_generation;
+
+/* A quarantined invalidation: rmap entries of peers that did not ack. */
+struct xpmem_quar {
+	struct list_head node;
+	u64 generation;
+	s64 segid;
+	unsigned long start;
+	unsigned long len;
+	struct list_head entries;	/* struct xpmem_rmap, page refs held */
+};
+
+static DEFINE_MUTEX(xpmem_quar_lock);
+static LIST_HEAD(xpmem_quar_list);
+static unsigned long xpmem_quar_nr;
+static unsigned long xpmem_quar_pages;
+
+static void xpmem_rmap_get_pages(struct xpmem_rmap *e)
+{
+	unsigned long i;
+
+	for (i = 0; i < e->npages; i++)
+		get_page(pfn_to_page(e->pfns[i]));
+}
+
+static void xpmem_rmap_put_free(struct xpmem_rmap *e)
+{
+	unsigned long i;
+
+	for (i = 0; i < e->npages; i++)
+		put_page(pfn_to_page(e->pfns[i]));
+	kfree(e);
+}
+
+/* ---- RESOLVE --------------------------------------------------------- */
+
+/*
+ * Resolve r into @e (allocated for @npages) and @fr (room for
+ * XPMEM_CHAN_MAX_EXTENTS). On success @e is on seg->rmap.
+ */
+static int xpmem_resolve_seg(struct xpmem_seg *seg,
+			     const struct xpmem_chan_resolve *r,
+			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
+{
+	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
+	struct hmm_range range = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns,
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (write ? HMM_PFN_REQ_WRITE : 0),
+	};
+	struct xpmem_rmap *o, *to;
+	unsigned long i;
+	int err;
+
+	range.start = seg->start + e->start;
+	range.end = seg->start + e->end;
+	if (!mmget_not_zero(seg->mm))
+		return -ENOENT;
+again:
+	if (READ_ONCE(seg->dead)) {
+		err = -ENOENT;
+		goto out;
+	}
+	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+	mmap_read_lock(seg->mm);
+	err = hmm_range_fault(&range);
+	mmap_read_unlock(seg->mm);
+	if (err == -EBUSY) {
+		cond_resched();
+		goto again;
+	}
+	if (err) {
+		err = err == -ENOMEM ? -ENOMEM : -EFAULT;
+		goto out;
+	}
+
+	mutex_lock(&seg->lock);
+	if (seg->dead) {
+		mutex_unlock(&seg->lock);
+		err = -ENOENT;
+		goto out;
+	}
+	if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
+		mutex_unlock(&seg->lock);
+		goto again;
+	}
+	fr->nextents = 0;
+	for (i = 0; i < e->npages; i++) {
+		struct page *page = hmm_pfn_to_page(e->pfns[i]);
+		u64 phys;
+
+		e->pfns[i] = page_to_pfn(page);
+		/* The peer writes behind the source PTE's back. */
+		if (write && !PageDirty(page))
+			set_page_dirty(page);
+		phys = PFN_PHYS(e->pfns[i]);
+		if (fr->nextents &&
+		    fr->extents[fr->nextents - 1].phys +
+		    fr->extents[fr->nextents - 1].len == phys) {
+			fr->extents[fr->nextents - 1].len += PAGE_SIZE;
+		} else if (fr->nextents < XPMEM_CHAN_MAX_EXTENTS) {
+			fr->extents[fr->nextents].phys = phys;
+			fr->extents[fr->nextents].len = PAGE_SIZE;
+			fr->nextents++;
+		} else {
+			/* The reply covers a prefix; the entry stays whole. */
+			break;
+		}
+	}
+	/* A new entry supersedes the same peer's entries inside it. */
+	list_for_each_entry_safe(o, to, &seg->rmap, node) {
+		if (o->peer == e->peer && o->start >= e->start &&
+		    o->end <= e->end) {
+			list_del(&o->node);
+			kfree(o);
+		}
+	}
+	list_add_tail(&e->node, &seg->rmap);
+	mutex_unlock(&seg->lock);
+	err = 0;
+out:
+	mmput(seg->mm);
+	return err;
+}
+
+static void xpmem_resolve_fn(struct work_struct *work)
+{
+	struct xpmem_resolve_work *w =
+		container_of(work, struct xpmem_resolve_work, work);
+	const struct xpmem_chan_resolve *r = &w->r;
+	struct xpmem_chan_frames *fr;
+	struct xpmem_chan_hdr *h;
+	struct xpmem_rmap *e = NULL;
+	struct xpmem_seg *seg;
+	unsigned long npages;
+	int err;
+
+	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
+			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
+			     w->hdr.seq);
+	if (!h)
+		goto done;
+	fr = XPMEM_CHAN_BODY(h);
+
+	seg = xpmem_seg_lookup(r->segid);
+	if (!seg) {
+		err = -ENOENT;
+		goto reply;
+	}
+	err = -EINVAL;
+	if (!r->len || !PAGE_ALIGNED(r->start) || !PAGE_ALIGNED(r->len) ||
+	    r->start >= seg->end - seg->start ||
+	    r->len > seg->end - seg->start - r->start)
+		goto put;
+	npages = min_t(u64, r->len >> PAGE_SHIFT, XPMEM_RESOLVE_MAX_PAGES);
+	err = -ENOMEM;
+	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL);
+	if (!e)
+		goto put;
+	e->peer = r->requester;
+	e->incarnation = r->requester_incarnation;
+	e->start = r->start;
+	e->end = r->start + (npages << PAGE_SHIFT);
+	e->npages = npages;
+	err = xpmem_resolve_seg(seg, r, e, fr);
+	if (err)
+		kfree(e);
+put:
+	xpmem_seg_put(seg);
+reply:
+	fr->error = err;
+	if (err)
+		fr->nextents = 0;
+	h->len = sizeof(*h) + struct_size(fr, extents, fr->nextents);
+	xpmem_chan_post(h);
+done:
+	kfree(w);
+	atomic_dec(&xpmem_resolves);
+}
+
+int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
+			const struct xpmem_chan_resolve *r)
+{
+	struct xpmem_chan_frames fr = { .error = -EINVAL };
+	struct xpmem_resolve_work *w;
+
+	if (r->requester > XPMEM_ID_NODE_MAX || !r->access ||
+	    (r->access & ~(XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE)))
+		goto fail;
+	fr.error = -EAGAIN;
+	if (atomic_inc_return(&xpmem_resolves) > XPMEM_MAX_RESOLVES)
+		goto fail_dec;
+	fr.error = -ENOMEM;
+	w = kmalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		goto fail_dec;
+	INIT_WORK(&w->work, xpmem_resolve_fn);
+	w->hdr = *hdr;
+	w->r = *r;
+	queue_work(xpmem_wq, &w->work);
+	return 0;
+
+fail_dec:
+	atomic_dec(&xpmem_resolves);
+fail:
+	return xpmem_chan_reply(hdr, XPMEM_CHAN_RESOLVED, &fr, sizeof(fr));
+}
+
+/* ---- invalidation ------------------------------------------------------ */
+
+bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
+			 unsigned long end)
+{
+	struct xpmem_rmap *e;
+
+	list_for_each_entry(e, &seg->rmap, node)
+		if (e->start < end && start < e->end)
+			return true;
+	return false;
+}
+
+/*
+ * Move the entries overlapping segment offsets [start, end) to @gone and
+ * take a reference on their pages (still mapped in the source: the caller
+ * holds seg->lock and the notifier has not returned). Caller: seg->lock.
+ */
+static void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
+			    unsigned long end, struct list_head *gone)
+{
+	struct xpmem_rmap *e, *te;
+
+	list_for_each_entry_safe(e, te, &seg->rmap, node) {
+		if (e->start < end && start < e->end) {
+			xpmem_rmap_get_pages(e);
+			list_move_tail(&e->node, gone);
+		}
+	}
+}
+
+static int xpmem_u32_cmp(const void *a, const void *b)
+{
+	u32 x = *(const u32 *)a, y = *(const u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool xpmem_peer_in(u32 peer, const u32 *peers, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (peers[i] == peer)
+			return true;
+	return false;
+}
+
+/* Release the entries of @list whose peer is (@in) / is not in @peers. */
+static unsigned long xpmem_release_peers(struct list_head *list,
+					 const u32 *peers, u32 n, bool in)
+{
+	struct xpmem_rmap *e, *te;
+	unsigned long pages = 0;
+
+	list_for_each_entry_safe(e, te, list, node) {
+		if (xpmem_peer_in(e->peer, peers, n) != in)
+			continue;
+		list_del(&e->node);
+		pages += e->npages;
+		xpmem_rmap_put_free(e);
+	}
+	return pages;
+}
+
+/* Distinct peers of @list into @peers (room for @max), sorted. */
+static u32 xpmem_list_peers(struct list_head *list, u32 *peers, u32 max)
+{
+	struct xpmem_rmap *e;
+	u32 n = 0;
+
+	list_for_each_entry(e, list, node)
+		if (!xpmem_peer_in(e->peer, peers, n) && n < max)
+			peers[n++] = e->peer;
+	sort(peers, n, sizeof(*peers), xpmem_u32_cmp, NULL);
+	return n;
+}
+
+static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
+			     unsigned long start, unsigned long end,
+			     struct list_head *entries)
+{
+	struct xpmem_quar *q;
+	struct xpmem_rmap *e;
+	unsigned long pages = 0;
+
+	if (list_empty(entries))
+		return;
+	list_for_each_entry(e, entries, node)
+		pages += e->npages;
+	q = kzalloc(sizeof(*q), GFP_NOWAIT | __GFP_NOWARN);
+	if (!q) {
+		/* Never free what a peer may map: leak the references. */
+		pr_warn_ratelimited("xpmem: quarantine entry lost, %lu pages leaked\n",
+				    pages);
+		return;
+	}
+	q->generation = gen;
+	q->segid = seg->segid;
+	q->start = start;
+	q->len = end - start;
+	INIT_LIST_HEAD(&q->entries);
+	list_splice_init(entries, &q->entries);
+	mutex_lock(&xpmem_quar_lock);
+	list_add_tail(&q->node, &xpmem_quar_list);
+	xpmem_quar_nr++;
+	xpmem_quar_pages += pages;
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+/*
+ * Revoke the entries of @gone from their peers: one INVALIDATE for all of
+ * them, wait for ACKED/TIMED_OUT (at most ack_timeout_ms; at once if there
+ * is no daemon), then drop the page references or quarantine them.
+ * Called without seg->lock: the daemon may need it meanwhile (QUERY,
+ * RESOLVE of other ranges).
+ */
+static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
+{
+	struct xpmem_chan_invalidate *inv;
+	unsigned long start = ULONG_MAX, end = 0;
+	struct xpmem_chan_hdr *h, *reply = NULL;
+	struct xpmem_rmap *e;
+	bool overflow = false;
+	u32 *peers, npeers;
+	u64 gen;
+	int err;
+
+	list_for_each_entry(e, gone, node) {
+		start = min(start, e->start);
+		end = max(end, e->end);
+	}
+	gen = atomic64_inc_return(&xpmem_generation);
+	h = xpmem_chan_alloc_gfp(XPMEM_CHAN_INVALIDATE,
+				 struct_size(inv, peers, XPMEM_CHAN_MAX_PEERS),
+				 0, GFP_NOWAIT | __GFP_NOWARN);
+	if (!h) {
+		err = -ENOMEM;
+		goto timed_out;
+	}
+	inv = XPMEM_CHAN_BODY(h);
+	inv->segid = seg->segid;
+	inv->start = start;
+	inv->len = end - start;
+	inv->generation = gen;
+	/* More than MAX_PEERS peers: the rest are quarantined at once. */
+	npeers = xpmem_list_peers(gone, inv->peers, XPMEM_CHAN_MAX_PEERS);
+	inv->npeers = npeers;
+	peers = inv->peers;
+	h->len = sizeof(*h) + struct_size(inv, peers, npeers);
+	h->seq = xpmem_chan_next_seq();
+	if (npeers == XPMEM_CHAN_MAX_PEERS)
+		list_for_each_entry(e, gone, node)
+			if (!xpmem_peer_in(e->peer, peers, npeers))
+				overflow = true;
+	err = xpmem_chan_call(h, XPMEM_CHAN_ACKED, gen,
+			      READ_ONCE(xpmem_ack_timeout_ms), false,
+			      (void **)&reply);
+	if (err || overflow) {
+		/* no answer: every entry stays quarantined */
+	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
+		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
+
+		/* The peers not listed as missing acked. */
+		xpmem_release_peers(gone, t->missing, t->nmissing, false);
+	} else {
+		xpmem_release_peers(gone, NULL, 0, false);
+	}
+	xpmem_chan_free(reply);
+timed_out:
+	xpmem_quarantine(seg, gen, start, end, gone);
+}
+
+/*
+ * From the segment's notifier, with seg->lock held and the local
+ * attachments zapped: revoke remote mappings of the range. Returns false
+ * if that would have to sleep and the range is not blockable. Drops
+ * seg->lock.
+ */
+bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
+			   const struct mmu_notifier_range *range,
+			   bool blockable)
+{
+	unsigned long s = max(range->start, seg->start) - seg->start;
+	unsigned long e = min(range->end, seg->end) - seg->start;
+	LIST_HEAD(gone);
+
+	xpmem_rmap_take(seg, s, e, &gone);
+	mutex_unlock(&seg->lock);
+	if (!list_empty(&gone))
+		xpmem_rmap_revoke(seg, &gone);
+	return true;
+}
+
+/* Segment teardown: revoke every remote mapping. Caller: seg->lock. */
+void xpmem_rmap_free(struct xpmem_seg *seg)
+{
+	LIST_HEAD(gone);
+
+	xpmem_rmap_take(seg, 0, ULONG_MAX, &gone);
+	mutex_unlock(&seg->lock);
+	if (!list_empty(&gone))
+		xpmem_rmap_revoke(seg, &gone);
+}
+
+/* ---- quarantine ---------------------------------------------------------- */
+
+static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
+			       bool in)
+{
+	xpmem_quar_pages -= xpmem_release_peers(&q->entries, peers, n, in);
+	if (list_empty(&q->entries)) {
+		list_del(&q->node);
+		xpmem_quar_nr--;
+		kfree(q);
+	}
+}
+
+/* ACKED / TIMED_OUT that no waiter took: answers to a replay (HELLO). */
+void xpmem_quar_unsolicited(u16 type, const void *body)
+{
+	const struct xpmem_chan_timed_out *t = body;
+	struct xpmem_quar *q, *tq;
+
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
+		if (q->generation != t->generation)
+			continue;
+		if (type == XPMEM_CHAN_ACKED)
+			xpmem_quar_release(q, NULL, 0, false);
+		else
+			xpmem_quar_release(q, t->missing, t->nmissing, false);
+	}
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+void xpmem_quar_peer_acked(u64 generation, u32 peer)
+{
+	struct xpmem_quar *q, *tq;
+
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node)
+		if (q->generation == generation)
+			xpmem_quar_release(q, &peer, 1, true);
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+/*
+ * @peer runs @incarnation: every mapping it made under an older one is
+ * gone, in the quarantine and in every reverse map.
+ */
+void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
+{
+	struct xpmem_rmap *e, *te;
+	struct xpmem_quar *q, *tq;
+	struct xpmem_seg *seg;
+	unsigned long idx = 0;
+
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
+		list_for_each_entry_safe(e, te, &q->entries, node) {
+			if (e->peer != peer || e->incarnation >= incarnation)
+				continue;
+			list_del(&e->node);
+			xpmem_quar_pages -= e->npages;
+			xpmem_rmap_put_free(e);
+		}
+		if (list_empty(&q->entries)) {
+			list_del(&q->node);
+			xpmem_quar_nr--;
+			kfree(q);
+		}
+	}
+	mutex_unlock(&xpmem_quar_lock);
+
+	while ((seg = xpmem_seg_next(&idx))) {
+		mutex_lock(&seg->lock);
+		list_for_each_entry_safe(e, te, &seg->rmap, node) {
+			if (e->peer == peer && e->incarnation < incarnation) {
+				list_del(&e->node);
+				kfree(e);
+			}
+		}
+		mutex_unlock(&seg->lock);
+		xpmem_seg_put(seg);
+	}
+}
+
+/* A (new) daemon said HELLO: invalidate every quarantined range again. */
+void xpmem_quar_replay(void)
+{
+	struct xpmem_chan_invalidate *inv;
+	struct xpmem_chan_hdr *h;
+	struct xpmem_quar *q;
+	u32 n;
+
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry(q, &xpmem_quar_list, node) {
+		h = xpmem_chan_alloc(XPMEM_CHAN_INVALIDATE,
+				     struct_size(inv, peers,
+						 XPMEM_CHAN_MAX_PEERS),
+				     xpmem_chan_next_seq());
+		if (!h)
+			break;
+		inv = XPMEM_CHAN_BODY(h);
+		inv->segid = q->segid;
+		inv->start = q->start;
+		inv->len = q->len;
+		inv->generation = q->generation;
+		n = xpmem_list_peers(&q->entries, inv->peers,
+				     XPMEM_CHAN_MAX_PEERS);
+		inv->npeers = n;
+		h->len = sizeof(*h) + struct_size(inv, peers, n);
+		xpmem_chan_post(h);
+	}
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
+{
+	mutex_lock(&xpmem_quar_lock);
+	*entries = xpmem_quar_nr;
+	*pages = xpmem_quar_pages;
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+/* QUERY QUARANTINE: one record per (entry, missing peer). */
+void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
+{
+	struct xpmem_chan_record rec = {};
+	u32 peers[64], n, i;
+	struct xpmem_quar *q;
+
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry(q, &xpmem_quar_list, node) {
+		n = xpmem_list_peers(&q->entries, peers, ARRAY_SIZE(peers));
+		for (i = 0; i < n; i++) {
+			rec.segid = q->segid;
+			rec.start = q->start;
+			rec.len = q->len;
+			rec.aux = q->generation;
+			rec.peer = peers[i];
+			rec.flags = n;
+			emit(ctx, &rec);
+		}
+	}
+	mutex_unlock(&xpmem_quar_lock);
+}
+
+/* QUERY MAPPINGS: the reverse maps (peer 0 = every peer... and node 0). */
+void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
+{
+	struct xpmem_chan_record rec = {};
+	struct xpmem_seg *seg;
+	struct xpmem_rmap *e;
+	unsigned long idx = 0;
+
+	while ((seg = xpmem_seg_next(&idx))) {
+		mutex_lock(&seg->lock);
+		list_for_each_entry(e, &seg->rmap, node) {
+			if (peer && e->peer != peer)
+				continue;
+			rec.segid = seg->segid;
+			rec.start = e->start;
+			rec.len = e->end - e->start;
+			rec.aux = e->incarnation;
+			rec.peer = e->peer;
+			rec.flags = 0;
+			emit(ctx, &rec);
+		}
+		mutex_unlock(&seg->lock);
+		xpmem_seg_put(seg);
+	}
+}
+
+int xpmem_rmap_init(void)
+{
+	/* Generations keep growing across module reloads too. */
+	atomic64_set(&xpmem_generation, ktime_get_real_ns());
+	xpmem_wq = alloc_workqueue("xpmem", WQ_UNBOUND, 0);
+	return xpmem_wq ? 0 : -ENOMEM;
+}
+
+void xpmem_rmap_exit(void)
+{
+	struct xpmem_quar *q, *tq;
+
+	destroy_workqueue(xpmem_wq);
+	mutex_lock(&xpmem_quar_lock);
+	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node)
+		xpmem_quar_release(q, NULL, 0, false);
+	mutex_unlock(&xpmem_quar_lock);
+}
