@@ -88,7 +88,7 @@ u64 xpmem_chan_next_seq(void)
 
 /*
  * A zeroed message of @type with a body of @body_len bytes. Returns the
- * header; the body follows it. The mmu notifier passes GFP_NOWAIT: it must
+ * header; the body follows it. The mmu notifier passes GFP_ATOMIC: it must
  * not enter reclaim.
  */
 void *xpmem_chan_alloc_gfp(u16 type, size_t body_len, u64 seq, gfp_t gfp)
@@ -355,10 +355,14 @@ static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
 			err = -ENOENT;
 			break;
 		}
-		/* No credentials: the mode's "other" class decides. */
-		err = xpmem_seg_check(seg, qr->access & XPMEM_CHAN_ACCESS_WRITE ?
-				      XPMEM_RDWR : XPMEM_RDONLY,
-				      INVALID_UID, INVALID_GID, true);
+		/*
+		 * No credentials here: -EACCES if no class of the mode grants
+		 * the access (nobody but root could get it so). The per-user
+		 * decision is CHECK_GET's.
+		 */
+		err = xpmem_seg_any_class(seg, qr->access &
+					  XPMEM_CHAN_ACCESS_WRITE ?
+					  XPMEM_RDWR : XPMEM_RDONLY);
 		xpmem_seg_put(seg);
 		if (!err)
 			xpmem_query_segments(qr->segid, xpmem_query_emit, &q);

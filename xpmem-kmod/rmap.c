@@ -77,27 +77,52 @@ static void xpmem_rmap_put_free(struct xpmem_rmap *e)
 
 /* ---- RESOLVE --------------------------------------------------------- */
 
+/* Pages after the first one resolve only if present (with write access). */
+static unsigned long xpmem_present_prefix(const unsigned long *pfns,
+					  unsigned long n, bool write)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR) ||
+		    (write && !(pfns[i] & HMM_PFN_WRITE)))
+			break;
+	}
+	return i;
+}
+
 /*
- * Resolve r into @e (allocated for @npages) and @fr (room for
- * XPMEM_CHAN_MAX_EXTENTS). On success @e is on seg->rmap.
+ * Resolve r into @e (allocated for e->npages) and @fr (room for
+ * XPMEM_CHAN_MAX_EXTENTS). As the local fault: only the first page is
+ * faulted in; the following ones are included while they are present
+ * (hmm_range_fault() would fault every page after the first one needing it,
+ * so they are looked up by a second, non-faulting call under the same
+ * notifier sequence). On success @e, trimmed to what was resolved, is on
+ * seg->rmap.
  */
 static int xpmem_resolve_seg(struct xpmem_seg *seg,
 			     const struct xpmem_chan_resolve *r,
 			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
 {
 	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
-	struct hmm_range range = {
+	struct hmm_range first = {
 		.notifier = &seg->notifier,
 		.hmm_pfns = e->pfns,
 		.default_flags = HMM_PFN_REQ_FAULT |
 				 (write ? HMM_PFN_REQ_WRITE : 0),
 	};
+	struct hmm_range rest = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns + 1,
+	};
+	unsigned long i, n = e->npages;
 	struct xpmem_rmap *o, *to;
-	unsigned long i;
 	int err;
 
-	range.start = seg->start + e->start;
-	range.end = seg->start + e->end;
+	first.start = seg->start + e->start;
+	first.end = first.start + PAGE_SIZE;
+	rest.start = first.end;
+	rest.end = seg->start + e->end;
 	if (!mmget_not_zero(seg->mm))
 		return -ENOENT;
 again:
@@ -105,9 +130,19 @@ again:
 		err = -ENOENT;
 		goto out;
 	}
-	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+	first.notifier_seq = mmu_interval_read_begin(&seg->notifier);
+	rest.notifier_seq = first.notifier_seq;
 	mmap_read_lock(seg->mm);
-	err = hmm_range_fault(&range);
+	err = hmm_range_fault(&first);
+	n = 1;
+	if (!err && e->npages > 1) {
+		err = hmm_range_fault(&rest);
+		if (!err)
+			n += xpmem_present_prefix(e->pfns + 1, e->npages - 1,
+						  write);
+		else if (err != -EBUSY)
+			err = 0;	/* the rest is not resolvable */
+	}
 	mmap_read_unlock(seg->mm);
 	if (err == -EBUSY) {
 		cond_resched();
@@ -124,10 +159,12 @@ again:
 		err = -ENOENT;
 		goto out;
 	}
-	if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
+	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
 		mutex_unlock(&seg->lock);
 		goto again;
 	}
+	e->npages = n;
+	e->end = e->start + (n << PAGE_SHIFT);
 	fr->nextents = 0;
 	for (i = 0; i < e->npages; i++) {
 		struct page *page = hmm_pfn_to_page(e->pfns[i]);
@@ -340,7 +377,7 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 		return;
 	list_for_each_entry(e, entries, node)
 		pages += e->npages;
-	q = kzalloc(sizeof(*q), GFP_NOWAIT | __GFP_NOWARN);
+	q = kzalloc(sizeof(*q), GFP_ATOMIC | __GFP_NOWARN);
 	if (!q) {
 		/* Never free what a peer may map: leak the references. */
 		pr_warn_ratelimited("xpmem: quarantine entry lost, %lu pages leaked\n",
@@ -372,20 +409,34 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 	struct xpmem_chan_invalidate *inv;
 	unsigned long start = ULONG_MAX, end = 0;
 	struct xpmem_chan_hdr *h, *reply = NULL;
-	struct xpmem_rmap *e;
+	struct xpmem_rmap *e, *f;
 	bool overflow = false;
-	u32 *peers, npeers;
+	u32 npeers = 0;
 	u64 gen;
 	int err;
 
 	list_for_each_entry(e, gone, node) {
 		start = min(start, e->start);
 		end = max(end, e->end);
+		/* distinct peers: count e if no earlier entry has its peer */
+		list_for_each_entry(f, gone, node) {
+			if (f == e)
+				npeers++;
+			if (f == e || f->peer == e->peer)
+				break;
+		}
+	}
+	/* More than MAX_PEERS peers: every entry stays quarantined. */
+	if (npeers > XPMEM_CHAN_MAX_PEERS) {
+		overflow = true;
+		npeers = XPMEM_CHAN_MAX_PEERS;
 	}
 	gen = atomic64_inc_return(&xpmem_generation);
+	/* Atomic reserves: this must not reclaim, and rarely fail. */
 	h = xpmem_chan_alloc_gfp(XPMEM_CHAN_INVALIDATE,
-				 struct_size(inv, peers, XPMEM_CHAN_MAX_PEERS),
-				 0, GFP_NOWAIT | __GFP_NOWARN);
+				 struct_size(inv, peers, npeers),
+				 xpmem_chan_next_seq(),
+				 GFP_ATOMIC | __GFP_NOWARN);
 	if (!h) {
 		err = -ENOMEM;
 		goto timed_out;
@@ -395,16 +446,7 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 	inv->start = start;
 	inv->len = end - start;
 	inv->generation = gen;
-	/* More than MAX_PEERS peers: the rest are quarantined at once. */
-	npeers = xpmem_list_peers(gone, inv->peers, XPMEM_CHAN_MAX_PEERS);
-	inv->npeers = npeers;
-	peers = inv->peers;
-	h->len = sizeof(*h) + struct_size(inv, peers, npeers);
-	h->seq = xpmem_chan_next_seq();
-	if (npeers == XPMEM_CHAN_MAX_PEERS)
-		list_for_each_entry(e, gone, node)
-			if (!xpmem_peer_in(e->peer, peers, npeers))
-				overflow = true;
+	inv->npeers = xpmem_list_peers(gone, inv->peers, npeers);
 	err = xpmem_chan_call(h, XPMEM_CHAN_ACKED, gen,
 			      READ_ONCE(xpmem_ack_timeout_ms), false,
 			      (void **)&reply);

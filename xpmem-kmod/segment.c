@@ -250,6 +250,18 @@ int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
 	return -EACCES;
 }
 
+/* 0 if some class (owner, group, other) of the mode grants @flags. */
+int xpmem_seg_any_class(struct xpmem_seg *seg, int flags)
+{
+	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
+	unsigned int mode = seg->mode;
+
+	if ((mode & want) == want || ((mode >> 3) & want) == want ||
+	    ((mode >> 6) & want) == want)
+		return 0;
+	return -EACCES;
+}
+
 static void xpmem_ap_free(struct kref *kref)
 {
 	struct xpmem_ap *ap = container_of(kref, struct xpmem_ap, kref);

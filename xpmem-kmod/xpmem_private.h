@@ -255,6 +255,7 @@ struct xpmem_seg *xpmem_seg_lookup(s64 segid);
 struct xpmem_seg *xpmem_seg_next(unsigned long *idx);
 int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
 		    bool remote);
+int xpmem_seg_any_class(struct xpmem_seg *seg, int flags);
 struct xpmem_ap *xpmem_ap_create(struct xpmem_tg *tg, struct xpmem_seg *seg,
 				 int flags, s64 *apid);
 void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx);

@@ -23,6 +23,12 @@ static const struct {
 	[XPMEM_CHAN_PEER_RESET]   = { sizeof(struct xpmem_chan_peer_reset), 0 },
 	[XPMEM_CHAN_QUERY]        = { sizeof(struct xpmem_chan_query), 0 },
 	[XPMEM_CHAN_QUERY_REPLY]  = { sizeof(struct xpmem_chan_query_reply), sizeof(struct xpmem_chan_record) },
+	[XPMEM_CHAN_REMOTE_GET]   = { sizeof(struct xpmem_chan_get), 0 },
+	[XPMEM_CHAN_REMOTE_GET_REPLY] = { sizeof(struct xpmem_chan_get_reply), 0 },
+	[XPMEM_CHAN_CHECK_GET]    = { sizeof(struct xpmem_chan_get), 0 },
+	[XPMEM_CHAN_CHECK_GET_REPLY] = { sizeof(struct xpmem_chan_get_reply), 0 },
+	[XPMEM_CHAN_PEER_WINDOW]  = { sizeof(struct xpmem_chan_peer_window), 0 },
+	[XPMEM_CHAN_PEER_WINDOW_DONE] = { sizeof(struct xpmem_chan_status), 0 },
 };
 
 const char *chan_type_name(int type)
@@ -31,9 +37,10 @@ const char *chan_type_name(int type)
 		"?", "INVALIDATE", "ACKED", "TIMED_OUT", "REMOTE_FAULT",
 		"FAULT_REPLY", "RESOLVE", "RESOLVED", "ZAP", "ZAP_DONE",
 		"HELLO", "HELLO_REPLY", "PEER_ACKED", "PEER_RESET", "QUERY",
-		"QUERY_REPLY",
+		"QUERY_REPLY", "REMOTE_GET", "REMOTE_GET_REPLY", "CHECK_GET",
+		"CHECK_GET_REPLY", "PEER_WINDOW", "PEER_WINDOW_DONE",
 	};
-	if (type < 1 || type > XPMEM_CHAN_TYPE_MAX)
+	if (type < 1 || type > XPMEM_CHAN_TYPE_MAX || !names[type])
 		return "?";
 	return names[type];
 }
@@ -52,8 +59,8 @@ int chan_validate(const void *buf, size_t n)
 		return -EPROTO;
 	if (h.len != n || h.flags != 0)
 		return -EBADMSG;
-	if (h.type < 1 || h.type > XPMEM_CHAN_TYPE_MAX)
-		return -EBADMSG;
+	if (h.type < 1 || h.type > XPMEM_CHAN_TYPE_MAX || !layout[h.type].body)
+		return -EBADMSG;	/* a type this build does not know */
 	blen = n - sizeof(h);
 	if (blen < layout[h.type].body)
 		return -EBADMSG;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "config.h"
+#include "log.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -61,6 +62,97 @@ int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t pl
 	return 0;
 }
 
+static int parse_pci(const char *v)
+{
+	unsigned int dom, bus, dev, fn;
+	int n = -1;
+
+	if (strlen(v) != 12 || sscanf(v, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &n) != 4 ||
+	    n != 12 || dev > 0x1f || fn > 7)
+		return -1;
+	for (const char *c = v; *c; c++)
+		if (!strchr("0123456789abcdefABCDEF:.", *c))
+			return -1;
+	return 0;
+}
+
+static int parse_u64(const char *v, uint64_t *out, char stop)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!*v || *v == '-' || *v == '+' || *v == ' ')
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || *end != stop || end == v)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int parse_phys(const char *v, uint64_t *base, uint64_t *size)
+{
+	const char *plus;
+
+	if (strncmp(v, "phys:", 5))
+		return -1;
+	v += 5;
+	plus = strchr(v, '+');
+	if (!plus || parse_u64(v, base, '+') || parse_u64(plus + 1, size, 0))
+		return -1;
+	if (!*size || (*base & 4095) || (*size & 4095) || *base + *size < *base)
+		return -1;
+	return 0;
+}
+
+int window_check(const char *spec)
+{
+	uint64_t b, s;
+
+	return parse_pci(spec) && parse_phys(spec, &b, &s) ? -1 : 0;
+}
+
+int window_resolve(const char *spec, uint64_t *base, uint64_t *size, char *err, size_t errlen)
+{
+	const char *root = getenv("XPMEMD_SYSFS_ROOT");
+	char path[512], line[256];
+	unsigned long long start = 0, end = 0, flags = 0;
+	FILE *f;
+	int ok = 0;
+
+	if (!parse_phys(spec, base, size))
+		return 0;
+	if (parse_pci(spec)) {
+		snprintf(err, errlen, "window '%s': expected a PCI address or phys:BASE+SIZE "
+			 "(page aligned, size > 0)", spec);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/resource",
+		 root && *root ? root : "/sys", spec);
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "window %s: %s: %s", spec, path, strerror(errno));
+		return -1;
+	}
+	/* one line per resource: start end flags; BAR2 is the third */
+	for (int i = 0; i < 3; i++)
+		ok = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	if (!ok || sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3) {
+		snprintf(err, errlen, "window %s: %s has no BAR2 line", spec, path);
+		return -1;
+	}
+	if (!start || end <= start) {
+		snprintf(err, errlen, "window %s: BAR2 is not assigned (%s: %#llx %#llx)",
+			 spec, path, start, end);
+		return -1;
+	}
+	*base = start;
+	*size = end - start + 1;
+	return 0;
+}
+
 static int set_str(char *dst, size_t n, const char *v)
 {
 	if (strlen(v) >= n)
@@ -112,8 +204,9 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (set_str(c->stats_file, sizeof(c->stats_file), value))
 				FAIL("stats_file: path too long");
 		} else if (!strcmp(name, "log_level")) {
-			if (set_str(c->log_level, sizeof(c->log_level), value))
-				FAIL("log_level: bad value '%s'", value);
+			if (xlog_parse_level(value) < 0 ||
+			    set_str(c->log_level, sizeof(c->log_level), value))
+				FAIL("log_level: expected error|warn|info|debug, got '%s'", value);
 		} else if (!strcmp(name, "ack_timeout_ms")) {
 			if (parse_u32(value, &c->ack_timeout_ms, 1, 3600000))
 				FAIL("ack_timeout_ms: expected 1..3600000, got '%s'", value);
@@ -158,8 +251,9 @@ static int handler(void *user, const char *section, const char *name, const char
 			    set_str(p->address, sizeof(p->address), value))
 				FAIL("address: expected HOST:PORT, got '%s'", value);
 		} else if (!strcmp(name, "window")) {
-			if (set_str(p->window, sizeof(p->window), value))
-				FAIL("window: path too long");
+			if (window_check(value) || set_str(p->window, sizeof(p->window), value))
+				FAIL("window: expected a PCI address (0000:00:10.0) or "
+				     "phys:BASE+SIZE, got '%s'", value);
 		} else {
 			FAIL("unknown key '%s' in [%s]", name, section);
 		}

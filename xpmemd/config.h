@@ -11,7 +11,7 @@
 struct peer_conf {
 	uint32_t id;
 	char address[128];	/* host:port */
-	char window[128];	/* shared-memory window device */
+	char window[128];	/* shared-memory window: PCI address or phys:BASE+SIZE */
 	int line;		/* section line, for messages */
 };
 
@@ -39,6 +39,19 @@ void config_defaults(struct xconfig *c);
 int config_load(struct xconfig *c, const char *path, int must_exist);
 /* Semantic checks after flags were applied; -1 with c->err set. */
 int config_check(struct xconfig *c);
+/*
+ * A [peer N] window: where this node sees the peer's memory (peer physical
+ * address X is local physical address base + X, X < size).
+ *   DDDD:BB:DD.F        a PCI device whose BAR2 is the window (ivshmem in the
+ *                       emulated cluster): start and size from
+ *                       /sys/bus/pci/devices/ADDR/resource, read at start
+ *   phys:BASE+SIZE      an explicit physical range (CXL window on real hardware)
+ * window_check: syntax only (config time), -1 if bad.
+ * window_resolve: 0 with base and size set, or -1 with err set. The sysfs root can
+ * be moved with $XPMEMD_SYSFS_ROOT (tests).
+ */
+int window_check(const char *spec);
+int window_resolve(const char *spec, uint64_t *base, uint64_t *size, char *err, size_t errlen);
 /* Split "host:port"; returns -1 on bad syntax. */
 int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t plen);
 

@@ -349,6 +349,7 @@ static grpc_status_code h_list_peers(struct control *c, const uint8_t *req, size
 		xpmem__peer_info__init(pi);
 		pi->id = (uint32_t)jint(p, "id");
 		pi->address = jstr(p, "address");
+		pi->window = jstr(p, "window");
 		pi->alive = json_is_true(json_object_get(p, "alive"));
 		pi->incarnation = jint(p, "incarnation");
 		pi->last_heard_ms = json_integer_value(json_object_get(p, "last_heard_ms"));

@@ -461,6 +461,9 @@ static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 	r->req_id = f->req_id;
 	r->peer_inc = p->rp.incarnation;
 	d->st.resolves++;
+	log_debug("RESOLVE for node %u: segid %#llx [%#llx,+%#llx) access %u",
+		  p->id, (unsigned long long)f->segid, (unsigned long long)f->start,
+		  (unsigned long long)f->len, f->access);
 	chan_send(d, XPMEM_CHAN_RESOLVE, r->dseq, &rs, sizeof(rs), NULL, 0);
 }
 
@@ -492,10 +495,32 @@ static void fault_reply_kernel(struct dstate *d, uint64_t kseq, int error,
 {
 	struct xpmem_chan_frames fr = { .error = error, .nextents = error ? 0 : n };
 
-	if (error)
+	if (error) {
 		d->st.fault_errors++;
+		log_debug("FAULT_REPLY seq %llu: %s", (unsigned long long)kseq, strerror(-error));
+	}
 	chan_send(d, XPMEM_CHAN_FAULT_REPLY, kseq, &fr, sizeof(fr), ext,
 		  fr.nextents * sizeof(*ext));
+}
+
+static void get_reply_kernel(struct dstate *d, uint64_t kseq, int error, uint64_t size)
+{
+	struct xpmem_chan_get_reply r = { .error = error, .size = error ? 0 : size };
+
+	if (error) {
+		d->st.get_errors++;
+		log_debug("REMOTE_GET_REPLY seq %llu: %s", (unsigned long long)kseq, strerror(-error));
+	}
+	chan_send(d, XPMEM_CHAN_REMOTE_GET_REPLY, kseq, &r, sizeof(r), NULL, 0);
+}
+
+/* a pending remote request failed locally (timeout, fence, dead owner) */
+static void rfault_fail(struct dstate *d, struct rfault *f, int error)
+{
+	if (f->get)
+		get_reply_kernel(d, f->kseq, error, 0);
+	else
+		fault_reply_kernel(d, f->kseq, error, NULL, 0);
 }
 
 static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
@@ -506,6 +531,9 @@ static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
 	struct xw_remote_fault w;
 
 	d->st.remote_faults++;
+	log_debug("REMOTE_FAULT segid %#llx [%#llx,+%#llx) of node %u, access %u",
+		  (unsigned long long)m->segid, (unsigned long long)m->start,
+		  (unsigned long long)m->len, m->owner, m->access);
 	if (!p) {
 		fault_reply_kernel(d, kseq, -EHOSTUNREACH, NULL, 0);
 		return;
@@ -549,6 +577,167 @@ static void handle_net_fault_reply(struct dstate *d, struct peer *p,
 		}
 	}
 	d->st.stale_acks++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Remote xpmem_get: the owner's kernel checks permissions (CHECK_GET) */
+
+static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
+				     const struct xpmem_chan_get *m)
+{
+	struct peer *p = find_peer(d, m->node);
+	struct rfault *f;
+	struct xw_get w;
+
+	d->st.remote_gets++;
+	if (!p) {		/* no such partition: no such segment */
+		log_debug("REMOTE_GET segid %#llx of unknown node %u", (unsigned long long)m->segid,
+			  m->node);
+		get_reply_kernel(d, kseq, -ENOENT, 0);
+		return;
+	}
+	if (!p->alive && p->last_heard) {
+		get_reply_kernel(d, kseq, -EHOSTDOWN, 0);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		get_reply_kernel(d, kseq, -ENOMEM, 0);
+		return;
+	}
+	f->get = 1;
+	f->req_id = ++d->next_req_id;
+	f->kseq = kseq;
+	f->owner = m->node;
+	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	f->next = d->rfaults;
+	d->rfaults = f;
+	w = (struct xw_get){ .req_id = f->req_id, .segid = m->segid, .flags = m->flags,
+			     .uid = m->uid, .gid = m->gid };
+	net_send(d, p, XW_GET, &w, sizeof(w), NULL, 0);
+}
+
+static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get *w)
+{
+	struct dreq *r = dreq_new(d, DREQ_CHECK_GET);
+	struct xpmem_chan_get g = { .segid = w->segid, .node = p->id, .flags = w->flags,
+				    .uid = w->uid, .gid = w->gid };
+
+	if (!r)
+		return;
+	r->peer = p->id;
+	r->req_id = w->req_id;
+	r->peer_inc = p->rp.incarnation;
+	d->st.get_checks++;
+	chan_send(d, XPMEM_CHAN_CHECK_GET, r->dseq, &g, sizeof(g), NULL, 0);
+}
+
+static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
+					  const struct xpmem_chan_get_reply *g)
+{
+	struct dreq *r = dreq_take(d, seq, DREQ_CHECK_GET);
+	struct peer *p;
+
+	if (!r) {
+		log_warn("CHECK_GET_REPLY for unknown request %llu", (unsigned long long)seq);
+		return;
+	}
+	if ((p = find_peer(d, r->peer))) {
+		struct xw_get_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
+					    .error = g->error, .size = g->error ? 0 : g->size };
+
+		net_send(d, p, XW_GET_REPLY, &rep, sizeof(rep), NULL, 0);
+	}
+	free(r);
+}
+
+static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct xw_get_reply *w)
+{
+	if (w->incarnation != d->incarnation) {
+		d->st.stale_acks++;
+		return;
+	}
+	for (struct rfault **pp = &d->rfaults; *pp; pp = &(*pp)->next) {
+		struct rfault *f = *pp;
+
+		if (f->get && f->req_id == w->req_id && f->owner == p->id) {
+			*pp = f->next;
+			get_reply_kernel(d, f->kseq, w->error, w->size);
+			free(f);
+			return;
+		}
+	}
+	d->st.stale_acks++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Windows: where this node sees each peer's memory */
+
+static int resolve_windows(struct dstate *d)
+{
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+		char err[600];
+
+		if (!p->window[0]) {
+			log_warn("[peer %u] has no window: its segments cannot be attached here",
+				 p->id);
+			continue;
+		}
+		if (window_resolve(p->window, &p->win_base, &p->win_size, err, sizeof(err))) {
+			log_err("[peer %u] %s", p->id, err);
+			return -1;
+		}
+		log_info("node %u window %s: local phys %#llx, %llu MiB", p->id, p->window,
+			 (unsigned long long)p->win_base,
+			 (unsigned long long)(p->win_size >> 20));
+	}
+	return 0;
+}
+
+static int send_windows(struct dstate *d)
+{
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+		struct xpmem_chan_peer_window w = { .peer = p->id, .base = p->win_base,
+						    .size = p->win_size };
+		struct dreq *r;
+
+		if (!p->win_size)
+			continue;
+		r = dreq_new(d, DREQ_WINDOW);
+		if (!r)
+			return -1;
+		r->peer = p->id;
+		d->windows_pending++;
+		if (chan_send(d, XPMEM_CHAN_PEER_WINDOW, r->dseq, &w, sizeof(w), NULL, 0))
+			return -1;
+	}
+	return 0;
+}
+
+static void handle_kernel_window_done(struct dstate *d, uint64_t seq,
+				      const struct xpmem_chan_status *s)
+{
+	struct dreq *r = dreq_take(d, seq, DREQ_WINDOW);
+	struct peer *p;
+
+	if (!r) {
+		log_warn("PEER_WINDOW_DONE for unknown request %llu", (unsigned long long)seq);
+		return;
+	}
+	p = find_peer(d, r->peer);
+	if (d->windows_pending > 0)
+		d->windows_pending--;
+	if (s->error) {
+		log_err("kernel refused the window onto node %u (%s: phys %#llx + %#llx): %s",
+			r->peer, p ? p->window : "?", p ? (unsigned long long)p->win_base : 0ull,
+			p ? (unsigned long long)p->win_size : 0ull, strerror(-s->error));
+		d->fatal = 1;
+	} else {
+		d->st.windows++;
+	}
+	free(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -631,7 +820,7 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 
 		if (f->owner == node) {
 			*pp = f->next;
-			fault_reply_kernel(d, f->kseq, -EHOSTDOWN, NULL, 0);
+			rfault_fail(d, f, -EHOSTDOWN);
 			free(f);
 		} else {
 			pp = &f->next;
@@ -711,6 +900,12 @@ static void net_rx(void *arg, const void *buf, size_t len)
 	case XW_FAULT_REPLY:
 		handle_net_fault_reply(d, p, m.body);
 		break;
+	case XW_GET:
+		handle_net_get(d, p, m.body);
+		break;
+	case XW_GET_REPLY:
+		handle_net_get_reply(d, p, m.body);
+		break;
 	}
 	d->dirty = 1;
 }
@@ -746,6 +941,15 @@ static void chan_dispatch(struct dstate *d, void *buf, size_t n)
 	case XPMEM_CHAN_QUERY_REPLY:
 		control_query_reply(d, h->seq, body);
 		break;
+	case XPMEM_CHAN_REMOTE_GET:
+		handle_kernel_remote_get(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_CHECK_GET_REPLY:
+		handle_kernel_check_get_reply(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_PEER_WINDOW_DONE:
+		handle_kernel_window_done(d, h->seq, body);
+		break;
 	case XPMEM_CHAN_HELLO_REPLY: {
 		const struct xpmem_chan_hello *hr = body;
 
@@ -770,10 +974,10 @@ static int chan_read_all(struct dstate *d)
 	static char buf[XPMEM_CHAN_MAX_MSG + 1];
 
 	for (;;) {
-		ssize_t n = recv(d->chan_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		/* the device is non-blocking; one record per read() either way */
+		ssize_t n = d->chan_sock ? recv(d->chan_fd, buf, sizeof(buf), MSG_DONTWAIT) :
+					   read(d->chan_fd, buf, sizeof(buf));
 
-		if (n < 0 && errno == ENOTSOCK)
-			n = read(d->chan_fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
@@ -831,7 +1035,7 @@ static void run_timers(struct dstate *d, uint64_t now)
 
 		if (now >= f->deadline) {
 			*pp = f->next;
-			fault_reply_kernel(d, f->kseq, -ETIMEDOUT, NULL, 0);
+			rfault_fail(d, f, -ETIMEDOUT);
 			free(f);
 			d->dirty = 1;
 		} else {
@@ -855,8 +1059,8 @@ static int next_timeout_ms(struct dstate *d, uint64_t now)
 			next = f->deadline;
 	if (d->dirty && d->cfg->stats_file[0] && d->next_stats_write < next)
 		next = d->next_stats_write;
-	if (fab_backlog(d->fab))
-		return 1;
+	if (fab_backlog(d->fab) && next > now + 5000000ull)
+		next = now + 5000000ull;	/* retry sends the provider refused */
 	if (next <= now)
 		return 0;
 	return (int)((next - now + 999999) / 1000000);
@@ -876,13 +1080,15 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
-	S(peer_deaths); S(chan_malformed); S(retransmits);
+	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
+	S(get_checks); S(windows);
 #undef S
 	if (d->fab)
 		fab_get_stats(d->fab, &fs);
 	json_object_set_new(st, "fabric_tx", json_integer((json_int_t)fs.tx_msgs));
 	json_object_set_new(st, "fabric_rx", json_integer((json_int_t)fs.rx_msgs));
 	json_object_set_new(st, "fabric_tx_errors", json_integer((json_int_t)fs.tx_errors));
+	json_object_set_new(st, "fabric_tx_dropped", json_integer((json_int_t)fs.tx_dropped));
 	json_object_set_new(st, "pending_invalidations", json_integer(d->n_pending));
 	json_object_set_new(st, "timed_out_outstanding", json_integer(d->n_timed_out));
 	for (int i = 0; i < d->npeers; i++) {
@@ -891,6 +1097,9 @@ json_t *daemon_snapshot(struct dstate *d)
 
 		json_object_set_new(j, "id", json_integer(p->id));
 		json_object_set_new(j, "address", json_string(p->address));
+		json_object_set_new(j, "window", json_string(p->window));
+		json_object_set_new(j, "window_base", json_integer((json_int_t)p->win_base));
+		json_object_set_new(j, "window_size", json_integer((json_int_t)p->win_size));
 		json_object_set_new(j, "alive", json_boolean(p->alive));
 		json_object_set_new(j, "incarnation", json_integer((json_int_t)p->incarnation));
 		json_object_set_new(j, "last_heard_ms",
@@ -929,7 +1138,8 @@ static void write_stats(struct dstate *d)
 
 /* ------------------------------------------------------------------ */
 
-static int setup_peers(struct dstate *d)
+/* the configured peers (before the channel: windows are resolved first) */
+static int init_peers(struct dstate *d)
 {
 	d->npeers = d->cfg->npeers;
 	d->peers = calloc(d->npeers ? d->npeers : 1, sizeof(*d->peers));
@@ -937,10 +1147,21 @@ static int setup_peers(struct dstate *d)
 		return -1;
 	for (int i = 0; i < d->npeers; i++) {
 		struct peer *p = &d->peers[i];
-		char host[128], port[16];
 
 		p->id = d->cfg->peers[i].id;
 		snprintf(p->address, sizeof(p->address), "%s", d->cfg->peers[i].address);
+		snprintf(p->window, sizeof(p->window), "%s", d->cfg->peers[i].window);
+	}
+	return 0;
+}
+
+/* their fabric addresses (once the fabric is open) */
+static int setup_peers(struct dstate *d)
+{
+	for (int i = 0; i < d->npeers; i++) {
+		struct peer *p = &d->peers[i];
+		char host[128], port[16];
+
 		if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
 		    fab_add_peer(d->fab, host, port, &p->addr)) {
 			log_err("[peer %u]: cannot resolve address %s", p->id, p->address);
@@ -986,12 +1207,25 @@ int daemon_run(struct xconfig *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
+	if (init_peers(d) || resolve_windows(d))
+		goto out;
+
 	/* 1. kernel channel: HELLO, then drop every remote mapping of a previous
-	 * incarnation before anybody hears the new one. */
+	 * incarnation before anybody hears the new one; tell the kernel where
+	 * each peer's memory is (PEER_WINDOW). */
 	d->chan_fd = chan_open(cfg->channel);
 	if (d->chan_fd < 0) {
-		log_err("kernel channel %s: %s", cfg->channel, strerror(errno));
+		log_err("kernel channel %s: %s%s", cfg->channel, strerror(errno),
+			errno == ENOENT ? " (is xpmem.ko loaded?)" :
+			errno == EBUSY ? " (another xpmemd has it open)" : "");
 		goto out;
+	}
+	{
+		struct stat st;
+
+		d->chan_sock = fstat(d->chan_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+		log_info("kernel channel %s (%s)", cfg->channel,
+			 d->chan_sock ? "simulated kernel" : "device");
 	}
 	{
 		struct xpmem_chan_hello h = { .node_id = cfg->node_id,
@@ -1005,6 +1239,8 @@ int daemon_run(struct xconfig *cfg)
 			goto out;
 		r->zap_all = 1;
 		chan_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
+		if (send_windows(d))
+			goto out;
 	}
 	/* Wait for both replies; kernel requests arriving meanwhile (e.g. the
 	 * replay of quarantined invalidations) are held until the fabric is up. */
@@ -1012,20 +1248,17 @@ int daemon_run(struct xconfig *cfg)
 	{
 		struct held { struct held *next; size_t n; char buf[]; } *held = NULL, **tail = &held;
 
-		while (!(d->ready_hello && d->ready_zapped)) {
+		while (!(d->ready_hello && d->ready_zapped && !d->windows_pending)) {
 			static char buf[XPMEM_CHAN_MAX_MSG + 1];
 			int t;
 			ssize_t n;
-			fd_set rfds;
-			struct timeval tv = { 0, 100000 };
+			struct pollfd pfd = { .fd = d->chan_fd, .events = POLLIN };
 
 			if (now_ns() > startup_deadline) {
-				log_err("kernel did not answer HELLO/ZAP_ALL");
+				log_err("kernel did not answer HELLO/ZAP_ALL/PEER_WINDOW");
 				goto out;
 			}
-			FD_ZERO(&rfds);
-			FD_SET(d->chan_fd, &rfds);
-			t = select(d->chan_fd + 1, &rfds, NULL, NULL, &tv);
+			t = poll(&pfd, 1, 100);
 			if (t <= 0)
 				continue;
 			n = read(d->chan_fd, buf, sizeof(buf));
@@ -1034,7 +1267,8 @@ int daemon_run(struct xconfig *cfg)
 				goto out;
 			}
 			t = chan_validate(buf, (size_t)n);
-			if (t == XPMEM_CHAN_HELLO_REPLY || t == XPMEM_CHAN_ZAP_DONE) {
+			if (t == XPMEM_CHAN_HELLO_REPLY || t == XPMEM_CHAN_ZAP_DONE ||
+			    t == XPMEM_CHAN_PEER_WINDOW_DONE) {
 				chan_dispatch(d, buf, (size_t)n);
 			} else {
 				struct held *h = malloc(sizeof(*h) + (size_t)n);

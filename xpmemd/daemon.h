@@ -28,6 +28,10 @@ struct dstats {
 	uint64_t peer_deaths;
 	uint64_t chan_malformed;
 	uint64_t retransmits;		/* INVALIDATEs re-sent to silent peers */
+	uint64_t remote_gets;		/* REMOTE_GET from the kernel (xpmem_get of a remote segid) */
+	uint64_t get_errors;		/* ... answered with an error */
+	uint64_t get_checks;		/* CHECK_GET sent on behalf of peers */
+	uint64_t windows;		/* PEER_WINDOW accepted by the kernel */
 };
 
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */

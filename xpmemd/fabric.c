@@ -16,6 +16,8 @@
 
 #define NRX		64
 #define MAX_BACKLOG	4096
+#define BACKLOG_AGE_NS	(10ull * 1000000000ull)	/* unsent longer: dropped */
+#define MAX_BLOCKED	64
 
 struct rxbuf {
 	struct fi_context ctx;	/* first: op_context points here */
@@ -26,6 +28,7 @@ struct txbuf {
 	struct fi_context ctx;
 	struct txbuf *next;
 	fi_addr_t dest;
+	uint64_t queued;	/* CLOCK_MONOTONIC ns */
 	size_t len;
 	char data[];
 };
@@ -172,23 +175,70 @@ static int try_send(struct fab *f, struct txbuf *t)
 	return (int)r;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Sends the provider could not take yet (-FI_EAGAIN: e.g. the connection to
+ * that peer is still being set up, or the peer is down) wait here in order
+ * per destination; a destination that is not ready never holds up the
+ * others. Messages older than BACKLOG_AGE_NS are dropped (the protocol
+ * retransmits what matters: invalidations, heartbeats, HELLO on contact).
+ */
 static void flush_backlog(struct fab *f)
 {
-	while (f->backlog_head) {
-		struct txbuf *t = f->backlog_head;
-		int r = try_send(f, t);
+	fi_addr_t blocked[MAX_BLOCKED];
+	int nblocked = 0;
+	uint64_t now = mono_ns();
+	struct txbuf **pp = &f->backlog_head, *prev = NULL;
 
-		if (r == -FI_EAGAIN)
-			return;
-		f->backlog_head = t->next;
-		if (!f->backlog_head)
-			f->backlog_tail = NULL;
+	while (*pp) {
+		struct txbuf *t = *pp;
+		int skip = 0, r;
+
+		for (int i = 0; i < nblocked && !skip; i++)
+			skip = blocked[i] == t->dest;
+		if (skip && now - t->queued < BACKLOG_AGE_NS) {
+			prev = t;
+			pp = &t->next;
+			continue;
+		}
+		r = skip ? -FI_ETIMEDOUT : try_send(f, t);
+		if (r == -FI_EAGAIN && now - t->queued < BACKLOG_AGE_NS) {
+			if (nblocked < MAX_BLOCKED)
+				blocked[nblocked++] = t->dest;
+			else
+				break;	/* keep order: stop here */
+			prev = t;
+			pp = &t->next;
+			continue;
+		}
+		*pp = t->next;
+		if (f->backlog_tail == t)
+			f->backlog_tail = prev;
 		f->backlog--;
-		if (r) {
+		if (r == -FI_EAGAIN || r == -FI_ETIMEDOUT) {
+			f->st.tx_dropped++;
+			free(t);
+		} else if (r) {
 			f->st.tx_errors++;
 			free(t);
 		}
+		/* r == 0: the completion frees t */
 	}
+}
+
+static int dest_backlogged(struct fab *f, fi_addr_t dest)
+{
+	for (struct txbuf *t = f->backlog_head; t; t = t->next)
+		if (t->dest == dest)
+			return 1;
+	return 0;
 }
 
 int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
@@ -201,9 +251,10 @@ int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
 	t->dest = dest;
 	t->len = len;
 	t->next = NULL;
+	t->queued = mono_ns();
 	memcpy(t->data, buf, len);
 	f->st.tx_msgs++;
-	if (!f->backlog_head) {
+	if (!dest_backlogged(f, dest)) {
 		r = try_send(f, t);
 		if (r == 0)
 			return 0;
@@ -284,8 +335,7 @@ int fab_trywait(struct fab *f)
 {
 	struct fid *fids[1] = { &f->cq->fid };
 
-	if (f->backlog)
-		return 0;
+	/* a backlog is retried on the caller's short timeout, not by spinning */
 	return fi_trywait(f->fabric, fids, 1) == FI_SUCCESS;
 }
 

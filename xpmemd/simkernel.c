@@ -20,6 +20,7 @@ struct seg {
 	int64_t segid;
 	uint64_t phys, size;
 	int rdonly;
+	uint32_t uid, gid, mode;
 };
 
 struct rmap {
@@ -65,9 +66,11 @@ struct done_gen {		/* final state of finished generations */
 	int state;
 };
 
-struct fault {
+struct fault {			/* REMOTE_FAULT or REMOTE_GET */
 	struct fault *next;
 	uint64_t id;
+	int get;
+	uint64_t size;		/* REMOTE_GET_REPLY */
 	int done, error;
 	uint32_t owner, nextents;
 	int64_t segid;
@@ -97,6 +100,9 @@ struct simk {
 	uint32_t known_peer[MAXP];
 	uint64_t known_inc[MAXP];
 	int nknown;
+	uint32_t win_peer[MAXP];
+	uint64_t win_base[MAXP], win_size[MAXP];
+	int nwin;
 	struct simk_stats st;
 };
 
@@ -426,9 +432,23 @@ int simk_add_segment(struct simk *k, int64_t segid, uint64_t phys, uint64_t size
 	s->phys = phys;
 	s->size = size;
 	s->rdonly = rdonly;
+	s->mode = 0666;
 	s->next = k->segs;
 	k->segs = s;
 	return 0;
+}
+
+int simk_set_segment_perm(struct simk *k, int64_t segid, uint32_t uid, uint32_t gid,
+			  uint32_t mode)
+{
+	for (struct seg *s = k->segs; s; s = s->next)
+		if (s->segid == segid) {
+			s->uid = uid;
+			s->gid = gid;
+			s->mode = mode;
+			return 0;
+		}
+	return -ENOENT;
 }
 
 size_t simk_rmap_count(struct simk *k)
@@ -486,6 +506,54 @@ int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents
 			if (first)
 				*first = f->first;
 			return 1;
+		}
+	return -1;
+}
+
+uint64_t simk_remote_get(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags,
+			 uint32_t uid, uint32_t gid)
+{
+	struct fault *f = calloc(1, sizeof(*f));
+	struct xpmem_chan_get m = { .segid = segid, .node = owner, .flags = flags,
+				    .uid = uid, .gid = gid };
+
+	if (!f)
+		return 0;
+	f->id = ++k->next_seq;
+	f->get = 1;
+	f->owner = owner;
+	f->segid = segid;
+	f->next = k->faults;
+	k->faults = f;
+	if (ksend(k, XPMEM_CHAN_REMOTE_GET, f->id, &m, sizeof(m), NULL, 0)) {
+		f->done = 1;
+		f->error = -EHOSTDOWN;
+	}
+	return f->id;
+}
+
+int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size)
+{
+	for (struct fault *f = k->faults; f; f = f->next)
+		if (f->id == id && f->get) {
+			if (!f->done)
+				return 0;
+			if (error)
+				*error = f->error;
+			if (size)
+				*size = f->size;
+			return 1;
+		}
+	return -1;
+}
+
+int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size)
+{
+	for (int i = 0; i < k->nwin; i++)
+		if (k->win_peer[i] == peer) {
+			*base = k->win_base[i];
+			*size = k->win_size[i];
+			return 0;
 		}
 	return -1;
 }
@@ -629,7 +697,7 @@ static void on_zap(struct simk *k, uint64_t seq, const struct xpmem_chan_zap *z)
 static void on_fault_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_frames *fr)
 {
 	for (struct fault *f = k->faults; f; f = f->next) {
-		if (f->id != seq || f->done)
+		if (f->id != seq || f->done || f->get)
 			continue;
 		f->done = 1;
 		f->error = fr->error;
@@ -744,6 +812,71 @@ static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query
 	      out.r.nrecords * sizeof(out.rec[0]));
 }
 
+static void on_get_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_get_reply *r)
+{
+	for (struct fault *f = k->faults; f; f = f->next)
+		if (f->id == seq && f->get && !f->done) {
+			f->done = 1;
+			f->error = r->error;
+			f->size = r->size;
+			return;
+		}
+}
+
+/* the owner-side permission check of a remote xpmem_get: a local get's */
+static void on_check_get(struct simk *k, uint64_t seq, const struct xpmem_chan_get *g)
+{
+	struct xpmem_chan_get_reply r = { 0 };
+	struct seg *s;
+
+	k->st.check_gets++;
+	for (s = k->segs; s && s->segid != g->segid; s = s->next)
+		;
+	if (!s) {
+		r.error = -ENOENT;
+	} else if (g->flags != 1 && g->flags != 2) {	/* XPMEM_RDONLY, XPMEM_RDWR */
+		r.error = -EINVAL;
+	} else {
+		uint32_t want = g->flags == 2 ? 6 : 4, bits;
+
+		bits = g->uid == s->uid ? (s->mode >> 6) & 7 :
+		       g->gid == s->gid ? (s->mode >> 3) & 7 : s->mode & 7;
+		if (g->flags == 2 && s->rdonly)
+			r.error = -EACCES;
+		else if (g->uid != 0 && (bits & want) != want)
+			r.error = -EACCES;
+		else
+			r.size = s->size;
+	}
+	if (r.error)
+		k->st.check_get_errors++;
+	ksend(k, XPMEM_CHAN_CHECK_GET_REPLY, seq, &r, sizeof(r), NULL, 0);
+}
+
+static void on_peer_window(struct simk *k, uint64_t seq, const struct xpmem_chan_peer_window *w)
+{
+	struct xpmem_chan_status st = { 0 };
+	int i;
+
+	if (!w->peer || w->peer == k->node_id || !w->size || w->base + w->size < w->base) {
+		st.error = -EINVAL;
+	} else {
+		for (i = 0; i < k->nwin && k->win_peer[i] != w->peer; i++)
+			;
+		if (i == MAXP) {
+			st.error = -ENOSPC;
+		} else {
+			if (i == k->nwin)
+				k->nwin++;
+			k->win_peer[i] = w->peer;
+			k->win_base[i] = w->base;
+			k->win_size[i] = w->size;
+			k->st.windows++;
+		}
+	}
+	ksend(k, XPMEM_CHAN_PEER_WINDOW_DONE, seq, &st, sizeof(st), NULL, 0);
+}
+
 static void on_hello(struct simk *k, uint64_t seq)
 {
 	struct xpmem_chan_hello h = { .node_id = k->node_id, .incarnation = 1 };
@@ -808,6 +941,15 @@ static void dispatch(struct simk *k, char *buf, size_t n)
 		break;
 	case XPMEM_CHAN_QUERY:
 		on_query(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_REMOTE_GET_REPLY:
+		on_get_reply(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_CHECK_GET:
+		on_check_get(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_PEER_WINDOW:
+		on_peer_window(k, h->seq, b);
 		break;
 	default:
 		k->st.malformed++;

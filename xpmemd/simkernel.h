@@ -29,6 +29,7 @@ struct simk_stats {
 	uint64_t resolves, resolve_errors, zaps, zap_alls;
 	uint64_t peer_acked, peer_resets, malformed, connects;
 	uint64_t quarantine_entries, quarantine_pages;
+	uint64_t check_gets, check_get_errors, windows;
 };
 
 /* kernel_timeout_ms: how long the kernel waits for ACKED/TIMED_OUT itself. */
@@ -42,6 +43,10 @@ void simk_get_stats(struct simk *k, struct simk_stats *s);
 
 /* Owner side */
 int simk_add_segment(struct simk *k, int64_t segid, uint64_t phys, uint64_t size, int rdonly);
+/* Permit mode of a segment for CHECK_GET (default: uid 0, gid 0, 0666);
+ * checked like a file owned by uid:gid, root passes. */
+int simk_set_segment_perm(struct simk *k, int64_t segid, uint32_t uid, uint32_t gid,
+			  uint32_t mode);
 size_t simk_rmap_count(struct simk *k);
 /* Invalidate a range: peers come from the reverse map. Returns the
  * generation (0 if no peer mapped the range: nothing to do). */
@@ -59,6 +64,13 @@ uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
 int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
 		     struct xpmem_chan_extent *first);
 size_t simk_import_count(struct simk *k);
+/* xpmem_get of a remote segid (REMOTE_GET); returns an id for simk_get_state. */
+uint64_t simk_remote_get(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags,
+			 uint32_t uid, uint32_t gid);
+/* 0 while pending, 1 done (error and size filled), -1 unknown id. */
+int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size);
+/* The window the daemon announced for peer (PEER_WINDOW): 0, or -1 if none. */
+int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size);
 /* Send raw bytes as one channel message (tests of the daemon's decoder). */
 int simk_send_raw(struct simk *k, const void *buf, size_t n);
 /* While held, ZAP requests are applied but ZAP_DONE is not sent. */

@@ -14,6 +14,8 @@
 struct peer {
 	uint32_t id;
 	char address[128];
+	char window[128];	/* as configured */
+	uint64_t win_base, win_size;	/* resolved; size 0: no window */
 	fi_addr_t addr;
 	struct xw_replay rp;	/* authenticated (incarnation, seq) window */
 	uint64_t incarnation;	/* last announced to the kernel (PEER_RESET) */
@@ -38,21 +40,23 @@ struct inval {
 };
 
 /* A request the daemon made to its kernel on behalf of a peer. */
-enum { DREQ_ZAP = 1, DREQ_RESOLVE = 2 };
+enum { DREQ_ZAP = 1, DREQ_RESOLVE = 2, DREQ_CHECK_GET = 3, DREQ_WINDOW = 4 };
 struct dreq {
 	struct dreq *next;
 	int kind;
 	uint64_t dseq;
 	uint32_t peer;
 	uint64_t gen;		/* ZAP: generation to ack */
-	uint64_t req_id;	/* RESOLVE: peer's request id */
+	uint64_t req_id;	/* RESOLVE, CHECK_GET: peer's request id */
 	uint64_t peer_inc;	/* requester's incarnation, echoed in the answer */
 	int zap_all;
 };
 
-/* A REMOTE_FAULT of the local kernel waiting for the owner's reply. */
+/* A REMOTE_FAULT (or REMOTE_GET) of the local kernel waiting for the
+ * owner's reply. */
 struct rfault {
 	struct rfault *next;
+	int get;		/* REMOTE_GET: answered with REMOTE_GET_REPLY */
 	uint64_t req_id, kseq;
 	uint32_t owner;
 	uint64_t deadline;
@@ -67,6 +71,7 @@ struct dstate {
 	uint64_t next_req_id;
 	uint64_t start;
 	int chan_fd, epfd;
+	int chan_sock;		/* channel is a simulated kernel's socket */
 	struct fab *fab;
 	int npeers;
 	struct peer *peers;
@@ -77,7 +82,7 @@ struct dstate {
 	uint64_t next_heartbeat;
 	uint64_t next_stats_write;
 	int dirty, fatal;
-	int ready, ready_hello, ready_zapped;
+	int ready, ready_hello, ready_zapped, windows_pending;
 	struct dstats st;
 	void *control;		/* control plane (gRPC) state */
 };

@@ -27,7 +27,9 @@ enum xw_type {
 	XW_ACK		= 4,	/* struct xw_ack */
 	XW_REMOTE_FAULT	= 5,	/* struct xw_remote_fault */
 	XW_FAULT_REPLY	= 6,	/* struct xw_fault_reply + extents */
-	XW_TYPE_MAX	= 6,
+	XW_GET		= 7,	/* struct xw_get */
+	XW_GET_REPLY	= 8,	/* struct xw_get_reply */
+	XW_TYPE_MAX	= 8,
 };
 
 struct xw_hdr {
@@ -75,6 +77,26 @@ struct xw_fault_reply {
 	int32_t error;
 	uint32_t nextents;
 	struct xpmem_chan_extent extents[];
+};
+
+/* a remote xpmem_get: the owner's kernel checks flags against the segment's
+ * permit mode for uid/gid (cluster-wide ids) */
+struct xw_get {
+	uint64_t req_id;
+	int64_t segid;
+	uint32_t flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t reserved;
+};
+
+/* incarnation: of the daemon that sent GET (req_ids restart with it) */
+struct xw_get_reply {
+	uint64_t req_id;
+	uint64_t incarnation;
+	int32_t error;
+	uint32_t reserved;
+	uint64_t size;
 };
 
 /* Decoded, authenticated message. body points into the caller's buffer. */

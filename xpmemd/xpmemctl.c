@@ -33,7 +33,8 @@ static void usage(FILE *f)
 		"  hello HOST:PORT\n"
 		"  remote-get HOST:PORT SEGID [r|w|rw]\n"
 		"options:\n"
-		"  -c, --config PATH      xpmemd.conf (socket path, node id, secret)\n"
+		"  -c, --config PATH      xpmemd.conf (socket path, node id, secret); default\n"
+		"                         $XPMEM_DAEMON_CONF, else " XPMEMD_DEFAULT_CONFIG "\n"
 		"  -s, --socket PATH      Management socket (overrides the config)\n"
 		"  -j, --json             JSON output\n"
 		"  -t, --timeout-ms MS    call timeout (default 5000)\n");
@@ -120,16 +121,17 @@ static int cmd_peers(grpc_channel *ch)
 		json_t *a = json_array();
 		for (size_t i = 0; i < r->n_peers; i++) {
 			Xpmem__PeerInfo *p = r->peers[i];
-			json_array_append_new(a, json_pack("{s:i,s:s,s:b,s:I,s:I,s:I,s:I}",
-				"id", (int)p->id, "address", p->address, "alive", p->alive,
+			json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:b,s:I,s:I,s:I,s:I}",
+				"id", (int)p->id, "address", p->address, "window", p->window,
+				"alive", p->alive,
 				"incarnation", (json_int_t)p->incarnation,
 				"last_heard_ms", (json_int_t)p->last_heard_ms,
 				"rx", (json_int_t)p->rx, "tx", (json_int_t)p->tx));
 		}
 		print_json(a);
 	} else {
-		printf("%-6s %-24s %-6s %-20s %-12s %10s %10s\n", "NODE", "ADDRESS", "STATE",
-		       "INCARNATION", "LAST HEARD", "RX", "TX");
+		printf("%-6s %-24s %-16s %-6s %-20s %-12s %10s %10s\n", "NODE", "ADDRESS",
+		       "WINDOW", "STATE", "INCARNATION", "LAST HEARD", "RX", "TX");
 		for (size_t i = 0; i < r->n_peers; i++) {
 			Xpmem__PeerInfo *p = r->peers[i];
 			char heard[32];
@@ -138,8 +140,8 @@ static int cmd_peers(grpc_channel *ch)
 				snprintf(heard, sizeof(heard), "never");
 			else
 				snprintf(heard, sizeof(heard), "%lld ms ago", (long long)p->last_heard_ms);
-			printf("%-6u %-24s %-6s %-20llu %-12s %10llu %10llu\n", p->id, p->address,
-			       p->alive ? "up" : "down", (unsigned long long)p->incarnation, heard,
+			printf("%-6u %-24s %-16s %-6s %-20llu %-12s %10llu %10llu\n", p->id,
+			       p->address, p->window[0] ? p->window : "-", p->alive ? "up" : "down", (unsigned long long)p->incarnation, heard,
 			       (unsigned long long)p->rx, (unsigned long long)p->tx);
 		}
 	}
@@ -383,6 +385,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (!explicit_cfg && getenv("XPMEM_DAEMON_CONF") && *getenv("XPMEM_DAEMON_CONF")) {
+		cfgpath = getenv("XPMEM_DAEMON_CONF");
+		explicit_cfg = 1;
+	}
 	config_defaults(&cfg);
 	if (config_load(&cfg, cfgpath, explicit_cfg)) {
 		fprintf(stderr, "xpmemctl: %s\n", cfg.err);

@@ -117,8 +117,13 @@ static void write_conf(struct cluster *c, int i)
 	for (int j = 0; j < c->n + c->extra; j++) {
 		if (j == i)
 			continue;
-		fprintf(f, "[peer %d]\naddress = 127.0.0.1:%d\nwindow = /dev/dax0.%d\n\n",
-			j + 1, c->ports[j], j);
+		if (c->pci_windows)
+			fprintf(f, "[peer %d]\naddress = 127.0.0.1:%d\nwindow = 0000:00:%02x.0\n\n",
+				j + 1, c->ports[j], 0x10 + j);
+		else
+			fprintf(f, "[peer %d]\naddress = 127.0.0.1:%d\nwindow = phys:%#llx+%#llx\n\n",
+				j + 1, c->ports[j], (unsigned long long)PEER_BASE(j + 1),
+				(unsigned long long)WINDOW_SIZE);
 	}
 	fclose(f);
 }
@@ -180,6 +185,12 @@ void node_start(struct cluster *c, int i)
 		}
 		if (c->notify[0])
 			setenv("NOTIFY_SOCKET", c->notify, 1);
+		if (c->pci_windows) {
+			char sys[200];
+
+			snprintf(sys, sizeof(sys), "%s/sys", c->dir);
+			setenv("XPMEMD_SYSFS_ROOT", sys, 1);
+		}
 		execl(c->bin, c->bin, "-c", nd->conf, (char *)NULL);
 		_exit(127);
 	}

@@ -30,9 +30,15 @@ struct cluster {
 	const char *bin;
 	char notify[256];	/* NOTIFY_SOCKET for started daemons, if set */
 	uint32_t ack_timeout_ms, heartbeat_ms, kernel_timeout_ms;
+	int pci_windows;	/* windows as PCI addresses 0000:00:1J.0 under dir/sys
+				 * (XPMEMD_SYSFS_ROOT), else phys:PEER_BASE(J)+WINDOW_SIZE */
 	struct node nodes[MAXN];
 	struct simk *ks[MAXN];
 };
+
+/* the window through which every node sees node id j's memory */
+#define PEER_BASE(j) ((uint64_t)(j) << 40)
+#define WINDOW_SIZE (1ull << 30)
 
 extern const char *test_name;
 /* called on every harness loop iteration (e.g. to progress a fake node) */

@@ -71,6 +71,21 @@ static void test_wire(void)
 	n = xw_build(buf, key, XW_HEARTBEAT, 2, 1, 56, 1, &iv, 8, NULL, 0);	/* body not allowed */
 	T(xw_decode(buf, n, key, &m) == XW_EMALFORMED);
 	T(xw_build(buf, key, XW_FAULT_REPLY, 2, 1, 56, 1, buf, XW_MAX_MSG, NULL, 0) == 0);
+	{	/* remote xpmem_get */
+		struct xw_get g = { .req_id = 7, .segid = 0x1000, .flags = 2, .uid = 1000,
+				    .gid = 100 };
+		struct xw_get_reply gr = { .req_id = 7, .incarnation = 56, .size = 1 << 20 };
+
+		n = xw_build(buf, key, XW_GET, 2, 1, 56, 2, &g, sizeof(g), NULL, 0);
+		T(xw_decode(buf, n, key, &m) == XW_OK && m.hdr.type == XW_GET &&
+		  ((const struct xw_get *)m.body)->uid == 1000);
+		n = xw_build(buf, key, XW_GET, 2, 1, 56, 2, &g, sizeof(g) - 4, NULL, 0);
+		T(xw_decode(buf, n, key, &m) == XW_EMALFORMED);
+		n = xw_build(buf, key, XW_GET_REPLY, 2, 1, 56, 3, &gr, sizeof(gr), NULL, 0);
+		T(xw_decode(buf, n, key, &m) == XW_OK &&
+		  ((const struct xw_get_reply *)m.body)->size == 1 << 20);
+		T(!strcmp(xw_type_name(XW_GET_REPLY), "GET_REPLY"));
+	}
 }
 
 static void test_chan(void)
@@ -114,6 +129,27 @@ static void test_chan(void)
 		T(chan_validate(buf, n) == XPMEM_CHAN_ACKED);
 		h->flags = 1;
 		T(chan_validate(buf, n) == -EBADMSG);
+	}
+	{	/* remote get, check, windows: fixed-size bodies */
+		struct xpmem_chan_get g = { .segid = 1, .node = 2, .flags = 1 };
+		struct xpmem_chan_get_reply gr = { .error = -13 };
+		struct xpmem_chan_peer_window w = { .peer = 2, .base = 1ull << 32, .size = 1 << 29 };
+		struct xpmem_chan_status st = { 0 };
+
+		n = chan_build(buf, XPMEM_CHAN_REMOTE_GET, 3, &g, sizeof(g), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_REMOTE_GET);
+		T(chan_validate(buf, n - 4) == -EBADMSG);
+		n = chan_build(buf, XPMEM_CHAN_CHECK_GET, 3, &g, sizeof(g), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_CHECK_GET);
+		n = chan_build(buf, XPMEM_CHAN_REMOTE_GET_REPLY, 3, &gr, sizeof(gr), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_REMOTE_GET_REPLY);
+		n = chan_build(buf, XPMEM_CHAN_CHECK_GET_REPLY, 3, &gr, sizeof(gr), &st, 4);
+		T(chan_validate(buf, n) == -EBADMSG);
+		n = chan_build(buf, XPMEM_CHAN_PEER_WINDOW, 4, &w, sizeof(w), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_PEER_WINDOW);
+		n = chan_build(buf, XPMEM_CHAN_PEER_WINDOW_DONE, 4, &st, sizeof(st), NULL, 0);
+		T(chan_validate(buf, n) == XPMEM_CHAN_PEER_WINDOW_DONE);
+		T(!strcmp(chan_type_name(XPMEM_CHAN_PEER_WINDOW_DONE), "PEER_WINDOW_DONE"));
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <string.h>
@@ -572,6 +573,8 @@ static void t_grpc(const char *bin)
 	a = ctl_json(out);
 	CHECK(json_array_size(a) == 1 &&
 	      json_integer_value(json_object_get(json_array_get(a, 0), "id")) == 2 &&
+	      !strcmp(json_string_value(json_object_get(json_array_get(a, 0), "window")),
+		      "phys:0x20000000000+0x40000000") &&
 	      json_is_true(json_object_get(json_array_get(a, 0), "alive")), "json peers");
 	json_decref(a);
 	snprintf(out, sizeof(out), "%s segments", sock);
@@ -651,6 +654,148 @@ static void t_grpc(const char *bin)
 	cluster_stop(&C);
 }
 
+struct get_arg { int node; uint64_t id; };
+
+static int get_cond(struct cluster *c, void *a)
+{
+	struct get_arg *g = a;
+	return simk_get_state(c->nodes[g->node].k, g->id, NULL, NULL) == 1;
+}
+
+/* node `imp` does xpmem_get of `segid` owned by node id `owner` */
+static void do_get(struct cluster *c, int imp, uint32_t owner, int64_t segid, uint32_t flags,
+		   uint32_t uid, int expect_err, uint64_t expect_size, int ms)
+{
+	struct get_arg a = { imp, 0 };
+	uint64_t size = 0;
+	int err = 0;
+
+	a.id = simk_remote_get(c->nodes[imp].k, owner, segid, flags, uid, uid);
+	CHECK(wait_for(c, get_cond, &a, ms), "remote get node %d of %#llx on node %u did not finish",
+	      imp + 1, (unsigned long long)segid, owner);
+	simk_get_state(c->nodes[imp].k, a.id, &err, &size);
+	CHECK(err == expect_err, "get %#llx flags %u uid %u: error %d, expected %d",
+	      (unsigned long long)segid, flags, uid, err, expect_err);
+	CHECK(size == expect_size, "get size %llu, expected %llu", (unsigned long long)size,
+	      (unsigned long long)expect_size);
+}
+
+/* REMOTE_GET -> owner's CHECK_GET -> REMOTE_GET_REPLY, with the owner's
+ * permission check, unknown segments and nodes, a dead owner. */
+static void t_remote_get(const char *bin)
+{
+	cluster_init(&C, bin, 3, 1);	/* node 4 is configured but never runs */
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	simk_set_segment_perm(C.nodes[0].k, SEG, 1000, 1000, 0600);
+	simk_add_segment(C.nodes[0].k, SEG + 1, 0x200000000ull, MB, 1);	/* read-only */
+	simk_add_segment(C.nodes[1].k, SEG, 0x300000000ull, 2 * MB, 0);
+	start_all(&C);
+	/* owner's user: read-write and read-only */
+	do_get(&C, 1, 1, SEG, 2, 1000, 0, SEGSIZE, 5000);
+	do_get(&C, 2, 1, SEG, 1, 1000, 0, SEGSIZE, 5000);
+	/* nobody: mode 0600 refuses */
+	do_get(&C, 1, 1, SEG, 1, 65534, -EACCES, 0, 5000);
+	do_get(&C, 1, 1, SEG, 2, 65534, -EACCES, 0, 5000);
+	/* root passes the mode; a read-only segment refuses RDWR to everybody */
+	do_get(&C, 1, 1, SEG, 2, 0, 0, SEGSIZE, 5000);
+	do_get(&C, 1, 1, SEG + 1, 1, 65534, 0, MB, 5000);
+	do_get(&C, 1, 1, SEG + 1, 2, 0, -EACCES, 0, 5000);
+	/* unknown segment, unknown node, the other direction */
+	do_get(&C, 1, 1, SEG + 9, 1, 0, -ENOENT, 0, 5000);
+	do_get(&C, 1, 77, SEG, 1, 0, -ENOENT, 0, 5000);
+	do_get(&C, 0, 2, SEG, 2, 1000, 0, 2 * MB, 5000);
+	/* node 4 never answers: times out after ack_timeout */
+	do_get(&C, 1, 4, SEG, 1, 0, -ETIMEDOUT, 0, 5000);
+	CHECK(kstats(&C, 0).check_gets == 8, "owner checks %llu",
+	      (unsigned long long)kstats(&C, 0).check_gets);
+	CHECK(wait_stat(&C, 1, "remote_gets", 9, 2000), "remote_gets %lld",
+	      node_stat(&C, 1, "remote_gets"));
+	CHECK(wait_stat(&C, 1, "get_errors", 6, 2000) && node_stat(&C, 1, "get_errors") == 6,
+	      "get_errors %lld", node_stat(&C, 1, "get_errors"));
+	CHECK(wait_stat(&C, 0, "get_checks", 8, 2000), "get_checks %lld",
+	      node_stat(&C, 0, "get_checks"));
+	/* the owner dies: once it is known dead, a get fails at once */
+	node_kill(&C, 0, SIGKILL);
+	pump(&C, 2000);		/* > dead_after heartbeats */
+	do_get(&C, 1, 1, SEG, 1, 1000, -EHOSTDOWN, 0, 1000);
+	cluster_stop(&C);
+}
+
+/* PEER_WINDOW: one per peer after HELLO, from phys:BASE+SIZE or a PCI BAR2 */
+static void t_windows(const char *bin)
+{
+	uint64_t base, size;
+	char path[300];
+	FILE *f;
+
+	cluster_init(&C, bin, 3, 0);
+	start_all(&C);
+	for (int i = 0; i < 3; i++) {
+		CHECK(kstats(&C, i).windows == 2, "node %d windows %llu", i + 1,
+		      (unsigned long long)kstats(&C, i).windows);
+		for (uint32_t j = 1; j <= 3; j++) {
+			if (j == C.nodes[i].id) {
+				CHECK(simk_peer_window(C.nodes[i].k, j, &base, &size) < 0, "own window");
+				continue;
+			}
+			CHECK(simk_peer_window(C.nodes[i].k, j, &base, &size) == 0 &&
+			      base == PEER_BASE(j) && size == WINDOW_SIZE,
+			      "node %d window onto %u: %#llx+%#llx", i + 1, j,
+			      (unsigned long long)base, (unsigned long long)size);
+		}
+		CHECK(wait_stat(&C, i, "windows", 2, 2000), "windows stat");
+	}
+	cluster_stop(&C);
+
+	/* PCI windows: BAR2 (third line of the sysfs resource file) */
+	cluster_init(&C, bin, 2, 0);
+	C.pci_windows = 1;
+	for (int j = 0; j < 2; j++) {
+		snprintf(path, sizeof(path), "mkdir -p %s/sys/bus/pci/devices/0000:00:%02x.0",
+			 C.dir, 0x10 + j);
+		CHECK(system(path) == 0, "mkdir");
+		snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:%02x.0/resource",
+			 C.dir, 0x10 + j);
+		f = fopen(path, "w");
+		CHECK(f, "%s", path);
+		fprintf(f, "0x00000000fea00000 0x00000000fea000ff 0x0000000000040200\n"
+			   "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+			   "0x000000%d000000000 0x000000%d01fffffff 0x000000000014220c\n"
+			   "0x0000000000000000 0x0000000000000000 0x0000000000000000\n", j + 1, j + 1);
+		fclose(f);
+	}
+	start_all(&C);
+	CHECK(simk_peer_window(C.nodes[0].k, 2, &base, &size) == 0 &&
+	      base == 0x2000000000ull && size == 512 * MB, "PCI window %#llx+%#llx",
+	      (unsigned long long)base, (unsigned long long)size);
+	CHECK(simk_peer_window(C.nodes[1].k, 1, &base, &size) == 0 &&
+	      base == 0x1000000000ull && size == 512 * MB, "PCI window %#llx+%#llx",
+	      (unsigned long long)base, (unsigned long long)size);
+	/* a window that cannot be resolved stops the daemon at start, named */
+	node_kill(&C, 1, SIGTERM);
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:10.0/resource", C.dir);
+	unlink(path);
+	node_start(&C, 1);
+	{
+		uint64_t end = 0;
+		int st = 0;
+		char log[8192] = "";
+		size_t n;
+
+		for (end = 0; end < 1000 && waitpid(C.nodes[1].pid, &st, WNOHANG) == 0; end++)
+			pump(&C, 10);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "daemon with a bad window did not exit 1");
+		C.nodes[1].pid = 0;
+		f = fopen(C.nodes[1].log, "r");
+		n = f ? fread(log, 1, sizeof(log) - 1, f) : 0;
+		log[n] = 0;
+		if (f)
+			fclose(f);
+		CHECK(strstr(log, "[peer 1] window 0000:00:10.0:"), "error does not name the window");
+	}
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -677,6 +822,10 @@ int main(int argc, char **argv)
 		t_grpc(argv[2]);
 	else if (!strcmp(argv[1], "security"))
 		t_security(argv[2]);
+	else if (!strcmp(argv[1], "remote_get"))
+		t_remote_get(argv[2]);
+	else if (!strcmp(argv[1], "windows"))
+		t_windows(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

@@ -286,8 +286,10 @@ struct xpmem_chan_peer_window {
  * - Every range on the channel (REMOTE_FAULT, RESOLVE, INVALIDATE, ZAP,
  *   QUERY records) is a byte offset within the segment, page aligned.
  * - ACKED / TIMED_OUT are matched by generation only (seq is not looked at).
- * - RESOLVED may cover only a prefix of the range (at most 512 pages and
- *   XPMEM_CHAN_MAX_EXTENTS extents); extents are in order from start.
+ * - RESOLVED may cover only a prefix of the range: the first page is
+ *   faulted in, the following ones are included while present in the
+ *   source (at most 512 pages and XPMEM_CHAN_MAX_EXTENTS extents); extents
+ *   are in order from start.
  *   FAULT_REPLY extents are mapped in order from the REMOTE_FAULT's start
  *   and must cover its first page; error -EAGAIN makes the importer refault.
  * - INVALIDATE names the union of the reverse-map entries it revokes, which

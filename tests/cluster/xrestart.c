@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Quarantine and daemon restart across partitions (2 partitions, run by
+ * tests/vm/run-cluster with xpmemd, see tests/cluster/with-xpmemd):
+ *   B (node 1) maps a page of A's (node 0) segment, then B's xpmemd is killed.
+ *   A unmaps the page: nobody acks, so after ack_timeout the invalidation
+ *   times out and A's kernel quarantines the page (xpmemctl stats:
+ *   quarantine_entries) instead of reusing a frame B may still map.
+ *   B starts xpmemd again: it zaps every remote mapping (ZAP_ALL) before it
+ *   announces its new incarnation, on which A's kernel releases the
+ *   quarantine. B then faults on the unmapped page and reads the others.
+ * Rendezvous through files in $XPMEM_CLUSTER_DIR.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <xpmem.h>
+
+#define PAGE 4096UL
+#define NPAGES 4
+#define WAIT_SECONDS 240
+
+static const char *dir;
+static char ctl[512], tag[16];
+static int fails;
+
+#define PASS(...) do { printf("PASS %s: ", tag); printf(__VA_ARGS__); putchar('\n'); } while (0)
+#define FAIL(...) do { printf("FAIL %s: ", tag); printf(__VA_ARGS__); putchar('\n'); fails++; } while (0)
+#define SAY(...) do { printf("%s: ", tag); printf(__VA_ARGS__); putchar('\n'); } while (0)
+
+static void die(const char *what)
+{
+	printf("FAIL %s: %s: %s\n", tag, what, strerror(errno));
+	exit(1);
+}
+
+static void publish(const char *name, const char *fmt, ...)
+{
+	char tmp[600], path[512], text[128];
+	va_list ap;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
+		die(path);
+}
+
+static void await(const char *name, char *buf, size_t len)
+{
+	char path[512];
+	time_t end = time(NULL) + WAIT_SECONDS;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (;;) {
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			char *ok = buf ? fgets(buf, (int)len, f) : path;
+
+			fclose(f);
+			if (ok)
+				return;
+		}
+		if (time(NULL) > end) {
+			printf("FAIL %s: no %s after %d s\n", tag, name, WAIT_SECONDS);
+			exit(1);
+		}
+		usleep(20000);
+	}
+}
+
+/* a field of `xpmemctl -j CMD` (integer; true = 1, false = 0), -1 if absent */
+static long ctl_field(const char *cmd, const char *name)
+{
+	char line[512], key[80], run[700];
+	long v = -1;
+	FILE *f;
+
+	snprintf(run, sizeof(run), "%s -t 3000 -j %s 2>/dev/null", ctl, cmd);
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	f = popen(run, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, key);
+
+		if (!p)
+			continue;
+		p += strlen(key);
+		while (*p == ' ')
+			p++;
+		v = !strncmp(p, "true", 4) ? 1 : !strncmp(p, "false", 5) ? 0 : strtol(p, NULL, 10);
+	}
+	pclose(f);
+	return v;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int node_a(void)
+{
+	char *buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	xpmem_segid_t segid;
+	double t0, t;
+	long q = -1;
+
+	if (buf == MAP_FAILED)
+		die("mmap");
+	for (unsigned long i = 0; i < NPAGES; i++)
+		snprintf(buf + i * PAGE, PAGE, "page %lu of node 0", i);
+	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
+	if (segid == -1)
+		die("xpmem_make");
+	publish("r-segid", "%llx\n", (unsigned long long)segid);
+	await("r-daemon-killed", NULL, 0);
+
+	t0 = now_ms();
+	if (munmap(buf, PAGE))
+		die("munmap");
+	t = now_ms() - t0;
+	SAY("munmap of a page node 1 maps, node 1's xpmemd dead: %.0f ms (ack timeout 1000 ms)", t);
+	q = ctl_field("stats", "quarantine_entries");
+	if (q >= 1)
+		PASS("invalidation timed out: %ld quarantined range(s) (xpmemctl stats)", q);
+	else
+		FAIL("no quarantine after the timed-out invalidation (quarantine_entries %ld, "
+		     "timed_out %ld)", q, ctl_field("stats", "timed_out"));
+	publish("r-unmapped", "1\n");
+
+	await("r-restarted", NULL, 0);
+	t0 = now_ms();
+	while ((q = ctl_field("stats", "quarantine_entries")) != 0 && now_ms() - t0 < 30000)
+		usleep(100000);
+	if (q == 0)
+		PASS("node 1's xpmemd came back with a new incarnation: quarantine released "
+		     "after %.0f ms", now_ms() - t0);
+	else
+		FAIL("quarantine not released after node 1's restart (%ld entries)", q);
+	publish("r-a-checked", "1\n");
+	await("r-done", NULL, 0);
+	return fails ? 1 : 0;
+}
+
+static sigjmp_buf jb;
+
+static void on_fault(int sig)
+{
+	siglongjmp(jb, sig);
+}
+
+static int try_read(volatile char *p, char *out)
+{
+	int sig = sigsetjmp(jb, 1);
+
+	if (sig)
+		return sig;
+	*out = *p;
+	return 0;
+}
+
+static pid_t start_daemon(void)
+{
+	const char *bin = getenv("XPMEM_XPMEMD"), *conf = getenv("XPMEM_DAEMON_CONF"),
+		   *log = getenv("XPMEM_DAEMON_LOG");
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int fd = open(log ? log : "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setsid();
+		execl(bin, bin, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int node_b(void)
+{
+	const char *pidfile = getenv("XPMEM_DAEMON_PIDFILE");
+	struct sigaction sa = { .sa_handler = on_fault };
+	char line[64], c;
+	volatile char *p;
+	xpmem_apid_t apid;
+	pid_t dpid;
+	FILE *f;
+	int sig;
+	double t0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	if (!pidfile || !(f = fopen(pidfile, "r")) || fscanf(f, "%d", &dpid) != 1)
+		die("daemon pid file");
+	fclose(f);
+	await("r-segid", line, sizeof(line));
+	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
+			 NULL);
+	if (apid == -1)
+		die("xpmem_get");
+	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
+	if (p == (void *)-1)
+		die("xpmem_attach");
+	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
+		FAIL("page 0 of node 0 not readable (signal %d)", sig);
+		return 1;
+	}
+	PASS("mapped node 0's page 0: \"%s\"", (const char *)p);
+
+	if (kill(dpid, SIGKILL))
+		die("kill xpmemd");
+	usleep(500000);
+	SAY("killed xpmemd (pid %d) while mapping node 0's page", dpid);
+	publish("r-daemon-killed", "1\n");
+	await("r-unmapped", NULL, 0);
+
+	t0 = now_ms();
+	dpid = start_daemon();
+	f = fopen(pidfile, "w");
+	if (!f || fprintf(f, "%d\n", dpid) < 0 || fclose(f))
+		die(pidfile);
+	while (ctl_field("status", "ready") != 1 && now_ms() - t0 < 60000)
+		usleep(200000);
+	while (ctl_field("status", "peers_alive") < 1 && now_ms() - t0 < 60000)
+		usleep(200000);
+	if (ctl_field("status", "peers_alive") < 1) {
+		FAIL("restarted xpmemd not ready with its peer after 60 s");
+		publish("r-restarted", "1\n");
+		publish("r-done", "1\n");
+		return 1;
+	}
+	PASS("xpmemd restarted (pid %d), ready after %.0f ms", dpid, now_ms() - t0);
+	publish("r-restarted", "1\n");
+	await("r-a-checked", NULL, 0);
+
+	sig = try_read(p, &c);
+	if (sig)
+		PASS("the page node 0 unmapped faults after the restart (%s)", strsignal(sig));
+	else
+		FAIL("the page node 0 unmapped is still readable after the restart: \"%.20s\"",
+		     (const char *)p);
+	sig = try_read(p + PAGE, &c);
+	if (!sig && !strcmp((const char *)p + PAGE, "page 1 of node 0"))
+		PASS("page 1 of node 0 readable again through the new daemon");
+	else
+		FAIL("page 1 of node 0 after the restart: signal %d", sig);
+	publish("r-done", "1\n");
+	return fails ? 1 : 0;
+}
+
+int main(void)
+{
+	const char *id = getenv("XPMEM_NODE_ID"), *bin = getenv("XPMEM_XPMEMD");
+	char *b;
+
+	dir = getenv("XPMEM_CLUSTER_DIR");
+	if (!dir || !id || !bin) {
+		fprintf(stderr, "xrestart: run under tests/vm/run-cluster (with xpmemd)\n");
+		return 2;
+	}
+	b = strdup(bin);
+	snprintf(ctl, sizeof(ctl), "%s/xpmemctl", dirname(b));
+	free(b);
+	snprintf(tag, sizeof(tag), "node%s", id);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (atoi(id) == 0)
+		return node_a();
+	if (atoi(id) == 1)
+		return node_b();
+	return 0;
+}
