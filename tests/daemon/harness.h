@@ -10,7 +10,7 @@
 
 #include "simkernel.h"
 
-#define MAXN 16
+#define MAXN 72	/* 65 for tests/bench/bench_fanout (64 peers) */
 
 struct node {
 	uint32_t id;

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench, fan-out part (host, no VM): real xpmemd daemons on 127.0.0.1
+ * (libfabric tcp;ofi_rxm), one simulated kernel each (tests/daemon/harness.c).
+ * Node 1 owns a segment; each of k peers maps its first page (a remote fault
+ * through the daemons); then node 1's kernel invalidates that page and the
+ * time until its daemon answers ACKED (every peer's kernel zapped and every
+ * peer's daemon acked) is one sample. k = 1, 2, 4, 8, 16, 64 by default.
+ * One JSON object per k on stdout (with raw samples), a table on stderr.
+ *
+ * The simulated kernels run in this process and are pumped by one poll loop
+ * (simk_pump handles at most 64 kernels per call; beyond that a second call
+ * with a 1 ms first poll is used, so the 64-peer case has 1 ms granularity).
+ * Heartbeats are every 1 s (idle daemons sleep in epoll).
+ *
+ * usage: bench_fanout PATH-TO-XPMEMD [samples [k...]]
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEG 0x1000
+#define SEGSIZE (64ull << 20)
+#define PG 4096ull
+#define SIMK_MAX 64		/* simk_pump() handles this many kernels per call */
+
+static struct cluster C;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void pump_extra(void)
+{
+	if (C.n > SIMK_MAX)
+		simk_pump(C.ks + SIMK_MAX, C.n - SIMK_MAX, 0);
+}
+
+static void pump_all(void)
+{
+	if (C.n > SIMK_MAX) {
+		simk_pump(C.ks, SIMK_MAX, 1);
+		simk_pump(C.ks + SIMK_MAX, C.n - SIMK_MAX, 0);
+	} else {
+		simk_pump(C.ks, C.n, 5);
+	}
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p)
+{
+	return v[(int)(p * (n - 1) + 0.5)];
+}
+
+/* every peer maps page 0 of node 1's segment; 0 on success */
+static int map_everywhere(int k)
+{
+	uint64_t ids[SIMK_MAX + 8];
+	double end = now_us() + 10e6;
+	int done;
+
+	for (int i = 1; i <= k; i++)
+		ids[i] = simk_remote_fault(C.nodes[i].k, C.nodes[0].id, SEG, 0, PG,
+					   XPMEM_CHAN_ACCESS_READ);
+	do {
+		int err = 0;
+
+		done = 0;
+		for (int i = 1; i <= k; i++) {
+			if (simk_fault_state(C.nodes[i].k, ids[i], &err, NULL, NULL) == 1) {
+				if (err) {
+					fprintf(stderr, "bench_fanout: fault on node %d: %d\n", i + 1, err);
+					return -1;
+				}
+				done++;
+			}
+		}
+		if (done == k)
+			return 0;
+		pump_all();
+	} while (now_us() < end);
+	fprintf(stderr, "bench_fanout: %d of %d remote faults done after 10 s\n", done, k);
+	return -1;
+}
+
+static int run(const char *bin, int k, int samples, int first)
+{
+	double *lat = calloc(samples, sizeof(double)), t0 = now_us(), setup;
+	long long inv0, inv1, zaps = 0, timed_out = 0;
+	int bad = 0;
+
+	if (!lat || k < 1 || k > SIMK_MAX + 7)
+		return -1;
+	cluster_init(&C, bin, k + 1, 0);
+	C.heartbeat_ms = 1000;
+	C.ack_timeout_ms = 2000;
+	harness_idle = pump_extra;
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	for (int i = 0; i < C.n; i++)
+		node_start(&C, i);
+	CHECK(wait_ready(&C, 240000), "%d daemons did not come up", C.n);
+	setup = (now_us() - t0) / 1e6;
+	for (int w = 0; w < 3; w++) {	/* warm-up: connections, first messages */
+		CHECK(map_everywhere(k) == 0, "warm-up faults");
+		uint64_t gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
+
+		while (gen && simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING)
+			pump_all();
+	}
+	pump(&C, 300);	/* let the stats file catch up */
+	inv0 = node_stat(&C, 0, "invalidations");
+	for (int s = 0; s < samples; s++) {
+		uint64_t gen;
+		double t;
+		enum simk_inval_state st;
+
+		CHECK(map_everywhere(k) == 0, "faults");
+		t = now_us();
+		gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
+		CHECK(gen, "nothing to invalidate");
+		while ((st = simk_inval_state(C.nodes[0].k, gen)) == SIMK_PENDING)
+			pump_all();
+		lat[s] = now_us() - t;
+		if (st != SIMK_ACKED)
+			bad++;
+	}
+	pump(&C, 1200);	/* stats file is rewritten periodically */
+	inv1 = node_stat(&C, 0, "invalidations");
+	timed_out = node_stat(&C, 0, "timed_out");
+	for (int i = 1; i <= k; i++)
+		zaps += node_stat(&C, i, "zaps");
+	cluster_stop(&C);
+	harness_idle = NULL;
+
+	printf("%s{\"peers\":%d,\"samples\":%d,\"not_acked\":%d,\"timed_out\":%lld,"
+	       "\"owner_invalidations\":%lld,\"peer_zaps_total\":%lld,\"setup_s\":%.1f,",
+	       first ? "" : ",\n", k, samples, bad, timed_out, inv1 - inv0, zaps, setup);
+	printf("\"raw_us\":[");
+	for (int s = 0; s < samples; s++)
+		printf("%s%.1f", s ? "," : "", lat[s]);
+	qsort(lat, samples, sizeof(double), cmp);
+	printf("],\"us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}", pct(lat, samples, .5),
+	       pct(lat, samples, .9), pct(lat, samples, .99), lat[samples - 1]);
+	fflush(stdout);
+	fprintf(stderr, "| %3d | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %d |\n", k, samples,
+		pct(lat, samples, .5), pct(lat, samples, .9), pct(lat, samples, .99),
+		lat[samples - 1], bad);
+	free(lat);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int samples = argc > 2 ? atoi(argv[2]) : 200;
+	int def[] = { 1, 2, 4, 8, 16, 64 }, nk = 6, *ks = def;
+
+	test_name = "bench_fanout";
+	if (argc < 2 || samples < 10) {
+		fprintf(stderr, "usage: bench_fanout PATH-TO-XPMEMD [samples [k...]]\n");
+		return 2;
+	}
+	if (argc > 3) {
+		nk = argc - 3;
+		ks = calloc(nk, sizeof(int));
+		for (int i = 0; i < nk; i++)
+			ks[i] = atoi(argv[3 + i]);
+	}
+	fprintf(stderr, "| peers | samples | p50 us | p90 us | p99 us | max us | not acked |\n"
+		"|---|---|---|---|---|---|---|\n");
+	printf("{\"bench\":\"fanout\",\"transport\":\"tcp;ofi_rxm on 127.0.0.1, simulated kernels\","
+	       "\"results\":[\n");
+	for (int i = 0; i < nk; i++)
+		if (run(argv[1], ks[i], samples, i == 0))
+			return 1;
+	printf("]}\n");
+	return 0;
+}
