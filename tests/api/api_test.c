@@ -258,6 +258,9 @@ static void exporter_main(int in, int out)
 		case 'Y':
 			r = mprotect(region, len, PROT_READ | PROT_WRITE);
 			break;
+		case 'O':
+			r = mprotect(region, len, PROT_READ);
+			break;
 		case 'D':
 			r = madvise(region, len, MADV_DONTNEED);
 			break;
@@ -901,6 +904,14 @@ static int t_coherence(void)
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
 	CHECK(peer_cmd(&pe, 'Y', 0) == 0);
 	CHECK(check_gen(p, EXP_PAGES, 5) == 0);
+	/* mprotect(PROT_READ): reads see the data, writes fault; restored */
+	CHECK(peer_cmd(&pe, 'O', 0) == 0);
+	CHECK(check_gen(p, EXP_PAGES, 5) == 0);
+	CHECK(probe_write((uint64_t *)p, 0xbad) != 0);
+	CHECK(peer_cmd(&pe, 'Q', 0) == pat(5, 0));
+	CHECK(peer_cmd(&pe, 'Y', 0) == 0);
+	fill(p, EXP_PAGES, 6);
+	CHECK(peer_cmd(&pe, 'Q', 2) == pat(6, 2));
 	/* mremap away: the old range is a hole now */
 	CHECK(peer_cmd(&pe, 'M', 0) == 0);
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
