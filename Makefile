@@ -6,9 +6,10 @@
 KVER  ?= $(shell tests/vm/kver 2>/dev/null)
 KDIR  ?= /lib/modules/$(KVER)/build
 BUILD ?= build
+PREFIX ?= /usr
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster demo bench-local \
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster demo bench bench-local \
 	install clean
 
 all: userspace kmod
@@ -17,7 +18,7 @@ deps:
 	@deploy/install-deps
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
 userspace: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$$(nproc)
@@ -39,13 +40,18 @@ bench-local: deps
 	$(MAKE) all
 	tests/vm/run --smp 2 --mem 2048 -- $(BUILD)/tests/bench/bench_local
 
+# Cross-partition and fan-out benchmarks; results in bench-results/.
+bench: deps
+	$(MAKE) all
+	tests/bench/run-bench $(BUILD) bench-results
+
 demo: deps
 	$(MAKE) all
 	tests/cluster/demo
 
+# Userspace only; the module is installed with DKMS (deploy/dkms-install).
 install: all
 	cmake --install $(BUILD)
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/xpmem-kmod modules_install
 
 clean:
 	rm -rf $(BUILD)
