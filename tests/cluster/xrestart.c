@@ -9,6 +9,7 @@
  *   B starts xpmemd again: it zaps every remote mapping (ZAP_ALL) before it
  *   announces its new incarnation, on which A's kernel releases the
  *   quarantine. B then faults on the unmapped page and reads the others.
+ * With the argument "vm", B's whole partition is killed instead (node_a_vm).
  * Rendezvous through files in $XPMEM_CLUSTER_DIR.
  */
 #define _GNU_SOURCE
@@ -277,8 +278,94 @@ static int node_b(void)
 	return fails ? 1 : 0;
 }
 
-int main(void)
+/*
+ * Partition B's whole machine dies (SIGKILL of its VM, via run-cluster's
+ * power-cycle request) while it maps A's page: A's munmap must finish within
+ * the ack timeout with the page quarantined, and the quarantine must drain
+ * when B has booted again and its xpmemd rejoins with a new incarnation.
+ */
+static int node_a_vm(void)
 {
+	char *buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	xpmem_segid_t segid;
+	double t0, t;
+	long q;
+
+	if (buf == MAP_FAILED)
+		die("mmap");
+	for (unsigned long i = 0; i < NPAGES; i++)
+		snprintf(buf + i * PAGE, PAGE, "page %lu of node 0", i);
+	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
+	if (segid == -1)
+		die("xpmem_make");
+	publish("v-segid", "%llx\n", (unsigned long long)segid);
+	await(".killed-node1", NULL, 0);
+
+	t0 = now_ms();
+	if (munmap(buf, PAGE))
+		die("munmap");
+	t = now_ms() - t0;
+	if (t < 1000 + 2000)
+		PASS("munmap of a page the dead partition mapped returned in %.0f ms (ack timeout 1000 ms)", t);
+	else
+		FAIL("munmap with a dead peer took %.0f ms (ack timeout 1000 ms)", t);
+	q = ctl_field("stats", "quarantine_entries");
+	if (q >= 1)
+		PASS("the page went to quarantine (%ld range(s))", q);
+	else
+		FAIL("no quarantine after the dead partition's timeout (quarantine_entries %ld)", q);
+
+	t0 = now_ms();
+	while ((q = ctl_field("stats", "quarantine_entries")) != 0 && now_ms() - t0 < 180000)
+		usleep(250000);
+	if (q == 0)
+		PASS("node 1 rebooted and rejoined: quarantine drained to 0 after %.0f s",
+		     (now_ms() - t0) / 1000);
+	else
+		FAIL("quarantine not drained 180 s after node 1's reboot (%ld entries)", q);
+	publish("v-done", "1\n");
+	return fails ? 1 : 0;
+}
+
+static int node_b_vm(void)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+	char line[64], c;
+	volatile char *p;
+	xpmem_apid_t apid;
+	int sig;
+
+	if (getenv("XPMEM_RESTARTED")) {
+		PASS("booted again after the power cycle; xpmemd up with a new incarnation");
+		await("v-done", NULL, 0);
+		return 0;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	await("v-segid", line, sizeof(line));
+	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
+			 NULL);
+	if (apid == -1)
+		die("xpmem_get");
+	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
+	if (p == (void *)-1)
+		die("xpmem_attach");
+	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
+		FAIL("page 0 of node 0 not readable (signal %d)", sig);
+		return 1;
+	}
+	PASS("mapped node 0's page 0; asking for this partition to be killed");
+	publish(".restart-node1", "1\n");
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	int vm = argc > 1 && !strcmp(argv[1], "vm");
+
 	const char *id = getenv("XPMEM_NODE_ID"), *bin = getenv("XPMEM_XPMEMD");
 	char *b;
 
@@ -293,8 +380,8 @@ int main(void)
 	snprintf(tag, sizeof(tag), "node%s", id);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (atoi(id) == 0)
-		return node_a();
+		return vm ? node_a_vm() : node_a();
 	if (atoi(id) == 1)
-		return node_b();
+		return vm ? node_b_vm() : node_b();
 	return 0;
 }
