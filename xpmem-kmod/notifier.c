@@ -23,18 +23,25 @@
  */
 static DEFINE_SPINLOCK(xpmem_zapper_lock);
 static DEFINE_HASHTABLE(xpmem_zappers, 6);
+/*
+ * Number of registered zappers: lets every other invalidation skip the
+ * global lock. A zapper registers before it zaps, so it always sees itself.
+ */
+static atomic_t xpmem_nr_zappers = ATOMIC_INIT(0);
 
 void xpmem_zapper_enter(struct xpmem_zapper *z)
 {
 	z->task = current;
 	spin_lock(&xpmem_zapper_lock);
 	hash_add(xpmem_zappers, &z->node, (unsigned long)current);
+	atomic_inc(&xpmem_nr_zappers);
 	spin_unlock(&xpmem_zapper_lock);
 }
 
 void xpmem_zapper_exit(struct xpmem_zapper *z)
 {
 	spin_lock(&xpmem_zapper_lock);
+	atomic_dec(&xpmem_nr_zappers);
 	hash_del(&z->node);
 	spin_unlock(&xpmem_zapper_lock);
 }
@@ -44,6 +51,8 @@ static bool xpmem_current_is_zapping(void)
 	struct xpmem_zapper *z;
 	bool found = false;
 
+	if (!atomic_read(&xpmem_nr_zappers))
+		return false;
 	spin_lock(&xpmem_zapper_lock);
 	hash_for_each_possible(xpmem_zappers, z, node, (unsigned long)current) {
 		if (z->task == current) {
@@ -117,12 +126,15 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	trace_xpmem_invalidate(seg->segid, range->start, range->end,
 			       range->event);
 
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		if (!att->dead)
-			xpmem_zap_att_range(att, range->start, range->end);
+	if (!list_empty(&seg->atts)) {
+		xpmem_zapper_enter(&z);
+		list_for_each_entry(att, &seg->atts, seg_node) {
+			if (!att->dead)
+				xpmem_zap_att_range(att, range->start,
+						    range->end);
+		}
+		xpmem_zapper_exit(&z);
 	}
-	xpmem_zapper_exit(&z);
 
 	/* Remote peers: INVALIDATE and wait for the acks (drops the lock). */
 	return xpmem_rmap_invalidate(seg, range, blockable);
