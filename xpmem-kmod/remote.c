@@ -203,15 +203,9 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE)
 		return -EIO;
 
-	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	seg = xpmem_seg_alloc();
 	if (!seg)
 		return -ENOMEM;
-	kref_init(&seg->kref);
-	atomic_inc(&xpmem_objects[XPMEM_OBJ_SEG]);
-	mutex_init(&seg->lock);
-	INIT_LIST_HEAD(&seg->atts);
-	INIT_LIST_HEAD(&seg->tg_node);
-	INIT_LIST_HEAD(&seg->rmap);
 	seg->remote = true;
 	seg->segid = segid;
 	seg->owner = xpmem_segid_node(segid);

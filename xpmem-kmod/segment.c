@@ -76,6 +76,22 @@ void xpmem_seg_put(struct xpmem_seg *seg)
 		kref_put(&seg->kref, xpmem_seg_free);
 }
 
+/* A new segment, local or remote: one reference, empty lists. */
+struct xpmem_seg *xpmem_seg_alloc(void)
+{
+	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+
+	if (!seg)
+		return NULL;
+	kref_init(&seg->kref);
+	atomic_inc(&xpmem_objects[XPMEM_OBJ_SEG]);
+	mutex_init(&seg->lock);
+	INIT_LIST_HEAD(&seg->atts);
+	INIT_LIST_HEAD(&seg->tg_node);
+	INIT_LIST_HEAD(&seg->rmap);
+	return seg;
+}
+
 /*
  * A local segment by its exact id. The node bits are part of the id: a
  * segment made before HELLO keeps node 0 and is still found.
@@ -112,15 +128,9 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 		return -EINVAL;
 	end = min_t(u64, end, TASK_SIZE);
 
-	seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	seg = xpmem_seg_alloc();
 	if (!seg)
 		return -ENOMEM;
-	kref_init(&seg->kref);
-	atomic_inc(&xpmem_objects[XPMEM_OBJ_SEG]);
-	mutex_init(&seg->lock);
-	INIT_LIST_HEAD(&seg->atts);
-	INIT_LIST_HEAD(&seg->tg_node);
-	INIT_LIST_HEAD(&seg->rmap);
 	seg->tg = tg;
 	seg->start = vaddr;
 	seg->end = end;

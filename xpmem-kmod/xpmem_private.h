@@ -242,6 +242,7 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	       u64 permit_value, s64 *segid);
 int xpmem_remove(struct xpmem_tg *tg, s64 segid);
 void xpmem_seg_destroy(struct xpmem_seg *seg);
+struct xpmem_seg *xpmem_seg_alloc(void);
 void xpmem_seg_put(struct xpmem_seg *seg);
 int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	      u64 permit_value, s64 *apid);
