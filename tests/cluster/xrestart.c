@@ -120,13 +120,12 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int node_a(void)
+/* Node 0: NPAGES labelled pages, exported; the segid is published as @name. */
+static char *export_pages(const char *name)
 {
 	char *buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	xpmem_segid_t segid;
-	double t0, t;
-	long q = -1;
 
 	if (buf == MAP_FAILED)
 		die("mmap");
@@ -135,7 +134,16 @@ static int node_a(void)
 	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
 	if (segid == -1)
 		die("xpmem_make");
-	publish("r-segid", "%llx\n", (unsigned long long)segid);
+	publish(name, "%llx\n", (unsigned long long)segid);
+	return buf;
+}
+
+static int node_a(void)
+{
+	char *buf = export_pages("r-segid");
+	double t0, t;
+	long q = -1;
+
 	await("r-daemon-killed", NULL, 0);
 
 	t0 = now_ms();
@@ -182,6 +190,32 @@ static int try_read(volatile char *p, char *out)
 	return 0;
 }
 
+/*
+ * Node 1: attach node 0's pages (segid published as @name) and check page 0
+ * reads; NULL (and a FAIL) if it does not. Needs the fault handlers.
+ */
+static volatile char *attach_pages(const char *name)
+{
+	volatile char *p;
+	xpmem_apid_t apid;
+	char line[64], c;
+	int sig;
+
+	await(name, line, sizeof(line));
+	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
+			 NULL);
+	if (apid == -1)
+		die("xpmem_get");
+	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
+	if (p == (void *)-1)
+		die("xpmem_attach");
+	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
+		FAIL("page 0 of node 0 not readable (signal %d)", sig);
+		return NULL;
+	}
+	return p;
+}
+
 static pid_t start_daemon(void)
 {
 	const char *bin = getenv("XPMEM_XPMEMD"), *conf = getenv("XPMEM_DAEMON_CONF"),
@@ -209,10 +243,9 @@ static int node_b(void)
 {
 	const char *pidfile = getenv("XPMEM_DAEMON_PIDFILE");
 	struct sigaction sa = { .sa_handler = on_fault };
-	char line[64], c;
 	volatile char *p;
-	xpmem_apid_t apid;
 	pid_t dpid;
+	char c;
 	FILE *f;
 	int sig;
 	double t0;
@@ -223,18 +256,9 @@ static int node_b(void)
 	if (!pidfile || !(f = fopen(pidfile, "r")) || fscanf(f, "%d", &dpid) != 1)
 		die("daemon pid file");
 	fclose(f);
-	await("r-segid", line, sizeof(line));
-	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
-			 NULL);
-	if (apid == -1)
-		die("xpmem_get");
-	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
-	if (p == (void *)-1)
-		die("xpmem_attach");
-	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
-		FAIL("page 0 of node 0 not readable (signal %d)", sig);
+	p = attach_pages("r-segid");
+	if (!p)
 		return 1;
-	}
 	PASS("mapped node 0's page 0: \"%s\"", (const char *)p);
 
 	if (kill(dpid, SIGKILL))
@@ -286,20 +310,10 @@ static int node_b(void)
  */
 static int node_a_vm(void)
 {
-	char *buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	xpmem_segid_t segid;
+	char *buf = export_pages("v-segid");
 	double t0, t;
 	long q;
 
-	if (buf == MAP_FAILED)
-		die("mmap");
-	for (unsigned long i = 0; i < NPAGES; i++)
-		snprintf(buf + i * PAGE, PAGE, "page %lu of node 0", i);
-	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
-	if (segid == -1)
-		die("xpmem_make");
-	publish("v-segid", "%llx\n", (unsigned long long)segid);
 	await(".killed-node1", NULL, 0);
 
 	t0 = now_ms();
@@ -331,10 +345,7 @@ static int node_a_vm(void)
 static int node_b_vm(void)
 {
 	struct sigaction sa = { .sa_handler = on_fault };
-	char line[64], c;
 	volatile char *p;
-	xpmem_apid_t apid;
-	int sig;
 
 	if (getenv("XPMEM_RESTARTED")) {
 		PASS("booted again after the power cycle; xpmemd up with a new incarnation");
@@ -344,18 +355,9 @@ static int node_b_vm(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);
-	await("v-segid", line, sizeof(line));
-	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
-			 NULL);
-	if (apid == -1)
-		die("xpmem_get");
-	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
-	if (p == (void *)-1)
-		die("xpmem_attach");
-	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
-		FAIL("page 0 of node 0 not readable (signal %d)", sig);
+	p = attach_pages("v-segid");
+	if (!p)
 		return 1;
-	}
 	PASS("mapped node 0's page 0; asking for this partition to be killed");
 	publish(".restart-node1", "1\n");
 	for (;;)
