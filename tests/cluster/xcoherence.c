@@ -380,6 +380,28 @@ static struct att b_attach(const char *name, int flags, size_t len)
 	return a;
 }
 
+/*
+ * Attach case @c's segment ("<c>-seg"), check that its @n pages hold A's
+ * first generation, and tell A they are touched ("<c>-touched").
+ */
+static struct att b_attach_touched(const char *c, int gen_case, int n)
+{
+	char name[64], what[64];
+	struct att a;
+	int bad = 0;
+
+	snprintf(name, sizeof(name), "%s-seg", c);
+	snprintf(what, sizeof(what), "%s: before", c);
+	a = b_attach(name, XPMEM_RDWR, n * PAGE);
+	for (int i = 0; i < n; i++)
+		bad += page_is(what, PG(a.p, i), GEN(gen_case, 1), i, 0, 1);
+	if (!bad)
+		PASS("%s: %d pages of A's data before", c, n);
+	snprintf(name, sizeof(name), "%s-touched", c);
+	ack(name);
+	return a;
+}
+
 static void b_detach(struct att *a)
 {
 	xpmem_detach((void *)a->p);
@@ -456,14 +478,8 @@ static void a_protnone(void)
 
 static void b_protnone(void)
 {
-	struct att a = b_attach("protnone-seg", XPMEM_RDWR, 3 * PAGE);
-	int bad = 0;
+	struct att a = b_attach_touched("protnone", C_PROTNONE, 3);
 
-	for (int i = 0; i < 3; i++)
-		bad += page_is("protnone: before", PG(a.p, i), GEN(C_PROTNONE, 1), i, 0, 1);
-	if (!bad)
-		PASS("protnone: 3 pages of A's data before");
-	ack("protnone-touched");
 	await("protnone-event");
 	faults("protnone: page A made PROT_NONE", PG(a.p, 1));
 	page_is("protnone: page before it", PG(a.p, 0), GEN(C_PROTNONE, 1), 0, 0, 0);
@@ -713,14 +729,9 @@ static void a_mremap(void)
 
 static void b_mremap(void)
 {
-	struct att a = b_attach("mremap-seg", XPMEM_RDWR, 4 * PAGE);
+	struct att a = b_attach_touched("mremap", C_MREMAP, 4);
 	int bad = 0;
 
-	for (int i = 0; i < 4; i++)
-		bad += page_is("mremap: before", PG(a.p, i), GEN(C_MREMAP, 1), i, 0, 1);
-	if (!bad)
-		PASS("mremap: 4 pages of A's data before");
-	ack("mremap-touched");
 	await("mremap-event");
 	faults("mremap: page A moved away (hole)", PG(a.p, 2));
 	page_is("mremap: page before the hole", PG(a.p, 1), GEN(C_MREMAP, 1), 1, 0, 0);
@@ -730,7 +741,6 @@ static void b_mremap(void)
 	page_is("mremap: new page A mapped into the hole", PG(a.p, 2), GEN(C_MREMAP, 2), 2, 0, 0);
 	ack("mremap-checked2");
 	await("mremap-all");
-	bad = 0;
 	for (int i = 0; i < 4; i++) {
 		uint64_t v;
 
@@ -783,14 +793,8 @@ static void a_memfd(void)
 
 static void b_memfd(void)
 {
-	struct att a = b_attach("memfd-seg", XPMEM_RDWR, 4 * PAGE);
-	int bad = 0;
+	struct att a = b_attach_touched("memfd", C_MEMFD, 4);
 
-	for (int i = 0; i < 4; i++)
-		bad += page_is("memfd: before", PG(a.p, i), GEN(C_MEMFD, 1), i, 0, 1);
-	if (!bad)
-		PASS("memfd: 4 pages of A's shared memfd mapping before");
-	ack("memfd-touched");
 	await("memfd-event1");
 	page_zero("memfd: page A punched a hole in (fallocate)", PG(a.p, 1));
 	page_is("memfd: page after the hole", PG(a.p, 2), GEN(C_MEMFD, 1), 2, 0, 0);
@@ -1152,12 +1156,7 @@ static void b_swap(void)
 		SKIP("swap: A has no swap");
 		return;
 	}
-	a = b_attach("swap-seg", XPMEM_RDWR, SWAP_PAGES * PAGE);
-	for (int i = 0; i < SWAP_PAGES; i++)
-		bad += page_is("swap: before", PG(a.p, i), GEN(C_SWAP, 1), i, 0, 1);
-	if (!bad)
-		PASS("swap: %d pages of A's data before", SWAP_PAGES);
-	ack("swap-touched");
+	a = b_attach_touched("swap", C_SWAP, SWAP_PAGES);
 	await("swap-event1");
 	bad = 0;
 	for (int i = 0; i < SWAP_PAGES; i++)
