@@ -9,7 +9,9 @@
  * pfns without taking page references. The notifier zaps them again
  * (notifier.c) through the device file's i_mmap tree.
  */
+#include <linux/delay.h>
 #include <linux/hmm.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
@@ -61,6 +63,9 @@ static int xpmem_slot_alloc(struct xpmem_att *att)
 	u32 slot;
 	int ret;
 
+	/* A slot must hold the whole attachment (5-level paging allows more). */
+	if (att->npages + colour > (1UL << XPMEM_BIG_SHIFT))
+		return -EINVAL;
 	att->big = att->npages + colour > (1UL << XPMEM_SMALL_SHIFT);
 	if (att->big) {
 		ret = xa_alloc(&xpmem_big_slots, &slot, NULL,
@@ -107,12 +112,33 @@ static void xpmem_att_free(struct kref *kref)
 	struct xpmem_att *att = container_of(kref, struct xpmem_att, kref);
 
 	xa_erase(att->big ? &xpmem_big_slots : &xpmem_small_slots, att->slot);
+	/* Nobody else can reach @att now: no lock for the kept answers. */
+	while (!list_empty(&att->rfaults)) {
+		struct list_head *e = att->rfaults.next;
+
+		list_del(e);
+		kfree(e);
+	}
+	xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
 	xpmem_ap_put(att->ap);
 	kfree_rcu(att, rcu);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_ATT]);
 }
 
-static void xpmem_att_put(struct xpmem_att *att)
+/**
+ * xpmem_att_get() - take a reference on an attachment
+ * @att: attachment the caller already holds a reference on (its vma's)
+ */
+void xpmem_att_get(struct xpmem_att *att)
+{
+	kref_get(&att->kref);
+}
+
+/**
+ * xpmem_att_put() - drop a reference; the last one frees the attachment
+ * @att: the attachment
+ */
+void xpmem_att_put(struct xpmem_att *att)
 {
 	kref_put(&att->kref, xpmem_att_free);
 }
@@ -147,11 +173,18 @@ int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 	len = PAGE_ALIGN(offset_in_page(src) + size);
 
 	ret = -ENOMEM;
-	att = kzalloc(sizeof(*att), GFP_KERNEL);
+	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
 	if (!att)
 		goto err_ap;
+	att->charged = current_euid();
+	ret = xpmem_charge(att->charged, XPMEM_LIMIT_ATT);
+	if (ret) {
+		kfree(att);
+		goto err_ap;
+	}
 	kref_init(&att->kref);
 	INIT_LIST_HEAD(&att->seg_node);
+	INIT_LIST_HEAD(&att->rfaults);
 	att->ap = ap;		/* takes over the lookup reference */
 	att->seg = seg;
 	att->mm = current->mm;
@@ -161,6 +194,7 @@ int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 	att->writable = ap->flags == XPMEM_RDWR;
 	ret = xpmem_slot_alloc(att);
 	if (ret) {
+		xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
 		kfree(att);
 		goto err_ap;
 	}
@@ -278,6 +312,8 @@ static void xpmem_vm_close(struct vm_area_struct *vma)
 	if (last) {
 		list_del_init(&att->seg_node);
 		att->mapping = NULL;
+		if (seg->remote)
+			xpmem_rfaults_drop(att);
 	}
 	mutex_unlock(&seg->lock);
 	if (last)
@@ -285,19 +321,37 @@ static void xpmem_vm_close(struct vm_area_struct *vma)
 }
 
 /*
+ * How long the non-retry fault path (fixup_user_fault(), e.g. FUTEX_WAKE_OP
+ * on an unpopulated attachment page) tries for the source mm's lock before
+ * it fails the access: it holds the attacher's mmap_lock and must not wait
+ * behind a writer of the source mm, which may itself wait for us.
+ */
+#define XPMEM_NORETRY_LOCK_MS	100
+
+/*
  * Lock the source mm for hmm_range_fault() while the attacher's mmap_lock is
  * held. Two processes attaching each other could deadlock on the two
- * mmap_locks behind waiting writers, so only trylock and otherwise drop
- * the attacher's lock and let the fault be retried.
+ * mmap_locks behind waiting writers, so only trylock: with FAULT_FLAG_ALLOW_RETRY
+ * drop the attacher's lock, wait for the source's writer, and let the fault
+ * be retried; without it, poll for a bounded time and fail.
  */
 static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
 				    struct mm_struct *src_mm)
 {
+	unsigned long deadline;
+
 	if (mmap_read_trylock(src_mm))
 		return 0;
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
-		mmap_read_lock(src_mm);
-		return 0;
+		deadline = jiffies + msecs_to_jiffies(XPMEM_NORETRY_LOCK_MS);
+		do {
+			if (fatal_signal_pending(current))
+				return VM_FAULT_SIGBUS;
+			usleep_range(50, 200);
+			if (mmap_read_trylock(src_mm))
+				return 0;
+		} while (time_before(jiffies, deadline));
+		return VM_FAULT_SIGBUS;
 	}
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
 		return VM_FAULT_RETRY;
@@ -317,44 +371,35 @@ static pgprot_t xpmem_prot(struct vm_area_struct *vma, bool writable)
 	return vm_get_page_prot(flags);
 }
 
-/*
- * Map the whole PMD around @vmf if the source maps the faulting page with a
- * PMD (THP or hugetlb) and both sides have the same alignment. Called with
- * seg->lock held and the notifier sequence validated. Returns 0 if a PMD
- * mapping does not apply.
- */
-static vm_fault_t xpmem_try_pmd(struct vm_fault *vmf, struct xpmem_att *att,
-				unsigned long hmm_pfn, unsigned long src)
+static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	unsigned long haddr = vmf->address & PMD_MASK;
-	unsigned long hsrc = src & PMD_MASK;
-	struct page *page;
-	bool writable;
-	vm_fault_t ret;
+	return 0;
+}
 
-	if (!READ_ONCE(xpmem_map_pmd) || !pmd_none(*vmf->pmd))
+/**
+ * xpmem_prealloc_ptes() - make sure the page table for [@start, @end) exists
+ * @vma: attachment vma (its mm's mmap_lock held for read)
+ * @pmd: the PMD covering the range (vmf->pmd)
+ * @start: first address
+ * @end: end of the range, within the same PMD as @start
+ *
+ * Inserting PTEs happens under seg->lock, which the segment's notifier
+ * takes, and reclaim can invalidate a source range: a page-table allocation
+ * there could recurse into that notifier. Allocating the table here, before
+ * seg->lock, keeps reclaim out of the locked section without PF_MEMALLOC.
+ * A table allocated under the mmap_lock stays (a VM_PFNMAP vma is never
+ * collapsed).
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
+			unsigned long start, unsigned long end)
+{
+	mmap_assert_locked(vma->vm_mm);
+	if (likely(!pmd_none(READ_ONCE(*pmd))))
 		return 0;
-	if (hmm_pfn_to_map_order(hmm_pfn) < PMD_SHIFT - PAGE_SHIFT)
-		return 0;
-	if ((src & ~PMD_MASK) != (vmf->address & ~PMD_MASK & PAGE_MASK))
-		return 0;
-	if (haddr < vma->vm_start || haddr + PMD_SIZE > vma->vm_end ||
-	    hsrc < att->src_start || hsrc + PMD_SIZE > att->src_end)
-		return 0;
-
-	writable = (hmm_pfn & HMM_PFN_WRITE) && (vma->vm_flags & VM_WRITE);
-	page = hmm_pfn_to_page(hmm_pfn) - ((src & ~PMD_MASK) >> PAGE_SHIFT);
-	/* Writability comes from the prot; write=true would WARN on a race. */
-	ret = vmf_insert_pfn_pmd_prot(vmf, pfn_to_pfn_t(page_to_pfn(page)),
-				      xpmem_prot(vma, writable), false);
-	if (ret == VM_FAULT_NOPAGE) {
-		if (writable && !PageDirty(page))
-			set_page_dirty(page);
-		atomic64_inc(&att->seg->nr_pmd_mapped);
-		atomic64_add(PTRS_PER_PMD, &att->seg->nr_mapped);
-	}
-	return ret;
+	return apply_to_page_range(vma->vm_mm, start, end - start,
+				   xpmem_pte_noop, NULL);
 }
 
 /*
@@ -383,49 +428,106 @@ static int xpmem_hmm_window(struct hmm_range *range, unsigned long idx,
 	return hmm_range_fault(range);
 }
 
-static vm_fault_t xpmem_fault(struct vm_fault *vmf)
+/**
+ * xpmem_vma_exportable() - may pages of this source vma be handed out?
+ * @vma: a vma of the exporter
+ *
+ * secretmem pages are removed from the kernel's direct map so that nothing
+ * but their owner can read them; no attachment may map them. PFN and I/O
+ * mappings have no struct pages to follow (hmm_range_fault() refuses them
+ * too).
+ *
+ * Return: true if the vma's pages can be mapped by an attacher.
+ */
+bool xpmem_vma_exportable(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_IO | VM_PFNMAP))
+		return false;
+	if (vma->vm_file &&
+	    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
+		return false;
+	return true;
+}
+
+/*
+ * Fault window of the attachment page at @addr: the pages around it, within
+ * the vma, the PMD and the source vma, at most xpmem_fault_window of them.
+ * Caller: the source mm is locked. Returns the source address of @addr.
+ */
+struct xpmem_window_calc {
+	unsigned long wstart, wend;	/* attacher addresses */
+	unsigned long src;		/* source address of wstart */
+	unsigned long n, idx;		/* pages, index of the touched one */
+};
+
+static unsigned long xpmem_src_of(struct vm_area_struct *vma,
+				  struct xpmem_att *att, unsigned long addr)
+{
+	return att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
+	       (addr - vma->vm_start);
+}
+
+static void xpmem_fault_window_calc(struct vm_area_struct *vma,
+				    struct vm_area_struct *svma,
+				    struct xpmem_att *att, unsigned long addr,
+				    struct xpmem_window_calc *w)
+{
+	unsigned long n, idx, lo, hi, src = xpmem_src_of(vma, att, addr);
+
+	n = clamp(READ_ONCE(xpmem_fault_window), 1U,
+		  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
+	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
+	lo = max(vma->vm_start + ((idx - idx % n) << PAGE_SHIFT),
+		 addr & PMD_MASK);
+	hi = min(lo + (n << PAGE_SHIFT), vma->vm_end);
+	hi = min(hi, (addr & PMD_MASK) + PMD_SIZE);
+	/* Same distance in the source: clip to the source vma and range. */
+	lo = max(lo, addr - (src - max(svma->vm_start, att->src_start)));
+	hi = min(hi, addr + (min(svma->vm_end, att->src_end) - src));
+	w->wstart = lo;
+	w->wend = hi;
+	w->src = src - (addr - lo);
+	w->n = (hi - lo) >> PAGE_SHIFT;
+	w->idx = (addr - lo) >> PAGE_SHIFT;
+}
+
+/*
+ * Fault on a local attachment.
+ *
+ * A writable attachment (the vma has VM_WRITE) asks for write access on
+ * every fault, read or write, as the classic module does: the source breaks
+ * COW or replaces the zero page first, and the attacher gets a writable PTE.
+ * Otherwise a store after a load-installed read-only PTE would have to clear
+ * it and refault; an instruction that the CPU (or an emulator) retries as a
+ * load would never complete. A read-only PTE in a writable vma therefore
+ * only maps a source vma without VM_WRITE, and a store to it fails
+ * (xpmem_pfn_mkwrite()).
+ */
+static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
+				    bool mkwrite)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct xpmem_att *att = vma->vm_private_data;
 	struct xpmem_seg *seg = att->seg;
 	struct mm_struct *src_mm = seg->mm;
 	bool same_mm = src_mm == vma->vm_mm;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	bool want_write = vma->vm_flags & VM_WRITE;
+	bool store = mkwrite || (vmf->flags & FAULT_FLAG_WRITE);
 	unsigned long pfns[XPMEM_MAX_FAULT_WINDOW];
 	unsigned long addr = vmf->address & PAGE_MASK;
-	unsigned long n, idx, wstart, wend, src, i;
-	unsigned int noreclaim, mapped = 0;
+	struct vm_area_struct *svma;
+	struct xpmem_window_calc w = { .src = xpmem_src_of(vma, att, addr) };
+	unsigned int mapped = 0;
 	struct hmm_range range = {
 		.notifier = &seg->notifier,
 		.hmm_pfns = pfns,
 	};
+	bool write, src_ro;
 	vm_fault_t ret;
+	unsigned long i;
 	int err;
 
-	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
+	if (w.src < att->src_start || w.src >= att->src_end)
 		return VM_FAULT_SIGBUS;
-	if (seg->remote)
-		return xpmem_remote_fault(vmf, att);
-
-	/* Window of already-present neighbours, within the vma and pmd. */
-	n = READ_ONCE(xpmem_fault_window);
-	n = clamp(n, 1UL, (unsigned long)XPMEM_MAX_FAULT_WINDOW);
-	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
-	wstart = vma->vm_start + ((idx - idx % n) << PAGE_SHIFT);
-	wstart = max(wstart, addr & PMD_MASK);
-	wend = min(wstart + (n << PAGE_SHIFT), vma->vm_end);
-	wend = min(wend, (addr & PMD_MASK) + PMD_SIZE);
-
-	src = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
-	      (wstart - vma->vm_start);
-	if (src < att->src_start ||
-	    src + (wend - wstart) > att->src_end)
-		return VM_FAULT_SIGBUS;
-	range.start = src;
-	range.end = src + (wend - wstart);
-	n = (wend - wstart) >> PAGE_SHIFT;
-	idx = (addr - wstart) >> PAGE_SHIFT;
-
 	if (!mmget_not_zero(src_mm))
 		return VM_FAULT_SIGBUS;
 	/* The vma, and with it @att, may go once VM_FAULT_RETRY drops locks. */
@@ -439,17 +541,37 @@ again:
 	}
 	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
 	if (!same_mm) {
-		ret = xpmem_lock_source(vmf, src_mm);
+		/*
+		 * From pfn_mkwrite the mmap_lock cannot be dropped: on
+		 * contention let the (zapped) page fault again.
+		 */
+		if (mkwrite)
+			ret = mmap_read_trylock(src_mm) ? 0 : VM_FAULT_NOPAGE;
+		else
+			ret = xpmem_lock_source(vmf, src_mm);
 		if (ret)
 			goto out;
 	}
-	err = xpmem_hmm_window(&range, idx, write);
+	svma = vma_lookup(src_mm, xpmem_src_of(vma, att, addr));
+	if (!svma || !xpmem_vma_exportable(svma)) {
+		err = -EFAULT;
+	} else {
+		xpmem_fault_window_calc(vma, svma, att, addr, &w);
+		src_ro = !(svma->vm_flags & VM_WRITE);
+		write = want_write && !src_ro;
+		range.start = w.src;
+		range.end = w.src + (w.n << PAGE_SHIFT);
+		err = store && !write ? -EACCES :
+		      xpmem_hmm_window(&range, w.idx, write);
+	}
 	if (!same_mm)
 		mmap_read_unlock(src_mm);
 	if (err == -EBUSY) {
 		cond_resched();
 		goto again;
 	}
+	if (!err)
+		err = xpmem_prealloc_ptes(vma, vmf->pmd, w.wstart, w.wend);
 	if (err) {
 		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 		goto out;
@@ -465,34 +587,24 @@ again:
 		mutex_unlock(&seg->lock);
 		goto again;
 	}
-	/*
-	 * Page-table allocation below must not enter reclaim: reclaim can
-	 * invalidate a source range and our notifier would wait for seg->lock.
-	 */
-	noreclaim = memalloc_noreclaim_save();
-	ret = xpmem_try_pmd(vmf, att, pfns[idx],
-			    range.start + (idx << PAGE_SHIFT));
-	if (ret) {
-		memalloc_noreclaim_restore(noreclaim);
-		mutex_unlock(&seg->lock);
-		goto out;
-	}
 	ret = VM_FAULT_NOPAGE;
-	for (i = 0; i < n; i++) {
-		bool writable;
+	for (i = 0; i < w.n; i++) {
+		bool writable = pfns[i] & HMM_PFN_WRITE;
 		struct page *page;
 		vm_fault_t r;
 
-		if (!(pfns[i] & HMM_PFN_VALID))
+		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR))
 			continue;
-		writable = (pfns[i] & HMM_PFN_WRITE) &&
-			   (vma->vm_flags & VM_WRITE);
+		/* See above: no read-only PTE over a writable source. */
+		if (write && !writable)
+			continue;
+		writable &= want_write;
 		page = hmm_pfn_to_page(pfns[i]);
-		r = vmf_insert_pfn_prot(vma, wstart + (i << PAGE_SHIFT),
+		r = vmf_insert_pfn_prot(vma, w.wstart + (i << PAGE_SHIFT),
 					page_to_pfn(page),
 					xpmem_prot(vma, writable));
 		if (r != VM_FAULT_NOPAGE) {
-			if (i == idx)
+			if (i == w.idx)
 				ret = r;
 			continue;
 		}
@@ -501,30 +613,76 @@ again:
 			set_page_dirty(page);
 		mapped++;
 	}
-	memalloc_noreclaim_restore(noreclaim);
 	mutex_unlock(&seg->lock);
 	atomic64_add(mapped, &seg->nr_mapped);
 
 out:
-	trace_xpmem_fault(seg->segid, vmf->address, src, mapped,
+	trace_xpmem_fault(seg->segid, vmf->address, w.src, mapped,
 			  (__force int)ret);
 	xpmem_seg_put(seg);
 	mmput_async(src_mm);
 	return ret;
 }
 
+static vm_fault_t xpmem_fault(struct vm_fault *vmf)
+{
+	struct xpmem_att *att = vmf->vma->vm_private_data;
+
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+		return VM_FAULT_SIGBUS;
+	if (att->seg->remote)
+		return xpmem_remote_fault(vmf, att);
+	return xpmem_local_fault(vmf, att, false);
+}
+
+static int xpmem_pte_check_ro(pte_t *pte, unsigned long addr, void *data)
+{
+	pte_t entry = ptep_get(pte);
+
+	*(bool *)data = pte_present(entry) && !pte_write(entry);
+	return 0;
+}
+
+/* Is the PTE at @addr still present and read-only? (PTE lock taken inside) */
+static bool xpmem_pte_readonly(struct vm_area_struct *vma, unsigned long addr)
+{
+	bool ro = false;
+
+	apply_to_existing_page_range(vma->vm_mm, addr, PAGE_SIZE,
+				     xpmem_pte_check_ro, &ro);
+	return ro;
+}
+
 /*
- * Write to a PTE installed read-only (the source page was not writable,
- * e.g. shared copy-on-write or the zero page): drop it and let the access
- * fault again as a write, which breaks COW in the source first.
+ * Store to a read-only PTE of a writable attachment. The fault paths map a
+ * writable source page writable, so this PTE maps a source the owner has
+ * made read-only, or the attacher's own mprotect() left it read-only. Drop
+ * it and redo the fault as a store right here, so that the next attempt of
+ * the instruction finds a writable PTE (or the store fails because the
+ * source is read-only) whether the CPU retries it as a load or a store.
+ * Remote: the store is noted for the refault of this page, which asks the
+ * owner for write access.
  */
 static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 {
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_att *att = vma->vm_private_data;
+	struct xpmem_seg *seg = att->seg;
+	unsigned long addr = vmf->address & PAGE_MASK;
 	struct xpmem_zapper z;
 
+	if (!xpmem_pte_readonly(vma, addr))
+		return VM_FAULT_NOPAGE;
+	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
+		return VM_FAULT_SIGBUS;
 	xpmem_zapper_enter(&z);
-	zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+	zap_vma_ptes(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);
+	if (!seg->remote)
+		return xpmem_local_fault(vmf, att, true);
+	mutex_lock(&seg->lock);
+	att->wr_intent = xpmem_src_of(vma, att, addr) + 1;
+	mutex_unlock(&seg->lock);
 	return VM_FAULT_NOPAGE;
 }
 

@@ -41,10 +41,16 @@ module_param_cb(fault_window_pages, &fault_window_ops, &xpmem_fault_window,
 MODULE_PARM_DESC(fault_window_pages,
 		 "Pages mapped around a fault if already present in the source (1-64, default 16)");
 
-bool xpmem_map_pmd = true;
-module_param_named(map_pmd, xpmem_map_pmd, bool, 0644);
+/*
+ * Attachments are mapped with PTEs only: before special huge PFN maps
+ * (pmd_special, 6.12) GUP-fast takes page references through any huge PMD,
+ * so a PMD-mapped attachment could be pinned past its revocation. Shown
+ * read-only so tests and tools can tell.
+ */
+static bool xpmem_map_pmd;
+module_param_named(map_pmd, xpmem_map_pmd, bool, 0444);
 MODULE_PARM_DESC(map_pmd,
-		 "Map PMD-mapped source THPs with one PMD when aligned (default on)");
+		 "Huge source pages map with one PMD (only on kernels with special huge PFN maps; always off here)");
 
 unsigned int xpmem_remote_timeout_ms = 5000;
 unsigned int xpmem_ack_timeout_ms = 5000;
@@ -301,6 +307,7 @@ static void __exit xpmem_exit(void)
 	xpmem_windows_exit();
 	xpmem_attach_exit();
 	xpmem_ids_exit();
+	xpmem_limits_exit();
 }
 
 module_init(xpmem_init);

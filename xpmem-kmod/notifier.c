@@ -73,8 +73,10 @@ static bool xpmem_current_is_zapping(void)
 void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 			 unsigned long end)
 {
-	unsigned long s = max(start, att->src_start);
-	unsigned long e = min(end, att->src_end);
+	/* Whole pages: a range may start or end inside one (a ZAP's may). */
+	unsigned long s = max(round_down(start, PAGE_SIZE), att->src_start);
+	unsigned long e = end >= att->src_end ? att->src_end :
+			  min(PAGE_ALIGN(end), att->src_end);
 
 	if (s >= e || !att->mapping)
 		return;
@@ -135,6 +137,8 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 		}
 		xpmem_zapper_exit(&z);
 	}
+	if (range->event == MMU_NOTIFY_RELEASE)
+		xpmem_seg_owner_exit(seg);
 
 	/* Remote peers: INVALIDATE and wait for the acks (drops the lock). */
 	return xpmem_rmap_invalidate(seg, range, blockable);

@@ -219,32 +219,227 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 }
 
 /*
- * Fault on an attachment of a remote segment. The attacher's mmap_lock is
- * held (read) while the daemon answers; nothing the daemon's requests need
- * is held. A ZAP between the request and the insertion bumps zap_seq and
- * the fault is retried.
+ * A REMOTE_FAULT answer, kept on att->rfaults until the retried fault
+ * installs it. zseq is the segment's zap_seq sampled before the request
+ * (and before the window was read): a ZAP or window change since then makes
+ * it stale.
+ */
+struct xpmem_rfault {
+	struct list_head node;
+	unsigned long off;		/* segment offset of the first page */
+	unsigned long n;		/* pages */
+	u64 zseq;
+	bool writable;
+	unsigned long pfns[];
+};
+
+/* Answers kept per attachment; the oldest goes first. */
+#define XPMEM_MAX_RFAULTS	16
+
+/**
+ * xpmem_rfaults_drop() - forget the kept REMOTE_FAULT answers of @att
+ * @att: an attachment of a remote segment; caller holds seg->lock
+ */
+void xpmem_rfaults_drop(struct xpmem_att *att)
+{
+	struct xpmem_rfault *rf, *t;
+
+	lockdep_assert_held(&att->seg->lock);
+	list_for_each_entry_safe(rf, t, &att->rfaults, node) {
+		list_del(&rf->node);
+		kfree(rf);
+	}
+	att->nr_rfaults = 0;
+}
+
+/*
+ * Ask the owner for the frames of segment offsets [off, off + n pages).
+ * Sleeps up to remote_timeout_ms; the caller holds no lock the daemon's
+ * requests need. A writable request the owner refuses (-EACCES: its source
+ * is read-only) is asked again read-only unless the access is a store.
+ * Returns the answer (frames already translated through the window) or an
+ * ERR_PTR; -EAGAIN and -EINTR mean "retry the access".
+ */
+static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
+					     unsigned long off, unsigned long n,
+					     bool want_write, bool store,
+					     u64 zseq)
+{
+	struct xpmem_chan_remote_fault *req;
+	struct xpmem_chan_frames *fr;
+	struct xpmem_rfault *rf;
+	struct xpmem_chan_hdr *h;
+	unsigned long left, i;
+	u64 base, wsize, seq, p;
+	bool write = want_write;
+	void *reply;
+	int err;
+
+	/* After zseq: a window replaced from here on bumps zap_seq. */
+	if (!xpmem_window_get(seg->owner, &base, &wsize))
+		return ERR_PTR(-EFAULT);
+again:
+	seq = xpmem_chan_next_seq();
+	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_FAULT, sizeof(*req), seq);
+	if (!h)
+		return ERR_PTR(-ENOMEM);
+	req = XPMEM_CHAN_BODY(h);
+	req->segid = seg->segid;
+	req->start = off;
+	req->len = n << PAGE_SHIFT;
+	req->owner = seg->owner;
+	req->access = XPMEM_CHAN_ACCESS_READ |
+		      (write ? XPMEM_CHAN_ACCESS_WRITE : 0);
+	atomic64_inc(&seg->nr_faults);
+	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
+			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
+	if (err)
+		return ERR_PTR(err == -EINTR ? -EINTR : -EIO);
+	fr = XPMEM_CHAN_BODY(reply);
+	err = fr->error;
+	if (err == -EACCES && write && !store) {
+		xpmem_chan_free(reply);
+		write = false;
+		goto again;
+	}
+	if (!err && !fr->nextents)
+		err = -EIO;
+	if (err)
+		goto fail;
+	err = -EIO;
+	for (i = 0; i < fr->nextents; i++) {
+		struct xpmem_chan_extent *e = &fr->extents[i];
+
+		if (!e->len || !PAGE_ALIGNED(e->phys) || !PAGE_ALIGNED(e->len) ||
+		    e->phys >= wsize || e->len > wsize - e->phys)
+			goto fail;
+	}
+	err = -ENOMEM;
+	rf = kzalloc(struct_size(rf, pfns, n), GFP_KERNEL_ACCOUNT);
+	if (!rf)
+		goto fail;
+	rf->off = off;
+	rf->zseq = zseq;
+	rf->writable = write;
+	left = n;
+	for (i = 0; i < fr->nextents && left; i++) {
+		struct xpmem_chan_extent *e = &fr->extents[i];
+
+		for (p = 0; p < e->len && left; p += PAGE_SIZE, left--)
+			rf->pfns[rf->n++] = (base + e->phys + p) >> PAGE_SHIFT;
+	}
+	xpmem_chan_free(reply);
+	return rf;
+fail:
+	xpmem_chan_free(reply);
+	if (err > 0 || err < -MAX_ERRNO)
+		err = -EIO;
+	return ERR_PTR(err);
+}
+
+/*
+ * Map @rf at @addr (its first page) if no ZAP came since it was asked.
+ * Caller: seg->lock, page tables for the range allocated. Returns the
+ * result for the page at @fault_addr.
+ */
+static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
+				       struct xpmem_att *att,
+				       struct xpmem_rfault *rf,
+				       unsigned long addr,
+				       unsigned long fault_addr)
+{
+	struct xpmem_seg *seg = att->seg;
+	vm_fault_t ret = VM_FAULT_NOPAGE, r;
+	unsigned long i, va;
+	pgprot_t prot;
+
+	lockdep_assert_held(&seg->lock);
+	if (att->dead || seg->dead)
+		return VM_FAULT_SIGBUS;
+	if (seg->zap_seq != rf->zseq)
+		return VM_FAULT_NOPAGE;		/* refault */
+	prot = vm_get_page_prot(rf->writable ? vma->vm_flags :
+				vma->vm_flags & ~VM_WRITE);
+	for (i = 0, va = addr; i < rf->n && va < vma->vm_end;
+	     i++, va += PAGE_SIZE) {
+		r = vmf_insert_pfn_prot(vma, va, rf->pfns[i], prot);
+		if (va == fault_addr)
+			ret = r;
+		if (r == VM_FAULT_NOPAGE)
+			atomic64_inc(&seg->nr_mapped);
+	}
+	return ret;
+}
+
+/* Take the kept answer covering segment offset @off, if any. */
+static struct xpmem_rfault *xpmem_rfault_take(struct xpmem_att *att,
+					      unsigned long off, bool store)
+{
+	struct xpmem_rfault *rf, *t;
+
+	list_for_each_entry_safe(rf, t, &att->rfaults, node) {
+		if (off < rf->off || off >= rf->off + (rf->n << PAGE_SHIFT))
+			continue;
+		list_del(&rf->node);
+		att->nr_rfaults--;
+		if (store && !rf->writable) {
+			kfree(rf);
+			return NULL;
+		}
+		return rf;
+	}
+	return NULL;
+}
+
+static void xpmem_rfault_keep(struct xpmem_att *att, struct xpmem_rfault *rf)
+{
+	struct xpmem_rfault *old;
+
+	if (att->nr_rfaults >= XPMEM_MAX_RFAULTS) {
+		old = list_first_entry(&att->rfaults, struct xpmem_rfault,
+				       node);
+		list_del(&old->node);
+		kfree(old);
+		att->nr_rfaults--;
+	}
+	list_add_tail(&rf->node, &att->rfaults);
+	att->nr_rfaults++;
+}
+
+/**
+ * xpmem_remote_fault() - fault on an attachment of a remote segment
+ * @vmf: the fault
+ * @att: the attachment (vmf->vma's)
+ *
+ * The owner's frames come from the daemon, which may take a fabric round
+ * trip. With FAULT_FLAG_ALLOW_RETRY the attacher's mmap_lock is dropped for
+ * that wait (mmap writers of the attacher, which the owner's side may be
+ * waiting on, proceed) and the answer is kept on the attachment for the
+ * retried fault, which installs it if no ZAP came in between. Without it
+ * (fixup_user_fault()), the wait holds the lock, bounded by
+ * remote_timeout_ms.
+ *
+ * Writable attachments ask for write access on every fault, as local ones
+ * do (see xpmem_local_fault()); a store after the owner granted a page
+ * read-only fails.
+ *
+ * Return: VM_FAULT_NOPAGE, VM_FAULT_RETRY (lock dropped) or an error.
  */
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 {
 	struct vm_area_struct *vma = vmf->vma;
+	struct mm_struct *mm = vma->vm_mm;
 	struct xpmem_seg *seg = att->seg;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	bool want_write = vma->vm_flags & VM_WRITE;
+	bool store = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long addr = vmf->address & PAGE_MASK;
-	struct xpmem_chan_remote_fault *rf;
-	unsigned long off, n, left, va;
-	struct xpmem_chan_frames *fr;
-	u64 base, wsize, zseq, seq, p;
-	unsigned int noreclaim, i;
-	vm_fault_t ret, r;
-	struct xpmem_chan_hdr *h;
-	pgprot_t prot;
-	void *reply;
-	int err;
+	bool may_drop = (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+			!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT);
+	struct xpmem_rfault *rf;
+	unsigned long off, n;
+	vm_fault_t ret;
+	u64 zseq;
 
-	if (READ_ONCE(att->dead))
-		return VM_FAULT_SIGBUS;
-	if (!xpmem_window_get(seg->owner, &base, &wsize))
-		return VM_FAULT_SIGBUS;
 	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
 	      (addr - vma->vm_start);
 	if (off < att->src_start || off >= att->src_end)
@@ -253,76 +448,68 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
 	n = min(n, (vma->vm_end - addr) >> PAGE_SHIFT);
 	n = min(n, (att->src_end - off) >> PAGE_SHIFT);
+	n = min(n, ((addr & PMD_MASK) + PMD_SIZE - addr) >> PAGE_SHIFT);
+	if (xpmem_prealloc_ptes(vma, vmf->pmd, addr, addr + (n << PAGE_SHIFT)))
+		return VM_FAULT_OOM;
 
 	mutex_lock(&seg->lock);
+	if (att->dead || seg->dead) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_SIGBUS;
+	}
+	/* The request this fault was retried for failed. */
+	if (att->rfault_error == off + 1) {
+		att->rfault_error = 0;
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_SIGBUS;
+	}
+	/* A store hit a read-only PTE here (xpmem_pfn_mkwrite()). */
+	if (att->wr_intent == off + 1) {
+		att->wr_intent = 0;
+		store = true;
+	}
+	rf = xpmem_rfault_take(att, off, store);
+	if (rf) {
+		ret = xpmem_rfault_install(vma, att, rf,
+					   addr - (off - rf->off), addr);
+		mutex_unlock(&seg->lock);
+		kfree(rf);
+		return ret;
+	}
 	zseq = seg->zap_seq;
 	mutex_unlock(&seg->lock);
 
-	seq = xpmem_chan_next_seq();
-	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_FAULT, sizeof(*rf), seq);
-	if (!h)
-		return VM_FAULT_OOM;
-	rf = XPMEM_CHAN_BODY(h);
-	rf->segid = seg->segid;
-	rf->start = off;
-	rf->len = n << PAGE_SHIFT;
-	rf->owner = seg->owner;
-	rf->access = XPMEM_CHAN_ACCESS_READ |
-		     (write ? XPMEM_CHAN_ACCESS_WRITE : 0);
-	atomic64_inc(&seg->nr_faults);
-	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
-			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
-	if (err == -EINTR)
-		return VM_FAULT_NOPAGE;	/* dying anyway */
-	if (err)
-		return VM_FAULT_SIGBUS;
-	fr = XPMEM_CHAN_BODY(reply);
-	if (fr->error == -EAGAIN) {
-		ret = VM_FAULT_NOPAGE;	/* refault */
-		goto out;
-	}
-	ret = VM_FAULT_SIGBUS;
-	if (fr->error || !fr->nextents)
-		goto out;
-	for (i = 0; i < fr->nextents; i++) {
-		struct xpmem_chan_extent *e = &fr->extents[i];
-
-		if (!e->len || !PAGE_ALIGNED(e->phys) || !PAGE_ALIGNED(e->len) ||
-		    e->phys >= wsize || e->len > wsize - e->phys)
-			goto out;
-	}
-
-	prot = vm_get_page_prot(write ? vma->vm_flags :
-				vma->vm_flags & ~VM_WRITE);
-	mutex_lock(&seg->lock);
-	if (att->dead || seg->zap_seq != zseq) {
-		mutex_unlock(&seg->lock);
-		ret = VM_FAULT_NOPAGE;
-		goto out;
-	}
-	noreclaim = memalloc_noreclaim_save();
-	va = addr;
-	left = n;
-	for (i = 0; i < fr->nextents && left; i++) {
-		struct xpmem_chan_extent *e = &fr->extents[i];
-
-		for (p = 0; p < e->len && left; p += PAGE_SIZE) {
-			r = vmf_insert_pfn_prot(vma, va,
-						(base + e->phys + p) >> PAGE_SHIFT,
-						prot);
-			if (va == addr)
-				ret = r;
-			else if (r == VM_FAULT_NOPAGE)
-				atomic64_inc(&seg->nr_mapped);
-			va += PAGE_SIZE;
-			left--;
+	if (may_drop) {
+		/* The vma may go while unlocked; @att and @seg may not. */
+		xpmem_att_get(att);
+		mmap_read_unlock(mm);
+		rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
+		if (!IS_ERR(rf)) {
+			mutex_lock(&seg->lock);
+			if (seg->zap_seq == zseq && !att->dead && !seg->dead) {
+				xpmem_rfault_keep(att, rf);
+				rf = NULL;
+			}
+			mutex_unlock(&seg->lock);
+			kfree(rf);
+		} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN) {
+			/* Retried with the error noted: the fault fails then. */
+			mutex_lock(&seg->lock);
+			if (seg->zap_seq == zseq)
+				att->rfault_error = off + 1;
+			mutex_unlock(&seg->lock);
 		}
+		xpmem_att_put(att);
+		return VM_FAULT_RETRY;
 	}
-	if (ret == VM_FAULT_NOPAGE)
-		atomic64_inc(&seg->nr_mapped);
-	memalloc_noreclaim_restore(noreclaim);
+
+	rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
+	if (IS_ERR(rf))
+		return PTR_ERR(rf) == -EINTR || PTR_ERR(rf) == -EAGAIN ?
+		       VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
+	mutex_lock(&seg->lock);
+	ret = xpmem_rfault_install(vma, att, rf, addr, addr);
 	mutex_unlock(&seg->lock);
-out:
-	xpmem_chan_free(reply);
+	kfree(rf);
 	return ret;
 }

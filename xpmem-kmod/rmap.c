@@ -19,6 +19,7 @@
 #include <linux/hmm.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
@@ -58,6 +59,24 @@ static LIST_HEAD(xpmem_quar_list);
 static unsigned long xpmem_quar_nr;
 static unsigned long xpmem_quar_pages;
 
+/*
+ * While anything is quarantined the module cannot be unloaded: the pages
+ * may still be mapped by a peer that never acked, and unloading would drop
+ * the references that keep them from being reused. Caller: xpmem_quar_lock,
+ * after changing xpmem_quar_nr.
+ */
+static void xpmem_quar_pin(unsigned long was)
+{
+	lockdep_assert_held(&xpmem_quar_lock);
+	if (!was && xpmem_quar_nr) {
+		__module_get(THIS_MODULE);
+		pr_warn("xpmem: pages quarantined for peers that did not ack; module unload refused until they ack or rejoin (xpmemctl status)\n");
+	} else if (was && !xpmem_quar_nr) {
+		module_put(THIS_MODULE);
+		pr_info("xpmem: quarantine empty\n");
+	}
+}
+
 static void xpmem_rmap_get_pages(struct xpmem_rmap *e)
 {
 	unsigned long i;
@@ -66,13 +85,23 @@ static void xpmem_rmap_get_pages(struct xpmem_rmap *e)
 		get_page(pfn_to_page(e->pfns[i]));
 }
 
+/**
+ * xpmem_rmap_entry_free() - free a reverse-map entry holding no page refs
+ * @e: the entry, off every list
+ */
+void xpmem_rmap_entry_free(struct xpmem_rmap *e)
+{
+	xpmem_peer_uncharge(e->peer);
+	kfree(e);
+}
+
 static void xpmem_rmap_put_free(struct xpmem_rmap *e)
 {
 	unsigned long i;
 
 	for (i = 0; i < e->npages; i++)
 		put_page(pfn_to_page(e->pfns[i]));
-	kfree(e);
+	xpmem_rmap_entry_free(e);
 }
 
 /* ---- RESOLVE --------------------------------------------------------- */
@@ -116,6 +145,7 @@ static int xpmem_resolve_seg(struct xpmem_seg *seg,
 		.hmm_pfns = e->pfns + 1,
 	};
 	unsigned long i, n = e->npages;
+	struct vm_area_struct *svma;
 	struct xpmem_rmap *o, *to;
 	int err;
 
@@ -133,13 +163,24 @@ again:
 	first.notifier_seq = mmu_interval_read_begin(&seg->notifier);
 	rest.notifier_seq = first.notifier_seq;
 	mmap_read_lock(seg->mm);
+	svma = vma_lookup(seg->mm, first.start);
+	if (!svma || !xpmem_vma_exportable(svma)) {
+		mmap_read_unlock(seg->mm);
+		err = -EFAULT;
+		goto out;
+	}
+	/* Neighbours only from the same source vma. */
+	rest.end = min(rest.end, svma->vm_end);
+	if (rest.end <= rest.start)
+		e->npages = 1;
 	err = hmm_range_fault(&first);
 	n = 1;
 	if (!err && e->npages > 1) {
 		err = hmm_range_fault(&rest);
 		if (!err)
-			n += xpmem_present_prefix(e->pfns + 1, e->npages - 1,
-						  write);
+			n += xpmem_present_prefix(e->pfns + 1,
+						  (rest.end - rest.start) >>
+						  PAGE_SHIFT, write);
 		else if (err != -EBUSY)
 			err = 0;	/* the rest is not resolvable */
 	}
@@ -149,7 +190,11 @@ again:
 		goto again;
 	}
 	if (err) {
-		err = err == -ENOMEM ? -ENOMEM : -EFAULT;
+		/* -EPERM: a write to a read-only source (the asker may retry). */
+		if (err == -EPERM)
+			err = -EACCES;
+		else if (err != -ENOMEM)
+			err = -EFAULT;
 		goto out;
 	}
 
@@ -193,7 +238,7 @@ again:
 		if (o->peer == e->peer && o->start >= e->start &&
 		    o->end <= e->end) {
 			list_del(&o->node);
-			kfree(o);
+			xpmem_rmap_entry_free(o);
 		}
 	}
 	list_add_tail(&e->node, &seg->rmap);
@@ -235,9 +280,14 @@ static void xpmem_resolve_fn(struct work_struct *work)
 		goto put;
 	npages = min_t(u64, r->len >> PAGE_SHIFT, XPMEM_RESOLVE_MAX_PAGES);
 	err = -ENOMEM;
-	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL);
+	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL_ACCOUNT);
 	if (!e)
 		goto put;
+	err = xpmem_peer_charge(r->requester);
+	if (err) {
+		kfree(e);
+		goto put;
+	}
 	e->peer = r->requester;
 	e->incarnation = r->requester_incarnation;
 	e->start = r->start;
@@ -245,7 +295,7 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e->npages = npages;
 	err = xpmem_resolve_seg(seg, r, e, fr);
 	if (err)
-		kfree(e);
+		xpmem_rmap_entry_free(e);
 put:
 	xpmem_seg_put(seg);
 reply:
@@ -393,6 +443,7 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 	mutex_lock(&xpmem_quar_lock);
 	list_add_tail(&q->node, &xpmem_quar_list);
 	xpmem_quar_nr++;
+	xpmem_quar_pin(xpmem_quar_nr - 1);
 	xpmem_quar_pages += pages;
 	mutex_unlock(&xpmem_quar_lock);
 }
@@ -506,6 +557,7 @@ static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 	if (list_empty(&q->entries)) {
 		list_del(&q->node);
 		xpmem_quar_nr--;
+		xpmem_quar_pin(xpmem_quar_nr + 1);
 		kfree(q);
 	}
 }
@@ -562,6 +614,7 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 		if (list_empty(&q->entries)) {
 			list_del(&q->node);
 			xpmem_quar_nr--;
+			xpmem_quar_pin(xpmem_quar_nr + 1);
 			kfree(q);
 		}
 	}
@@ -572,7 +625,7 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 		list_for_each_entry_safe(e, te, &seg->rmap, node) {
 			if (e->peer == peer && e->incarnation < incarnation) {
 				list_del(&e->node);
-				kfree(e);
+				xpmem_rmap_entry_free(e);
 			}
 		}
 		mutex_unlock(&seg->lock);
@@ -580,34 +633,73 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 	}
 }
 
-/* A (new) daemon said HELLO: invalidate every quarantined range again. */
+/* What one replayed INVALIDATE says, copied out of the quarantine. */
+struct xpmem_replay {
+	s64 segid;
+	u64 start, len, generation;
+	u32 npeers;
+	u32 peers[XPMEM_CHAN_MAX_PEERS];
+};
+
+/**
+ * xpmem_quar_replay() - a (new) daemon said HELLO: invalidate every
+ * quarantined range again
+ *
+ * Nothing is allocated under xpmem_quar_lock: reclaim may invalidate an
+ * exported range, time out and quarantine it, which takes that lock.
+ */
 void xpmem_quar_replay(void)
 {
 	struct xpmem_chan_invalidate *inv;
+	struct xpmem_replay *snap = NULL;
 	struct xpmem_chan_hdr *h;
+	unsigned long n, room = 0, i;
 	struct xpmem_quar *q;
-	u32 n;
 
-	mutex_lock(&xpmem_quar_lock);
+	for (;;) {
+		mutex_lock(&xpmem_quar_lock);
+		if (xpmem_quar_nr <= room)
+			break;
+		n = xpmem_quar_nr;
+		mutex_unlock(&xpmem_quar_lock);
+		kvfree(snap);
+		room = n;
+		snap = kvcalloc(room, sizeof(*snap), GFP_KERNEL);
+		if (!snap) {
+			pr_warn("xpmem: no memory to replay %lu quarantined ranges\n",
+				n);
+			return;
+		}
+	}
+	n = 0;
 	list_for_each_entry(q, &xpmem_quar_list, node) {
+		snap[n].segid = q->segid;
+		snap[n].start = q->start;
+		snap[n].len = q->len;
+		snap[n].generation = q->generation;
+		snap[n].npeers = xpmem_list_peers(&q->entries, snap[n].peers,
+						  XPMEM_CHAN_MAX_PEERS);
+		n++;
+	}
+	mutex_unlock(&xpmem_quar_lock);
+
+	for (i = 0; i < n; i++) {
 		h = xpmem_chan_alloc(XPMEM_CHAN_INVALIDATE,
-				     struct_size(inv, peers,
-						 XPMEM_CHAN_MAX_PEERS),
+				     struct_size(inv, peers, snap[i].npeers),
 				     xpmem_chan_next_seq());
 		if (!h)
 			break;
 		inv = XPMEM_CHAN_BODY(h);
-		inv->segid = q->segid;
-		inv->start = q->start;
-		inv->len = q->len;
-		inv->generation = q->generation;
-		n = xpmem_list_peers(&q->entries, inv->peers,
-				     XPMEM_CHAN_MAX_PEERS);
-		inv->npeers = n;
-		h->len = sizeof(*h) + struct_size(inv, peers, n);
+		inv->segid = snap[i].segid;
+		inv->start = snap[i].start;
+		inv->len = snap[i].len;
+		inv->generation = snap[i].generation;
+		inv->npeers = snap[i].npeers;
+		memcpy(inv->peers, snap[i].peers,
+		       snap[i].npeers * sizeof(inv->peers[0]));
 		xpmem_chan_post(h);
 	}
-	mutex_unlock(&xpmem_quar_lock);
+	kvfree(snap);
 }
 
 void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
@@ -680,8 +772,12 @@ void xpmem_rmap_exit(void)
 	struct xpmem_quar *q, *tq;
 
 	destroy_workqueue(xpmem_wq);
+	/* The quarantine pins the module: nothing can be left here. */
 	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node)
-		xpmem_quar_release(q, NULL, 0, false);
+	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
+		WARN_ON(1);
+		list_del(&q->node);
+		kfree(q);
+	}
 	mutex_unlock(&xpmem_quar_lock);
 }

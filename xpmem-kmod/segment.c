@@ -53,6 +53,33 @@ static void xpmem_id_publish(struct xarray *xa, s64 id, void *entry)
 	xa_store(xa, xpmem_id_idx(id), entry, GFP_KERNEL);
 }
 
+/* Unpublish @seg's id if it still names @seg (it may already be gone). */
+static void xpmem_seg_unpublish(struct xpmem_seg *seg)
+{
+	xa_cmpxchg(&xpmem_segs, xpmem_id_idx(seg->segid), seg, NULL, 0);
+}
+
+/**
+ * xpmem_seg_owner_exit() - the exporter's address space is going away
+ * @seg: a local segment whose notifier saw MMU_NOTIFY_RELEASE
+ *
+ * Called from the notifier at exit_mmap() with seg->lock held. The owner's
+ * file may live on in a fork child that inherited it, so the final release
+ * (which removes the segment) can be far off: stop publishing the id now
+ * and let every attachment fault. Attacher PTEs were zapped by the same
+ * invalidation.
+ */
+void xpmem_seg_owner_exit(struct xpmem_seg *seg)
+{
+	struct xpmem_att *att;
+
+	lockdep_assert_held(&seg->lock);
+	xpmem_seg_unpublish(seg);
+	seg->dead = true;
+	list_for_each_entry(att, &seg->atts, seg_node)
+		att->dead = true;
+}
+
 static void xpmem_seg_free(struct kref *kref)
 {
 	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
@@ -62,7 +89,9 @@ static void xpmem_seg_free(struct kref *kref)
 	WARN_ON(!list_empty(&seg->atts));
 	/* Only entries of a segment whose notifier never ran remain. */
 	list_for_each_entry_safe(e, te, &seg->rmap, node)
-		kfree(e);
+		xpmem_rmap_entry_free(e);
+	if (seg->charged)
+		xpmem_uncharge(seg->uid, XPMEM_LIMIT_SEG);
 	mmdrop(seg->mm);
 	kfree(seg);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
@@ -79,7 +108,7 @@ void xpmem_seg_put(struct xpmem_seg *seg)
 /* A new segment, local or remote: one reference, empty lists. */
 struct xpmem_seg *xpmem_seg_alloc(void)
 {
-	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL);
+	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL_ACCOUNT);
 
 	if (!seg)
 		return NULL;
@@ -139,6 +168,10 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	seg->mode = permit_value;
 	seg->mm = current->mm;
 	mmgrab(seg->mm);
+	ret = xpmem_charge(seg->uid, XPMEM_LIMIT_SEG);
+	if (ret)
+		goto err_free;
+	seg->charged = true;
 
 	ret = mmu_interval_notifier_insert(&seg->notifier, seg->mm, seg->start,
 					   seg->end - seg->start,
@@ -184,7 +217,7 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 	struct xpmem_zapper z;
 	struct xpmem_att *att;
 
-	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
+	xpmem_seg_unpublish(seg);
 
 	mutex_lock(&seg->lock);
 	seg->dead = true;
@@ -330,7 +363,7 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 			goto err_seg;
 	}
 
-	ap = kzalloc(sizeof(*ap), GFP_KERNEL);
+	ap = kzalloc(sizeof(*ap), GFP_KERNEL_ACCOUNT);
 	if (!ap) {
 		ret = -ENOMEM;
 		goto err_seg;

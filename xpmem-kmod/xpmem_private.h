@@ -99,7 +99,7 @@ struct xpmem_seg {
 	struct mm_struct *mm;		/* source mm (mmgrab) */
 	unsigned long start;		/* source range [start, end) */
 	unsigned long end;
-	kuid_t uid;
+	kuid_t uid;			/* maker's euid, charged (limits.c) */
 	kgid_t gid;
 	umode_t mode;
 	struct mmu_interval_notifier notifier;
@@ -111,6 +111,7 @@ struct xpmem_seg {
 	struct list_head atts;
 	bool dead;
 	bool notifier_live;
+	bool charged;			/* counted against uid's segments */
 	struct list_head tg_node;
 	struct list_head rmap;		/* xpmem_rmap entries, under lock */
 	/*
@@ -161,6 +162,13 @@ struct xpmem_att {
 	bool mapped;			/* ->mmap has run */
 	bool dead;			/* ap released or seg removed */
 	struct list_head seg_node;	/* on seg->atts while nr_vmas > 0 */
+	/* remote segments only, under seg->lock: */
+	struct list_head rfaults;	/* REMOTE_FAULT answers to install */
+	unsigned int nr_rfaults;
+	unsigned long wr_intent;	/* offset + 1 a store wants writable */
+	unsigned long rfault_error;	/* offset + 1 whose request failed */
+	/* the user charged for this attachment (limits.c) */
+	kuid_t charged;
 };
 
 /* Live objects, for leak checks (debugfs "objects"). */
@@ -171,7 +179,6 @@ extern atomic_t xpmem_objects[XPMEM_OBJ_NR];
 /* main.c */
 #define XPMEM_MAX_FAULT_WINDOW	64
 extern unsigned int xpmem_fault_window;
-extern bool xpmem_map_pmd;
 extern unsigned int xpmem_remote_timeout_ms;
 extern unsigned int xpmem_ack_timeout_ms;
 extern bool xpmem_ram_windows;
@@ -201,6 +208,7 @@ struct vm_fault;
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp);
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att);
 void xpmem_remote_put(struct xpmem_seg *seg);
+void xpmem_rfaults_drop(struct xpmem_att *att);
 struct xpmem_chan_zap;
 int xpmem_remote_zap(const struct xpmem_chan_zap *z);
 int xpmem_window_set(u32 peer, u64 base, u64 size);
@@ -218,6 +226,7 @@ bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end);
 void xpmem_rmap_free(struct xpmem_seg *seg);
+void xpmem_rmap_entry_free(struct xpmem_rmap *e);
 void xpmem_quar_unsolicited(u16 type, const void *body);
 void xpmem_quar_peer_acked(u64 generation, u32 peer);
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation);
@@ -242,6 +251,7 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	       u64 permit_value, s64 *segid);
 int xpmem_remove(struct xpmem_tg *tg, s64 segid);
 void xpmem_seg_destroy(struct xpmem_seg *seg);
+void xpmem_seg_owner_exit(struct xpmem_seg *seg);
 struct xpmem_seg *xpmem_seg_alloc(void);
 void xpmem_seg_put(struct xpmem_seg *seg);
 int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
@@ -263,6 +273,11 @@ void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx);
 
 /* attach.c */
 int xpmem_attach_init(void);
+void xpmem_att_get(struct xpmem_att *att);
+void xpmem_att_put(struct xpmem_att *att);
+int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
+			unsigned long start, unsigned long end);
+bool xpmem_vma_exportable(struct vm_area_struct *vma);
 void xpmem_attach_exit(void);
 int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 		 s64 offset, u64 size, u64 *vaddr);
@@ -280,6 +295,14 @@ struct xpmem_zapper {
 
 void xpmem_zapper_enter(struct xpmem_zapper *z);
 void xpmem_zapper_exit(struct xpmem_zapper *z);
+
+/* limits.c */
+enum xpmem_limit { XPMEM_LIMIT_SEG, XPMEM_LIMIT_ATT, XPMEM_LIMIT_NR };
+int xpmem_charge(kuid_t uid, enum xpmem_limit what);
+void xpmem_uncharge(kuid_t uid, enum xpmem_limit what);
+int xpmem_peer_charge(u32 peer);
+void xpmem_peer_uncharge(u32 peer);
+void xpmem_limits_exit(void);
 
 /* debugfs.c */
 void xpmem_debugfs_init(void);
