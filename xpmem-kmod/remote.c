@@ -338,15 +338,17 @@ fail:
 }
 
 /*
- * Map @rf at @addr (its first page) if no ZAP came since it was asked.
- * Caller: seg->lock, page tables for the range allocated. Returns the
- * result for the page at @fault_addr.
+ * Map @rf at @addr (its first page) if no ZAP came since it was asked,
+ * within [lo, hi) (the vma and PMD of @fault_addr, whose page table the
+ * caller allocated). Caller: seg->lock. Returns the result for the page at
+ * @fault_addr.
  */
 static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 				       struct xpmem_att *att,
 				       struct xpmem_rfault *rf,
 				       unsigned long addr,
-				       unsigned long fault_addr)
+				       unsigned long fault_addr,
+				       unsigned long lo, unsigned long hi)
 {
 	struct xpmem_seg *seg = att->seg;
 	vm_fault_t ret = VM_FAULT_NOPAGE, r;
@@ -360,8 +362,9 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 		return VM_FAULT_NOPAGE;		/* refault */
 	prot = vm_get_page_prot(rf->writable ? vma->vm_flags :
 				vma->vm_flags & ~VM_WRITE);
-	for (i = 0, va = addr; i < rf->n && va < vma->vm_end;
-	     i++, va += PAGE_SIZE) {
+	for (i = 0, va = addr; i < rf->n && va < hi; i++, va += PAGE_SIZE) {
+		if (va < lo)
+			continue;
 		r = vmf_insert_pfn_prot(vma, va, rf->pfns[i], prot);
 		if (va == fault_addr)
 			ret = r;
@@ -435,8 +438,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	unsigned long addr = vmf->address & PAGE_MASK;
 	bool may_drop = (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
 			!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT);
+	unsigned long off, n, lo, hi;
 	struct xpmem_rfault *rf;
-	unsigned long off, n;
 	vm_fault_t ret;
 	u64 zseq;
 
@@ -448,8 +451,10 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
 	n = min(n, (vma->vm_end - addr) >> PAGE_SHIFT);
 	n = min(n, (att->src_end - off) >> PAGE_SHIFT);
-	n = min(n, ((addr & PMD_MASK) + PMD_SIZE - addr) >> PAGE_SHIFT);
-	if (xpmem_prealloc_ptes(vma, vmf->pmd, addr, addr + (n << PAGE_SHIFT)))
+	lo = max(vma->vm_start, addr & PMD_MASK);
+	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
+	n = min(n, (hi - addr) >> PAGE_SHIFT);
+	if (xpmem_prealloc_ptes(vma, vmf->pmd, lo, hi))
 		return VM_FAULT_OOM;
 
 	mutex_lock(&seg->lock);
@@ -471,7 +476,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	rf = xpmem_rfault_take(att, off, store);
 	if (rf) {
 		ret = xpmem_rfault_install(vma, att, rf,
-					   addr - (off - rf->off), addr);
+					   addr - (off - rf->off), addr, lo, hi);
 		mutex_unlock(&seg->lock);
 		kfree(rf);
 		return ret;
@@ -508,7 +513,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		return PTR_ERR(rf) == -EINTR || PTR_ERR(rf) == -EAGAIN ?
 		       VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
 	mutex_lock(&seg->lock);
-	ret = xpmem_rfault_install(vma, att, rf, addr, addr);
+	ret = xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi);
 	mutex_unlock(&seg->lock);
 	kfree(rf);
 	return ret;

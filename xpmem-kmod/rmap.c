@@ -5,9 +5,11 @@
  * maps, INVALIDATE from the segment's interval notifier, and the quarantine
  * of pages a peer did not ack.
  *
- * Reverse map: seg->rmap (under seg->lock) holds one struct xpmem_rmap per
- * RESOLVE: peer, its incarnation, the offsets and the pfns handed out. An
- * invalidation takes every entry overlapping the range off the list (the
+ * Reverse map: seg->rmap (under seg->lock), an interval tree of segment
+ * offsets, holds one struct xpmem_rmap per RESOLVE: peer, its incarnation,
+ * the offsets and the pfns handed out; each peer may hold at most
+ * max_rmap_entries_per_peer entries (limits.c). An
+ * invalidation takes every entry overlapping the range off the tree (the
  * INVALIDATE sent covers the union of those entries, which may be wider
  * than the source change), takes a reference on each of their pages while
  * the source PTEs still map them, and drops the references again when the
@@ -17,6 +19,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/hmm.h>
+#include <linux/interval_tree_generic.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -77,12 +80,58 @@ static void xpmem_quar_pin(unsigned long was)
 	}
 }
 
+#define XPMEM_RMAP_START(e)	((e)->start)
+#define XPMEM_RMAP_LAST(e)	((e)->last)
+INTERVAL_TREE_DEFINE(struct xpmem_rmap, rb, unsigned long, subtree_last,
+		     XPMEM_RMAP_START, XPMEM_RMAP_LAST, static, xpmem_rmap_it)
+
+/* First and next entries of seg->rmap overlapping offsets [start, end). */
+static struct xpmem_rmap *xpmem_rmap_first(struct xpmem_seg *seg,
+					   unsigned long start,
+					   unsigned long end)
+{
+	return xpmem_rmap_it_iter_first(&seg->rmap, start, end - 1);
+}
+
+static struct xpmem_rmap *xpmem_rmap_next(struct xpmem_rmap *e,
+					  unsigned long start,
+					  unsigned long end)
+{
+	return xpmem_rmap_it_iter_next(e, start, end - 1);
+}
+
+static void xpmem_rmap_insert(struct xpmem_seg *seg, struct xpmem_rmap *e)
+{
+	e->last = e->end - 1;
+	xpmem_rmap_it_insert(e, &seg->rmap);
+}
+
+static void xpmem_rmap_remove(struct xpmem_seg *seg, struct xpmem_rmap *e)
+{
+	xpmem_rmap_it_remove(e, &seg->rmap);
+}
+
 static void xpmem_rmap_get_pages(struct xpmem_rmap *e)
 {
 	unsigned long i;
 
 	for (i = 0; i < e->npages; i++)
 		get_page(pfn_to_page(e->pfns[i]));
+}
+
+/**
+ * xpmem_rmap_discard() - free the reverse map of a segment being freed
+ * @seg: the segment; no page references are held by its entries
+ */
+void xpmem_rmap_discard(struct xpmem_seg *seg)
+{
+	struct xpmem_rmap *e, *te;
+
+	for (e = xpmem_rmap_first(seg, 0, ULONG_MAX); e; e = te) {
+		te = xpmem_rmap_next(e, 0, ULONG_MAX);
+		xpmem_rmap_remove(seg, e);
+		xpmem_rmap_entry_free(e);
+	}
 }
 
 /**
@@ -234,14 +283,15 @@ again:
 		}
 	}
 	/* A new entry supersedes the same peer's entries inside it. */
-	list_for_each_entry_safe(o, to, &seg->rmap, node) {
+	for (o = xpmem_rmap_first(seg, e->start, e->end); o; o = to) {
+		to = xpmem_rmap_next(o, e->start, e->end);
 		if (o->peer == e->peer && o->start >= e->start &&
 		    o->end <= e->end) {
-			list_del(&o->node);
+			xpmem_rmap_remove(seg, o);
 			xpmem_rmap_entry_free(o);
 		}
 	}
-	list_add_tail(&e->node, &seg->rmap);
+	xpmem_rmap_insert(seg, e);
 	mutex_unlock(&seg->lock);
 	err = 0;
 out:
@@ -342,12 +392,9 @@ fail:
 bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end)
 {
-	struct xpmem_rmap *e;
-
-	list_for_each_entry(e, &seg->rmap, node)
-		if (e->start < end && start < e->end)
-			return true;
-	return false;
+	lockdep_assert_held(&seg->lock);
+	return start < end &&
+	       xpmem_rmap_it_iter_first(&seg->rmap, start, end - 1);
 }
 
 /*
@@ -360,11 +407,14 @@ static void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
 {
 	struct xpmem_rmap *e, *te;
 
-	list_for_each_entry_safe(e, te, &seg->rmap, node) {
-		if (e->start < end && start < e->end) {
-			xpmem_rmap_get_pages(e);
-			list_move_tail(&e->node, gone);
-		}
+	lockdep_assert_held(&seg->lock);
+	if (start >= end)
+		return;
+	for (e = xpmem_rmap_first(seg, start, end); e; e = te) {
+		te = xpmem_rmap_next(e, start, end);
+		xpmem_rmap_remove(seg, e);
+		xpmem_rmap_get_pages(e);
+		list_add_tail(&e->node, gone);
 	}
 }
 
@@ -622,9 +672,10 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 
 	while ((seg = xpmem_seg_next(&idx))) {
 		mutex_lock(&seg->lock);
-		list_for_each_entry_safe(e, te, &seg->rmap, node) {
+		for (e = xpmem_rmap_first(seg, 0, ULONG_MAX); e; e = te) {
+			te = xpmem_rmap_next(e, 0, ULONG_MAX);
 			if (e->peer == peer && e->incarnation < incarnation) {
-				list_del(&e->node);
+				xpmem_rmap_remove(seg, e);
 				xpmem_rmap_entry_free(e);
 			}
 		}
@@ -738,12 +789,13 @@ void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
 	struct xpmem_seg *seg;
-	struct xpmem_rmap *e;
+	struct xpmem_rmap *e, *te;
 	unsigned long idx = 0;
 
 	while ((seg = xpmem_seg_next(&idx))) {
 		mutex_lock(&seg->lock);
-		list_for_each_entry(e, &seg->rmap, node) {
+		for (e = xpmem_rmap_first(seg, 0, ULONG_MAX); e; e = te) {
+			te = xpmem_rmap_next(e, 0, ULONG_MAX);
 			if (peer && e->peer != peer)
 				continue;
 			rec.segid = seg->segid;

@@ -84,12 +84,9 @@ static void xpmem_seg_free(struct kref *kref)
 {
 	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
 
-	struct xpmem_rmap *e, *te;
-
 	WARN_ON(!list_empty(&seg->atts));
 	/* Only entries of a segment whose notifier never ran remain. */
-	list_for_each_entry_safe(e, te, &seg->rmap, node)
-		xpmem_rmap_entry_free(e);
+	xpmem_rmap_discard(seg);
 	if (seg->charged)
 		xpmem_uncharge(seg->uid, XPMEM_LIMIT_SEG);
 	mmdrop(seg->mm);
@@ -117,7 +114,7 @@ struct xpmem_seg *xpmem_seg_alloc(void)
 	mutex_init(&seg->lock);
 	INIT_LIST_HEAD(&seg->atts);
 	INIT_LIST_HEAD(&seg->tg_node);
-	INIT_LIST_HEAD(&seg->rmap);
+	seg->rmap = RB_ROOT_CACHED;
 	return seg;
 }
 

@@ -20,6 +20,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
+#include <linux/rbtree.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 
@@ -83,7 +84,10 @@ struct xpmem_tg {
  * the entry (so get_page() on them is safe while it is on seg->rmap).
  */
 struct xpmem_rmap {
-	struct list_head node;
+	struct rb_node rb;		/* in seg->rmap, by [start, last] */
+	unsigned long last;		/* end - 1 */
+	unsigned long subtree_last;
+	struct list_head node;		/* off the tree: revoke/quarantine lists */
 	u32 peer;
 	u64 incarnation;
 	unsigned long start;
@@ -113,7 +117,7 @@ struct xpmem_seg {
 	bool notifier_live;
 	bool charged;			/* counted against uid's segments */
 	struct list_head tg_node;
-	struct list_head rmap;		/* xpmem_rmap entries, under lock */
+	struct rb_root_cached rmap;	/* xpmem_rmap interval tree, under lock */
 	/*
 	 * Remote segment (importer side): segid of node owner, [start, end)
 	 * = [0, size) are segment offsets, no mm and no notifier. zap_seq
@@ -227,6 +231,7 @@ bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end);
 void xpmem_rmap_free(struct xpmem_seg *seg);
 void xpmem_rmap_entry_free(struct xpmem_rmap *e);
+void xpmem_rmap_discard(struct xpmem_seg *seg);
 void xpmem_quar_unsolicited(u16 type, const void *body);
 void xpmem_quar_peer_acked(u64 generation, u32 peer);
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation);
