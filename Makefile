@@ -9,8 +9,8 @@ BUILD ?= build
 PREFIX ?= /usr
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster demo bench bench-local \
-	install clean
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug demo bench \
+	bench-local install clean
 
 all: userspace kmod
 
@@ -35,6 +35,12 @@ check: deps
 check-unit check-vm check-cluster: check-%: deps
 	$(MAKE) all
 	$(CTEST) -j2 -L '^$*$$'
+
+# The vm and cluster labels on the debug kernel (KASAN, lockdep, DEBUG_VM,
+# kmemleak), built on first use into ~/.cache/xpmem (tests/check-debug).
+check-debug: deps
+	$(MAKE) all
+	tests/check-debug $(BUILD)
 
 bench-local: deps
 	$(MAKE) all

@@ -481,9 +481,9 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 		 addr & PMD_MASK);
 	hi = min(lo + (n << PAGE_SHIFT), vma->vm_end);
 	hi = min(hi, (addr & PMD_MASK) + PMD_SIZE);
-	/* Same distance in the source: clip to the source vma and range. */
-	lo = max(lo, addr - (src - max(svma->vm_start, att->src_start)));
-	hi = min(hi, addr + (min(svma->vm_end, att->src_end) - src));
+	/* Same distances in the source: clip to the source vma and range. */
+	lo = addr - min(addr - lo, src - max(svma->vm_start, att->src_start));
+	hi = addr + min(hi - addr, min(svma->vm_end, att->src_end) - src);
 	w->wstart = lo;
 	w->wend = hi;
 	w->src = src - (addr - lo);

@@ -1,25 +1,132 @@
-# Shared by tests/vm/run and tests/vm/run-cluster: kernel discovery, initramfs,
-# QEMU command line, kernel-log checks. Sourced, not executed.
+# Shared by tests/vm/run and tests/vm/run-cluster: kernels, initramfs, QEMU
+# command line, kernel-log checks. Sourced, not executed. The caller parses its
+# options, then calls vm_use_kernel before anything else here.
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$VM_DIR/../.." && pwd)
-KVER=$("$VM_DIR/kver")
-KMOD="${XPMEM_KMOD:-$REPO/xpmem-kmod/xpmem.ko}"
 VM_CACHE="${XPMEM_VM_CACHE:-$REPO/build/vm}"
-VM_TIMEOUT="${XPMEM_VM_TIMEOUT:-900}"
+VM_KERNEL="${XPMEM_KERNEL:-default}"   # --kernel overrides
+# Empty: 900 s times the kernel's slowdown (vm_use_kernel). An explicit value
+# (--timeout, XPMEM_VM_TIMEOUT) is taken as is, on every kernel.
+VM_TIMEOUT="${XPMEM_VM_TIMEOUT:-}"
+VM_NO_MODULE=0
+# --require-unload: a debug boot's closing rmmod of xpmem must succeed.
+VM_REQUIRE_UNLOAD="${XPMEM_VM_REQUIRE_UNLOAD:-0}"
 
-# Modules the initramfs loads, in dependency order.
+# Modules the initramfs loads, in dependency order, on a kernel that has them
+# as modules (K_MODULES set).
 INIT_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 netfs fscache 9pnet 9pnet_virtio 9p failover net_failover virtio_net"
 
-# What counts as a kernel problem in a guest log.
+# What counts as a kernel problem in a guest log: oopses, warnings, lockdep
+# (most of its reports start with WARNING: or INFO:, listed anyway so a change
+# of prefix does not hide them), KASAN, DEBUG_VM, sleeping in atomic context,
+# kmemleak's summary line, stalls and panics.
 KERNEL_PROBLEMS='BUG:|WARNING:|Oops|INFO: possible|INFO: task .* blocked|soft lockup|hard LOCKUP|Kernel panic|general protection fault|UBSAN:|KASAN:|rcu: INFO|self-detected stall|list_(add|del) corruption|kernel BUG'
+KERNEL_PROBLEMS+='|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance|held lock freed|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|page dumped because|Bad page (state|map)|new suspected memory leak|unreferenced object 0x'
 
 die() { echo "vm: $*" >&2; exit 2; }
 
-# Builds (or reuses) the initramfs for $KVER; prints its path.
+# ---- Kernels -------------------------------------------------------------
+# How many times slower than default each kernel runs here (default 1): scales
+# the default boot timeout (vm_use_kernel) and, read from this line by
+# tests/vm/ctest-timeouts.cmake, the ctest TIMEOUT of every vm/cluster test.
+VM_SLOWDOWN="debug=4"
+
+# A kernel the testbed boots is one function kernel_<name> (`--kernel <name>`)
+# that sets:
+#   K_IMAGE     the image QEMU boots
+#   K_RELEASE   its release (uname -r in the guest)
+#   K_KDIR      the tree xpmem.ko is built against
+#   K_MODULES   /lib/modules/<release> the initramfs takes INIT_MODULES from;
+#               empty when virtio and 9p are built in
+#   K_KMOD      xpmem.ko for it; empty: vm_kernel_module builds one from a
+#               copy of xpmem-kmod/ in $VM_CACHE/kmod-<name>/
+#   K_MAKE      command prefix for that build (e.g. a chroot), usually empty
+#   K_CMDLINE   extra kernel command line
+#   K_DEBUG     1: every boot ends with rmmod xpmem and a kmemleak scan
+# and, if it is slower than the default under TCG, an entry in VM_SLOWDOWN.
+
+# Debian's kernel (tests/vm/kver); xpmem.ko is the one `make` builds in place.
+kernel_default() {
+	K_RELEASE=$("$VM_DIR/kver") || die "no kernel to boot"
+	K_IMAGE=/boot/vmlinuz-$K_RELEASE
+	K_KDIR=/lib/modules/$K_RELEASE/build
+	K_MODULES=/lib/modules/$K_RELEASE
+	K_KMOD=$REPO/xpmem-kmod/xpmem.ko
+	K_MAKE=() K_CMDLINE= K_DEBUG=0
+}
+
+# linux-source-6.1 with KASAN, lockdep, DEBUG_VM, kmemleak (tests/vm/debug-kernel,
+# built once into a cache outside the checkout). KASAN reports every bug, not
+# only the first.
+kernel_debug() {
+	local dir
+	dir=$("$VM_DIR/debug-kernel") || die "the debug kernel could not be built (tests/vm/debug-kernel)"
+	K_RELEASE=$(cat "$dir/release")
+	K_IMAGE=$dir/bzImage
+	K_KDIR=$dir/build
+	K_MODULES= K_KMOD=
+	K_MAKE=() K_CMDLINE="kasan_multi_shot" K_DEBUG=1
+}
+
+# Selects kernel $1 and the module to load (XPMEM_KMOD overrides).
+# Sets KMOD, and VM_KMOD_TREE when the module was built here for a
+# non-default kernel.
+vm_use_kernel() {
+	declare -F "kernel_$1" >/dev/null ||
+		die "unknown kernel '$1'; known: $(declare -F | sed -n 's/^declare -f kernel_//p' | xargs)"
+	VM_KERNEL=$1
+	"kernel_$1"
+	local kv
+	K_SLOWDOWN=1
+	for kv in $VM_SLOWDOWN; do [ "${kv%%=*}" = "$1" ] && K_SLOWDOWN=${kv#*=}; done
+	[ -n "$VM_TIMEOUT" ] || VM_TIMEOUT=$((900 * K_SLOWDOWN))
+	VM_KMOD_TREE=
+	if [ -n "${XPMEM_KMOD:-}" ]; then
+		KMOD=$XPMEM_KMOD
+	elif [ -n "$K_KMOD" ]; then
+		KMOD=$K_KMOD
+	elif [ "$VM_NO_MODULE" = 1 ]; then
+		KMOD=/nonexistent/xpmem.ko  # not loaded; a command that needs it fails clearly
+	else
+		VM_KMOD_TREE=$(vm_kernel_module "$REPO/xpmem-kmod")
+		KMOD=$VM_KMOD_TREE/xpmem.ko
+	fi
+	[ "$VM_NO_MODULE" = 1 ] || [ -f "$KMOD" ] || die "$KMOD not built; run make"
+}
+
+# Builds the external module whose sources are in directory $1 for the
+# selected kernel, in $VM_CACHE/kmod-$VM_KERNEL/<basename of $1>; prints that
+# directory. The sources are copied, not built in place, because Kbuild writes
+# its objects next to them (and xpmem-kmod/ holds the default kernel's); a file
+# is copied only when its content changed, with a fresh mtime, so Kbuild
+# rebuilds exactly what changed. include/ is linked beside the copy: the
+# module's Kbuild reads $(src)/../include/uapi.
+vm_kernel_module() {
+	local src=$1 top="$VM_CACHE/kmod-$VM_KERNEL"
+	local d="$top/$(basename "$src")"
+	mkdir -p "$d"
+	(
+		flock 8
+		ln -sfn "$REPO/include" "$top/include"
+		cd "$src"
+		find . -type f \( -name '*.[chS]' -o -name Kbuild -o -name Makefile \) ! -name '*.mod.c' |
+		while read -r f; do
+			cmp -s "$f" "$d/$f" || { mkdir -p "$(dirname "$d/$f")"; cp "$f" "$d/$f"; }
+		done
+		if ! "${K_MAKE[@]}" make -C "$K_KDIR" M="$d" modules >"$d.log" 2>&1; then
+			echo "vm: building $src for kernel '$VM_KERNEL' ($K_KDIR) failed:" >&2
+			tail -n 40 "$d.log" >&2
+			exit 1
+		fi
+	) 8>"$top/.lock" || die "$(basename "$src") for kernel '$VM_KERNEL' not built; log in $d.log"
+	echo "$d"
+}
+
+# Builds (or reuses) the initramfs for the selected kernel; prints its path.
 vm_initramfs() {
-	local img="$VM_CACHE/initramfs-$KVER.cpio.gz"
+	local img="$VM_CACHE/initramfs-$VM_KERNEL-$K_RELEASE.cpio.gz"
 	if [ -f "$img" ] && [ "$img" -nt "$VM_DIR/init" ] && [ "$img" -nt "$VM_DIR/lib.sh" ]; then
 		echo "$img"; return
 	fi
@@ -29,11 +136,12 @@ vm_initramfs() {
 	cp /bin/busybox "$root/bin/busybox"
 	file -L "$root/bin/busybox" 2>/dev/null | grep -q static ||
 		ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
+	: >"$root/modules.list"
 	local m path
-	for m in $INIT_MODULES; do
-		path=$(grep -E "/$m\.ko(\.[a-z]+)?:" "/lib/modules/$KVER/modules.dep" | cut -d: -f1)
-		[ -n "$path" ] || die "module $m not found for $KVER"
-		cp "/lib/modules/$KVER/$path" "$root/modules/$m.ko"
+	for m in ${K_MODULES:+$INIT_MODULES}; do
+		path=$(grep -E "/$m\.ko(\.[a-z]+)?:" "$K_MODULES/modules.dep" | cut -d: -f1)
+		[ -n "$path" ] || die "module $m not found for $K_RELEASE"
+		cp "$K_MODULES/$path" "$root/modules/$m.ko"
 		echo "$m" >>"$root/modules.list"
 	done
 	cp "$VM_DIR/init" "$root/init"; chmod +x "$root/init"
@@ -46,14 +154,26 @@ vm_initramfs() {
 # Writes the script PID 1 runs in the chroot: load xpmem.ko, run the command,
 # record its status and the kernel log. $1=jobdir $2=nodedir; rest: command.
 # Environment for the command comes from the global array VM_ENV (NAME=value).
+# On a debug kernel the boot then unloads xpmem (only if nothing holds it: a
+# busy module is reported, not forced) and runs kmemleak; results go to the
+# node's files "unload" and "kmemleak", checked by vm_node_result.
 vm_write_guest_main() {
 	local job=$1 node=$2; shift 2
 	{
 		echo '#!/bin/bash'
 		echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp LANG=C.UTF-8'
-		local kv; for kv in "${VM_ENV[@]}"; do printf 'export %q\n' "$kv"; done
+		local kv; for kv in "${VM_ENV[@]}" "XPMEM_KERNEL=$VM_KERNEL" "XPMEM_VM_SLOWDOWN=$K_SLOWDOWN"; do
+			printf 'export %q\n' "$kv"
+		done
+		[ "$VM_NO_MODULE" = 1 ] || printf 'export %q\n' "XPMEM_KMOD=$KMOD"
 		printf 'NODE=%q\n' "$node"
-		if [ "${VM_NO_MODULE:-0}" = 0 ]; then
+		if [ -n "$VM_KMOD_TREE" ]; then
+			# The module tree built for this kernel stands in for xpmem-kmod/, so a
+			# command that loads $REPO/xpmem-kmod/xpmem.ko itself gets the right one.
+			printf 'mount --bind %q %q || { echo "vm: cannot bind-mount the module tree over xpmem-kmod/" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' \
+				"$VM_KMOD_TREE" "$REPO/xpmem-kmod"
+		fi
+		if [ "$VM_NO_MODULE" = 0 ]; then
 			printf 'insmod %q || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD"
 			echo 'chmod 0666 /dev/xpmem 2>/dev/null  # what the udev rule does on a real node'
 		fi
@@ -64,6 +184,36 @@ vm_write_guest_main() {
 		else
 			echo '"${cmd[@]}" </dev/null >"$NODE/output" 2>&1; rc=$?'
 		fi
+		if [ "$K_DEBUG" = 1 ] || [ "$VM_REQUIRE_UNLOAD" = 1 ]; then
+			cat <<'UNLOAD'
+cd /
+if ! grep -q '^xpmem ' /proc/modules; then
+	echo "not loaded" >"$NODE/unload"
+elif refs=$(cat /sys/module/xpmem/refcnt 2>/dev/null) && [ "$refs" != 0 ]; then
+	echo "busy: refcnt $refs" >"$NODE/unload"
+	echo "vm: xpmem not unloaded at the end: still in use (refcnt $refs), so its leaks cannot show" >>"$NODE/output"
+elif err=$(rmmod xpmem 2>&1); then
+	echo ok >"$NODE/unload"
+else
+	echo "failed: $err" >"$NODE/unload"
+	echo "vm: rmmod xpmem at the end failed: $err" >>"$NODE/output"
+fi
+UNLOAD
+		fi
+		if [ "$K_DEBUG" = 1 ]; then
+			# kmemleak reports an object only once it has looked unreferenced in
+			# two scans and is older than 5 s: scan, wait, scan.
+			cat <<'KMEMLEAK'
+KL=/sys/kernel/debug/kmemleak
+if [ -e $KL ] && echo scan 2>/dev/null >$KL; then
+	sleep 5
+	echo scan >$KL
+	cat $KL >"$NODE/kmemleak"
+else
+	echo "no $KL, or kmemleak refused a scan (it disables itself on an internal error: see dmesg)" >"$NODE/kmemleak-off"
+fi
+KMEMLEAK
+		fi
 		echo 'dmesg >"$NODE/dmesg" 2>&1'
 		echo 'echo $rc >"$NODE/rc"'
 	} >"$node/guest-main"
@@ -73,11 +223,11 @@ vm_write_guest_main() {
 # $1=jobdir $2=nodedir $3=initramfs
 vm_qemu_base() {
 	local job=$1 node=$2 initrd=$3
-	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off"
+	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off $K_CMDLINE"
 	cmdline+=" XPMEM_JOB=$job XPMEM_NODE=$node XPMEM_SHOW=$REPO:$PWD"
 	[ -n "${VM_OUT:-}" ] && cmdline+=" XPMEM_OUT=$VM_OUT"
 	QEMU_ARGS=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot
-		-display none -kernel "/boot/vmlinuz-$KVER" -initrd "$initrd" -append "$cmdline"
+		-display none -kernel "$K_IMAGE" -initrd "$initrd" -append "$cmdline"
 		-fsdev "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap"
 		-device "virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot,bus=pcie.0,addr=0x2"
 		-fsdev "local,id=fsjob,path=$job,security_model=none"
@@ -93,9 +243,11 @@ vm_qemu_base() {
 	fi
 }
 
-# Scans a node's kernel logs; prints problems and returns 1 if any.
+# Scans a node's kernel logs; prints problems and returns 1 if any: the
+# matching lines, the first report in full (a KASAN or lockdep report is long
+# and may be far from the end), then the end of the log.
 vm_check_kernel_log() {
-	local node=$1 label=$2 f hits=
+	local node=$1 label=$2 f hits= first
 	for f in "$node/console.log" "$node/dmesg"; do
 		[ -f "$f" ] || continue
 		if grep -Eq "$KERNEL_PROBLEMS" "$f"; then hits="$f"; break; fi
@@ -103,13 +255,36 @@ vm_check_kernel_log() {
 	[ -z "$hits" ] && return 0
 	echo "vm: $label: kernel problem in guest log ($hits):" >&2
 	grep -En "$KERNEL_PROBLEMS" "$hits" | head -n 20 >&2
-	echo "---- $label kernel log ----" >&2
-	tail -n 150 "$hits" >&2
+	first=$(grep -En "$KERNEL_PROBLEMS" "$hits" | head -n 1 | cut -d: -f1)
+	echo "---- $label kernel log from line $((first > 5 ? first - 5 : 1)) (first report) ----" >&2
+	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 120))p" "$hits" >&2
+	echo "---- $label kernel log, last 60 lines ----" >&2
+	tail -n 60 "$hits" >&2
 	echo "---- end of $label kernel log ----" >&2
 	return 1
 }
 
-# Result of one node: 0 if the command passed and the kernel log is clean.
+# Debug kernels: kmemleak's findings after the closing scan, and the closing
+# unload. Prints problems and returns 1 if any.
+vm_check_debug_end() {
+	local node=$1 label=$2 n bad=0
+	if [ -f "$node/kmemleak-off" ]; then
+		echo "vm: $label: kmemleak could not scan, so leaks are unchecked: $(cat "$node/kmemleak-off")" >&2
+		bad=1
+	elif [ -f "$node/kmemleak" ] && n=$(grep -c '^unreferenced object' "$node/kmemleak"); then
+		echo "vm: $label: kmemleak: $n unreferenced object(s) (memory leaks) at the end of the boot; first ones ($node/kmemleak):" >&2
+		head -n 80 "$node/kmemleak" >&2
+		bad=1
+	fi
+	if [ "$VM_REQUIRE_UNLOAD" = 1 ] && [ -f "$node/unload" ] && [ "$(cat "$node/unload")" != ok ]; then
+		echo "vm: $label: closing rmmod xpmem was required (--require-unload) and did not succeed: $(cat "$node/unload")" >&2
+		bad=1
+	fi
+	return "$bad"
+}
+
+# Result of one node: 0 if the command passed and the kernel log is clean
+# (on a debug kernel: and kmemleak found nothing).
 # $1=nodedir $2=label $3=qemu exit status
 vm_node_result() {
 	local node=$1 label=$2 qrc=$3 rc
@@ -126,6 +301,7 @@ vm_node_result() {
 		return 125
 	fi
 	rc=$(cat "$node/rc")
+	vm_check_debug_end "$node" "$label" || { [ "$rc" = 0 ] && rc=126; }
 	vm_check_kernel_log "$node" "$label" || { [ "$rc" = 0 ] && rc=126; }
 	return "$rc"
 }
