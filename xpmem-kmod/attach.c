@@ -68,6 +68,11 @@ static int xpmem_slot_alloc(struct xpmem_att *att)
 		return -EINVAL;
 	att->big = att->npages + colour > (1UL << XPMEM_SMALL_SHIFT);
 	if (att->big) {
+		/* A shared pool: no user may take more than their share. */
+		ret = xpmem_charge(att->charged, XPMEM_LIMIT_BIG);
+		if (ret)
+			return ret;
+		att->charged_big = true;
 		ret = xa_alloc(&xpmem_big_slots, &slot, NULL,
 			       XA_LIMIT(1, XPMEM_BIG_MAX), GFP_KERNEL);
 		att->pgoff = XPMEM_BIG_BASE +
@@ -77,8 +82,12 @@ static int xpmem_slot_alloc(struct xpmem_att *att)
 			       XA_LIMIT(1, XPMEM_SMALL_MAX), GFP_KERNEL);
 		att->pgoff = (unsigned long)slot << XPMEM_SMALL_SHIFT;
 	}
-	if (ret)
+	if (ret) {
+		if (att->charged_big)
+			xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
+		att->charged_big = false;
 		return ret == -EBUSY ? -ENOSPC : ret;
+	}
 	att->slot = slot;
 	att->pgoff += colour;
 	xa_store(att->big ? &xpmem_big_slots : &xpmem_small_slots, slot, att,
@@ -113,13 +122,10 @@ static void xpmem_att_free(struct kref *kref)
 
 	xa_erase(att->big ? &xpmem_big_slots : &xpmem_small_slots, att->slot);
 	/* Nobody else can reach @att now: no lock for the kept answers. */
-	while (!list_empty(&att->rfaults)) {
-		struct list_head *e = att->rfaults.next;
-
-		list_del(e);
-		kfree(e);
-	}
+	xpmem_rfaults_free(att);
 	xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
+	if (att->charged_big)
+		xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
 	xpmem_ap_put(att->ap);
 	kfree_rcu(att, rcu);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_ATT]);
@@ -176,7 +182,7 @@ int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
 	if (!att)
 		goto err_ap;
-	att->charged = current_euid();
+	att->charged = xpmem_charge_uid();
 	ret = xpmem_charge(att->charged, XPMEM_LIMIT_ATT);
 	if (ret) {
 		kfree(att);
@@ -328,6 +334,9 @@ static void xpmem_vm_close(struct vm_area_struct *vma)
  */
 #define XPMEM_NORETRY_LOCK_MS	100
 
+/* Rounds of the fault's sequence retry before it lets go of the mmap_lock. */
+#define XPMEM_FAULT_ROUNDS	8
+
 /*
  * Lock the source mm for hmm_range_fault() while the attacher's mmap_lock is
  * held. Two processes attaching each other could deadlock on the two
@@ -357,8 +366,8 @@ static vm_fault_t xpmem_lock_source(struct vm_fault *vmf,
 		return VM_FAULT_RETRY;
 	mmap_read_unlock(vmf->vma->vm_mm);
 	/* Wait for the writer, then start over. */
-	mmap_read_lock(src_mm);
-	mmap_read_unlock(src_mm);
+	if (!mmap_read_lock_killable(src_mm))
+		mmap_read_unlock(src_mm);
 	return VM_FAULT_RETRY;
 }
 
@@ -452,7 +461,7 @@ bool xpmem_vma_exportable(struct vm_area_struct *vma)
 /*
  * Fault window of the attachment page at @addr: the pages around it, within
  * the vma, the PMD and the source vma, at most xpmem_fault_window of them.
- * Caller: the source mm is locked. Returns the source address of @addr.
+ * Caller: the source mm is locked.
  */
 struct xpmem_window_calc {
 	unsigned long wstart, wend;	/* attacher addresses */
@@ -521,6 +530,7 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 		.notifier = &seg->notifier,
 		.hmm_pfns = pfns,
 	};
+	unsigned int rounds = 0;
 	bool write, src_ro;
 	vm_fault_t ret;
 	unsigned long i;
@@ -538,6 +548,22 @@ again:
 	if (fatal_signal_pending(current)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
+	}
+	/*
+	 * An exporter invalidating the range over and over keeps us here:
+	 * after a few rounds let the attacher's mmap writers in.
+	 */
+	if (++rounds > XPMEM_FAULT_ROUNDS) {
+		if (mkwrite) {
+			ret = VM_FAULT_NOPAGE;	/* the page faults again */
+			goto out;
+		}
+		if (vmf->flags & FAULT_FLAG_ALLOW_RETRY) {
+			if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+				mmap_read_unlock(vma->vm_mm);
+			ret = VM_FAULT_RETRY;
+			goto out;
+		}
 	}
 	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
 	if (!same_mm) {
@@ -563,6 +589,15 @@ again:
 		range.end = w.src + (w.n << PAGE_SHIFT);
 		err = store && !write ? -EACCES :
 		      xpmem_hmm_window(&range, w.idx, write);
+		/*
+		 * A load where the source cannot take a write fault now
+		 * (uffd write-protect, no memory for the COW copy): map it
+		 * read-only; a store then goes through pfn_mkwrite.
+		 */
+		if (err && err != -EBUSY && write && !store) {
+			write = false;
+			err = xpmem_hmm_window(&range, w.idx, false);
+		}
 	}
 	if (!same_mm)
 		mmap_read_unlock(src_mm);

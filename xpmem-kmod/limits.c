@@ -2,9 +2,9 @@
 /*
  * Per-user and per-peer limits on what xpmem's objects may cost the kernel.
  *
- * Segments and attachments are counted per effective uid of the process
- * that made them (like inotify's max_user_watches, and with the same errno
- * past the cap: ENOSPC); reverse-map entries are counted per remote peer,
+ * Segments, access permits and attachments are counted per user (see
+ * xpmem_charge_uid(); like inotify's max_user_watches, and with the same
+ * errno past the cap: ENOSPC); resolved pages are counted per remote peer,
  * so one partition cannot grow another's kernel memory without bound.
  * The caps are module parameters, changeable at runtime.
  */
@@ -12,6 +12,9 @@
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/user_namespace.h>
+#include <linux/cred.h>
+#include <linux/mm.h>
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
@@ -26,10 +29,22 @@ module_param_named(max_attachments_per_user, xpmem_max_atts, uint, 0644);
 MODULE_PARM_DESC(max_attachments_per_user,
 		 "Attachments one user may have at once (default 1048576)");
 
-static unsigned int xpmem_max_rmap = 262144;
-module_param_named(max_rmap_entries_per_peer, xpmem_max_rmap, uint, 0644);
-MODULE_PARM_DESC(max_rmap_entries_per_peer,
-		 "Reverse-map entries (resolved ranges) one remote partition may hold (default 262144)");
+static unsigned int xpmem_max_aps = 1048576;
+module_param_named(max_permits_per_user, xpmem_max_aps, uint, 0644);
+MODULE_PARM_DESC(max_permits_per_user,
+		 "Access permits (xpmem_get) one user may hold at once (default 1048576)");
+
+/* Attachments over 32 GiB share 32766 file-offset slots between all users. */
+static unsigned int xpmem_max_big = 1024;
+module_param_named(max_big_attachments_per_user, xpmem_max_big, uint, 0644);
+MODULE_PARM_DESC(max_big_attachments_per_user,
+		 "Attachments larger than 32 GiB one user may have at once (default 1024 of 32766 in all)");
+
+/* 0: as many pages as this node has RAM (set at load). */
+static unsigned long xpmem_max_rmap_pages;
+module_param_named(max_rmap_pages_per_peer, xpmem_max_rmap_pages, ulong, 0644);
+MODULE_PARM_DESC(max_rmap_pages_per_peer,
+		 "Pages one remote partition may hold resolved at once (default: this node's RAM pages)");
 
 struct xpmem_user {
 	struct hlist_node node;
@@ -52,14 +67,53 @@ static struct xpmem_user *xpmem_user_find(kuid_t uid)
 
 static unsigned int xpmem_limit(enum xpmem_limit what)
 {
-	return what == XPMEM_LIMIT_SEG ? READ_ONCE(xpmem_max_segs) :
-	       READ_ONCE(xpmem_max_atts);
+	switch (what) {
+	case XPMEM_LIMIT_SEG:
+		return READ_ONCE(xpmem_max_segs);
+	case XPMEM_LIMIT_ATT:
+		return READ_ONCE(xpmem_max_atts);
+	case XPMEM_LIMIT_AP:
+		return READ_ONCE(xpmem_max_aps);
+	default:
+		return READ_ONCE(xpmem_max_big);
+	}
+}
+
+static bool xpmem_user_unused(struct xpmem_user *u)
+{
+	int i;
+
+	for (i = 0; i < XPMEM_LIMIT_NR; i++)
+		if (u->count[i])
+			return false;
+	return true;
+}
+
+/**
+ * xpmem_charge_uid() - the user the current task's objects are counted for
+ *
+ * The effective uid in the initial user namespace; inside a user namespace,
+ * the (initial-namespace) owner of its outermost ancestor below the initial
+ * one, as ucounts-based limits do: the uids mapped into a namespace (e.g.
+ * 65536 subordinate ids) do not each get a quota of their own.
+ *
+ * Return: the uid to pass to xpmem_charge().
+ */
+kuid_t xpmem_charge_uid(void)
+{
+	const struct user_namespace *ns = current_user_ns();
+
+	if (ns == &init_user_ns)
+		return current_euid();
+	while (ns->parent != &init_user_ns)
+		ns = ns->parent;
+	return ns->owner;
 }
 
 /**
  * xpmem_charge() - count one more object of @what for @uid
  * @uid: the user (effective uid of the maker)
- * @what: XPMEM_LIMIT_SEG or XPMEM_LIMIT_ATT
+ * @what: XPMEM_LIMIT_SEG, _ATT, _AP or _BIG
  *
  * Return: 0, -ENOSPC if @uid is at its cap, -ENOMEM.
  */
@@ -88,7 +142,7 @@ int xpmem_charge(kuid_t uid, enum xpmem_limit what)
 		ret = -ENOSPC;
 	else
 		u->count[what]++;
-	if (ret && !u->count[XPMEM_LIMIT_SEG] && !u->count[XPMEM_LIMIT_ATT]) {
+	if (ret && xpmem_user_unused(u)) {
 		hash_del(&u->node);
 		fresh = u;
 	}
@@ -110,7 +164,7 @@ void xpmem_uncharge(kuid_t uid, enum xpmem_limit what)
 	u = xpmem_user_find(uid);
 	if (!WARN_ON_ONCE(!u || !u->count[what])) {
 		u->count[what]--;
-		if (!u->count[XPMEM_LIMIT_SEG] && !u->count[XPMEM_LIMIT_ATT]) {
+		if (xpmem_user_unused(u)) {
 			hash_del(&u->node);
 			gone = u;
 		}
@@ -119,57 +173,61 @@ void xpmem_uncharge(kuid_t uid, enum xpmem_limit what)
 	kfree(gone);
 }
 
-/* Reverse-map entries per peer: peer -> count, as an xarray value. */
-static DEFINE_XARRAY(xpmem_peer_entries);
+/* Resolved pages per peer: peer -> count, as an xarray value. */
+static DEFINE_XARRAY(xpmem_peer_pages);
 
 /**
- * xpmem_peer_charge() - count one more reverse-map entry of @peer
- * @peer: the remote node the entry is for
+ * xpmem_peer_charge() - count @npages more resolved pages for @peer
+ * @peer: the remote node the reverse-map entry is for
+ * @npages: pages in the entry
  *
- * Return: 0, or -ENOSPC if @peer holds max_rmap_entries_per_peer entries:
- * the peer is refused further RESOLVEs until invalidations shrink its share.
+ * Return: 0, or -ENOSPC if that would exceed max_rmap_pages_per_peer: the
+ * peer is fenced (its RESOLVEs fail) until invalidations shrink its share.
  */
-int xpmem_peer_charge(u32 peer)
+int xpmem_peer_charge(u32 peer, unsigned long npages)
 {
-	unsigned long n;
+	unsigned long n, max = READ_ONCE(xpmem_max_rmap_pages);
 	void *old;
 	int ret = 0;
 
-	xa_lock(&xpmem_peer_entries);
-	n = xa_to_value(xa_load(&xpmem_peer_entries, peer) ?: xa_mk_value(0));
-	if (n >= READ_ONCE(xpmem_max_rmap)) {
+	if (!max)
+		max = totalram_pages();
+	xa_lock(&xpmem_peer_pages);
+	n = xa_to_value(xa_load(&xpmem_peer_pages, peer) ?: xa_mk_value(0));
+	if (npages > max || n > max - npages) {
 		ret = -ENOSPC;
 	} else {
-		old = __xa_store(&xpmem_peer_entries, peer, xa_mk_value(n + 1),
-				 GFP_ATOMIC);
+		old = __xa_store(&xpmem_peer_pages, peer,
+				 xa_mk_value(n + npages), GFP_ATOMIC);
 		if (xa_is_err(old))
 			ret = xa_err(old);
 	}
-	xa_unlock(&xpmem_peer_entries);
+	xa_unlock(&xpmem_peer_pages);
 	if (ret == -ENOSPC)
-		pr_warn_ratelimited("xpmem: peer %u holds %lu resolved ranges (max_rmap_entries_per_peer): further RESOLVEs refused\n",
+		pr_warn_ratelimited("xpmem: peer %u holds %lu resolved pages (max_rmap_pages_per_peer): its RESOLVEs are refused until invalidations shrink that\n",
 				    peer, n);
 	return ret;
 }
 
 /**
- * xpmem_peer_uncharge() - count one reverse-map entry of @peer less
+ * xpmem_peer_uncharge() - count @npages resolved pages of @peer less
  * @peer: the peer passed to xpmem_peer_charge()
+ * @npages: the pages charged then
  */
-void xpmem_peer_uncharge(u32 peer)
+void xpmem_peer_uncharge(u32 peer, unsigned long npages)
 {
 	unsigned long n;
 
-	xa_lock(&xpmem_peer_entries);
-	n = xa_to_value(xa_load(&xpmem_peer_entries, peer) ?: xa_mk_value(0));
-	if (!WARN_ON_ONCE(!n)) {
-		if (n == 1)
-			__xa_erase(&xpmem_peer_entries, peer);
+	xa_lock(&xpmem_peer_pages);
+	n = xa_to_value(xa_load(&xpmem_peer_pages, peer) ?: xa_mk_value(0));
+	if (!WARN_ON_ONCE(n < npages)) {
+		if (n == npages)
+			__xa_erase(&xpmem_peer_pages, peer);
 		else
-			__xa_store(&xpmem_peer_entries, peer,
-				   xa_mk_value(n - 1), GFP_ATOMIC);
+			__xa_store(&xpmem_peer_pages, peer,
+				   xa_mk_value(n - npages), GFP_ATOMIC);
 	}
-	xa_unlock(&xpmem_peer_entries);
+	xa_unlock(&xpmem_peer_pages);
 }
 
 /**
@@ -181,8 +239,8 @@ void xpmem_limits_exit(void)
 	struct xpmem_user *u;
 	int bkt;
 
-	WARN_ON(!xa_empty(&xpmem_peer_entries));
-	xa_destroy(&xpmem_peer_entries);
+	WARN_ON(!xa_empty(&xpmem_peer_pages));
+	xa_destroy(&xpmem_peer_pages);
 	hash_for_each_safe(xpmem_users, bkt, t, u, node) {
 		WARN_ON(1);
 		hash_del(&u->node);

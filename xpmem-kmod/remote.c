@@ -21,6 +21,7 @@
 #include "xpmem_private.h"
 
 /* Every remote segment, for ZAP. Lock order: xpmem_rseg_mutex -> seg->lock */
+static struct lock_class_key xpmem_rseg_lock_key;
 static DEFINE_MUTEX(xpmem_rseg_mutex);
 static LIST_HEAD(xpmem_rsegs);
 
@@ -55,6 +56,9 @@ static void xpmem_rseg_zap(struct xpmem_seg *seg, unsigned long start,
 
 	mutex_lock(&seg->lock);
 	seg->zap_seq++;
+	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].seq = seg->zap_seq;
+	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].start = start;
+	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].end = end;
 	xpmem_zapper_enter(&z);
 	list_for_each_entry(att, &seg->atts, seg_node)
 		xpmem_zap_att_range(att, start, end);
@@ -206,6 +210,8 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	seg = xpmem_seg_alloc();
 	if (!seg)
 		return -ENOMEM;
+	/* Never taken in a notifier, unlike a local segment's lock. */
+	lockdep_set_class(&seg->lock, &xpmem_rseg_lock_key);
 	seg->remote = true;
 	seg->segid = segid;
 	seg->owner = xpmem_segid_node(segid);
@@ -235,6 +241,42 @@ struct xpmem_rfault {
 
 /* Answers kept per attachment; the oldest goes first. */
 #define XPMEM_MAX_RFAULTS	16
+
+/*
+ * Has a ZAP since @zseq covered segment offsets [start, end)? ZAPs of other
+ * ranges do not make an answer stale, so an owner busy invalidating one
+ * part of a segment cannot starve faults on another. Caller: seg->lock.
+ */
+static bool xpmem_rfault_stale(struct xpmem_seg *seg, unsigned long start,
+			       unsigned long end, u64 zseq)
+{
+	u64 q;
+
+	lockdep_assert_held(&seg->lock);
+	if (seg->zap_seq - zseq > XPMEM_ZAP_RING)
+		return true;	/* too many to tell */
+	for (q = zseq + 1; q <= seg->zap_seq; q++) {
+		typeof(seg->zaps[0]) *z = &seg->zaps[q % XPMEM_ZAP_RING];
+
+		if (z->seq != q || (z->start < end && start < z->end))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * xpmem_rfaults_free() - free the kept answers of an attachment being freed
+ * @att: the attachment, unreachable by anyone else
+ */
+void xpmem_rfaults_free(struct xpmem_att *att)
+{
+	struct xpmem_rfault *rf, *t;
+
+	list_for_each_entry_safe(rf, t, &att->rfaults, node)
+		kfree(rf);
+	INIT_LIST_HEAD(&att->rfaults);
+	att->nr_rfaults = 0;
+}
 
 /**
  * xpmem_rfaults_drop() - forget the kept REMOTE_FAULT answers of @att
@@ -358,7 +400,8 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 	lockdep_assert_held(&seg->lock);
 	if (att->dead || seg->dead)
 		return VM_FAULT_SIGBUS;
-	if (seg->zap_seq != rf->zseq)
+	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
+			       rf->zseq))
 		return VM_FAULT_NOPAGE;		/* refault */
 	prot = vm_get_page_prot(rf->writable ? vma->vm_flags :
 				vma->vm_flags & ~VM_WRITE);
@@ -436,8 +479,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	bool want_write = vma->vm_flags & VM_WRITE;
 	bool store = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long addr = vmf->address & PAGE_MASK;
-	bool may_drop = (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-			!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT);
+	bool may_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
 	unsigned long off, n, lo, hi;
 	struct xpmem_rfault *rf;
 	vm_fault_t ret;
@@ -462,11 +504,14 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		mutex_unlock(&seg->lock);
 		return VM_FAULT_SIGBUS;
 	}
-	/* The request this fault was retried for failed. */
+	/* The request this fault was retried for failed (and still holds). */
 	if (att->rfault_error == off + 1) {
 		att->rfault_error = 0;
-		mutex_unlock(&seg->lock);
-		return VM_FAULT_SIGBUS;
+		if (!xpmem_rfault_stale(seg, off, off + PAGE_SIZE,
+					att->rfault_error_zseq)) {
+			mutex_unlock(&seg->lock);
+			return VM_FAULT_SIGBUS;
+		}
 	}
 	/* A store hit a read-only PTE here (xpmem_pfn_mkwrite()). */
 	if (att->wr_intent == off + 1) {
@@ -485,13 +530,19 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	mutex_unlock(&seg->lock);
 
 	if (may_drop) {
+		/* Not allowed to wait: let the caller come back. */
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			return VM_FAULT_RETRY;
 		/* The vma may go while unlocked; @att and @seg may not. */
 		xpmem_att_get(att);
 		mmap_read_unlock(mm);
 		rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
 		if (!IS_ERR(rf)) {
 			mutex_lock(&seg->lock);
-			if (seg->zap_seq == zseq && !att->dead && !seg->dead) {
+			if (!att->dead && !seg->dead &&
+			    !xpmem_rfault_stale(seg, off,
+						off + (rf->n << PAGE_SHIFT),
+						zseq)) {
 				xpmem_rfault_keep(att, rf);
 				rf = NULL;
 			}
@@ -500,8 +551,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN) {
 			/* Retried with the error noted: the fault fails then. */
 			mutex_lock(&seg->lock);
-			if (seg->zap_seq == zseq)
-				att->rfault_error = off + 1;
+			att->rfault_error = off + 1;
+			att->rfault_error_zseq = zseq;
 			mutex_unlock(&seg->lock);
 		}
 		xpmem_att_put(att);
@@ -509,9 +560,17 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	}
 
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
-	if (IS_ERR(rf))
-		return PTR_ERR(rf) == -EINTR || PTR_ERR(rf) == -EAGAIN ?
-		       VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
+	if (IS_ERR(rf)) {
+		switch (PTR_ERR(rf)) {
+		case -EINTR:
+		case -EAGAIN:
+			return VM_FAULT_NOPAGE;
+		case -ENOMEM:
+			return VM_FAULT_OOM;
+		default:
+			return VM_FAULT_SIGBUS;
+		}
+	}
 	mutex_lock(&seg->lock);
 	ret = xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi);
 	mutex_unlock(&seg->lock);

@@ -62,6 +62,11 @@ static LIST_HEAD(xpmem_quar_list);
 static unsigned long xpmem_quar_nr;
 static unsigned long xpmem_quar_pages;
 
+/* Where entries go when no quarantine entry can be allocated (generation 0). */
+static struct xpmem_quar xpmem_quar_orphans = {
+	.entries = LIST_HEAD_INIT(xpmem_quar_orphans.entries),
+};
+
 /*
  * While anything is quarantined the module cannot be unloaded: the pages
  * may still be mapped by a peer that never acked, and unloading would drop
@@ -140,7 +145,7 @@ void xpmem_rmap_discard(struct xpmem_seg *seg)
  */
 void xpmem_rmap_entry_free(struct xpmem_rmap *e)
 {
-	xpmem_peer_uncharge(e->peer);
+	xpmem_peer_uncharge(e->peer, e->charged);
 	kfree(e);
 }
 
@@ -259,6 +264,10 @@ again:
 	}
 	e->npages = n;
 	e->end = e->start + (n << PAGE_SHIFT);
+	/* Count what the entry holds, not what was asked for. */
+	if (e->charged > n)
+		xpmem_peer_uncharge(e->peer, e->charged - n);
+	e->charged = n;
 	fr->nextents = 0;
 	for (i = 0; i < e->npages; i++) {
 		struct page *page = hmm_pfn_to_page(e->pfns[i]);
@@ -333,11 +342,12 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL_ACCOUNT);
 	if (!e)
 		goto put;
-	err = xpmem_peer_charge(r->requester);
+	err = xpmem_peer_charge(r->requester, npages);
 	if (err) {
 		kfree(e);
 		goto put;
 	}
+	e->charged = npages;
 	e->peer = r->requester;
 	e->incarnation = r->requester_incarnation;
 	e->start = r->start;
@@ -478,20 +488,29 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 	list_for_each_entry(e, entries, node)
 		pages += e->npages;
 	q = kzalloc(sizeof(*q), GFP_ATOMIC | __GFP_NOWARN);
-	if (!q) {
-		/* Never free what a peer may map: leak the references. */
-		pr_warn_ratelimited("xpmem: quarantine entry lost, %lu pages leaked\n",
-				    pages);
-		return;
-	}
-	q->generation = gen;
-	q->segid = seg->segid;
-	q->start = start;
-	q->len = end - start;
-	INIT_LIST_HEAD(&q->entries);
-	list_splice_init(entries, &q->entries);
 	mutex_lock(&xpmem_quar_lock);
-	list_add_tail(&q->node, &xpmem_quar_list);
+	if (!q) {
+		/*
+		 * Never free what a peer may map: keep the entries (and their
+		 * references) in the static catch-all entry, which only
+		 * PEER_RESET (a new incarnation of their peer) releases.
+		 */
+		pr_warn_ratelimited("xpmem: no memory for a quarantine entry: %lu pages held until their peers rejoin\n",
+				    pages);
+		q = &xpmem_quar_orphans;
+		if (list_empty(&q->entries))
+			list_add_tail(&q->node, &xpmem_quar_list);
+		else
+			xpmem_quar_nr--;	/* counted once */
+	} else {
+		q->generation = gen;
+		q->segid = seg->segid;
+		q->start = start;
+		q->len = end - start;
+		INIT_LIST_HEAD(&q->entries);
+		list_add_tail(&q->node, &xpmem_quar_list);
+	}
+	list_splice_tail_init(entries, &q->entries);
 	xpmem_quar_nr++;
 	xpmem_quar_pin(xpmem_quar_nr - 1);
 	xpmem_quar_pages += pages;
@@ -600,6 +619,12 @@ void xpmem_rmap_free(struct xpmem_seg *seg)
 
 /* ---- quarantine ---------------------------------------------------------- */
 
+static void xpmem_quar_free(struct xpmem_quar *q)
+{
+	if (q != &xpmem_quar_orphans)
+		kfree(q);
+}
+
 static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 			       bool in)
 {
@@ -608,7 +633,7 @@ static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 		list_del(&q->node);
 		xpmem_quar_nr--;
 		xpmem_quar_pin(xpmem_quar_nr + 1);
-		kfree(q);
+		xpmem_quar_free(q);
 	}
 }
 
@@ -620,7 +645,7 @@ void xpmem_quar_unsolicited(u16 type, const void *body)
 
 	mutex_lock(&xpmem_quar_lock);
 	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
-		if (q->generation != t->generation)
+		if (q->generation != t->generation || q == &xpmem_quar_orphans)
 			continue;
 		if (type == XPMEM_CHAN_ACKED)
 			xpmem_quar_release(q, NULL, 0, false);
@@ -636,7 +661,7 @@ void xpmem_quar_peer_acked(u64 generation, u32 peer)
 
 	mutex_lock(&xpmem_quar_lock);
 	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node)
-		if (q->generation == generation)
+		if (q->generation == generation && q != &xpmem_quar_orphans)
 			xpmem_quar_release(q, &peer, 1, true);
 	mutex_unlock(&xpmem_quar_lock);
 }
@@ -665,7 +690,7 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 			list_del(&q->node);
 			xpmem_quar_nr--;
 			xpmem_quar_pin(xpmem_quar_nr + 1);
-			kfree(q);
+			xpmem_quar_free(q);
 		}
 	}
 	mutex_unlock(&xpmem_quar_lock);
@@ -829,7 +854,7 @@ void xpmem_rmap_exit(void)
 	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
 		WARN_ON(1);
 		list_del(&q->node);
-		kfree(q);
+		xpmem_quar_free(q);
 	}
 	mutex_unlock(&xpmem_quar_lock);
 }

@@ -53,6 +53,18 @@ static void xpmem_id_publish(struct xarray *xa, s64 id, void *entry)
 	xa_store(xa, xpmem_id_idx(id), entry, GFP_KERNEL);
 }
 
+/*
+ * A segment counts against its maker until it is removed (or its owner
+ * exits), not until the last attachment of someone else goes.
+ */
+static void xpmem_seg_uncharge(struct xpmem_seg *seg)
+{
+	if (seg->charged) {
+		seg->charged = false;
+		xpmem_uncharge(seg->charged_uid, XPMEM_LIMIT_SEG);
+	}
+}
+
 /* Unpublish @seg's id if it still names @seg (it may already be gone). */
 static void xpmem_seg_unpublish(struct xpmem_seg *seg)
 {
@@ -76,6 +88,7 @@ void xpmem_seg_owner_exit(struct xpmem_seg *seg)
 	lockdep_assert_held(&seg->lock);
 	xpmem_seg_unpublish(seg);
 	seg->dead = true;
+	xpmem_seg_uncharge(seg);
 	list_for_each_entry(att, &seg->atts, seg_node)
 		att->dead = true;
 }
@@ -87,8 +100,7 @@ static void xpmem_seg_free(struct kref *kref)
 	WARN_ON(!list_empty(&seg->atts));
 	/* Only entries of a segment whose notifier never ran remain. */
 	xpmem_rmap_discard(seg);
-	if (seg->charged)
-		xpmem_uncharge(seg->uid, XPMEM_LIMIT_SEG);
+	xpmem_seg_uncharge(seg);
 	mmdrop(seg->mm);
 	kfree(seg);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
@@ -165,7 +177,8 @@ int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	seg->mode = permit_value;
 	seg->mm = current->mm;
 	mmgrab(seg->mm);
-	ret = xpmem_charge(seg->uid, XPMEM_LIMIT_SEG);
+	seg->charged_uid = xpmem_charge_uid();
+	ret = xpmem_charge(seg->charged_uid, XPMEM_LIMIT_SEG);
 	if (ret)
 		goto err_free;
 	seg->charged = true;
@@ -218,6 +231,7 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 
 	mutex_lock(&seg->lock);
 	seg->dead = true;
+	xpmem_seg_uncharge(seg);
 	xpmem_zapper_enter(&z);
 	list_for_each_entry(att, &seg->atts, seg_node) {
 		att->dead = true;
@@ -308,6 +322,8 @@ static void xpmem_ap_free(struct kref *kref)
 
 	xpmem_seg_put(ap->seg);
 	put_pid(ap->tgid);
+	if (ap->charged)
+		xpmem_uncharge(ap->charged_uid, XPMEM_LIMIT_AP);
 	kfree(ap);
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_AP]);
 }
@@ -334,6 +350,7 @@ struct xpmem_ap *xpmem_ap_lookup(s64 apid)
 int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	      u64 permit_value, s64 *apid)
 {
+	kuid_t cuid = xpmem_charge_uid();
 	struct xpmem_seg *seg;
 	struct xpmem_ap *ap;
 	int ret;
@@ -342,16 +359,20 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 		return -EINVAL;
 	if (permit_type != XPMEM_PERMIT_MODE)
 		return -EINVAL;
+	ret = xpmem_charge(cuid, XPMEM_LIMIT_AP);
+	if (ret)
+		return ret;
 
 	seg = xpmem_seg_lookup(segid);
 	if (!seg) {
 		/* Another node's segment: ask its owner through xpmemd. */
 		if (segid <= 0 ||
 		    xpmem_segid_node(segid) == READ_ONCE(xpmem_node_id))
-			return -ENOENT;
-		ret = xpmem_remote_get(segid, flags, &seg);
+			ret = -ENOENT;
+		else
+			ret = xpmem_remote_get(segid, flags, &seg);
 		if (ret)
-			return ret;
+			goto err_charge;
 	} else {
 		ret = READ_ONCE(seg->dead) ? -ENOENT :
 		      xpmem_seg_check(seg, flags, INVALID_UID, INVALID_GID,
@@ -372,6 +393,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	ap->tgid = get_pid(tg->tgid);
 	ap->seg = seg;
 	ap->flags = flags;
+	ap->charged = true;
+	ap->charged_uid = cuid;
 
 	ret = xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, 0, &ap->apid);
 	if (ret)
@@ -392,10 +415,12 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	return 0;
 
 err_ap:
-	xpmem_ap_put(ap);	/* drops the segment reference too */
+	xpmem_ap_put(ap);	/* drops the segment and the charge too */
 	return ret;
 err_seg:
 	xpmem_seg_put(seg);
+err_charge:
+	xpmem_uncharge(cuid, XPMEM_LIMIT_AP);
 	return ret;
 }
 

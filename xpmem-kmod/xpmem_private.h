@@ -93,6 +93,7 @@ struct xpmem_rmap {
 	unsigned long start;
 	unsigned long end;
 	unsigned long npages;
+	unsigned long charged;		/* pages counted for peer (limits.c) */
 	unsigned long pfns[];
 };
 
@@ -103,7 +104,7 @@ struct xpmem_seg {
 	struct mm_struct *mm;		/* source mm (mmgrab) */
 	unsigned long start;		/* source range [start, end) */
 	unsigned long end;
-	kuid_t uid;			/* maker's euid, charged (limits.c) */
+	kuid_t uid;			/* maker's euid */
 	kgid_t gid;
 	umode_t mode;
 	struct mmu_interval_notifier notifier;
@@ -115,7 +116,8 @@ struct xpmem_seg {
 	struct list_head atts;
 	bool dead;
 	bool notifier_live;
-	bool charged;			/* counted against uid's segments */
+	bool charged;			/* counted for charged_uid (limits.c) */
+	kuid_t charged_uid;
 	struct list_head tg_node;
 	struct rb_root_cached rmap;	/* xpmem_rmap interval tree, under lock */
 	/*
@@ -127,6 +129,12 @@ struct xpmem_seg {
 	bool remote;
 	u32 owner;
 	u64 zap_seq;
+	/* the last ZAPs' ranges, by zap_seq % XPMEM_ZAP_RING (remote.c) */
+#define XPMEM_ZAP_RING	8
+	struct {
+		u64 seq;
+		unsigned long start, end;
+	} zaps[XPMEM_ZAP_RING];
 	struct list_head rseg_node;	/* on the remote segment list */
 	/* counters, shown in debugfs */
 	atomic64_t nr_faults;
@@ -144,6 +152,8 @@ struct xpmem_ap {
 	struct xpmem_seg *seg;		/* reference */
 	int flags;			/* XPMEM_RDONLY or XPMEM_RDWR */
 	bool dead;			/* under tg->lock */
+	bool charged;			/* counted for charged_uid (limits.c) */
+	kuid_t charged_uid;
 	struct list_head tg_node;
 };
 
@@ -171,8 +181,10 @@ struct xpmem_att {
 	unsigned int nr_rfaults;
 	unsigned long wr_intent;	/* offset + 1 a store wants writable */
 	unsigned long rfault_error;	/* offset + 1 whose request failed */
-	/* the user charged for this attachment (limits.c) */
+	u64 rfault_error_zseq;		/* zap_seq that request was made at */
+	/* the user charged for this attachment, and for a big slot (limits.c) */
 	kuid_t charged;
+	bool charged_big;
 };
 
 /* Live objects, for leak checks (debugfs "objects"). */
@@ -213,6 +225,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp);
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att);
 void xpmem_remote_put(struct xpmem_seg *seg);
 void xpmem_rfaults_drop(struct xpmem_att *att);
+void xpmem_rfaults_free(struct xpmem_att *att);
 struct xpmem_chan_zap;
 int xpmem_remote_zap(const struct xpmem_chan_zap *z);
 int xpmem_window_set(u32 peer, u64 base, u64 size);
@@ -302,11 +315,13 @@ void xpmem_zapper_enter(struct xpmem_zapper *z);
 void xpmem_zapper_exit(struct xpmem_zapper *z);
 
 /* limits.c */
-enum xpmem_limit { XPMEM_LIMIT_SEG, XPMEM_LIMIT_ATT, XPMEM_LIMIT_NR };
+enum xpmem_limit { XPMEM_LIMIT_SEG, XPMEM_LIMIT_ATT, XPMEM_LIMIT_AP,
+		   XPMEM_LIMIT_BIG, XPMEM_LIMIT_NR };
+kuid_t xpmem_charge_uid(void);
 int xpmem_charge(kuid_t uid, enum xpmem_limit what);
 void xpmem_uncharge(kuid_t uid, enum xpmem_limit what);
-int xpmem_peer_charge(u32 peer);
-void xpmem_peer_uncharge(u32 peer);
+int xpmem_peer_charge(u32 peer, unsigned long npages);
+void xpmem_peer_uncharge(u32 peer, unsigned long npages);
 void xpmem_limits_exit(void);
 
 /* debugfs.c */
