@@ -1,0 +1,1255 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Remote-path fixes of issue 9, tested on one node: like channel_test.c this
+ * program plays xpmemd on /dev/xpmem_channel (as root, in the test VM, with
+ * xpmem.ko loaded by tests/vm/run) and loops remote attachments back onto
+ * this node's own RAM through a PEER_WINDOW (ram_windows=1).
+ *
+ *   zap_unaligned      ZAP {start 0x1800, len 0x1000} covers pages 1 AND 2
+ *                      of the segment: both must fault again afterwards
+ *                      (and {0xfff, 2}: pages 0 and 1). Each access is a
+ *                      probe: a REMOTE_FAULT must reach the daemon before the
+ *                      importer gets its data.
+ *   window_replaced    a PEER_WINDOW replaced between a REMOTE_FAULT and its
+ *                      FAULT_REPLY: the reply must not be mapped through the
+ *                      old window. The same window offset is frame A through
+ *                      the old window and frame B through the new one, so
+ *                      the importer's data says which window was used. Then
+ *                      the race the issue names (the window read before the
+ *                      zap sequence is sampled): 250 window flips, each while
+ *                      a long ZAP holds the segment and a fault waits for it;
+ *                      any read through the old window afterwards is a
+ *                      stale, unzappable mapping.
+ *   quarantine_unload  a page quarantined (ack_timeout_ms=200, INVALIDATE
+ *                      never answered); channel and /dev/xpmem closed: rmmod
+ *                      must be refused (module still loaded) with a kernel
+ *                      message naming the quarantine. HELLO on a new channel
+ *                      replays the INVALIDATE; its ACKED drains the
+ *                      quarantine (pages freed: no longer anon and unmapped);
+ *                      then rmmod succeeds. The module is inserted again
+ *                      (from the path tests/vm/run inserted it from) so the
+ *                      guest ends as it began.
+ *
+ * usage: xpmem-channel-fix-test [CASE...] [--module PATH]   (default: all)
+ * Prints PASS/FAIL per case and "N passed, N failed"; a watchdog turns a hang
+ * into a FAIL naming the case.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/klog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xpmem/xpmem_channel.h>
+#include <xpmem/xpmem_ioctl.h>
+
+#define PG 4096UL
+#define NODE 3			/* our node id (HELLO) */
+#define PEER 1			/* fake remote importer of our segments */
+#define RPEER 7			/* fake remote owner (loopback window) */
+#define CHAN "/dev/" XPMEM_CHAN_DEVICE_NAME
+#define WSIZE (1ULL << 40)
+
+#define FAIL(...) do { \
+	printf("  %s:%d: ", __func__, __LINE__); \
+	printf(__VA_ARGS__); putchar('\n'); \
+	return 1; } while (0)
+#define CHECK(c) do { if (!(c)) FAIL("check failed: %s (errno %d %s)", \
+	#c, errno, strerror(errno)); } while (0)
+#define SAY(...) do { printf("  "); printf(__VA_ARGS__); putchar('\n'); } while (0)
+
+static int cfd = -1;		/* the channel */
+static uint64_t dseq = 1;	/* our request seq */
+static const char *module_arg;
+static volatile const char *current_case = "setup";
+static int slowdown = 1;	/* $XPMEM_VM_SLOWDOWN: watchdogs scale with it */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int write_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* A "key value" line of a debugfs file of xpmem, -1 if absent. */
+static long debugfs_long(const char *file, const char *key)
+{
+	char path[128], k[64];
+	long v, r = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/xpmem/%s", file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			r = v;
+	fclose(f);
+	return r;
+}
+
+/* ---- channel helpers (as channel_test.c) -------------------------------- */
+
+union msgbuf {
+	struct xpmem_chan_hdr h;
+	char b[XPMEM_CHAN_MAX_MSG];
+};
+
+static void *body(union msgbuf *m)
+{
+	return m->b + sizeof(struct xpmem_chan_hdr);
+}
+
+static int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
+{
+	union msgbuf m;
+	ssize_t n;
+
+	memset(&m.h, 0, sizeof(m.h));
+	m.h.magic = XPMEM_CHAN_MAGIC;
+	m.h.version = XPMEM_CHAN_VERSION;
+	m.h.type = type;
+	m.h.len = sizeof(m.h) + blen;
+	m.h.seq = seq;
+	memcpy(body(&m), b, blen);
+	n = write(cfd, &m, m.h.len);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)m.h.len ? 0 : -EIO;
+}
+
+static int csend(uint16_t type, const void *b, size_t blen)
+{
+	return csend_seq(type, b, blen, __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST));
+}
+
+static int crecv(union msgbuf *m, int ms)
+{
+	struct pollfd p = { .fd = cfd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	n = read(cfd, m, sizeof(*m));
+	if (n < (ssize_t)sizeof(m->h) || m->h.len != n ||
+	    m->h.magic != XPMEM_CHAN_MAGIC) {
+		printf("  crecv: bad read %zd errno %d\n", n, errno);
+		return 0;
+	}
+	return n;
+}
+
+static int cexpect(union msgbuf *m, uint16_t type, int ms)
+{
+	double end = now() + ms / 1000.0;
+
+	while (now() < end) {
+		if (!crecv(m, (int)((end - now()) * 1000) + 1))
+			continue;
+		if (m->h.type == type)
+			return 1;
+		printf("  (skipping message type %u while waiting for %u)\n",
+		       m->h.type, type);
+	}
+	printf("  no message of type %u within %d ms\n", type, ms);
+	return 0;
+}
+
+static long query_total(uint32_t what, uint32_t peer, union msgbuf *out)
+{
+	struct xpmem_chan_query q = { .what = what, .peer = peer };
+	union msgbuf m, *r = out ? out : &m;
+	struct xpmem_chan_query_reply *qr;
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+	if (csend_seq(XPMEM_CHAN_QUERY, &q, sizeof(q), seq))
+		return -1;
+	if (!cexpect(r, XPMEM_CHAN_QUERY_REPLY, 2000) || r->h.seq != seq)
+		return -1;
+	qr = body(r);
+	if (qr->error)
+		return -1;
+	return qr->total;
+}
+
+static int chan_open_hello(void)
+{
+	struct xpmem_chan_hello h = { .node_id = NODE, .incarnation = 42 };
+	struct xpmem_chan_hello *rep;
+	union msgbuf m;
+	uint64_t seq;
+
+	for (int i = 0; i < 50 && cfd < 0; i++) {
+		cfd = open(CHAN, O_RDWR | O_CLOEXEC);
+		if (cfd < 0 && errno == EBUSY)
+			usleep(100000);	/* a previous opener is still closing */
+		else if (cfd < 0)
+			break;
+	}
+	CHECK(cfd >= 0);
+	seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+	CHECK(csend_seq(XPMEM_CHAN_HELLO, &h, sizeof(h), seq) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_HELLO_REPLY, 2000));
+	rep = body(&m);
+	CHECK(m.h.seq == seq && rep->node_id == NODE);
+	return 0;
+}
+
+static int peer_window(uint64_t base, uint64_t size)
+{
+	struct xpmem_chan_peer_window pw = { .peer = RPEER, .base = base,
+					     .size = size };
+	union msgbuf m;
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+	if (csend_seq(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw), seq))
+		return -999;
+	if (!cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 5000))
+		return -998;
+	return ((struct xpmem_chan_status *)body(&m))->error;
+}
+
+static uint64_t pfn_of(void *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, 8, (uintptr_t)p / PG * 8) != 8)
+		e = 0;
+	close(fd);
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+}
+
+static uint64_t kpage(const char *file, uint64_t pfn)
+{
+	uint64_t f = 0;
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0)
+		return ~0ULL;
+	if (pread(fd, &f, 8, pfn * 8) != 8)
+		f = ~0ULL;
+	close(fd);
+	return f;
+}
+
+#define KPF_BUDDY 10
+#define KPF_ANON 12
+
+/* Pinned, locked, shared anonymous memory whose page k holds tag(k) words. */
+static uint64_t *tagged_buffer(unsigned int npages, uint64_t tag0)
+{
+	uint64_t *b = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (b == MAP_FAILED)
+		return NULL;
+	if (mlock(b, npages * PG))
+		return NULL;
+	for (unsigned int k = 0; k < npages; k++)
+		for (unsigned int i = 0; i < PG / 8; i++)
+			b[k * PG / 8 + i] = tag0 + k;
+	return b;
+}
+
+/* ---- the importer: a child attaching the node-RPEER segment ------------- */
+
+struct importer {
+	pid_t pid;
+	int cmd, rep;
+};
+
+/*
+ * Child: xpmem_get(segid) RDWR, attach npages, report 0 (or errno); then
+ * for every command (a u32): k < npages: read word 0 of page k and report it
+ * (8 bytes); TOUCH_ALL | n: read word 0 of pages [0, n) and report their
+ * sum; SPLIT | n: mprotect(PROT_READ) every other page of [0, n) (one vma
+ * per page), report 0 or errno; anything else ends. A fault it cannot take kills it (SIGBUS).
+ */
+#define TOUCH_ALL 0x80000000u
+#define SPLIT 0x40000000u
+
+static int importer_start(struct importer *im, int64_t segid, unsigned int npages)
+{
+	int a[2], b[2];
+
+	if (pipe(a) || pipe(b))
+		return -1;
+	im->pid = fork();
+	if (im->pid == 0) {
+		struct xpmem_cmd_get g = { .segid = segid, .flags = XPMEM_RDWR,
+					   .permit_type = XPMEM_PERMIT_MODE,
+					   .permit_value = 0600 };
+		struct xpmem_cmd_attach at = { .size = npages * PG };
+		volatile uint64_t *p;
+		uint32_t c;
+		int xfd;
+		char e;
+
+		close(a[1]);
+		close(b[0]);
+		close(cfd);
+		xfd = open("/dev/xpmem", O_RDWR | O_CLOEXEC);
+		if (xfd < 0 || ioctl(xfd, XPMEM_CMD_GET, &g)) {
+			e = (char)errno;
+			_exit(write(b[1], &e, 1) == 1 ? 3 : 4);
+		}
+		at.apid = g.apid;
+		if (ioctl(xfd, XPMEM_CMD_ATTACH, &at)) {
+			e = (char)errno;
+			_exit(write(b[1], &e, 1) == 1 ? 5 : 4);
+		}
+		p = (volatile uint64_t *)(uintptr_t)at.vaddr;
+		e = 0;
+		if (write(b[1], &e, 1) != 1)
+			_exit(6);
+		while (read(a[0], &c, 4) == 4) {
+			uint64_t v = 0;
+
+			if (c < npages) {
+				v = p[(size_t)c * PG / 8];
+			} else if ((c & TOUCH_ALL) && (c & ~TOUCH_ALL) <= npages) {
+				for (uint32_t k = 0; k < (c & ~TOUCH_ALL); k++)
+					v += p[(size_t)k * PG / 8];
+			} else if ((c & SPLIT) && (c & ~SPLIT) <= npages) {
+				for (uint32_t k = 0; k < (c & ~SPLIT) && !v; k += 2)
+					if (mprotect((char *)p + (size_t)k * PG, PG, PROT_READ))
+						v = errno;
+			} else {
+				break;
+			}
+			if (write(b[1], &v, 8) != 8)
+				_exit(7);
+		}
+		_exit(0);
+	}
+	close(a[0]);
+	close(b[1]);
+	im->cmd = a[1];
+	im->rep = b[0];
+	return im->pid > 0 ? 0 : -1;
+}
+
+static void importer_stop(struct importer *im)
+{
+	if (im->pid <= 0)
+		return;
+	uint32_t q = 0x7fffffff;
+
+	if (write(im->cmd, &q, 4) != 4)
+		kill(im->pid, SIGKILL);
+	close(im->cmd);
+	close(im->rep);
+	waitpid(im->pid, NULL, 0);
+	im->pid = 0;
+}
+
+/* The REMOTE_GET of a new importer, answered with @size; its attach result. */
+static int importer_get(struct importer *im, int64_t segid, uint64_t size)
+{
+	struct xpmem_chan_get_reply gr = { .size = size };
+	union msgbuf m;
+	char e = 1;
+
+	CHECK(importer_start(im, segid, size / PG) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 5000));
+	CHECK(((struct xpmem_chan_get *)body(&m))->segid == segid);
+	CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr), m.h.seq) == 0);
+	CHECK(read(im->rep, &e, 1) == 1);
+	if (e)
+		FAIL("importer: get/attach failed: %s", strerror(e));
+	return 0;
+}
+
+/* FAULT_REPLY to @seq: the window offsets phys[0..n) (one page each). */
+static int fault_reply(uint64_t seq, int error, const uint64_t *phys, unsigned int n)
+{
+	struct {
+		struct xpmem_chan_frames f;
+		struct xpmem_chan_extent e[64];
+	} fr = {};
+
+	fr.f.error = error;
+	fr.f.nextents = error ? 0 : n;
+	for (unsigned int i = 0; i < fr.f.nextents; i++) {
+		fr.e[i].phys = phys[i];
+		fr.e[i].len = PG;
+	}
+	return csend_seq(XPMEM_CHAN_FAULT_REPLY, &fr,
+			 sizeof(fr.f) + fr.f.nextents * sizeof(fr.e[0]), seq);
+}
+
+/*
+ * How REMOTE_FAULTs are answered while an importer access runs: page k of
+ * the segment is window offset phys[k]; at most @answer_pages pages per
+ * reply (from the fault's start).
+ */
+struct answerer {
+	const uint64_t *phys;
+	unsigned int npages, answer_pages;
+	unsigned int faults;		/* REMOTE_FAULTs served */
+	uint64_t fault_start[16];	/* their starts (first 16) */
+};
+
+static int serve_fault(struct answerer *an, union msgbuf *m)
+{
+	struct xpmem_chan_remote_fault *rf = body(m);
+	unsigned int first = rf->start / PG, n;
+
+	if (rf->owner != RPEER || rf->start % PG || !rf->len ||
+	    rf->start + rf->len > an->npages * PG)
+		FAIL("REMOTE_FAULT owner %u start %#llx len %#llx", rf->owner,
+		     (unsigned long long)rf->start, (unsigned long long)rf->len);
+	if (an->faults < 16)
+		an->fault_start[an->faults] = rf->start;
+	an->faults++;
+	n = rf->len / PG;
+	if (n > an->answer_pages)
+		n = an->answer_pages;
+	return fault_reply(m->h.seq, 0, an->phys + first, n) ? 1 : 0;
+}
+
+/*
+ * Have the importer read word 0 of page @k, answering its REMOTE_FAULTs
+ * meanwhile; *val gets what it read. 0, or 1 on error/timeout.
+ */
+static int importer_read(struct importer *im, uint32_t k, struct answerer *an,
+			 uint64_t *val)
+{
+	double end = now() + 30;
+
+	CHECK(write(im->cmd, &k, 4) == 4);
+	while (now() < end) {
+		struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
+				       { .fd = im->rep, .events = POLLIN } };
+		union msgbuf m;
+
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			if (!crecv(&m, 0))
+				continue;
+			if (m.h.type == XPMEM_CHAN_REMOTE_FAULT) {
+				if (serve_fault(an, &m))
+					return 1;
+			} else {
+				printf("  (skipping message type %u)\n", m.h.type);
+			}
+			continue;
+		}
+		if (p[1].revents) {
+			if (read(im->rep, val, 8) != 8)
+				FAIL("importer died reading page %#x", k);
+			return 0;
+		}
+	}
+	FAIL("importer read of page %#x: no result in 30 s", k);
+}
+
+/* ======================= zap_unaligned ======================= */
+
+static const int64_t rsegid = ((int64_t)RPEER << 48) | (0x5a5aLL << 32) | 77;
+
+#define ZTAG 0x2a70000000000000ULL
+
+static int zap(uint64_t start, uint64_t len)
+{
+	struct xpmem_chan_zap z = { .segid = rsegid, .owner = RPEER, .start = start,
+				    .len = len };
+	union msgbuf m;
+
+	CHECK(csend(XPMEM_CHAN_ZAP, &z, sizeof(z)) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_ZAP_DONE, 5000));
+	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
+	return 0;
+}
+
+/* Read page k; must it fault (1) / must not (0) / either (-1)? */
+static int probe(struct importer *im, struct answerer *an, unsigned int k, int must,
+		 const char *why, int *bad)
+{
+	unsigned int f0 = an->faults;
+	uint64_t v;
+
+	if (importer_read(im, k, an, &v))
+		return 1;
+	if (v != ZTAG + k)
+		FAIL("page %u reads %#llx, expected %#llx", k, (unsigned long long)v,
+		     (unsigned long long)(ZTAG + k));
+	if (must == 1 && an->faults == f0) {
+		SAY("FAILED: page %u was read WITHOUT a fault: still mapped after %s", k, why);
+		++*bad;
+	} else if (must == 1) {
+		SAY("page %u faulted again after %s (REMOTE_FAULT start %#llx)", k, why,
+		    (unsigned long long)an->fault_start[f0 < 16 ? f0 : 15]);
+	} else if (must == 0 && an->faults != f0) {
+		SAY("note: page %u faulted after %s although outside its range", k, why);
+	}
+	return 0;
+}
+
+static int t_zap_unaligned(void)
+{
+	uint64_t phys[4];
+	struct answerer an = { .phys = phys, .npages = 4, .answer_pages = 4 };
+	struct importer im = { 0 };
+	uint64_t *buf = tagged_buffer(4, ZTAG);
+	int bad = 0;
+
+	CHECK(buf);
+	for (int k = 0; k < 4; k++)
+		CHECK((phys[k] = pfn_of((char *)buf + k * PG) * PG));
+	CHECK(write_param("ram_windows", "1") == 0);
+	CHECK(peer_window(0, WSIZE) == 0);
+	if (importer_get(&im, rsegid, 4 * PG))
+		return 1;
+
+	/* Everything mapped by one fault; no fault after that. */
+	if (probe(&im, &an, 0, -1, "", &bad))
+		return 1;
+	CHECK(an.faults == 1);
+	for (int k = 1; k < 4; k++)
+		if (probe(&im, &an, k, 0, "the first fault", &bad))
+			return 1;
+	CHECK(an.faults == 1);
+	an.answer_pages = 1;	/* from now on, refaults map their page alone */
+
+	/* ZAP [0x1800, 0x2800): pages 1 and 2. Probe page 2 first. */
+	CHECK(zap(0x1800, 0x1000) == 0);
+	if (probe(&im, &an, 2, 1, "ZAP {start 0x1800, len 0x1000}", &bad) ||
+	    probe(&im, &an, 1, 1, "ZAP {start 0x1800, len 0x1000}", &bad) ||
+	    probe(&im, &an, 0, 0, "ZAP {start 0x1800, len 0x1000}", &bad) ||
+	    probe(&im, &an, 3, 0, "ZAP {start 0x1800, len 0x1000}", &bad))
+		return 1;
+
+	/* ZAP [0xfff, 0x1001): pages 0 and 1. Probe page 1 first. */
+	CHECK(zap(0xfff, 2) == 0);
+	if (probe(&im, &an, 1, 1, "ZAP {start 0xfff, len 2}", &bad) ||
+	    probe(&im, &an, 0, 1, "ZAP {start 0xfff, len 2}", &bad) ||
+	    probe(&im, &an, 2, 0, "ZAP {start 0xfff, len 2}", &bad))
+		return 1;
+
+	/* An aligned ZAP of page 3 alone (the common case) still works. */
+	CHECK(zap(3 * PG, PG) == 0);
+	if (probe(&im, &an, 3, 1, "ZAP {start 0x3000, len 0x1000}", &bad))
+		return 1;
+
+	importer_stop(&im);
+	CHECK(peer_window(0, 0) == 0);
+	CHECK(write_param("ram_windows", "0") == 0);
+	munmap(buf, 4 * PG);
+	if (bad)
+		FAIL("%d page(s) in a ZAP's range kept their mapping: the ZAP of an "
+		     "unaligned start misses its last page", bad);
+	return 0;
+}
+
+/* ======================= window_replaced ======================= */
+
+#define ATAG 0xa0a0a0a000000000ULL
+#define BTAG 0xb0b0b0b000000000ULL
+
+/*
+ * Part 1: REMOTE_FAULT received, then the window replaced, then the reply.
+ * Window offset e0 is frame A through window 1 and frame B through window 2.
+ */
+static int window_replaced_simple(uint64_t *a, uint64_t *b)
+{
+	uint64_t pa = pfn_of(a) * PG, pb = pfn_of(b) * PG, e0, b1, b2, v = 0;
+	struct answerer an = { .npages = 1, .answer_pages = 1 };
+	struct importer im = { 0 };
+	union msgbuf m;
+	uint32_t k = 0;
+
+	CHECK(pa && pb);
+	e0 = pa < pb ? pa : pb;
+	b1 = pa - e0;
+	b2 = pb - e0;
+	an.phys = &e0;
+	CHECK(peer_window(b1, WSIZE) == 0);
+	if (importer_get(&im, rsegid, PG))
+		return 1;
+
+	CHECK(write(im.cmd, &k, 4) == 4);
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_FAULT, 5000));
+	CHECK(((struct xpmem_chan_remote_fault *)body(&m))->start == 0);
+	/* The window moves while the fault waits for us. */
+	CHECK(peer_window(b2, WSIZE) == 0);
+	CHECK(fault_reply(m.h.seq, 0, &e0, 1) == 0);
+	an.faults = 1;
+	/* The importer's read completes; refaults are answered the same way. */
+	{
+		double end = now() + 15;
+		int got = 0;
+
+		while (!got && now() < end) {
+			struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
+					       { .fd = im.rep, .events = POLLIN } };
+
+			if (poll(p, 2, 200) <= 0)
+				continue;
+			if ((p[0].revents & POLLIN) && crecv(&m, 0)) {
+				if (m.h.type == XPMEM_CHAN_REMOTE_FAULT && serve_fault(&an, &m))
+					return 1;
+				continue;
+			}
+			if (p[1].revents) {
+				CHECK(read(im.rep, &v, 8) == 8);
+				got = 1;
+			}
+		}
+		CHECK(got);
+	}
+	SAY("reply sent after the window moved: %u REMOTE_FAULT(s); the importer read %#llx "
+	    "(frame A through the old window = %#llx, frame B through the new = %#llx)",
+	    an.faults, (unsigned long long)v, (unsigned long long)ATAG,
+	    (unsigned long long)BTAG);
+	if (v == ATAG)
+		FAIL("the reply was mapped through the REPLACED window (read frame A)");
+	CHECK(v == BTAG);
+	CHECK(an.faults >= 2);
+	/* The mapping stays coherent with the current window: no fault now. */
+	if (importer_read(&im, 0, &an, &v))
+		return 1;
+	CHECK(v == BTAG);
+	importer_stop(&im);
+	return 0;
+}
+
+/*
+ * Part 2: the race itself. The fault read the window before it sampled the
+ * segment's zap sequence, so a window replaced in between was zapped
+ * "before" the fault and the reply was mapped through the old window.
+ * (Part 1 cannot catch that: the sequence is sampled before the REMOTE_FAULT
+ * is sent.) To put a fault there: the importer splits its attachment into
+ * one vma per page (mprotect), so a ZAP of that range (a second daemon
+ * thread) holds the remote segment's lock and the remote-segment list mutex
+ * for ~20 ms while it walks the vmas; the importer then faults on a page
+ * outside the range (it reads the current window and waits for the segment
+ * lock); the main thread replaces the window (it waits for the list mutex,
+ * then wants the segment lock, and sometimes gets it before the fault). The
+ * delays vary per round. Whatever the interleaving, the importer must then
+ * read through the new window.
+ */
+#define RACE_VMAS 8192		/* one vma per page: a long ZAP */
+#define RACE_ROUNDS 250
+
+struct zapper_arg {
+	int go[2], done[2];
+};
+
+/* The second daemon thread: one ZAP of the split range per 'z'. */
+static void *zap_thread(void *p)
+{
+	struct zapper_arg *za = p;
+	char c;
+
+	while (read(za->go[0], &c, 1) == 1 && c == 'z') {
+		struct xpmem_chan_zap z = { .segid = rsegid, .owner = RPEER, .start = 0,
+					    .len = (uint64_t)RACE_VMAS * PG };
+		double t0 = now(), dt;
+
+		if (csend(XPMEM_CHAN_ZAP, &z, sizeof(z)))
+			dt = -1;
+		else
+			dt = now() - t0;
+		if (write(za->done[1], &dt, sizeof(dt)) != sizeof(dt))
+			break;
+	}
+	return NULL;
+}
+
+static void spin_us(double us)
+{
+	double end = now() + us / 1e6;
+
+	while (now() < end)
+		;
+}
+
+static int window_replaced_race(uint64_t *a, uint64_t *b)
+{
+	uint64_t pa = pfn_of(a) * PG, pb = pfn_of(b) * PG, e0, base[2], tag[2];
+	static uint64_t phys[RACE_VMAS + 2];
+	struct answerer an = { .phys = phys, .npages = RACE_VMAS + 2, .answer_pages = 1 };
+	struct zapper_arg za;
+	struct importer im = { 0 };
+	unsigned int stale = 0, rounds, cur = 0, first_stale = 0, retried = 0;
+	double zap_s = 0, zap_max = 0;
+	uint64_t v;
+	pthread_t th;
+
+	CHECK(pa && pb);
+	e0 = pa < pb ? pa : pb;
+	base[0] = pa - e0;	/* window 0: offset e0 is frame A */
+	base[1] = pb - e0;	/* window 1: offset e0 is frame B */
+	tag[0] = ATAG;
+	tag[1] = BTAG;
+	for (unsigned int i = 0; i < RACE_VMAS + 2; i++)
+		phys[i] = e0;
+	CHECK(peer_window(base[cur], WSIZE) == 0);
+	if (importer_get(&im, rsegid, (RACE_VMAS + 2) * PG))
+		return 1;
+	CHECK(pipe(za.go) == 0 && pipe(za.done) == 0);	/* not the importer's */
+	/* Split the attachment into one vma per page below the probe page. */
+	if (importer_read(&im, SPLIT | RACE_VMAS, &an, &v))
+		return 1;
+	if (v)
+		FAIL("importer: mprotect to split its attachment: %s", strerror((int)v));
+	CHECK(pthread_create(&th, NULL, zap_thread, &za) == 0);
+	for (rounds = 0; rounds < RACE_ROUNDS; rounds++) {
+		uint32_t probe = RACE_VMAS;	/* outside the ZAP's range */
+		unsigned int f0 = an.faults;
+		double dt;
+		int got = 0, wdone = 0;
+
+		/*
+		 * The long ZAP takes the segment lock; the probe's fault reads
+		 * the window and waits for that lock; the window flip waits for
+		 * the ZAP, then wants the segment lock too.
+		 */
+		CHECK(write(za.go[1], "z", 1) == 1);
+		spin_us(100 + (rounds % 8) * 150);
+		CHECK(write(im.cmd, &probe, 4) == 4);
+		spin_us(50 + ((rounds / 8) % 8) * 100);
+		cur ^= 1;
+		{
+			struct xpmem_chan_peer_window pw = { .peer = RPEER, .base = base[cur],
+							     .size = WSIZE };
+
+			CHECK(csend(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw)) == 0);
+		}
+		/* Serve the probe's faults; its data must come via window cur. */
+		{
+			double end = now() + 30;
+
+			while ((!got || !wdone) && now() < end) {
+				struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
+						       { .fd = im.rep, .events = POLLIN } };
+				union msgbuf m;
+
+				if (poll(p, 2, 200) <= 0)
+					continue;
+				if ((p[0].revents & POLLIN) && crecv(&m, 0)) {
+					if (m.h.type == XPMEM_CHAN_REMOTE_FAULT) {
+						if (serve_fault(&an, &m))
+							return 1;
+					} else if (m.h.type == XPMEM_CHAN_PEER_WINDOW_DONE) {
+						CHECK(((struct xpmem_chan_status *)
+						       body(&m))->error == 0);
+						wdone = 1;
+					} else if (m.h.type != XPMEM_CHAN_ZAP_DONE) {
+						printf("  (skipping message type %u)\n", m.h.type);
+					}
+					continue;
+				}
+				if (p[1].revents && !got) {
+					CHECK(read(im.rep, &v, 8) == 8);
+					got = 1;
+				}
+			}
+		}
+		CHECK(got && wdone);
+		CHECK(read(za.done[0], &dt, sizeof(dt)) == sizeof(dt) && dt >= 0);
+		zap_s += dt;
+		if (dt > zap_max)
+			zap_max = dt;
+		retried += an.faults - f0 > 1;
+		if (getenv("CHANFIX_DEBUG"))
+			SAY("round %u: zap %.1f ms, read %#llx, %u fault(s)", rounds, dt * 1e3,
+			    (unsigned long long)v, an.faults - f0);
+		if (v == tag[cur ^ 1]) {
+			if (!stale++)
+				first_stale = rounds;
+		} else {
+			CHECK(v == tag[cur]);
+		}
+		/* Unmap the probe page again for the next round. */
+		CHECK(zap((uint64_t)probe * PG, PG) == 0);
+		{
+			union msgbuf m;
+
+			while (crecv(&m, 0))
+				if (m.h.type != XPMEM_CHAN_ZAP_DONE)
+					printf("  (skipping message type %u)\n", m.h.type);
+		}
+	}
+	close(za.go[1]);
+	pthread_join(th, NULL);
+	close(za.go[0]);
+	close(za.done[0]);
+	close(za.done[1]);
+	importer_stop(&im);
+	SAY("race: %u rounds of {ZAP over %u vmas (%.1f ms mean, %.1f max) | fault | window "
+	    "flip}: %u fault(s) retried, %u read through the REPLACED window", rounds,
+	    RACE_VMAS, zap_s / rounds * 1e3, zap_max * 1e3, retried, stale);
+	if (stale)
+		FAIL("a fault racing a PEER_WINDOW replacement mapped the old window's frame "
+		     "(%u of %u rounds, first in round %u): the window is read before the zap "
+		     "sequence is sampled", stale, rounds, first_stale);
+	return 0;
+}
+
+static int t_window_replaced(void)
+{
+	uint64_t *a = tagged_buffer(1, ATAG), *b = tagged_buffer(1, BTAG);
+	int rc;
+
+	CHECK(a && b);
+	CHECK(write_param("ram_windows", "1") == 0);
+	rc = window_replaced_simple(a, b);
+	if (!rc)
+		rc = window_replaced_race(a, b);
+	peer_window(0, 0);
+	write_param("ram_windows", "0");
+	munmap(a, PG);
+	munmap(b, PG);
+	return rc;
+}
+
+/* ======================= quarantine_unload ======================= */
+
+#define QPAGES 16
+
+/* The source: a child exporting QPAGES written pages; 'u' munmaps, 'q' ends. */
+struct source {
+	pid_t pid;
+	int cmd, rep;
+	int64_t segid;
+	uint64_t pfns[QPAGES];
+};
+
+static int source_start(struct source *s)
+{
+	int a[2], b[2];
+
+	if (pipe(a) || pipe(b))
+		return -1;
+	s->pid = fork();
+	if (s->pid == 0) {
+		char *p = mmap(NULL, QPAGES * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct xpmem_cmd_make mk = { .vaddr = (uintptr_t)p, .size = QPAGES * PG,
+					     .permit_type = XPMEM_PERMIT_MODE,
+					     .permit_value = 0600 };
+		int xfd = open("/dev/xpmem", O_RDWR | O_CLOEXEC);
+		char c;
+
+		close(a[1]);
+		close(b[0]);
+		close(cfd);
+		for (unsigned int i = 0; i < QPAGES; i++)
+			memset(p + i * PG, 'Q' + i, PG);
+		s->segid = xfd >= 0 && !ioctl(xfd, XPMEM_CMD_MAKE, &mk) ? mk.segid : -1;
+		for (unsigned int i = 0; i < QPAGES; i++)
+			s->pfns[i] = pfn_of(p + i * PG);
+		if (write(b[1], s, sizeof(*s)) != sizeof(*s))
+			_exit(1);
+		while (read(a[0], &c, 1) == 1 && c == 'u') {
+			munmap(p, QPAGES * PG);
+			if (write(b[1], &c, 1) != 1)
+				break;
+		}
+		_exit(0);
+	}
+	close(a[0]);
+	close(b[1]);
+	s->cmd = a[1];
+	s->rep = b[0];
+	{
+		struct source t;
+		pid_t pid = s->pid;
+
+		if (read(s->rep, &t, sizeof(t)) != sizeof(t))
+			return -1;
+		*s = t;
+		s->pid = pid;
+		s->cmd = a[1];
+		s->rep = b[0];
+	}
+	return s->segid > 0 ? 0 : -1;
+}
+
+static int source_done(struct source *s, int ms)
+{
+	struct pollfd p = { .fd = s->rep, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	return read(s->rep, &c, 1) == 1;
+}
+
+static void source_stop(struct source *s)
+{
+	close(s->cmd);
+	close(s->rep);
+	waitpid(s->pid, NULL, 0);
+}
+
+/* Quarantined pfns still held: anon, mapped nowhere, not free. */
+static unsigned int held_pages(const uint64_t *pfns, unsigned int n)
+{
+	unsigned int held = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t f = kpage("/proc/kpageflags", pfns[i]);
+		uint64_t c = kpage("/proc/kpagecount", pfns[i]);
+
+		held += f != ~0ULL && (f & (1ULL << KPF_ANON)) &&
+			!(f & (1ULL << KPF_BUDDY)) && c == 0;
+	}
+	return held;
+}
+
+static int module_loaded(void)
+{
+	struct stat st;
+
+	return stat("/sys/module/xpmem", &st) == 0;
+}
+
+/*
+ * The xpmem.ko tests/vm/run inserted: --module, else $XPMEM_KMOD (exported
+ * by the harness), else the insmod line of our guest-main.
+ */
+static int module_path(char *out, size_t len)
+{
+	char cmdline[4096], path[600], line[1024];
+	char *p, *node = NULL;
+	FILE *f;
+
+	if (module_arg || getenv("XPMEM_KMOD")) {	/* tests/vm/run exports it */
+		snprintf(out, len, "%s", module_arg ? module_arg : getenv("XPMEM_KMOD"));
+		return 0;
+	}
+	f = fopen("/proc/cmdline", "r");
+	if (!f || !fgets(cmdline, sizeof(cmdline), f)) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (p = strtok(cmdline, " \n"); p; p = strtok(NULL, " \n"))
+		if (!strncmp(p, "XPMEM_NODE=", 11))
+			node = p + 11;
+	if (node) {
+		snprintf(path, sizeof(path), "%s/guest-main", node);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			char *e;
+
+			if (strncmp(line, "insmod ", 7))
+				continue;
+			e = strstr(line, " ||");
+			if (!e)
+				continue;
+			*e = 0;
+			fclose(f);
+			if (strlen(line + 7) >= len)
+				return -1;
+			memcpy(out, line + 7, strlen(line + 7) + 1);
+			return 0;
+		}
+		if (f)
+			fclose(f);
+	}
+	return -1;
+}
+
+static int reinsert(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || syscall(SYS_finit_module, fd, "", 0)) {
+		printf("  cannot insert %s again: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	for (int i = 0; i < 50 && access("/dev/xpmem", F_OK); i++)
+		usleep(20000);
+	chmod("/dev/xpmem", 0666);	/* as tests/vm/run does */
+	return 0;
+}
+
+/* Kernel log lines after the line containing @mark that contain @word. */
+static int klog_after(const char *mark, const char *word, char *first, size_t len)
+{
+	int size = klogctl(10, NULL, 0), n, hits = 0;
+	char *buf, *p, *line;
+
+	if (size <= 0)
+		size = 1 << 20;
+	buf = malloc(size + 1);
+	if (!buf)
+		return -1;
+	n = klogctl(3, buf, size);
+	if (n < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = 0;
+	p = strstr(buf, mark);
+	if (!p) {
+		free(buf);
+		return -1;
+	}
+	for (line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strstr(line, mark) || !strcasestr(line, word))
+			continue;
+		if (!hits++ && first)
+			snprintf(first, len, "%s", line);
+	}
+	free(buf);
+	return hits;
+}
+
+static void kmsg(const char *s)
+{
+	int fd = open("/dev/kmsg", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, s, strlen(s)) < 0)
+			perror("/dev/kmsg");
+		close(fd);
+	}
+}
+
+static int t_quarantine_unload(void)
+{
+	char kmod[512], mark[96], msg[512];
+	struct source s;
+	union msgbuf m;
+	uint64_t gen;
+	unsigned int held;
+	long r;
+	int hits, err;
+
+	CHECK(module_loaded());
+	if (module_path(kmod, sizeof(kmod)))
+		FAIL("cannot tell which xpmem.ko was inserted (no XPMEM_NODE/guest-main, "
+		     "no --module PATH)");
+	SAY("module: %s", kmod);
+	snprintf(mark, sizeof(mark), "xpmem-test: quarantine_unload %d", getpid());
+	kmsg(mark);
+
+	CHECK(write_param("ack_timeout_ms", "200") == 0);
+	if (cfd < 0 && chan_open_hello())
+		return 1;
+	CHECK(source_start(&s) == 0);
+	{
+		struct xpmem_chan_resolve rq = { .segid = s.segid, .start = 0,
+						 .len = QPAGES * PG, .requester = PEER,
+						 .access = XPMEM_CHAN_ACCESS_READ,
+						 .requester_incarnation = 100 };
+		uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+		CHECK(csend_seq(XPMEM_CHAN_RESOLVE, &rq, sizeof(rq), seq) == 0);
+		CHECK(cexpect(&m, XPMEM_CHAN_RESOLVED, 5000) && m.h.seq == seq);
+		CHECK(((struct xpmem_chan_frames *)body(&m))->error == 0);
+	}
+	/* The owner unmaps; the INVALIDATE is never answered. */
+	CHECK(write(s.cmd, "u", 1) == 1);
+	CHECK(cexpect(&m, XPMEM_CHAN_INVALIDATE, 5000));
+	gen = ((struct xpmem_chan_invalidate *)body(&m))->generation;
+	CHECK(source_done(&s, 10000));
+	source_stop(&s);
+	CHECK(query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL) == 1);
+	CHECK(debugfs_long("channel", "quarantine_pages") == QPAGES);
+	held = held_pages(s.pfns, QPAGES);
+	SAY("quarantined: generation %llu, %u pages; %u of them held (anon, unmapped, not free)",
+	    (unsigned long long)gen, QPAGES, held);
+	CHECK(held == QPAGES);
+
+	/* No daemon, no /dev/xpmem user: only the quarantine holds the module. */
+	close(cfd);
+	cfd = -1;
+	usleep(100000);
+	errno = 0;
+	r = syscall(SYS_delete_module, "xpmem", O_NONBLOCK);
+	err = errno;
+	if (r == 0 || !module_loaded()) {
+		SAY("FAILED: rmmod succeeded with %u quarantined pages: the peer that never "
+		    "acked may still map them (%u still held after the unload)", QPAGES,
+		    held_pages(s.pfns, QPAGES));
+		reinsert(kmod);
+		return 1;
+	}
+	SAY("rmmod refused: %s (module still loaded)", strerror(err));
+	CHECK(err == EBUSY || err == EAGAIN);
+	hits = klog_after(mark, "quarantin", msg, sizeof(msg));
+	if (hits <= 0)
+		FAIL("no kernel message naming the quarantine since the test started");
+	SAY("kernel log: %s", msg);
+
+	/* A daemon comes back: HELLO replays the INVALIDATE; the ack drains. */
+	if (chan_open_hello())
+		return 1;
+	CHECK(cexpect(&m, XPMEM_CHAN_INVALIDATE, 3000));
+	{
+		struct xpmem_chan_invalidate *inv = body(&m);
+		struct xpmem_chan_acked a = { .generation = inv->generation };
+
+		CHECK(inv->segid == s.segid && inv->npeers == 1 && inv->peers[0] == PEER);
+		CHECK(inv->generation == gen);
+		CHECK(csend(XPMEM_CHAN_ACKED, &a, sizeof(a)) == 0);
+	}
+	CHECK(query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL) == 0);
+	CHECK(debugfs_long("channel", "quarantine_entries") == 0);
+	CHECK(debugfs_long("channel", "quarantine_pages") == 0);
+	held = held_pages(s.pfns, QPAGES);
+	SAY("after the late ack: quarantine empty, %u of %u pages still held", held, QPAGES);
+	CHECK(held == 0);
+	SAY("objects: tg %ld seg %ld ap %ld att %ld", debugfs_long("objects", "tg"),
+	    debugfs_long("objects", "seg"), debugfs_long("objects", "ap"),
+	    debugfs_long("objects", "att"));
+	CHECK(debugfs_long("objects", "seg") == 0 && debugfs_long("objects", "ap") == 0 &&
+	      debugfs_long("objects", "att") == 0);
+	CHECK(write_param("ack_timeout_ms", "5000") == 0);
+
+	/* Nothing holds it any more: the unload goes through. */
+	close(cfd);
+	cfd = -1;
+	for (int i = 0; i < 30; i++) {
+		r = syscall(SYS_delete_module, "xpmem", O_NONBLOCK);
+		if (!r || (errno != EAGAIN && errno != EBUSY))
+			break;
+		usleep(100000);
+	}
+	if (r)
+		FAIL("rmmod after the late ack: %s", strerror(errno));
+	CHECK(!module_loaded());
+	SAY("rmmod after the late ack: unloaded");
+	if (reinsert(kmod))
+		return 1;
+	CHECK(module_loaded() && access("/dev/xpmem", F_OK) == 0);
+	SAY("inserted again: %s", kmod);
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+struct tcase {
+	const char *name;
+	int (*fn)(void);
+	int seconds;		/* watchdog */
+};
+
+static const struct tcase cases[] = {
+	{ "zap_unaligned", t_zap_unaligned, 90 },
+	{ "window_replaced", t_window_replaced, 150 },
+	{ "quarantine_unload", t_quarantine_unload, 90 },
+};
+
+/* Kernel stacks of our threads and children, for a hang report. */
+static void dump_stacks(void)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/* $(pgrep -P %d | sed 's|^|/proc/|'); do "
+		 "echo \"  -- $t ($(cat $t/comm 2>/dev/null))\"; sed 's/^/     /' $t/stack; done",
+		 getpid(), getpid());
+	if (system(cmd) < 0)
+		perror("system");
+}
+
+static void watchdog(int sig)
+{
+	char b[200];
+	int n;
+
+	(void)sig;
+	n = snprintf(b, sizeof(b), "  watchdog: %s hung; kernel stacks:\n", current_case);
+	if (write(1, b, n) < 0)
+		_exit(3);
+	dump_stacks();
+	n = snprintf(b, sizeof(b), "FAIL %s (watchdog: the case hung)\n", current_case);
+	if (write(1, b, n) < 0)
+		_exit(3);
+	_exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, want[sizeof(cases) / sizeof(cases[0])] = { 0 }, any = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, watchdog);
+	if (getenv("XPMEM_VM_SLOWDOWN") && atoi(getenv("XPMEM_VM_SLOWDOWN")) > 1)
+		slowdown = atoi(getenv("XPMEM_VM_SLOWDOWN"));	/* a debug kernel */
+	for (int i = 1; i < argc; i++) {
+		size_t c;
+
+		if (!strcmp(argv[i], "--module") && i + 1 < argc) {
+			module_arg = argv[++i];
+			continue;
+		}
+		for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+			if (!strcmp(argv[i], cases[c].name))
+				break;
+		if (c == sizeof(cases) / sizeof(cases[0])) {
+			fprintf(stderr, "unknown case %s\n", argv[i]);
+			return 2;
+		}
+		want[c] = any = 1;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double t0 = now();
+		int rc;
+
+		if (any && !want[i])
+			continue;
+		current_case = cases[i].name;
+		if (cfd < 0 && chan_open_hello()) {
+			printf("FAIL %s (no channel)\n", cases[i].name);
+			failed++;
+			break;
+		}
+		alarm(cases[i].seconds * slowdown);
+		rc = cases[i].fn();
+		alarm(0);
+		printf("%s %s (%.1f s)\n", rc ? "FAIL" : "PASS", cases[i].name, now() - t0);
+		if (rc)
+			failed++;
+		else
+			passed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
