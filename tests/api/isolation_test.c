@@ -7,6 +7,14 @@
  *
  *   maxaddr_attach   attach > 2^47 bytes of a whole-address-space segment
  *   limits           per-user caps on segments and attachments (ENOSPC)
+ *   limits_userns    segments made under several uids of a user namespace
+ *                    count as its owner's (cap 8 in all, not 8 per uid)
+ *   limits_permits   max_permits_per_user: get #9 ENOSPC, release gives back
+ *   limits_big       max_big_attachments_per_user: the 3rd 33 GiB attachment
+ *                    ENOSPC, small ones and other users unaffected
+ *   limits_remove_while_attached
+ *                    a removed segment stops counting at once, though
+ *                    another user is still attached to it
  *   memfd_secret     secret memory never readable through an attachment
  *   owner_exit_fork  owner exits while a forked child holds its fd
  *   gup_vmsplice     no page reference through an attachment: vmsplice,
@@ -14,6 +22,10 @@
  *   gup_odirect        PMD-mapped (THP source) attachments
  *   access_matrix    load/store/RMW/locked RMW/rep movsb over every source
  *                    state, each within a deadline
+ *   uffd_wp_load     a load through a RDWR attachment of a userfaultfd
+ *                    write-protected page is served; a store is SIGBUS
+ *   fault_rounds     readers fault while the exporter drops the page in a
+ *                    loop; the attacher's mmap/munmap stays under 1 s
  *   race_*           6 threads first-touching the same 2 MiB of fresh
  *                    attachments while the source splits, collapses, COWs
  *                    and unmaps; exporter memory compared word by word
@@ -27,10 +39,12 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -335,12 +349,16 @@ static int t_maxaddr_attach(void)
  */
 static uid_t lim_uid;
 
+/* An attachment over 32 GiB: one of the shared "big" file-offset slots. */
+#define BIG_ATT (33UL << 30)
+
 static void lim_main(int in, int out)
 {
 	char *mem = map_anon(64 * PG);
-	xpmem_segid_t segs[64];
+	xpmem_segid_t segs[64], lseg = -1;
+	xpmem_apid_t apids[64];
 	char *atts[64];
-	int nsegs = 0, natts = 0;
+	int nsegs = 0, natts = 0, naps = 0;
 	xpmem_apid_t apid = -1;
 	struct cmd c;
 	uint64_t r;
@@ -397,6 +415,50 @@ static void lim_main(int in, int out)
 			while (natts && r == 0)
 				r = xpmem_detach(atts[--natts]) == 0 ? 0 : errno;
 			break;
+		case 's':	/* the segment 'G' gets */
+			lseg = c.arg;
+			break;
+		case 'G':	/* arg more permits for that segment */
+			for (uint64_t i = 0; i < c.arg; i++) {
+				xpmem_apid_t a = naps < 64 ?
+					xpmem_get(lseg, XPMEM_RDWR,
+						  XPMEM_PERMIT_MODE, NULL) : -1;
+
+				if (a == -1) {
+					r |= errno;
+					break;
+				}
+				apids[naps++] = a;
+				r += 1 << 16;
+			}
+			break;
+		case 'L':	/* release the last permit 'G' got */
+			r = naps && xpmem_release(apids[--naps]) == 0 ? 0 : errno;
+			break;
+		case 'B':	/* attach arg times 33 GiB from offset 0 */
+			for (uint64_t i = 0; i < c.arg; i++) {
+				struct xpmem_addr ad = { .apid = apid };
+				char *p = natts < 64 ?
+					xpmem_attach(ad, BIG_ATT, NULL) : (void *)-1;
+
+				if (p == (void *)-1) {
+					r |= errno;
+					break;
+				}
+				atts[natts++] = p;
+				r += 1 << 16;
+			}
+			break;
+		case 'i':	/* segid of segment number arg (raw reply) */
+			r = c.arg < (uint64_t)nsegs ? (uint64_t)segs[c.arg] : 0;
+			break;
+		case 't': {	/* read the last attachment: signal (raw reply) */
+			uint64_t v;
+
+			r = natts ? (uint64_t)probe_read((uint64_t *)atts[natts - 1],
+							 &v) : (uint64_t)-3;
+			break;
+		}
 		case 'X':
 			_exit(0);
 		}
@@ -508,6 +570,367 @@ static int t_limits(void)
 	if (!rc)
 		tl_summary("cap %d per uid: make/attach #%d get ENOSPC, another uid unaffected, remove/detach/exit give quota back; caps restored to %ld/%ld",
 			   CAP, CAP + 1, old[0], old[1]);
+	return rc;
+}
+
+/* ---- limits: review fixes --------------------------------------------------- */
+
+/* Sets module parameter @name to @val; *old gets what it was. 0 or 1 (noted). */
+static int param_set(const char *name, const char *val, long *old)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	*old = read_long(path);
+	if (*old < 0)
+		FAIL("module parameter %s missing: this module has no such cap",
+		     path);
+	if (write_param(name, val))
+		FAIL("cannot set %s to %s", name, val);
+	return 0;
+}
+
+static int param_restore(const char *name, long old)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%ld", old);
+	if (write_param(name, v))
+		FAIL("cannot restore %s=%s", name, v);
+	return 0;
+}
+
+/*
+ * limits_userns: uid 65534 makes a user namespace mapping inner 0..999 to
+ * 200000..200999 and makes segments under several inner uids. They are all
+ * its segments (the namespace's owner's): CAP in all, then ENOSPC.
+ */
+#define UN_OWNER 65534
+#define UN_KS 6		/* inner euids 1..UN_KS */
+#define UN_PER 2	/* segments tried under each */
+
+struct un_report {
+	int stage;	/* 0, or the step that failed (un_stage) */
+	int err;
+	int made[UN_KS], err_k[UN_KS];
+};
+
+static const char *const un_stage[] = {
+	"", "chroot(\"/proc/1/root\") (leaving the testbed's chroot, in which CLONE_NEWUSER is refused)",
+	"setresuid(65534)", "unshare(CLONE_NEWUSER) as uid 65534",
+	"setresuid(0) inside the namespace (uid_map written?)",
+	"setresuid(-1, k, -1) inside the namespace",
+	"mmap, or opening /dev/xpmem (xpmem_version)",
+};
+
+static void un_child(int in, int out)
+{
+	struct un_report rep = { 0 };
+	char *mem = map_anon(UN_KS * UN_PER * PG), go;
+
+	/* our own /dev/xpmem fd, opened as root in the testbed's root */
+	if (!mem || xpmem_version() < 0)
+		rep.stage = 6;
+	else if (chroot("/proc/1/root") || chdir("/"))
+		rep.stage = 1;
+	else if (setgroups(0, NULL) || setresgid(UN_OWNER, UN_OWNER, UN_OWNER) ||
+		 setresuid(UN_OWNER, UN_OWNER, UN_OWNER))
+		rep.stage = 2;
+	else if (unshare(CLONE_NEWUSER))
+		rep.stage = 3;
+	rep.err = rep.stage ? errno : 0;
+	if (xwrite(out, &rep, sizeof(rep)) || rep.stage ||
+	    xread(in, &go, 1))
+		_exit(0);
+	if (setresuid(0, 0, 0)) {
+		rep.stage = 4;
+		rep.err = errno;
+	}
+	for (int k = 0; k < UN_KS && !rep.stage; k++) {
+		if (setresuid(-1, k + 1, -1)) {
+			rep.stage = 5;
+			rep.err = errno;
+			break;
+		}
+		for (int j = 0; j < UN_PER; j++) {
+			xpmem_segid_t s = xpmem_make(mem + (k * UN_PER + j) * PG,
+						     PG, XPMEM_PERMIT_MODE,
+						     PERMIT);
+
+			if (s == -1) {
+				rep.err_k[k] = errno;
+				break;
+			}
+			rep.made[k]++;
+		}
+		if (setresuid(-1, 0, -1)) {
+			rep.stage = 5;
+			rep.err = errno;
+		}
+	}
+	if (xwrite(out, &rep, sizeof(rep)))
+		_exit(1);
+	xread(in, &go, 1);	/* the segments live until we are told */
+	_exit(0);
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	int fd, e = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		e = errno ? errno : EIO;
+	close(fd);
+	return e;
+}
+
+static int userns_body(void)
+{
+	static const char map[] = "0 200000 1000\n";
+	struct un_report rep;
+	struct peer ch, o, other, o2;
+	int total = 0, e, kinds = 0;
+	char desc[256];
+	size_t off = 0;
+
+	CHECK(peer_start_fn(&ch, un_child) == 0);
+	tl_step("child %d: uid %d, unshare(CLONE_NEWUSER)", ch.pid, UN_OWNER);
+	CHECK(xread(ch.from, &rep, sizeof(rep)) == 0);
+	if (rep.stage == 1 || rep.stage == 3)
+		return tl_skip("%s: %s -- user namespaces unavailable here, per-owner counting NOT TESTED",
+			       un_stage[rep.stage], strerror(rep.err));
+	if (rep.stage)
+		FAIL("child: %s: %s", un_stage[rep.stage], strerror(rep.err));
+	e = write_proc(ch.pid, "uid_map", map);
+	if (e)
+		FAIL("writing /proc/%d/uid_map \"0 200000 1000\": %s", ch.pid,
+		     strerror(e));
+	e = write_proc(ch.pid, "gid_map", map);
+	if (e == EPERM && !write_proc(ch.pid, "setgroups", "deny"))
+		e = write_proc(ch.pid, "gid_map", map);
+	if (e)
+		FAIL("writing /proc/%d/gid_map: %s", ch.pid, strerror(e));
+	tl_step("child makes segments under inner uids 1..%d", UN_KS);
+	CHECK(xwrite(ch.to, "g", 1) == 0);
+	CHECK(xread(ch.from, &rep, sizeof(rep)) == 0);
+	if (rep.stage)
+		FAIL("child: %s: %s", un_stage[rep.stage], strerror(rep.err));
+	for (int k = 0; k < UN_KS; k++) {
+		total += rep.made[k];
+		kinds += rep.made[k] > 0;
+		off += snprintf(desc + off, sizeof(desc) - off, "%suid %d (%d): %d%s%s",
+				k ? ", " : "", k + 1, 200000 + k + 1, rep.made[k],
+				rep.err_k[k] ? " then " : "",
+				rep.err_k[k] ? strerror(rep.err_k[k]) : "");
+	}
+	fprintf(stderr, "  segments made in the namespace of uid %d, per inner uid (outside uid): %s\n",
+		UN_OWNER, desc);
+	if (total != CAP)
+		FAIL("%d segments made under %d different inner uids of uid %d's user namespace, want %d in all (cap %d per user, the namespace owner's): %s",
+		     total, kinds, UN_OWNER, CAP, CAP, desc);
+	for (int k = 0; k < UN_KS; k++)
+		if (rep.made[k] < UN_PER && rep.err_k[k] != ENOSPC)
+			FAIL("inner uid %d: make #%d: %s, want ENOSPC", k + 1,
+			     rep.made[k] + 1, strerror(rep.err_k[k]));
+	if (kinds < 2)
+		FAIL("only %d inner uid made segments: not a test of per-uid counting",
+		     kinds);
+
+	/* Its owner outside shares the quota; another user does not. */
+	tl_step("uid %d outside its namespace", UN_OWNER);
+	CHECK(lim_start(&o, UN_OWNER) == 0);
+	CHECK(lim_start(&other, 65533) == 0);
+	LIM(&o, "uid 65534 outside, its namespace holding 8 segments", 'm', 1,
+	    0, ENOSPC);
+	LIM(&other, "uid 65533 meanwhile", 'm', 1, 1, 0);
+	peer_cmd(&other, 'X', 0);
+	peer_stop(&other);
+	peer_cmd(&o, 'X', 0);
+	peer_stop(&o);
+	tl_step("namespace child exits");
+	CHECK(xwrite(ch.to, "q", 1) == 0);
+	peer_stop(&ch);
+	CHECK(lim_start(&o2, UN_OWNER) == 0);
+	LIM(&o2, "uid 65534 after its namespace's process exited", 'm', CAP + 1,
+	    CAP, ENOSPC);
+	peer_cmd(&o2, 'X', 0);
+	peer_stop(&o2);
+	tl_summary("cap %d: segments under %d inner uids of uid %d's namespace (200001..) count as uid %d's: %s; uid %d outside then ENOSPC, 65533 unaffected, quota back at exit",
+		   CAP, kinds, UN_OWNER, UN_OWNER, desc, UN_OWNER);
+	return 0;
+}
+
+static int t_limits_userns(void)
+{
+	long old;
+	int rc;
+
+	if (param_set("max_segments_per_user", "8", &old))
+		return 1;
+	rc = userns_body();
+	if (param_restore("max_segments_per_user", old))
+		return 1;
+	return rc;
+}
+
+/* limits_permits: xpmem_get #CAP+1 of one user is ENOSPC. */
+static int permits_body(xpmem_segid_t s)
+{
+	struct peer a, b;
+
+	CHECK(lim_start(&a, 65534) == 0);
+	CHECK(lim_start(&b, 65533) == 0);
+	LIM(&a, "uid 65534", 's', s, 0, 0);
+	LIM(&b, "uid 65533", 's', s, 0, 0);
+	tl_step("permits of uid 65534");
+	LIM(&a, "uid 65534", 'G', CAP + 1, CAP, ENOSPC);
+	LIM(&b, "uid 65533 while 65534 is at its permit cap", 'G', 2, 2, 0);
+	LIM(&a, "uid 65534", 'L', 0, 0, 0);
+	LIM(&a, "uid 65534 after releasing one", 'G', 2, 1, ENOSPC);
+	/* the refused gets took nothing: release all, the whole cap is back */
+	for (int i = 0; i < CAP; i++)
+		LIM(&a, "uid 65534 releasing", 'L', 0, 0, 0);
+	LIM(&a, "uid 65534 after releasing all", 'G', CAP + 1, CAP, ENOSPC);
+	peer_cmd(&a, 'X', 0);
+	peer_stop(&a);
+	peer_cmd(&b, 'X', 0);
+	peer_stop(&b);
+	return 0;
+}
+
+static int t_limits_permits(void)
+{
+	char *buf = map_anon(PG);
+	xpmem_segid_t s;
+	long old;
+	int rc;
+
+	CHECK(buf);
+	s = xpmem_make(buf, PG, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	if (param_set("max_permits_per_user", "8", &old))
+		return 1;
+	rc = permits_body(s);
+	if (param_restore("max_permits_per_user", old))
+		return 1;
+	CHECK(xpmem_remove(s) == 0);
+	if (!rc)
+		tl_summary("max_permits_per_user=%d: get #%d ENOSPC, uid 65533 unaffected, release gives it back; restored to %ld",
+			   CAP, CAP + 1, old);
+	return rc;
+}
+
+/* limits_big: the 3rd attachment over 32 GiB of one user is ENOSPC. */
+#define BIG_CAP 2
+
+static int big_body(xpmem_segid_t s)
+{
+	struct peer a, b;
+
+	CHECK(lim_start(&a, 65534) == 0);
+	CHECK(lim_start(&b, 65533) == 0);
+	LIM(&a, "uid 65534", 'g', s, 0, 0);
+	LIM(&b, "uid 65533", 'g', s, 0, 0);
+	tl_step("33 GiB attachments of uid 65534");
+	LIM(&a, "uid 65534 attaching 33 GiB", 'B', BIG_CAP + 1, BIG_CAP, ENOSPC);
+	LIM(&a, "uid 65534 at its big cap, a 1-page attachment", 'a', 1, 1, 0);
+	LIM(&a, "uid 65534 detaching the 1-page attachment", 'd', 0, 0, 0);
+	LIM(&b, "uid 65533 attaching 33 GiB while 65534 is at its big cap",
+	    'B', 1, 1, 0);
+	LIM(&a, "uid 65534 detaching a 33 GiB attachment", 'd', 0, 0, 0);
+	LIM(&a, "uid 65534 after detaching one", 'B', 2, 1, ENOSPC);
+	LIM(&a, "uid 65534", 'D', 0, 0, 0);
+	LIM(&b, "uid 65533", 'D', 0, 0, 0);
+	LIM(&a, "uid 65534 after detaching all", 'B', BIG_CAP + 1, BIG_CAP,
+	    ENOSPC);
+	peer_cmd(&a, 'X', 0);
+	peer_stop(&a);
+	peer_cmd(&b, 'X', 0);
+	peer_stop(&b);
+	return 0;
+}
+
+static int t_limits_big(void)
+{
+	xpmem_segid_t s;
+	long old;
+	int rc;
+
+	s = xpmem_make(0, XPMEM_MAXADDR_SIZE, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	if (param_set("max_big_attachments_per_user", "2", &old))
+		return 1;
+	rc = big_body(s);
+	if (param_restore("max_big_attachments_per_user", old))
+		return 1;
+	CHECK(xpmem_remove(s) == 0);
+	if (!rc)
+		tl_summary("max_big_attachments_per_user=%d: 33 GiB attach #%d ENOSPC (1-page attach fine), uid 65533 unaffected, detach gives it back; restored to %ld",
+			   BIG_CAP, BIG_CAP + 1, old);
+	return rc;
+}
+
+/*
+ * limits_remove_while_attached: a segment stops counting against its maker
+ * when it is removed, even while another user is still attached to it.
+ */
+static int rwa_body(void)
+{
+	struct peer a, b;
+	uint64_t s, sig;
+
+	CHECK(lim_start(&a, 65534) == 0);
+	CHECK(lim_start(&b, 65533) == 0);
+	LIM(&a, "uid 65534", 'm', CAP, CAP, 0);
+	LIM(&a, "uid 65534 at its cap", 'm', 1, 0, ENOSPC);
+	s = peer_cmd(&a, 'i', CAP - 1);	/* the one 'r' removes */
+	CHECK((int64_t)s > 0);
+	LIM(&b, "uid 65533 getting a segment of 65534", 'g', s, 0, 0);
+	LIM(&b, "uid 65533 attaching it", 'a', 1, 1, 0);
+	sig = peer_cmd(&b, 't', 0);
+	if (sig)
+		FAIL("uid 65533 reading its attachment of 65534's segment: %s",
+		     signame(sig));
+	tl_step("uid 65534 removes the segment uid 65533 has attached");
+	LIM(&a, "uid 65534 removing the segment 65533 has attached", 'r', 0,
+	    0, 0);
+	sig = peer_cmd(&b, 't', 0);
+	if (sig != SIGBUS)
+		FAIL("uid 65533's attachment of the removed segment: %s, want SIGBUS",
+		     signame(sig));
+	LIM(&a, "uid 65534 after removing a segment 65533 still has attached",
+	    'm', 1, 1, 0);
+	LIM(&a, "uid 65534 at its cap again", 'm', 1, 0, ENOSPC);
+	/* 65533 letting go of the removed segment gives nothing back twice */
+	LIM(&b, "uid 65533 detaching", 'D', 0, 0, 0);
+	LIM(&b, "uid 65533 releasing", 'R', 0, 0, 0);
+	LIM(&a, "uid 65534 after 65533 let go of the removed segment", 'm', 1,
+	    0, ENOSPC);
+	peer_cmd(&a, 'X', 0);
+	peer_stop(&a);
+	peer_cmd(&b, 'X', 0);
+	peer_stop(&b);
+	return 0;
+}
+
+static int t_limits_remove_while_attached(void)
+{
+	long old;
+	int rc;
+
+	if (param_set("max_segments_per_user", "8", &old))
+		return 1;
+	rc = rwa_body();
+	if (param_restore("max_segments_per_user", old))
+		return 1;
+	if (!rc)
+		tl_summary("uid 65534 at cap %d removes a segment uid 65533 still attaches (now SIGBUS): it can make one more at once, not twice after 65533 lets go",
+			   CAP);
 	return rc;
 }
 
@@ -1350,6 +1773,466 @@ static int t_access_matrix(void)
 	return 0;
 }
 
+/* ---- uffd_wp_load ------------------------------------------------------------ */
+
+/*
+ * The exporter write-protects one written page with userfaultfd (nobody
+ * reads the uffd). A writable attachment's load asks for write access
+ * first; where that fails (uffd-wp) the load must still be served,
+ * read-only. A store must fail (SIGBUS), not hang; once the protection is
+ * lifted the store goes through.
+ */
+#define UF_PAGES 4
+#define UF_WP 1			/* the write-protected page */
+#define UF_WORD 5		/* the word accessed in a page */
+
+struct uf_shared {
+	uint64_t base;
+	int stage, err;		/* where the uffd set-up failed */
+	uint64_t features, ioctls;
+};
+
+static struct uf_shared *uf;
+
+static uint64_t uf_val(int pg, int w)
+{
+	return mix64(0x0ffd0000ULL + pg * 4096 + w) | 1;
+}
+
+static const char *const uf_stage[] = {
+	"", "userfaultfd(2)", "UFFDIO_API", "UFFDIO_REGISTER (MODE_WP)",
+	"UFFDIO_WRITEPROTECT", "xpmem_make", "UFFDIO_WRITEPROTECT (off)",
+	"the registered range has no _UFFDIO_WRITEPROTECT",
+};
+
+static void uf_exporter(int in, int out)
+{
+	uint64_t *p = map_anon(UF_PAGES * PG);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { 0 };
+	struct uffdio_writeprotect wp = { 0 };
+	struct cmd c;
+	int64_t r;
+	int fd = -1;
+
+	if (!p)
+		_exit(2);
+	madvise(p, UF_PAGES * PG, MADV_NOHUGEPAGE);
+	for (int pg = 0; pg < UF_PAGES; pg++)
+		for (int w = 0; w < (int)(PG / 8); w++)
+			p[pg * PG / 8 + w] = uf_val(pg, w);
+	uf->base = (uintptr_t)p;
+	reg.range.start = wp.range.start = (uintptr_t)p + UF_WP * PG;
+	reg.range.len = wp.range.len = PG;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	while (xread(in, &c, sizeof(c)) == 0) {
+		r = 0;
+		switch (c.op) {
+		case 'I':
+			fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+			if (fd < 0)
+				uf->stage = 1;
+			else if (ioctl(fd, UFFDIO_API, &api))
+				uf->stage = 2;
+			else if (ioctl(fd, UFFDIO_REGISTER, &reg))
+				uf->stage = 3;
+			else if (!(reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+				uf->stage = 7;
+			else if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp))
+				uf->stage = 4;
+			uf->err = uf->stage ? errno : 0;
+			uf->features = api.features;
+			uf->ioctls = reg.ioctls;
+			if (uf->stage) {
+				r = -1;
+				break;
+			}
+			r = xpmem_make(p, UF_PAGES * PG, XPMEM_PERMIT_MODE,
+				       PERMIT);
+			if (r == -1) {
+				uf->stage = 5;
+				uf->err = errno;
+			}
+			break;
+		case 'U':	/* lift the write protection */
+			wp.mode = 0;
+			if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
+				uf->stage = 6;
+				uf->err = errno;
+				r = -1;
+			}
+			break;
+		case 'q':
+			r = *(volatile uint64_t *)(uintptr_t)c.arg;
+			break;
+		case 'X':
+			_exit(0);
+		}
+		if (xwrite(out, &r, sizeof(r)))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+struct uf_acc {
+	volatile uint64_t *p;
+	uint64_t v;
+	int store;
+};
+
+static void uf_do(void *arg)
+{
+	struct uf_acc *a = arg;
+
+	if (a->store)
+		*a->p = a->v;
+	else
+		a->v = *a->p;
+}
+
+#define UF_DEADLINE_MS 4000
+
+/* Load or store word UF_WORD of attachment page @pg within the deadline. */
+static int uf_access(char *att, int pg, int store, uint64_t *v)
+{
+	struct uf_acc a = { .p = (uint64_t *)(att + pg * PG) + UF_WORD,
+			    .v = *v, .store = store };
+	int sig;
+
+	tl_step("%s of page %d%s", store ? "store" : "load", pg,
+		pg == UF_WP ? " (uffd write-protected)" : "");
+	sig = probe_call(uf_do, &a, UF_DEADLINE_MS);
+	*v = a.v;
+	return sig;
+}
+
+static int t_uffd_wp_load(void)
+{
+	uint64_t ex = 0, v = 0, want = uf_val(UF_WP, UF_WORD), mine;
+	xpmem_segid_t seg;
+	xpmem_apid_t apid;
+	struct peer pe;
+	int64_t r;
+	char *att;
+	int sig;
+
+	uf = mmap(NULL, sizeof(*uf), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(uf != MAP_FAILED);
+	CHECK(peer_start_fn(&pe, uf_exporter) == 0);
+	r = peer_cmd(&pe, 'I', 0);
+	if (r == -1 && uf->stage && uf->stage != 5) {
+		int st = uf->stage, e = uf->err;
+
+		gx_stop(&pe);
+		if (e == ENOSYS || e == EINVAL || e == EOPNOTSUPP || st == 7)
+			return tl_skip("exporter: %s: %s (api features %#llx, register ioctls %#llx) -- userfaultfd write-protect unavailable in this kernel, uffd-wp loads NOT TESTED",
+				       uf_stage[st], strerror(e),
+				       (unsigned long long)uf->features,
+				       (unsigned long long)uf->ioctls);
+		FAIL("exporter: %s: %s", uf_stage[st], strerror(e));
+	}
+	if (r <= 0)
+		FAIL("exporter: %s: %s", uf_stage[uf->stage], strerror(uf->err));
+	seg = r;
+	ex = uf->base + UF_WP * PG + UF_WORD * 8;
+	fprintf(stderr, "  exporter: page %d write-protected with userfaultfd (features %#llx), no handler reading it\n",
+		UF_WP, (unsigned long long)uf->features);
+	att = attach_seg(seg, XPMEM_RDWR, 0, UF_PAGES * PG, NULL, &apid);
+	CHECK(att);
+
+	/* The load: served (read-only), within the deadline. */
+	sig = uf_access(att, UF_WP, 0, &v);
+	if (sig)
+		FAIL("load of the uffd write-protected page through a RDWR attachment: %s (the write fault for a writable attachment hit the uffd-wp and was not retried read-only)",
+		     signame(sig));
+	if (v != want)
+		FAIL("load of the write-protected page read %#llx, the exporter wrote %#llx",
+		     (unsigned long long)v, (unsigned long long)want);
+	fprintf(stderr, "  load of the write-protected page: %#llx (right)\n",
+		(unsigned long long)v);
+
+	/* The store: SIGBUS, not a hang, and nothing written. */
+	mine = 0x57073d0000000001ULL;
+	v = mine;
+	sig = uf_access(att, UF_WP, 1, &v);
+	fprintf(stderr, "  store to the write-protected page: %s\n", signame(sig));
+	if (sig == PROBE_HUNG)
+		FAIL("store to the uffd write-protected page HUNG (> %d ms) with no uffd handler",
+		     UF_DEADLINE_MS);
+	if (sig != SIGBUS)
+		FAIL("store to the uffd write-protected page: %s, want SIGBUS",
+		     signame(sig));
+	r = peer_cmd(&pe, 'q', ex);
+	if ((uint64_t)r != want)
+		FAIL("exporter's write-protected word is %#llx after the refused store, wrote %#llx",
+		     (unsigned long long)r, (unsigned long long)want);
+	sig = uf_access(att, UF_WP, 0, &v);
+	if (sig || v != want)
+		FAIL("load after the refused store: %s, %#llx", signame(sig),
+		     (unsigned long long)v);
+
+	/* A page next to it is unaffected: the store lands. */
+	v = mine + 1;
+	sig = uf_access(att, 0, 1, &v);
+	if (sig)
+		FAIL("store to page 0 (not write-protected): %s", signame(sig));
+	r = peer_cmd(&pe, 'q', uf->base + UF_WORD * 8);
+	if ((uint64_t)r != mine + 1)
+		FAIL("exporter's page 0 word %#llx after our store of %#llx",
+		     (unsigned long long)r, (unsigned long long)(mine + 1));
+
+	/* Protection lifted: the store goes through. */
+	tl_step("lifting the write protection");
+	if (peer_cmd(&pe, 'U', 0) != 0)
+		FAIL("exporter: %s: %s", uf_stage[uf->stage], strerror(uf->err));
+	v = mine + 2;
+	sig = uf_access(att, UF_WP, 1, &v);
+	if (sig)
+		FAIL("store after UFFDIO_WRITEPROTECT off: %s", signame(sig));
+	r = peer_cmd(&pe, 'q', ex);
+	if ((uint64_t)r != mine + 2)
+		FAIL("exporter's word %#llx after our store of %#llx once unprotected",
+		     (unsigned long long)r, (unsigned long long)(mine + 2));
+	CHECK(xpmem_detach(att) == 0);
+	CHECK(xpmem_release(apid) == 0);
+	gx_stop(&pe);
+	tl_summary("RDWR attachment over a uffd-wp page (no handler): load right, store SIGBUS (word unchanged), neighbour store lands, store lands once unprotected");
+	return 0;
+}
+
+/* ---- fault_rounds ------------------------------------------------------------ */
+
+/*
+ * The exporter drops and rewrites one page as fast as it can, invalidating
+ * the attachment over and over; 4 attacher threads read it while another
+ * mmap()s and munmap()s 4 KiB in a loop. A fault retrying its sequence
+ * must not hold the attacher's mmap_lock (and so its mmap writers) for long.
+ */
+#define FR_READERS 4
+#define FR_MAGIC 0xf4a17ULL
+#define FR_MAX_LAT (1 << 20)
+
+struct fr_ctl {
+	_Atomic int stop;
+	_Atomic uint64_t gen;	/* published BEFORE the page holds it */
+	_Atomic long loops;
+};
+
+static struct fr_ctl *fr;
+
+static void *fr_mutator(void *arg)
+{
+	volatile uint64_t *p = arg;
+	uint64_t g = 1;
+
+	while (!atomic_load(&fr->stop)) {
+		madvise((void *)p, PG, MADV_DONTNEED);
+		atomic_store(&fr->gen, ++g);
+		p[0] = FR_MAGIC << 32 | g;
+		atomic_fetch_add(&fr->loops, 1);
+	}
+	return NULL;
+}
+
+static void fr_exporter(int in, int out)
+{
+	uint64_t *p = map_anon(PG);
+	pthread_t th;
+	struct cmd c;
+	int64_t r;
+
+	if (!p)
+		_exit(2);
+	madvise(p, PG, MADV_NOHUGEPAGE);
+	atomic_store(&fr->gen, 1);
+	p[0] = FR_MAGIC << 32 | 1;
+	while (xread(in, &c, sizeof(c)) == 0) {
+		r = 0;
+		switch (c.op) {
+		case 'I':
+			r = xpmem_make(p, PG, XPMEM_PERMIT_MODE, PERMIT);
+			break;
+		case 'M':
+			r = pthread_create(&th, NULL, fr_mutator, p);
+			break;
+		case 'm':
+			atomic_store(&fr->stop, 1);
+			pthread_join(th, NULL);
+			break;
+		case 'X':
+			_exit(0);
+		}
+		if (xwrite(out, &r, sizeof(r)))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static struct {
+	volatile uint64_t *att;
+	_Atomic int stop;
+	_Atomic long reads[FR_READERS], bad, sigs;
+	_Atomic int done[FR_READERS + 1];
+	double *lat;
+	long nlat;
+	_Atomic double cur_start;	/* of the mmap loop's current round */
+} fa;
+
+static void *fr_reader(void *arg)
+{
+	int i = (int)(uintptr_t)arg;
+
+	while (!atomic_load(&fa.stop)) {
+		uint64_t v, g;
+		int sig = probe_read(fa.att, &v);
+
+		g = atomic_load(&fr->gen);
+		if (sig) {
+			if (atomic_fetch_add(&fa.sigs, 1) < 3)
+				fprintf(stderr, "  reader %d: %s\n", i, signame(sig));
+			continue;
+		}
+		if (v != 0 && (v >> 32 != FR_MAGIC || (v & 0xffffffff) > g)) {
+			if (atomic_fetch_add(&fa.bad, 1) < 3)
+				fprintf(stderr, "  reader %d read %#llx: never written (generation now %llu)\n",
+					i, (unsigned long long)v,
+					(unsigned long long)g);
+		}
+		atomic_fetch_add(&fa.reads[i], 1);
+	}
+	atomic_store(&fa.done[i], 1);
+	return NULL;
+}
+
+static void *fr_mmapper(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&fa.stop) && fa.nlat < FR_MAX_LAT) {
+		double t0 = now_s();
+		void *p;
+
+		atomic_store(&fa.cur_start, t0);
+		p = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, PG);
+		fa.lat[fa.nlat++] = now_s() - t0;
+	}
+	atomic_store(&fa.cur_start, 0);
+	atomic_store(&fa.done[FR_READERS], 1);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int t_fault_rounds(void)
+{
+	double secs = stress_secs(3), t0, lat_max, p99, stuck = 0, bound = 1.0;
+	pthread_t th[FR_READERS + 1];
+	long long c0[5], c1[5];
+	long minreads = -1;
+	xpmem_segid_t seg;
+	xpmem_apid_t apid;
+	struct peer pe;
+	int hung = 0;
+
+	/* 1 s; a debug kernel (XPMEM_VM_SLOWDOWN) is that much slower */
+	if (getenv("XPMEM_VM_SLOWDOWN") && atoi(getenv("XPMEM_VM_SLOWDOWN")) > 1)
+		bound *= atoi(getenv("XPMEM_VM_SLOWDOWN"));
+	fr = mmap(NULL, sizeof(*fr), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(fr != MAP_FAILED);
+	fa.lat = calloc(FR_MAX_LAT, sizeof(double));
+	CHECK(fa.lat);
+	CHECK(peer_start_fn(&pe, fr_exporter) == 0);
+	seg = peer_cmd(&pe, 'I', 0);
+	CHECK(seg > 0);
+	fa.att = (uint64_t *)attach_seg(seg, XPMEM_RDWR, 0, PG, NULL, &apid);
+	CHECK(fa.att);
+	CHECK(seg_counters(seg, c0) == 0);
+	CHECK(peer_cmd(&pe, 'M', 0) == 0);
+	for (int i = 0; i < FR_READERS; i++)
+		CHECK(pthread_create(&th[i], NULL, fr_reader,
+				     (void *)(uintptr_t)i) == 0);
+	CHECK(pthread_create(&th[FR_READERS], NULL, fr_mmapper, NULL) == 0);
+	tl_step("%d readers, mmap loop, exporter dropping the page: %.0f s",
+		FR_READERS, secs);
+	t0 = now_s();
+	while (now_s() - t0 < secs)
+		usleep(50000);
+	atomic_store(&fa.stop, 1);
+	/* Every thread must come back within 5 s while the exporter still runs. */
+	tl_step("stopping the attacher's threads (exporter still running)");
+	for (t0 = now_s(); now_s() - t0 < 5;) {
+		int all = 1;
+
+		for (int i = 0; i <= FR_READERS; i++)
+			all &= atomic_load(&fa.done[i]);
+		if (all)
+			break;
+		usleep(20000);
+	}
+	{
+		double cs = atomic_load(&fa.cur_start);
+
+		if (cs)
+			stuck = now_s() - cs;
+	}
+	for (int i = 0; i <= FR_READERS; i++)
+		hung += !atomic_load(&fa.done[i]);
+	tl_step("stopping the exporter");
+	CHECK(peer_cmd(&pe, 'm', 0) == 0);
+	for (int i = 0; i <= FR_READERS; i++)
+		pthread_join(th[i], NULL);
+	CHECK(seg_counters(seg, c1) == 0);
+	qsort(fa.lat, fa.nlat, sizeof(double), cmp_double);
+	lat_max = fa.nlat ? fa.lat[fa.nlat - 1] : 0;
+	if (stuck > lat_max)
+		lat_max = stuck;
+	p99 = fa.nlat ? fa.lat[(long)(fa.nlat * 0.99)] : 0;
+	for (int i = 0; i < FR_READERS; i++)
+		if (minreads < 0 || fa.reads[i] < minreads)
+			minreads = fa.reads[i];
+	fprintf(stderr, "  %.0f s: exporter dropped+rewrote the page %ld times; %lld faults, %lld invalidations; reads per thread",
+		secs, (long)fr->loops, c1[0] - c0[0], c1[2] - c0[2]);
+	for (int i = 0; i < FR_READERS; i++)
+		fprintf(stderr, " %ld", (long)fa.reads[i]);
+	fprintf(stderr, "; mmap+munmap rounds %ld, latency max %.1f ms p99 %.2f ms\n",
+		fa.nlat, lat_max * 1e3, p99 * 1e3);
+	CHECK(xpmem_detach((void *)fa.att) == 0);
+	CHECK(xpmem_release(apid) == 0);
+	gx_stop(&pe);
+	if (hung)
+		FAIL("%d of %d attacher threads still running 5 s after being told to stop (stuck in a fault behind the exporter's invalidations?)%s",
+		     hung, FR_READERS + 1,
+		     stuck ? "; the mmap loop among them" : "");
+	if (fa.bad || fa.sigs)
+		FAIL("readers: %ld values never written, %ld faults (the source always has a page)",
+		     (long)fa.bad, (long)fa.sigs);
+	if (minreads < 100)
+		FAIL("a reader completed only %ld reads in %.0f s (want >= 100)",
+		     minreads, secs);
+	if (fr->loops < 100 || c1[2] - c0[2] < 100)
+		FAIL("the exporter dropped its page only %ld times (%lld invalidations): no pressure",
+		     (long)fr->loops, c1[2] - c0[2]);
+	if (fa.nlat < 10)
+		FAIL("only %ld mmap+munmap rounds in %.0f s", fa.nlat, secs);
+	if (lat_max >= bound)
+		FAIL("an mmap+munmap of the attacher took %.0f ms (p99 %.1f ms, bound %.0f ms): faults retrying the exporter's sequence hold its mmap_lock",
+		     lat_max * 1e3, p99 * 1e3, bound * 1e3);
+	tl_summary("%ld exporter drops, %lld faults; reads/thread >= %ld; mmap+munmap %ld rounds, max %.1f ms (bound %.0f), p99 %.2f ms",
+		   (long)fr->loops, c1[0] - c0[0], minreads, fa.nlat,
+		   lat_max * 1e3, bound * 1e3, p99 * 1e3);
+	return 0;
+}
+
 /* ---- race_* -------------------------------------------------------------- */
 
 #define RC_CHUNKS 16
@@ -1755,12 +2638,18 @@ static int t_race_4k_pattern_half(void) { return race(0, 0, 1); }
 static const struct tcase cases[] = {
 	{ "maxaddr_attach", t_maxaddr_attach, 30 },
 	{ "limits", t_limits, 60 },
+	{ "limits_userns", t_limits_userns, 30 },
+	{ "limits_permits", t_limits_permits, 30 },
+	{ "limits_big", t_limits_big, 30 },
+	{ "limits_remove_while_attached", t_limits_remove_while_attached, 30 },
 	{ "memfd_secret", t_memfd_secret, 30 },
 	{ "owner_exit_fork", t_owner_exit_fork, 30 },
 	{ "gup_vmsplice", t_gup_vmsplice, 60 },
 	{ "gup_io_uring", t_gup_io_uring, 60 },
 	{ "gup_odirect", t_gup_odirect, 60 },
 	{ "access_matrix", t_access_matrix, 240 },
+	{ "uffd_wp_load", t_uffd_wp_load, 30 },
+	{ "fault_rounds", t_fault_rounds, 40 },
 	/* last: a kernel that corrupts memory may not survive them */
 	{ "race_thp_zero_fresh", t_race_thp_zero_fresh, 90 },
 	{ "race_thp_zero_half", t_race_thp_zero_half, 90 },

@@ -29,6 +29,16 @@
  *                      then rmmod succeeds. The module is inserted again
  *                      (from the path tests/vm/run inserted it from) so the
  *                      guest ends as it began.
+ *   kept_answer_other_zap
+ *                      page 0's REMOTE_FAULT answered (pages 0..3) only after
+ *                      3 ZAPs of pages 8..9: mapped without a second
+ *                      REMOTE_FAULT; after a ZAP of page 0 it must refault;
+ *                      an error answer after ZAPs of pages 8..9 is SIGBUS,
+ *                      not asked again.
+ *   peer_page_cap      max_rmap_pages_per_peer=4: peer 1 resolves 4 pages, a
+ *                      5th is -ENOSPC, peer 2 is not affected; once the owner
+ *                      unmaps peer 1's pages (INVALIDATE acked) it resolves
+ *                      again. The parameter is set back to 0 (default).
  *
  * usage: xpmem-channel-fix-test [CASE...] [--module PATH]   (default: all)
  * Prints PASS/FAIL per case and "N passed, N failed"; a watchdog turns a hang
@@ -419,6 +429,7 @@ static int fault_reply(uint64_t seq, int error, const uint64_t *phys, unsigned i
 struct answerer {
 	const uint64_t *phys;
 	unsigned int npages, answer_pages;
+	int error;			/* answer every fault with this error */
 	unsigned int faults;		/* REMOTE_FAULTs served */
 	uint64_t fault_start[16];	/* their starts (first 16) */
 };
@@ -435,6 +446,8 @@ static int serve_fault(struct answerer *an, union msgbuf *m)
 	if (an->faults < 16)
 		an->fault_start[an->faults] = rf->start;
 	an->faults++;
+	if (an->error)
+		return fault_reply(m->h.seq, an->error, NULL, 0) ? 1 : 0;
 	n = rf->len / PG;
 	if (n > an->answer_pages)
 		n = an->answer_pages;
@@ -445,6 +458,41 @@ static int serve_fault(struct answerer *an, union msgbuf *m)
  * Have the importer read word 0 of page @k, answering its REMOTE_FAULTs
  * meanwhile; *val gets what it read. 0, or 1 on error/timeout.
  */
+/*
+ * The result of the importer's access in flight, answering its REMOTE_FAULTs
+ * meanwhile: 0 (*val is what it read), IMPORTER_DIED (it died: EOF), or 1
+ * on error/timeout.
+ */
+#define IMPORTER_DIED 2
+
+static int importer_result(struct importer *im, struct answerer *an, uint64_t *val)
+{
+	double end = now() + 30;
+
+	while (now() < end) {
+		struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
+				       { .fd = im->rep, .events = POLLIN } };
+		union msgbuf m;
+
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			if (!crecv(&m, 0))
+				continue;
+			if (m.h.type == XPMEM_CHAN_REMOTE_FAULT) {
+				if (serve_fault(an, &m))
+					return 1;
+			} else {
+				printf("  (skipping message type %u)\n", m.h.type);
+			}
+			continue;
+		}
+		if (p[1].revents)
+			return read(im->rep, val, 8) == 8 ? 0 : IMPORTER_DIED;
+	}
+	FAIL("importer: no result in 30 s");
+}
+
 static int importer_read(struct importer *im, uint32_t k, struct answerer *an,
 			 uint64_t *val)
 {
@@ -843,7 +891,11 @@ static int t_window_replaced(void)
 
 #define QPAGES 16
 
-/* The source: a child exporting QPAGES written pages; 'u' munmaps, 'q' ends. */
+/*
+ * The source: a child exporting QPAGES written pages; 'u' munmaps them,
+ * 'f' the first SRC_FRONT of them, anything else ends it.
+ */
+#define SRC_FRONT 4
 struct source {
 	pid_t pid;
 	int cmd, rep;
@@ -877,8 +929,8 @@ static int source_start(struct source *s)
 			s->pfns[i] = pfn_of(p + i * PG);
 		if (write(b[1], s, sizeof(*s)) != sizeof(*s))
 			_exit(1);
-		while (read(a[0], &c, 1) == 1 && c == 'u') {
-			munmap(p, QPAGES * PG);
+		while (read(a[0], &c, 1) == 1 && (c == 'u' || c == 'f')) {
+			munmap(p, (c == 'u' ? QPAGES : SRC_FRONT) * PG);
 			if (write(b[1], &c, 1) != 1)
 				break;
 		}
@@ -1161,6 +1213,239 @@ static int t_quarantine_unload(void)
 	return 0;
 }
 
+/* ======================= kept_answer_other_zap ======================= */
+
+#define KPAGES 16
+#define KANSWER 4		/* pages in each answer: 0..3 */
+#define KOTHER 8		/* the other ZAPs: pages 8..9 */
+#define KTAG 0x4b70000000000000ULL
+
+/*
+ * Page 0's REMOTE_FAULT is answered only after ZAPs of @zstart/@zlen (each
+ * waited for); the answer is pages [0, KANSWER) or @error. Returns like
+ * importer_result(); *refaults gets the REMOTE_FAULTs after the first.
+ */
+static int fault_after_zaps(struct importer *im, const uint64_t *phys, int nzaps,
+			    uint64_t zstart, uint64_t zlen, int error, uint64_t *val,
+			    unsigned int *refaults)
+{
+	struct answerer an = { .phys = phys, .npages = KPAGES, .answer_pages = KANSWER,
+			       .error = error };
+	struct xpmem_chan_remote_fault *rf;
+	union msgbuf m;
+	uint32_t k = 0;
+	int rc;
+
+	CHECK(write(im->cmd, &k, 4) == 4);
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_FAULT, 5000));
+	rf = body(&m);
+	CHECK(rf->owner == RPEER && rf->start == 0 && rf->len >= KANSWER * PG);
+	for (int i = 0; i < nzaps; i++)
+		CHECK(zap(zstart, zlen) == 0);
+	CHECK(fault_reply(m.h.seq, error, error ? NULL : phys, error ? 0 : KANSWER) == 0);
+	rc = importer_result(im, &an, val);
+	*refaults = an.faults;
+	return rc;
+}
+
+static int kept_answer_body(const uint64_t *phys)
+{
+	struct importer im = { 0 };
+	unsigned int refaults;
+	uint64_t v = 0;
+	int st, rc;
+
+	if (importer_get(&im, rsegid, KPAGES * PG))
+		return 1;
+
+	/* 1. Three ZAPs of pages 8..9 while page 0's fault waits. */
+	rc = fault_after_zaps(&im, phys, 3, KOTHER * PG, 2 * PG, 0, &v, &refaults);
+	if (rc)
+		FAIL("importer: %s", rc == IMPORTER_DIED ? "died" : "no result");
+	SAY("answer [0, %d pages) sent after 3 ZAPs of pages %d..%d: read %#llx, %u more "
+	    "REMOTE_FAULT(s)", KANSWER, KOTHER, KOTHER + 1, (unsigned long long)v, refaults);
+	if (v != KTAG)
+		FAIL("page 0 reads %#llx, want %#llx", (unsigned long long)v,
+		     (unsigned long long)KTAG);
+	if (refaults)
+		FAIL("page 0 faulted again (%u more REMOTE_FAULTs): its kept answer was thrown "
+		     "away for ZAPs of pages %d..%d, which it does not cover", refaults, KOTHER,
+		     KOTHER + 1);
+
+	/* 2. A ZAP of page 0 itself meanwhile: the answer is stale, refault. */
+	CHECK(zap(0, KPAGES * PG) == 0);
+	rc = fault_after_zaps(&im, phys, 1, 0, PG, 0, &v, &refaults);
+	if (rc)
+		FAIL("importer: %s", rc == IMPORTER_DIED ? "died" : "no result");
+	SAY("answer sent after a ZAP of page 0: read %#llx, %u more REMOTE_FAULT(s)",
+	    (unsigned long long)v, refaults);
+	if (v != KTAG)
+		FAIL("page 0 reads %#llx, want %#llx", (unsigned long long)v,
+		     (unsigned long long)KTAG);
+	if (!refaults)
+		FAIL("page 0 did not fault again: an answer older than a ZAP covering it "
+		     "was mapped (stale)");
+
+	/* 3. An error answer after ZAPs of other pages still fails the access. */
+	CHECK(zap(0, KPAGES * PG) == 0);
+	rc = fault_after_zaps(&im, phys, 3, KOTHER * PG, 2 * PG, -EFAULT, &v, &refaults);
+	if (rc == 1)
+		return 1;
+	CHECK(waitpid(im.pid, &st, 0) == im.pid);
+	im.pid = 0;
+	close(im.cmd);
+	close(im.rep);
+	SAY("error answer (-EFAULT) sent after 3 ZAPs of pages %d..%d: importer %s, %u more "
+	    "REMOTE_FAULT(s)", KOTHER, KOTHER + 1,
+	    rc != IMPORTER_DIED ? "read a value" :
+	    WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exited", refaults);
+	if (rc != IMPORTER_DIED || !WIFSIGNALED(st) || WTERMSIG(st) != SIGBUS)
+		FAIL("the access whose REMOTE_FAULT failed did not end in SIGBUS");
+	if (refaults)
+		FAIL("the failed fault was asked again (%u more REMOTE_FAULTs): its error was "
+		     "forgotten for ZAPs of pages it does not cover", refaults);
+	return 0;
+}
+
+static int t_kept_answer_other_zap(void)
+{
+	uint64_t *buf = tagged_buffer(KPAGES, 0), phys[KPAGES];
+	int rc;
+
+	CHECK(buf);
+	for (int k = 0; k < KPAGES; k++) {
+		buf[k * PG / 8] = KTAG + k;
+		CHECK((phys[k] = pfn_of((char *)buf + k * PG) * PG));
+	}
+	CHECK(write_param("ram_windows", "1") == 0);
+	CHECK(peer_window(0, WSIZE) == 0);
+	rc = kept_answer_body(phys);
+	peer_window(0, 0);
+	write_param("ram_windows", "0");
+	munmap(buf, KPAGES * PG);
+	return rc;
+}
+
+/* ======================= peer_page_cap ======================= */
+
+#define CAP_P 1			/* fake peers importing our segment */
+#define CAP_Q 2
+
+/* RESOLVE [start, start+len) of @segid for @peer: its error; *pages resolved. */
+static int resolve_pages(int64_t segid, uint64_t start, uint64_t len, uint32_t peer,
+			 uint64_t *pages)
+{
+	struct xpmem_chan_resolve rq = { .segid = segid, .start = start, .len = len,
+					 .requester = peer,
+					 .access = XPMEM_CHAN_ACCESS_READ,
+					 .requester_incarnation = 100 };
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+	struct xpmem_chan_frames *fr;
+	union msgbuf m;
+
+	*pages = 0;
+	if (csend_seq(XPMEM_CHAN_RESOLVE, &rq, sizeof(rq), seq))
+		return -999;
+	if (!cexpect(&m, XPMEM_CHAN_RESOLVED, 5000) || m.h.seq != seq)
+		return -998;
+	fr = body(&m);
+	for (unsigned int i = 0; !fr->error && i < fr->nextents; i++)
+		*pages += fr->extents[i].len / PG;
+	return fr->error;
+}
+
+/* The owner unmaps (@c: 'f' or 'u'): ACK the INVALIDATE, which must name @peers. */
+static int unmap_acked(struct source *s, char c, const uint32_t *peers, uint32_t npeers)
+{
+	struct xpmem_chan_invalidate *inv;
+	union msgbuf m;
+
+	CHECK(write(s->cmd, &c, 1) == 1);
+	CHECK(cexpect(&m, XPMEM_CHAN_INVALIDATE, 5000));
+	inv = body(&m);
+	CHECK(inv->segid == s->segid && inv->npeers == npeers);
+	for (uint32_t i = 0; i < npeers; i++)
+		CHECK(inv->peers[i] == peers[i]);
+	{
+		struct xpmem_chan_acked a = { .generation = inv->generation };
+
+		CHECK(csend(XPMEM_CHAN_ACKED, &a, sizeof(a)) == 0);
+	}
+	CHECK(source_done(s, 10000));
+	return 0;
+}
+
+static int peer_cap_body(struct source *s)
+{
+	static const uint32_t p_only[] = { CAP_P }, both[] = { CAP_P, CAP_Q };
+	uint64_t n;
+	int e;
+
+	e = resolve_pages(s->segid, 0, 4 * PG, CAP_P, &n);
+	if (e || n != 4)
+		FAIL("peer %d: RESOLVE of pages 0..3 under a cap of 4: error %d, %llu pages",
+		     CAP_P, e, (unsigned long long)n);
+	e = resolve_pages(s->segid, 4 * PG, PG, CAP_P, &n);
+	SAY("peer %d holding 4 resolved pages (cap 4): RESOLVE of page 4 -> %d (%s)", CAP_P, e,
+	    e ? strerror(-e) : "resolved");
+	if (e != -ENOSPC)
+		FAIL("peer %d: a 5th resolved page under max_rmap_pages_per_peer=4: error %d, "
+		     "want -ENOSPC", CAP_P, e);
+	e = resolve_pages(s->segid, 8 * PG, 4 * PG, CAP_Q, &n);
+	if (e || n != 4)
+		FAIL("peer %d while peer %d is at its cap: RESOLVE of pages 8..11: error %d, "
+		     "%llu pages", CAP_Q, CAP_P, e, (unsigned long long)n);
+	e = resolve_pages(s->segid, 12 * PG, PG, CAP_Q, &n);
+	if (e != -ENOSPC)
+		FAIL("peer %d: a 5th page: error %d, want -ENOSPC", CAP_Q, e);
+	/* The owner unmaps peer P's pages: invalidated, acked, P's share back. */
+	if (unmap_acked(s, 'f', p_only, 1))
+		return 1;
+	e = resolve_pages(s->segid, 4 * PG, PG, CAP_P, &n);
+	SAY("after the owner unmapped pages 0..3 (INVALIDATE to peer %d acked): RESOLVE of "
+	    "page 4 -> %d, %llu page(s)", CAP_P, e, (unsigned long long)n);
+	if (e || n != 1)
+		FAIL("peer %d after its pages were invalidated: error %d, %llu pages; want 1",
+		     CAP_P, e, (unsigned long long)n);
+	/* The rest goes: both peers are asked. */
+	return unmap_acked(s, 'u', both, 2);
+}
+
+static int t_peer_page_cap(void)
+{
+	struct source s;
+	int rc;
+
+	if (write_param("max_rmap_pages_per_peer", "4"))
+		FAIL("cannot set module parameter max_rmap_pages_per_peer: %s (no per-peer "
+		     "resolved-page cap in this module)", strerror(errno));
+	if (source_start(&s)) {
+		write_param("max_rmap_pages_per_peer", "0");
+		FAIL("source: no segment");
+	}
+	rc = peer_cap_body(&s);
+	if (rc) {	/* unmap, ACKing whatever it asks, so nothing is quarantined */
+		union msgbuf m;
+		double end = now() + 10;
+
+		if (write(s.cmd, "u", 1) == 1)
+			while (now() < end && !source_done(&s, 0))
+				if (crecv(&m, 100) && m.h.type == XPMEM_CHAN_INVALIDATE) {
+					struct xpmem_chan_acked a = {
+						.generation = ((struct xpmem_chan_invalidate *)
+							       body(&m))->generation };
+
+					csend(XPMEM_CHAN_ACKED, &a, sizeof(a));
+				}
+	}
+	source_stop(&s);
+	if (write_param("max_rmap_pages_per_peer", "0"))
+		FAIL("cannot restore max_rmap_pages_per_peer=0");
+	if (!rc && query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL) != 0)
+		FAIL("something was quarantined");
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 struct tcase {
@@ -1173,6 +1458,8 @@ static const struct tcase cases[] = {
 	{ "zap_unaligned", t_zap_unaligned, 90 },
 	{ "window_replaced", t_window_replaced, 150 },
 	{ "quarantine_unload", t_quarantine_unload, 90 },
+	{ "kept_answer_other_zap", t_kept_answer_other_zap, 60 },
+	{ "peer_page_cap", t_peer_page_cap, 60 },
 };
 
 /* Kernel stacks of our threads and children, for a hang report. */
