@@ -20,6 +20,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
@@ -584,7 +585,13 @@ again:
 	} else {
 		xpmem_fault_window_calc(vma, svma, att, addr, &w);
 		src_ro = !(svma->vm_flags & VM_WRITE);
-		write = want_write && !src_ro;
+		/*
+		 * A load does not ask for write access where the source
+		 * write-protects pages with userfaultfd: hmm_range_fault()
+		 * cannot wait for the handler, the write fault would fail.
+		 */
+		write = want_write && !src_ro &&
+			(store || !userfaultfd_wp(svma));
 		range.start = w.src;
 		range.end = w.src + (w.n << PAGE_SHIFT);
 		err = store && !write ? -EACCES :
