@@ -298,6 +298,9 @@ static grpc_status_code h_status(struct control *c, const uint8_t *req, size_t l
 	xpmem__status_request__free_unpacked(in, NULL);
 	json_t *s = snapshot(c), *st, *peers, *p;
 	Xpmem__StatusReply *r;
+	grpc_status_code qcode;
+	char qerr[128];
+	struct job *q;
 	size_t i;
 
 	if (!s) {
@@ -321,6 +324,14 @@ static grpc_status_code h_status(struct control *c, const uint8_t *req, size_t l
 	r->timed_out_outstanding = jint(st, "timed_out_outstanding");
 	r->version = strdup(XPMEM_VERSION);
 	json_decref(s);
+	/* the kernel's quarantine, which also pins the module */
+	q = query(c, XPMEM_CHAN_Q_QUARANTINE, 0, 0, 0, &qcode, qerr, sizeof(qerr));
+	if (q) {
+		r->quarantine_entries = q->nrecs;
+		for (uint32_t n = 0; n < q->nrecs; n++)
+			r->quarantine_pages += (q->recs[n].len + 4095) / 4096;
+		job_free(q);
+	}
 	*resp = &r->base;
 	return GRPC_STATUS_OK;
 }

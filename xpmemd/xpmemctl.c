@@ -84,14 +84,16 @@ static int cmd_status(grpc_channel *ch)
 		 xpmem__status_reply__descriptor, r))
 		return 1;
 	if (json_out) {
-		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s}",
+		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s,s:I,s:I}",
 				     "node_id", (int)r->node_id, "incarnation", (json_int_t)r->incarnation,
 				     "provider", r->provider, "listen", r->listen, "ready", r->ready,
 				     "uptime_ms", (json_int_t)r->uptime_ms,
 				     "peers_total", (int)r->peers_total, "peers_alive", (int)r->peers_alive,
 				     "pending_invalidations", (json_int_t)r->pending_invalidations,
 				     "timed_out_outstanding", (json_int_t)r->timed_out_outstanding,
-				     "version", r->version));
+				     "version", r->version,
+				     "quarantine_entries", (json_int_t)r->quarantine_entries,
+				     "quarantine_pages", (json_int_t)r->quarantine_pages));
 	} else {
 		printf("node           %u\n", r->node_id);
 		printf("state          %s\n", r->ready ? "ready" : "starting");
@@ -104,6 +106,12 @@ static int cmd_status(grpc_channel *ch)
 		printf("invalidations  %llu pending, %llu timed out awaiting late acks\n",
 		       (unsigned long long)r->pending_invalidations,
 		       (unsigned long long)r->timed_out_outstanding);
+		if (r->quarantine_entries)
+			printf("quarantine     %llu ranges, %llu pages held for peers that did not ack; module unload refused until they ack or rejoin\n",
+			       (unsigned long long)r->quarantine_entries,
+			       (unsigned long long)r->quarantine_pages);
+		else
+			printf("quarantine     empty\n");
 	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	return 0;

@@ -157,6 +157,14 @@ static int node_a(void)
 	else
 		FAIL("no quarantine after the timed-out invalidation (quarantine_entries %ld, "
 		     "timed_out %ld)", q, ctl_field("stats", "timed_out"));
+	/* status says so too (rmmod's refusal: vm-quarantine-unload) */
+	if (ctl_field("status", "quarantine_entries") == q &&
+	    ctl_field("status", "quarantine_pages") >= 1)
+		PASS("xpmemctl status shows the quarantine (%ld range(s))", q);
+	else
+		FAIL("xpmemctl status: quarantine_entries %ld pages %ld, want %ld and >= 1",
+		     ctl_field("status", "quarantine_entries"),
+		     ctl_field("status", "quarantine_pages"), q);
 	publish("r-unmapped", "1\n");
 
 	await("r-restarted", NULL, 0);
