@@ -113,7 +113,7 @@ static void exporter_main(int in, int out)
 	uint64_t r;
 
 	fill(region, EXP_PAGES, 1);
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'S':	/* segment over the region */
@@ -213,11 +213,8 @@ static void exporter_main(int in, int out)
 					r += status[i] == (int)c.arg;
 			break;
 		}
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -707,8 +704,7 @@ static int t_multiprocess(void)
 		CHECK(q != (void *)-1);
 		CHECK(check_gen(q, EXP_PAGES, 3) == 0);
 	}
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	return 0;
 }
 
@@ -760,16 +756,14 @@ static int t_coherence(void)
 	/* mremap away: the old range is a hole now */
 	CHECK(peer_cmd(&pe, 'M', 0) == 0);
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 
 	/* munmap */
 	CHECK(peer_attach(&pe, (void **)&p, &a) == 0);
 	CHECK(check_gen(p, EXP_PAGES, 1) == 0);
 	CHECK(peer_cmd(&pe, 'U', 0) == 0);
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 
 	/* xpmem_remove */
 	CHECK(peer_attach(&pe, (void **)&p, &a) == 0);
@@ -778,14 +772,12 @@ static int t_coherence(void)
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(xpmem_release(a) == 0);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 
 	/* source exit, attachment touched before and after */
 	CHECK(peer_attach(&pe, (void **)&p, &a) == 0);
 	CHECK(check_gen(p, EXP_PAGES / 2, 1) == 0);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	CHECK(count_faults(p, EXP_PAGES) == EXP_PAGES);
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(xpmem_release(a) == 0);
@@ -808,8 +800,7 @@ static int t_zero_page_write(void)
 		*(volatile uint64_t *)(p + i * PG) = pat(7, i);
 	for (int i = 0; i < EXP_PAGES; i++)
 		CHECK(peer_cmd(&pe, 'Q', i) == (i % 3 ? 0 : pat(7, i)));
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	return 0;
 }
 
@@ -931,8 +922,7 @@ static int t_mt_faults(void)
 	CHECK(mt_bad == 0);
 	CHECK(peer_cmd(&pe, 'W', 99) == 0);
 	CHECK(check_gen(mt_att, EXP_PAGES, 99) == 0);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	return 0;
 }
 
@@ -971,8 +961,7 @@ static int t_teardown_race(void)
 		usleep(2000);
 		switch (how) {
 		case 0:	/* exited = reaped: its fd was closed too */
-			peer_cmd(&pe, 'X', 0);
-			peer_stop(&pe);
+			peer_quit(&pe);
 			break;
 		case 1:
 			CHECK(peer_cmd(&pe, 'R', 0) == 0);
@@ -995,8 +984,7 @@ static int t_teardown_race(void)
 		if (how == 1 || how == 3)
 			CHECK(xpmem_release(a) == 0);
 		if (how) {
-			peer_cmd(&pe, 'X', 0);
-			peer_stop(&pe);
+			peer_quit(&pe);
 		}
 	}
 	fprintf(stderr, "  %d rounds\n", rounds);
@@ -1296,8 +1284,7 @@ static int t_migrate(void)
 	}
 	fill(p, EXP_PAGES, 9);
 	CHECK(peer_cmd(&pe, 'Q', 5) == pat(9, 5));
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	return 0;
 }
 
@@ -1753,7 +1740,7 @@ static void attacher_main(int in, int out)
 	struct cmd c;
 	uint64_t r;
 
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'L':	/* length of the next attachment, in pages */
@@ -1797,11 +1784,8 @@ static void attacher_main(int in, int out)
 			fill_at(att + (c.arg & 0xffff) * PG, 1, c.arg >> 16,
 				c.arg & 0xffff);
 			break;
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -1846,12 +1830,6 @@ static long long refaults(struct peer *h, xpmem_segid_t s, char op, uint64_t arg
 	if (seg_counters(s, c1))
 		return -1;
 	return c1[0] - c0[0];
-}
-
-static void helper_stop(struct peer *h)
-{
-	peer_cmd(h, 'X', 0);
-	peer_stop(h);
 }
 
 /* Keep this process (and what it forks) on one CPU: new pages sit in a
@@ -1911,7 +1889,7 @@ static int t_thp_collapse(void)
 		int e = errno;
 
 		if (e == EINVAL || e == EAGAIN) {
-			helper_stop(&h);
+			peer_quit(&h);
 			return tl_skip("madvise(MADV_COLLAPSE) failed (%d tries): %s (%s)",
 				tries, strerror(e),
 				e == EINVAL ? "kernel without MADV_COLLAPSE" :
@@ -1956,7 +1934,7 @@ static int t_thp_collapse(void)
 		c1[0], c2[0], c1[4], c2[4]);
 	/* one PMD where the module may map one, else none at all */
 	CHECK(c2[4] == c1[4] + !!pmd_mappings_expected());
-	helper_stop(&h);
+	peer_quit(&h);
 	CHECK(xpmem_remove(s) == 0);
 	return 0;
 }
@@ -2003,7 +1981,7 @@ static int t_fault_neighbours(void)
 		rc = 1;
 	}
 	CHECK(check_gen_at(buf + 2 * PG, 1, 1, 2) == 0);
-	helper_stop(&h);
+	peer_quit(&h);
 	CHECK(xpmem_remove(s) == 0);
 	return rc;
 }
@@ -2095,7 +2073,7 @@ static int swap_out_body(void)
 	swapped = page_out(buf, n);
 	if (swapped < 0) {
 		if (errno == EINVAL) {
-			helper_stop(&h);
+			peer_quit(&h);
 			return tl_skip("kernel without MADV_PAGEOUT");
 		}
 		FAIL("madvise(MADV_PAGEOUT): %s", strerror(errno));
@@ -2139,7 +2117,7 @@ static int swap_out_body(void)
 	/* the attacher's writes reach the source */
 	CHECK(peer_cmd(&h, 'w', (g + 4) << 16 | 5) == 0);
 	CHECK(check_gen_at(buf + 5 * PG, 1, g + 4, 5) == 0);
-	helper_stop(&h);
+	peer_quit(&h);
 	CHECK(xpmem_remove(s) == 0);
 	return 0;
 }
@@ -2199,7 +2177,7 @@ static int ksm_body(void)
 	if (madvise(buf, n * PG, MADV_MERGEABLE)) {
 		int e = errno;
 
-		helper_stop(&h);
+		peer_quit(&h);
 		return tl_skip("MADV_MERGEABLE: %s", strerror(e));
 	}
 	s = xpmem_make(buf, n * PG, XPMEM_PERMIT_MODE, PERMIT);
@@ -2225,7 +2203,7 @@ static int ksm_body(void)
 		kpfn = NO_PFN;
 	}
 	if (kpfn == NO_PFN) {
-		helper_stop(&h);
+		peer_quit(&h);
 		return tl_skip("KSM did not merge the %zu identical pages in 60 s (pages_shared %ld, pages_sharing %ld, full_scans %ld)",
 			n, read_long(KSM "pages_shared"),
 			read_long(KSM "pages_sharing"),
@@ -2266,7 +2244,7 @@ static int ksm_body(void)
 				i);
 	}
 	CHECK(peer_cmd(&h, 'V', 0) == pat(7, 0));
-	helper_stop(&h);
+	peer_quit(&h);
 	CHECK(xpmem_remove(s) == 0);
 	return 0;
 }

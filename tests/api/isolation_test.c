@@ -172,7 +172,7 @@ static void gx_main(int in, int out)
 	struct cmd c;
 	int64_t r;
 
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case '4': {	/* 4 KiB pages: arg pages, MADV_NOHUGEPAGE */
@@ -240,11 +240,8 @@ static void gx_main(int in, int out)
 		case 'f':
 			r = gx_fork_sleeper(in, out);
 			break;
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -252,12 +249,6 @@ static void gx_main(int in, int out)
 static int64_t gx_cmd(struct peer *p, char op, uint64_t arg)
 {
 	return (int64_t)peer_cmd(p, op, arg);
-}
-
-static void gx_stop(struct peer *p)
-{
-	peer_cmd(p, 'X', 0);
-	peer_stop(p);
 }
 
 /* ---- maxaddr_attach ------------------------------------------------------ */
@@ -332,7 +323,7 @@ static int t_maxaddr_attach(void)
 	}
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(xpmem_release(ad.apid) == 0);
-	gx_stop(&pe);
+	peer_quit(&pe);
 	if (bad)
 		return 1;
 	tl_summary("%s address space; every attach > 2^47 bytes refused with EINVAL, an 8-page attach of the same segment works",
@@ -352,6 +343,29 @@ static uid_t lim_uid;
 /* An attachment over 32 GiB: one of the shared "big" file-offset slots. */
 #define BIG_ATT (33UL << 30)
 
+/*
+ * Attaches @len bytes from offset 0 of @apid @n times, into atts[] (64 at
+ * most): 1 << 16 per attachment made, or'ed with the errno that stopped it.
+ */
+static uint64_t lim_attach(xpmem_apid_t apid, size_t len, uint64_t n,
+			   char **atts, int *natts)
+{
+	uint64_t r = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		struct xpmem_addr ad = { .apid = apid };
+		char *p = *natts < 64 ? xpmem_attach(ad, len, NULL) : (void *)-1;
+
+		if (p == (void *)-1) {
+			r |= errno;
+			break;
+		}
+		atts[(*natts)++] = p;
+		r += 1 << 16;
+	}
+	return r;
+}
+
 static void lim_main(int in, int out)
 {
 	char *mem = map_anon(64 * PG);
@@ -366,7 +380,7 @@ static void lim_main(int in, int out)
 	if (setgroups(0, NULL) || setresgid(lim_uid, lim_uid, lim_uid) ||
 	    setresuid(lim_uid, lim_uid, lim_uid))
 		_exit(3);
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'm':	/* make arg segments */
@@ -392,18 +406,7 @@ static void lim_main(int in, int out)
 			r = apid == -1 ? errno : 0;
 			break;
 		case 'a':	/* attach arg times its first page */
-			for (uint64_t i = 0; i < c.arg; i++) {
-				struct xpmem_addr ad = { .apid = apid };
-				char *p = natts < 64 ?
-					xpmem_attach(ad, PG, NULL) : (void *)-1;
-
-				if (p == (void *)-1) {
-					r |= errno;
-					break;
-				}
-				atts[natts++] = p;
-				r += 1 << 16;
-			}
+			r = lim_attach(apid, PG, c.arg, atts, &natts);
 			break;
 		case 'd':	/* detach the last attachment */
 			r = natts && xpmem_detach(atts[--natts]) == 0 ? 0 : errno;
@@ -436,18 +439,7 @@ static void lim_main(int in, int out)
 			r = naps && xpmem_release(apids[--naps]) == 0 ? 0 : errno;
 			break;
 		case 'B':	/* attach arg times 33 GiB from offset 0 */
-			for (uint64_t i = 0; i < c.arg; i++) {
-				struct xpmem_addr ad = { .apid = apid };
-				char *p = natts < 64 ?
-					xpmem_attach(ad, BIG_ATT, NULL) : (void *)-1;
-
-				if (p == (void *)-1) {
-					r |= errno;
-					break;
-				}
-				atts[natts++] = p;
-				r += 1 << 16;
-			}
+			r = lim_attach(apid, BIG_ATT, c.arg, atts, &natts);
 			break;
 		case 'i':	/* segid of segment number arg (raw reply) */
 			r = c.arg < (uint64_t)nsegs ? (uint64_t)segs[c.arg] : 0;
@@ -459,11 +451,8 @@ static void lim_main(int in, int out)
 							 &v) : (uint64_t)-3;
 			break;
 		}
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -487,14 +476,26 @@ static int lim_start(struct peer *p, uid_t uid)
 		     count, (err) ? strerror(err) : "no error"); \
 	} while (0)
 
+/* Helpers of uid 65534 (@a) and 65533 (@b); with @op, both do @op @s. */
+static int lim_pair(struct peer *a, struct peer *b, char op, uint64_t s)
+{
+	CHECK(lim_start(a, 65534) == 0);
+	CHECK(lim_start(b, 65533) == 0);
+	if (op) {
+		LIM(a, "uid 65534", op, s, 0, 0);
+		LIM(b, "uid 65533", op, s, 0, 0);
+	}
+	return 0;
+}
+
 #define CAP 8
 
 static int limits_body(xpmem_segid_t rootseg)
 {
 	struct peer a, b, a2;
 
-	CHECK(lim_start(&a, 65534) == 0);
-	CHECK(lim_start(&b, 65533) == 0);
+	if (lim_pair(&a, &b, 0, 0))
+		return 1;
 	tl_step("segments of uid 65534");
 	LIM(&a, "uid 65534", 'm', CAP + 1, CAP, ENOSPC);
 	LIM(&b, "uid 65533 while 65534 is at its segment cap", 'm', 1, 1, 0);
@@ -516,8 +517,7 @@ static int limits_body(xpmem_segid_t rootseg)
 	LIM(&a, "uid 65534 after release and detach", 'a', CAP + 1, CAP,
 	    ENOSPC);
 	tl_step("quota of an exited process");
-	peer_cmd(&a, 'X', 0);
-	peer_stop(&a);
+	peer_quit(&a);
 	CHECK(lim_start(&a2, 65534) == 0);
 	LIM(&a2, "uid 65534 after its previous process exited", 'm', CAP + 1,
 	    CAP, ENOSPC);
@@ -525,10 +525,8 @@ static int limits_body(xpmem_segid_t rootseg)
 	    0, 0);
 	LIM(&a2, "uid 65534 after its previous process exited", 'a', CAP + 1,
 	    CAP, ENOSPC);
-	peer_cmd(&a2, 'X', 0);
-	peer_stop(&a2);
-	peer_cmd(&b, 'X', 0);
-	peer_stop(&b);
+	peer_quit(&a2);
+	peer_quit(&b);
 	return 0;
 }
 
@@ -598,6 +596,24 @@ static int param_restore(const char *name, long old)
 	if (write_param(name, v))
 		FAIL("cannot restore %s=%s", name, v);
 	return 0;
+}
+
+/*
+ * Runs @fn(@s) with module parameter @name set to @val (its old value in
+ * *@old) and restores it: 1 if the parameter cannot be set or restored,
+ * else what @fn returned.
+ */
+static int with_param(const char *name, const char *val, long *old,
+		      int (*fn)(xpmem_segid_t), xpmem_segid_t s)
+{
+	int rc;
+
+	if (param_set(name, val, old))
+		return 1;
+	rc = fn(s);
+	if (param_restore(name, *old))
+		return 1;
+	return rc;
 }
 
 /*
@@ -689,7 +705,7 @@ static int write_proc(pid_t pid, const char *file, const char *text)
 	return e;
 }
 
-static int userns_body(void)
+static int userns_body(xpmem_segid_t unused)
 {
 	static const char map[] = "0 200000 1000\n";
 	struct un_report rep;
@@ -698,6 +714,7 @@ static int userns_body(void)
 	char desc[256];
 	size_t off = 0;
 
+	(void)unused;
 	CHECK(peer_start_fn(&ch, un_child) == 0);
 	tl_step("child %d: uid %d, unshare(CLONE_NEWUSER)", ch.pid, UN_OWNER);
 	CHECK(xread(ch.from, &rep, sizeof(rep)) == 0);
@@ -748,18 +765,15 @@ static int userns_body(void)
 	LIM(&o, "uid 65534 outside, its namespace holding 8 segments", 'm', 1,
 	    0, ENOSPC);
 	LIM(&other, "uid 65533 meanwhile", 'm', 1, 1, 0);
-	peer_cmd(&other, 'X', 0);
-	peer_stop(&other);
-	peer_cmd(&o, 'X', 0);
-	peer_stop(&o);
+	peer_quit(&other);
+	peer_quit(&o);
 	tl_step("namespace child exits");
 	CHECK(xwrite(ch.to, "q", 1) == 0);
 	peer_stop(&ch);
 	CHECK(lim_start(&o2, UN_OWNER) == 0);
 	LIM(&o2, "uid 65534 after its namespace's process exited", 'm', CAP + 1,
 	    CAP, ENOSPC);
-	peer_cmd(&o2, 'X', 0);
-	peer_stop(&o2);
+	peer_quit(&o2);
 	tl_summary("cap %d: segments under %d inner uids of uid %d's namespace (200001..) count as uid %d's: %s; uid %d outside then ENOSPC, 65533 unaffected, quota back at exit",
 		   CAP, kinds, UN_OWNER, UN_OWNER, desc, UN_OWNER);
 	return 0;
@@ -768,14 +782,8 @@ static int userns_body(void)
 static int t_limits_userns(void)
 {
 	long old;
-	int rc;
 
-	if (param_set("max_segments_per_user", "8", &old))
-		return 1;
-	rc = userns_body();
-	if (param_restore("max_segments_per_user", old))
-		return 1;
-	return rc;
+	return with_param("max_segments_per_user", "8", &old, userns_body, 0);
 }
 
 /* limits_permits: xpmem_get #CAP+1 of one user is ENOSPC. */
@@ -783,10 +791,8 @@ static int permits_body(xpmem_segid_t s)
 {
 	struct peer a, b;
 
-	CHECK(lim_start(&a, 65534) == 0);
-	CHECK(lim_start(&b, 65533) == 0);
-	LIM(&a, "uid 65534", 's', s, 0, 0);
-	LIM(&b, "uid 65533", 's', s, 0, 0);
+	if (lim_pair(&a, &b, 's', s))
+		return 1;
 	tl_step("permits of uid 65534");
 	LIM(&a, "uid 65534", 'G', CAP + 1, CAP, ENOSPC);
 	LIM(&b, "uid 65533 while 65534 is at its permit cap", 'G', 2, 2, 0);
@@ -796,10 +802,8 @@ static int permits_body(xpmem_segid_t s)
 	for (int i = 0; i < CAP; i++)
 		LIM(&a, "uid 65534 releasing", 'L', 0, 0, 0);
 	LIM(&a, "uid 65534 after releasing all", 'G', CAP + 1, CAP, ENOSPC);
-	peer_cmd(&a, 'X', 0);
-	peer_stop(&a);
-	peer_cmd(&b, 'X', 0);
-	peer_stop(&b);
+	peer_quit(&a);
+	peer_quit(&b);
 	return 0;
 }
 
@@ -813,11 +817,7 @@ static int t_limits_permits(void)
 	CHECK(buf);
 	s = xpmem_make(buf, PG, XPMEM_PERMIT_MODE, PERMIT);
 	CHECK(s > 0);
-	if (param_set("max_permits_per_user", "8", &old))
-		return 1;
-	rc = permits_body(s);
-	if (param_restore("max_permits_per_user", old))
-		return 1;
+	rc = with_param("max_permits_per_user", "8", &old, permits_body, s);
 	CHECK(xpmem_remove(s) == 0);
 	if (!rc)
 		tl_summary("max_permits_per_user=%d: get #%d ENOSPC, uid 65533 unaffected, release gives it back; restored to %ld",
@@ -832,10 +832,8 @@ static int big_body(xpmem_segid_t s)
 {
 	struct peer a, b;
 
-	CHECK(lim_start(&a, 65534) == 0);
-	CHECK(lim_start(&b, 65533) == 0);
-	LIM(&a, "uid 65534", 'g', s, 0, 0);
-	LIM(&b, "uid 65533", 'g', s, 0, 0);
+	if (lim_pair(&a, &b, 'g', s))
+		return 1;
 	tl_step("33 GiB attachments of uid 65534");
 	LIM(&a, "uid 65534 attaching 33 GiB", 'B', BIG_CAP + 1, BIG_CAP, ENOSPC);
 	LIM(&a, "uid 65534 at its big cap, a 1-page attachment", 'a', 1, 1, 0);
@@ -848,10 +846,8 @@ static int big_body(xpmem_segid_t s)
 	LIM(&b, "uid 65533", 'D', 0, 0, 0);
 	LIM(&a, "uid 65534 after detaching all", 'B', BIG_CAP + 1, BIG_CAP,
 	    ENOSPC);
-	peer_cmd(&a, 'X', 0);
-	peer_stop(&a);
-	peer_cmd(&b, 'X', 0);
-	peer_stop(&b);
+	peer_quit(&a);
+	peer_quit(&b);
 	return 0;
 }
 
@@ -863,11 +859,7 @@ static int t_limits_big(void)
 
 	s = xpmem_make(0, XPMEM_MAXADDR_SIZE, XPMEM_PERMIT_MODE, PERMIT);
 	CHECK(s > 0);
-	if (param_set("max_big_attachments_per_user", "2", &old))
-		return 1;
-	rc = big_body(s);
-	if (param_restore("max_big_attachments_per_user", old))
-		return 1;
+	rc = with_param("max_big_attachments_per_user", "2", &old, big_body, s);
 	CHECK(xpmem_remove(s) == 0);
 	if (!rc)
 		tl_summary("max_big_attachments_per_user=%d: 33 GiB attach #%d ENOSPC (1-page attach fine), uid 65533 unaffected, detach gives it back; restored to %ld",
@@ -879,13 +871,14 @@ static int t_limits_big(void)
  * limits_remove_while_attached: a segment stops counting against its maker
  * when it is removed, even while another user is still attached to it.
  */
-static int rwa_body(void)
+static int rwa_body(xpmem_segid_t unused)
 {
 	struct peer a, b;
 	uint64_t s, sig;
 
-	CHECK(lim_start(&a, 65534) == 0);
-	CHECK(lim_start(&b, 65533) == 0);
+	(void)unused;
+	if (lim_pair(&a, &b, 0, 0))
+		return 1;
 	LIM(&a, "uid 65534", 'm', CAP, CAP, 0);
 	LIM(&a, "uid 65534 at its cap", 'm', 1, 0, ENOSPC);
 	s = peer_cmd(&a, 'i', CAP - 1);	/* the one 'r' removes */
@@ -911,10 +904,8 @@ static int rwa_body(void)
 	LIM(&b, "uid 65533 releasing", 'R', 0, 0, 0);
 	LIM(&a, "uid 65534 after 65533 let go of the removed segment", 'm', 1,
 	    0, ENOSPC);
-	peer_cmd(&a, 'X', 0);
-	peer_stop(&a);
-	peer_cmd(&b, 'X', 0);
-	peer_stop(&b);
+	peer_quit(&a);
+	peer_quit(&b);
 	return 0;
 }
 
@@ -923,11 +914,7 @@ static int t_limits_remove_while_attached(void)
 	long old;
 	int rc;
 
-	if (param_set("max_segments_per_user", "8", &old))
-		return 1;
-	rc = rwa_body();
-	if (param_restore("max_segments_per_user", old))
-		return 1;
+	rc = with_param("max_segments_per_user", "8", &old, rwa_body, 0);
 	if (!rc)
 		tl_summary("uid 65534 at cap %d removes a segment uid 65533 still attaches (now SIGBUS): it can make one more at once, not twice after 65533 lets go",
 			   CAP);
@@ -991,7 +978,7 @@ static int t_memfd_secret(void)
 	CHECK(peer_start_fn(&pe, gx_main) == 0);
 	r = gx_cmd(&pe, 'Z', 4);
 	if (r == -ENOSYS) {
-		gx_stop(&pe);
+		peer_quit(&pe);
 		return tl_skip("memfd_secret(2) (syscall 447) returns ENOSYS in this guest: secret memory is off in this kernel (6.1 needs the secretmem.enable=1 boot parameter, which tests/vm/run does not pass) -- NOT TESTED");
 	}
 	if (r < 0)
@@ -1018,7 +1005,7 @@ static int t_memfd_secret(void)
 	    (p && secret_probe(p, 4, "whole-address-space segment")))
 		rc = 1;
 	CHECK(gx_cmd(&pe, 'v', r) == 0);	/* the secret is intact */
-	gx_stop(&pe);
+	peer_quit(&pe);
 	if (rc)
 		return 1;
 	tl_summary("range segment %s; through a whole-address-space segment every read/write faults; the secret is intact",
@@ -1084,7 +1071,7 @@ static int t_owner_exit_fork(void)
 	CHECK(kid > 0);
 	CHECK(holds_xpmem_fd(kid));
 	tl_step("owner exiting, child %d holds its fd", kid);
-	gx_stop(&pe);	/* exits; reaped: its mm is gone */
+	peer_quit(&pe);	/* exits; reaped: its mm is gone */
 	CHECK(kill(kid, 0) == 0);	/* the fd holder lives on */
 
 	/* within 2 s: no new access, the attachment faults, not listed */
@@ -1205,7 +1192,7 @@ static void gup_done(struct gup *g)
 		xpmem_detach(g->att[i]);
 		xpmem_release(g->apid[i]);
 	}
-	gx_stop(&g->pe);
+	peer_quit(&g->pe);
 }
 
 /* The exporter's memory still holds what it wrote (nothing DMA'd into it). */
@@ -1523,7 +1510,7 @@ static void mx_exporter(int in, int out)
 	struct cmd c;
 	uint64_t r;
 
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'I':
@@ -1580,11 +1567,8 @@ static void mx_exporter(int in, int out)
 			r += peer_cmd(&child, 'v', 0) << 32;
 			break;
 		}
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -1759,8 +1743,7 @@ static int t_access_matrix(void)
 			     "afterwards %llu words of the exporter's memory and %llu of its COW child's differ from what was written",
 			     (unsigned long long)(r & 0xffffffff),
 			     (unsigned long long)(r >> 32));
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	xpmem_release(apid);
 	fprintf(stderr, "  %d cases: %d failed (%d hung)\n", n, failed, hung);
 	if (failed || r)
@@ -1826,7 +1809,7 @@ static void uf_exporter(int in, int out)
 	reg.range.len = wp.range.len = PG;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
 	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'I':
@@ -1866,11 +1849,8 @@ static void uf_exporter(int in, int out)
 		case 'q':
 			r = *(volatile uint64_t *)(uintptr_t)c.arg;
 			break;
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -1925,7 +1905,7 @@ static int t_uffd_wp_load(void)
 	if (r == -1 && uf->stage && uf->stage != 5) {
 		int st = uf->stage, e = uf->err;
 
-		gx_stop(&pe);
+		peer_quit(&pe);
 		if (e == ENOSYS || e == EINVAL || e == EOPNOTSUPP || st == 7)
 			return tl_skip("exporter: %s: %s (api features %#llx, register ioctls %#llx) -- userfaultfd write-protect unavailable in this kernel, uffd-wp loads NOT TESTED",
 				       uf_stage[st], strerror(e),
@@ -1997,7 +1977,7 @@ static int t_uffd_wp_load(void)
 		     (unsigned long long)r, (unsigned long long)(mine + 2));
 	CHECK(xpmem_detach(att) == 0);
 	CHECK(xpmem_release(apid) == 0);
-	gx_stop(&pe);
+	peer_quit(&pe);
 	tl_summary("RDWR attachment over a uffd-wp page (no handler): load right, store SIGBUS (word unchanged), neighbour store lands, store lands once unprotected");
 	return 0;
 }
@@ -2048,7 +2028,7 @@ static void fr_exporter(int in, int out)
 	madvise(p, PG, MADV_NOHUGEPAGE);
 	atomic_store(&fr->gen, 1);
 	p[0] = FR_MAGIC << 32 | 1;
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'I':
@@ -2061,11 +2041,8 @@ static void fr_exporter(int in, int out)
 			atomic_store(&fr->stop, 1);
 			pthread_join(th, NULL);
 			break;
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -2208,7 +2185,7 @@ static int t_fault_rounds(void)
 		fa.nlat, lat_max * 1e3, p99 * 1e3);
 	CHECK(xpmem_detach((void *)fa.att) == 0);
 	CHECK(xpmem_release(apid) == 0);
-	gx_stop(&pe);
+	peer_quit(&pe);
 	if (hung)
 		FAIL("%d of %d attacher threads still running 5 s after being told to stop (stuck in a fault behind the exporter's invalidations?)%s",
 		     hung, FR_READERS + 1,
@@ -2369,7 +2346,7 @@ static void rc_exporter(int in, int out)
 	struct cmd c;
 	uint64_t r;
 
-	while (xread(in, &c, sizeof(c)) == 0) {
+	while (peer_next(in, &c)) {
 		r = 0;
 		switch (c.op) {
 		case 'I':
@@ -2392,11 +2369,8 @@ static void rc_exporter(int in, int out)
 		case 'V':	/* every word against what we wrote */
 			r = rc_verify(0, RC_LEN / 8, " (at the end)");
 			break;
-		case 'X':
-			_exit(0);
 		}
-		if (xwrite(out, &r, sizeof(r)))
-			_exit(1);
+		peer_reply(out, r);
 	}
 	_exit(0);
 }
@@ -2572,8 +2546,7 @@ static int race(int thp, int zero, int half)
 	tl_step("exporter compares its memory");
 	CHECK(peer_cmd(&pe, 'm', 0) == 0);
 	bad = peer_cmd(&pe, 'V', 0);
-	peer_cmd(&pe, 'X', 0);
-	peer_stop(&pe);
+	peer_quit(&pe);
 	xpmem_release(ad.apid);
 
 	fprintf(stderr, "  %d rounds in %.1f s: %ld touches by %d threads (%ld begun while another thread was in one; concurrent touches in %d rounds, concurrent first touches in %d), %lld faults (%lld PMDs mapped); read faults %ld, write faults %ld, bad reads %ld\n",

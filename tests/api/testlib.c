@@ -116,7 +116,8 @@ void probe_setup(void)
 	sigaction(SIGALRM, &sa, NULL);
 }
 
-int probe_read(volatile uint64_t *p, uint64_t *out)
+/* One access to *p: a store of *val if @store, else a load into *val. */
+static int probe_access(volatile uint64_t *p, uint64_t *val, int store)
 {
 	sigjmp_buf jb;
 	int sig;
@@ -127,25 +128,22 @@ int probe_read(volatile uint64_t *p, uint64_t *out)
 		return sig;
 	}
 	probe_jb = &jb;
-	*out = *p;
+	if (store)
+		*p = *val;
+	else
+		*val = *p;
 	probe_jb = NULL;
 	return 0;
 }
 
+int probe_read(volatile uint64_t *p, uint64_t *out)
+{
+	return probe_access(p, out, 0);
+}
+
 int probe_write(volatile uint64_t *p, uint64_t v)
 {
-	sigjmp_buf jb;
-	int sig;
-
-	sig = sigsetjmp(jb, 1);
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	*p = v;
-	probe_jb = NULL;
-	return 0;
+	return probe_access(p, &v, 1);
 }
 
 int probe_call(void (*fn)(void *), void *arg, unsigned int timeout_ms)
@@ -191,6 +189,17 @@ int xread(int fd, void *b, size_t n)
 	return 0;
 }
 
+int peer_next(int in, struct cmd *c)
+{
+	return xread(in, c, sizeof(*c)) == 0 && c->op != 'X';
+}
+
+void peer_reply(int out, uint64_t r)
+{
+	if (xwrite(out, &r, sizeof(r)))
+		_exit(1);
+}
+
 int peer_start_fn(struct peer *p, void (*fn)(int in, int out))
 {
 	int a[2], b[2];
@@ -231,6 +240,12 @@ void peer_stop(struct peer *p)
 	close(p->to);
 	close(p->from);
 	waitpid(p->pid, &st, 0);
+}
+
+void peer_quit(struct peer *p)
+{
+	peer_cmd(p, 'X', 0);
+	peer_stop(p);
 }
 
 /* ---- memory, debugfs, sysfs ---------------------------------------------- */

@@ -77,12 +77,21 @@ struct peer {
 
 int xwrite(int fd, const void *b, size_t n);
 int xread(int fd, void *b, size_t n);
+/*
+ * In a helper fn(in, out): the next command into @c, 0 at the end of the
+ * commands or on 'X' (then the helper exits: _exit(0)). Its reply goes back
+ * with peer_reply(), which exits the helper (_exit(1)) if the parent is gone.
+ */
+int peer_next(int in, struct cmd *c);
+void peer_reply(int out, uint64_t r);
 /* Forks a helper running fn(in, out), commands in, one uint64_t reply out. */
 int peer_start_fn(struct peer *p, void (*fn)(int in, int out));
 /* Sends a command, returns the reply; (uint64_t)-2 if the helper is gone. */
 uint64_t peer_cmd(struct peer *p, char op, uint64_t arg);
 /* Closes the pipes and reaps the helper. */
 void peer_stop(struct peer *p);
+/* Tells the helper to exit ('X'), then peer_stop(). */
+void peer_quit(struct peer *p);
 
 /* ---- memory, debugfs, sysfs ---------------------------------------------- */
 

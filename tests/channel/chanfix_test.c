@@ -67,6 +67,8 @@
 #include <xpmem/xpmem_channel.h>
 #include <xpmem/xpmem_ioctl.h>
 
+#include "chanlib.h"
+
 #define PG 4096UL
 #define NODE 3			/* our node id (HELLO) */
 #define PEER 1			/* fake remote importer of our segments */
@@ -74,143 +76,11 @@
 #define CHAN "/dev/" XPMEM_CHAN_DEVICE_NAME
 #define WSIZE (1ULL << 40)
 
-#define FAIL(...) do { \
-	printf("  %s:%d: ", __func__, __LINE__); \
-	printf(__VA_ARGS__); putchar('\n'); \
-	return 1; } while (0)
-#define CHECK(c) do { if (!(c)) FAIL("check failed: %s (errno %d %s)", \
-	#c, errno, strerror(errno)); } while (0)
 #define SAY(...) do { printf("  "); printf(__VA_ARGS__); putchar('\n'); } while (0)
 
-static int cfd = -1;		/* the channel */
-static uint64_t dseq = 1;	/* our request seq */
 static const char *module_arg;
 static volatile const char *current_case = "setup";
 static int slowdown = 1;	/* $XPMEM_VM_SLOWDOWN: watchdogs scale with it */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int write_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-/* A "key value" line of a debugfs file of xpmem, -1 if absent. */
-static long debugfs_long(const char *file, const char *key)
-{
-	char path[128], k[64];
-	long v, r = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/xpmem/%s", file);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, key))
-			r = v;
-	fclose(f);
-	return r;
-}
-
-/* ---- channel helpers (as channel_test.c) -------------------------------- */
-
-union msgbuf {
-	struct xpmem_chan_hdr h;
-	char b[XPMEM_CHAN_MAX_MSG];
-};
-
-static void *body(union msgbuf *m)
-{
-	return m->b + sizeof(struct xpmem_chan_hdr);
-}
-
-static int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
-{
-	union msgbuf m;
-	ssize_t n;
-
-	memset(&m.h, 0, sizeof(m.h));
-	m.h.magic = XPMEM_CHAN_MAGIC;
-	m.h.version = XPMEM_CHAN_VERSION;
-	m.h.type = type;
-	m.h.len = sizeof(m.h) + blen;
-	m.h.seq = seq;
-	memcpy(body(&m), b, blen);
-	n = write(cfd, &m, m.h.len);
-	if (n < 0)
-		return -errno;
-	return n == (ssize_t)m.h.len ? 0 : -EIO;
-}
-
-static int csend(uint16_t type, const void *b, size_t blen)
-{
-	return csend_seq(type, b, blen, __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST));
-}
-
-static int crecv(union msgbuf *m, int ms)
-{
-	struct pollfd p = { .fd = cfd, .events = POLLIN };
-	ssize_t n;
-
-	if (poll(&p, 1, ms) <= 0)
-		return 0;
-	n = read(cfd, m, sizeof(*m));
-	if (n < (ssize_t)sizeof(m->h) || m->h.len != n ||
-	    m->h.magic != XPMEM_CHAN_MAGIC) {
-		printf("  crecv: bad read %zd errno %d\n", n, errno);
-		return 0;
-	}
-	return n;
-}
-
-static int cexpect(union msgbuf *m, uint16_t type, int ms)
-{
-	double end = now() + ms / 1000.0;
-
-	while (now() < end) {
-		if (!crecv(m, (int)((end - now()) * 1000) + 1))
-			continue;
-		if (m->h.type == type)
-			return 1;
-		printf("  (skipping message type %u while waiting for %u)\n",
-		       m->h.type, type);
-	}
-	printf("  no message of type %u within %d ms\n", type, ms);
-	return 0;
-}
-
-static long query_total(uint32_t what, uint32_t peer, union msgbuf *out)
-{
-	struct xpmem_chan_query q = { .what = what, .peer = peer };
-	union msgbuf m, *r = out ? out : &m;
-	struct xpmem_chan_query_reply *qr;
-	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
-
-	if (csend_seq(XPMEM_CHAN_QUERY, &q, sizeof(q), seq))
-		return -1;
-	if (!cexpect(r, XPMEM_CHAN_QUERY_REPLY, 2000) || r->h.seq != seq)
-		return -1;
-	qr = body(r);
-	if (qr->error)
-		return -1;
-	return qr->total;
-}
 
 static int chan_open_hello(void)
 {
@@ -247,19 +117,6 @@ static int peer_window(uint64_t base, uint64_t size)
 	if (!cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 5000))
 		return -998;
 	return ((struct xpmem_chan_status *)body(&m))->error;
-}
-
-static uint64_t pfn_of(void *p)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, 8, (uintptr_t)p / PG * 8) != 8)
-		e = 0;
-	close(fd);
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
 static uint64_t kpage(const char *file, uint64_t pfn)
@@ -496,34 +353,15 @@ static int importer_result(struct importer *im, struct answerer *an, uint64_t *v
 static int importer_read(struct importer *im, uint32_t k, struct answerer *an,
 			 uint64_t *val)
 {
-	double end = now() + 30;
+	int rc;
 
 	CHECK(write(im->cmd, &k, 4) == 4);
-	while (now() < end) {
-		struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
-				       { .fd = im->rep, .events = POLLIN } };
-		union msgbuf m;
-
-		if (poll(p, 2, 200) <= 0)
-			continue;
-		if (p[0].revents & POLLIN) {
-			if (!crecv(&m, 0))
-				continue;
-			if (m.h.type == XPMEM_CHAN_REMOTE_FAULT) {
-				if (serve_fault(an, &m))
-					return 1;
-			} else {
-				printf("  (skipping message type %u)\n", m.h.type);
-			}
-			continue;
-		}
-		if (p[1].revents) {
-			if (read(im->rep, val, 8) != 8)
-				FAIL("importer died reading page %#x", k);
-			return 0;
-		}
-	}
-	FAIL("importer read of page %#x: no result in 30 s", k);
+	rc = importer_result(im, an, val);
+	if (rc == IMPORTER_DIED)
+		FAIL("importer died reading page %#x", k);
+	if (rc)
+		FAIL("importer read of page %#x: failed", k);
+	return 0;
 }
 
 /* ======================= zap_unaligned ======================= */
@@ -1496,6 +1334,7 @@ int main(int argc, char **argv)
 	int passed = 0, failed = 0, want[sizeof(cases) / sizeof(cases[0])] = { 0 }, any = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	chan_log = stdout;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, watchdog);
 	if (getenv("XPMEM_VM_SLOWDOWN") && atoi(getenv("XPMEM_VM_SLOWDOWN")) > 1)

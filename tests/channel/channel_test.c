@@ -40,155 +40,15 @@
 #include <xpmem/xpmem_channel.h>
 #include <xpmem/xpmem_ioctl.h>
 
+#include "chanlib.h"
+
 #define PG 4096UL
 #define NODE 3			/* our node id (HELLO) */
 #define PEER 1			/* fake remote importer */
 #define RPEER 7			/* fake remote owner (loopback window) */
 #define CHAN "/dev/" XPMEM_CHAN_DEVICE_NAME
 
-#define FAIL(...) do { \
-	fprintf(stderr, "  %s:%d: ", __func__, __LINE__); \
-	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); \
-	return 1; } while (0)
-#define CHECK(c) do { if (!(c)) FAIL("check failed: %s (errno %d %s)", \
-	#c, errno, strerror(errno)); } while (0)
-
-static int cfd = -1;		/* the channel */
-static uint64_t dseq = 1;	/* our request seq */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int write_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-/* A "key value" line of /sys/kernel/debug/xpmem/channel, -1 if absent. */
-static long debugfs_long(const char *key)
-{
-	FILE *f = fopen("/sys/kernel/debug/xpmem/channel", "r");
-	char k[64];
-	long v, r = -1;
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, key))
-			r = v;
-	fclose(f);
-	return r;
-}
-
-/* ---- channel helpers --------------------------------------------------- */
-
-union msgbuf {
-	struct xpmem_chan_hdr h;
-	char b[XPMEM_CHAN_MAX_MSG];
-};
-
-static void *body(union msgbuf *m)
-{
-	return m->b + sizeof(struct xpmem_chan_hdr);
-}
-
-/* Send one message; returns 0 or -errno of write(). */
-static int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
-{
-	union msgbuf m;
-	ssize_t n;
-
-	memset(&m.h, 0, sizeof(m.h));
-	m.h.magic = XPMEM_CHAN_MAGIC;
-	m.h.version = XPMEM_CHAN_VERSION;
-	m.h.type = type;
-	m.h.len = sizeof(m.h) + blen;
-	m.h.seq = seq;
-	memcpy(body(&m), b, blen);
-	n = write(cfd, &m, m.h.len);
-	if (n < 0)
-		return -errno;
-	return n == (ssize_t)m.h.len ? 0 : -EIO;
-}
-
-static int csend(uint16_t type, const void *b, size_t blen)
-{
-	return csend_seq(type, b, blen, ++dseq);
-}
-
-/* Receive one message within @ms; returns its length, 0 on timeout. */
-static int crecv(union msgbuf *m, int ms)
-{
-	struct pollfd p = { .fd = cfd, .events = POLLIN };
-	ssize_t n;
-
-	if (poll(&p, 1, ms) <= 0)
-		return 0;
-	n = read(cfd, m, sizeof(*m));
-	if (n < (ssize_t)sizeof(m->h) || m->h.len != n ||
-	    m->h.magic != XPMEM_CHAN_MAGIC) {
-		fprintf(stderr, "  crecv: bad read %zd errno %d\n", n, errno);
-		return 0;
-	}
-	return n;
-}
-
-/* Receive a message of @type (others are reported and skipped). */
-static int cexpect(union msgbuf *m, uint16_t type, int ms)
-{
-	double end = now() + ms / 1000.0;
-
-	while (now() < end) {
-		if (!crecv(m, (int)((end - now()) * 1000) + 1))
-			continue;
-		if (m->h.type == type)
-			return 1;
-		fprintf(stderr, "  (skipping message type %u while waiting for %u)\n",
-			m->h.type, type);
-	}
-	fprintf(stderr, "  no message of type %u within %d ms\n", type, ms);
-	return 0;
-}
-
-/* Nothing to read within @ms. */
-static int cquiet(int ms)
-{
-	struct pollfd p = { .fd = cfd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 0;
-}
-
-/* QUERY: total count of @what (peer filter), -1 on error. */
-static long query_total(uint32_t what, uint32_t peer, union msgbuf *out)
-{
-	struct xpmem_chan_query q = { .what = what, .peer = peer };
-	union msgbuf m, *r = out ? out : &m;
-	struct xpmem_chan_query_reply *qr;
-	uint64_t seq = ++dseq;
-
-	if (csend_seq(XPMEM_CHAN_QUERY, &q, sizeof(q), seq))
-		return -1;
-	if (!cexpect(r, XPMEM_CHAN_QUERY_REPLY, 2000) || r->h.seq != seq)
-		return -1;
-	qr = body(r);
-	if (qr->error)
-		return -1;
-	return qr->total;
-}
+/* ---- channel helpers (the rest are in chanlib.c) ----------------------- */
 
 static int hello(void)
 {
@@ -210,19 +70,6 @@ static int hello(void)
 }
 
 /* ---- xpmem + pagemap helpers ------------------------------------------ */
-
-static uint64_t pfn_of(void *p)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, 8, (uintptr_t)p / PG * 8) != 8)
-		e = 0;
-	close(fd);
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-}
 
 static uint64_t kpageflags(uint64_t pfn)
 {
@@ -621,8 +468,8 @@ static int t_timeout(void)
 		      qr->records[0].aux == gen &&
 		      qr->records[0].segid == s.segid);
 	}
-	CHECK(debugfs_long("quarantine_entries") == 1);
-	CHECK(debugfs_long("quarantine_pages") == 4);
+	CHECK(debugfs_long("channel", "quarantine_entries") == 1);
+	CHECK(debugfs_long("channel", "quarantine_pages") == 4);
 	/* The unmapped pages are not freed: still anon, not in the buddy. */
 	for (unsigned int i = 0; i < 4; i++) {
 		f = kpageflags(s.pfns[i]);

@@ -34,73 +34,14 @@
 #include <xpmem/xpmem_channel.h>
 #include <xpmem/xpmem_ioctl.h>
 
+#include "chanlib.h"
+
 #define PG 4096UL
 #define NPAGES 4
 #define OWNER 1
 #define IMPORTER 2
 
 static const char *dir;
-static int cfd = -1;
-static uint64_t dseq;
-
-#define FAIL(...) do { \
-	fprintf(stderr, "  %s:%d: ", __func__, __LINE__); \
-	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); \
-	return 1; } while (0)
-#define CHECK(c) do { if (!(c)) FAIL("check failed: %s (errno %d %s)", \
-	#c, errno, strerror(errno)); } while (0)
-
-union msgbuf {
-	struct xpmem_chan_hdr h;
-	char b[XPMEM_CHAN_MAX_MSG];
-};
-
-static void *body(union msgbuf *m)
-{
-	return m->b + sizeof(struct xpmem_chan_hdr);
-}
-
-static int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
-{
-	union msgbuf m;
-
-	memset(&m.h, 0, sizeof(m.h));
-	m.h.magic = XPMEM_CHAN_MAGIC;
-	m.h.version = XPMEM_CHAN_VERSION;
-	m.h.type = type;
-	m.h.len = sizeof(m.h) + blen;
-	m.h.seq = seq;
-	memcpy(body(&m), b, blen);
-	return write(cfd, &m, m.h.len) == (ssize_t)m.h.len ? 0 : -errno;
-}
-
-static int csend(uint16_t type, const void *b, size_t blen)
-{
-	return csend_seq(type, b, blen, ++dseq);
-}
-
-/* Nothing from the kernel for @ms milliseconds. */
-static int cquiet(int ms)
-{
-	struct pollfd p = { .fd = cfd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 0;
-}
-
-static int cexpect(union msgbuf *m, uint16_t type, int ms)
-{
-	struct pollfd p = { .fd = cfd, .events = POLLIN };
-
-	while (poll(&p, 1, ms) > 0) {
-		if (read(cfd, m, sizeof(*m)) < (ssize_t)sizeof(m->h))
-			return 0;
-		if (m->h.type == type)
-			return 1;
-		fprintf(stderr, "  (skipping type %u)\n", m->h.type);
-	}
-	fprintf(stderr, "  no message of type %u\n", type);
-	return 0;
-}
 
 static void publish(const char *name, const char *text)
 {
@@ -467,6 +408,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	dseq = 0;	/* requests are numbered from 1 */
 	dir = getenv("XPMEM_CLUSTER_DIR");
 	if (!id || !dir) {
 		fprintf(stderr, "run me under tests/vm/run-cluster --no-daemon\n");

@@ -49,11 +49,12 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "clusterlib.h"
+
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
 #define HUGE (2UL << 20)
 #define THP_PAGE 7		/* the page of each 2 MiB the thp cases access */
-#define WAIT_SECONDS 300
 
 enum { S_UNTOUCHED, S_ZERO, S_WRITTEN, S_COW, S_RO, S_THP, NSTATES };
 enum { K_LOAD, K_STORE, K_RMW, K_LOCKRMW, K_MOVSOUT, K_MOVSIN, NKINDS };
@@ -64,30 +65,8 @@ static const char *const state_name[NSTATES] = {
 static const char *const kind_name[NKINDS] = {
 	"load", "store", "rmw", "lockrmw", "movsout", "movsin" };
 
-static const char *dir;
-static int me, nodes, passes, fails, deadline = 10;
+static int deadline = 10;
 static int selected[NCASES];	/* cases to run (all unless named) */
-static char tag[32];
-
-#define SAY(...) do { printf("%s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); } while (0)
-#define PASS(...) do { printf("PASS %s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); passes++; } while (0)
-#define FAIL(...) do { printf("FAIL %s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); fails++; } while (0)
-
-static void die(const char *what)
-{
-	printf("FAIL %s: %s: %s\n", tag, what, strerror(errno));
-	printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
-	fflush(stdout);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- values ---- */
 
@@ -144,48 +123,6 @@ static size_t case_size(int s)
 static unsigned int case_page(int s)
 {
 	return s == S_THP ? THP_PAGE : 0;
-}
-
-/* ---- rendezvous ---- */
-
-static void publish(const char *name, const char *text)
-{
-	char tmp[600], path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
-}
-
-/* the contents of file @name once it exists (malloc'd) */
-static char *await(const char *name)
-{
-	char path[512];
-	time_t end = time(NULL) + WAIT_SECONDS;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			char *buf = calloc(1, 8192);
-			size_t n = buf ? fread(buf, 1, 8191, f) : 0;
-
-			fclose(f);
-			if (n)
-				return buf;
-			free(buf);
-		}
-		if (time(NULL) > end) {
-			printf("FAIL %s: no %s after %d s\n", tag, name, WAIT_SECONDS);
-			printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
-			exit(1);
-		}
-		usleep(20000);
-	}
 }
 
 /* ================= A: the owner ================= */
@@ -685,13 +622,8 @@ static void attacher(void)
 
 int main(int argc, char **argv)
 {
-	const char *id = getenv("XPMEM_NODE_ID"), *n = getenv("XPMEM_NODES");
-
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id || !n) {
-		fprintf(stderr, "xaccess: run under tests/vm/run-cluster\n");
+	if (cl_init("xaccess"))
 		return 2;
-	}
 	for (int c = 0; c < NCASES; c++)
 		selected[c] = 1;
 	for (int a = 1, any = 0; a < argc; a++) {
@@ -714,10 +646,6 @@ int main(int argc, char **argv)
 	}
 	if (getenv("XPMEM_VM_SLOWDOWN") && atoi(getenv("XPMEM_VM_SLOWDOWN")) > 1)
 		deadline *= atoi(getenv("XPMEM_VM_SLOWDOWN"));	/* a debug kernel */
-	me = atoi(id);
-	nodes = atoi(n);
-	snprintf(tag, sizeof(tag), "node%d", me);
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (me == 0)
 		owner();
 	else if (me == 1)

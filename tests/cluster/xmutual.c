@@ -41,6 +41,8 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "clusterlib.h"
+
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
 #define NREAD 48		/* pages read (and churned) */
@@ -50,89 +52,14 @@
 #define MMAP_PAGES 16
 #define STUCK_S 30
 #define WRITER_LIMIT_MS 2000.0
-#define WAIT_SECONDS 240
 
-static const char *dir;
-static int me, peer, nodes, passes, fails, seconds = 20;
+static int peer, seconds = 20;
 static int slowdown = 1;	/* $XPMEM_VM_SLOWDOWN (debug kernel): limits scale */
-static char tag[32];
 static volatile int stop;
-
-#define SAY(...) do { printf("%s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); } while (0)
-#define PASS(...) do { printf("PASS %s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); passes++; } while (0)
-#define FAIL(...) do { printf("FAIL %s: ", tag); printf(__VA_ARGS__); putchar('\n'); fflush(stdout); fails++; } while (0)
-
-static void die(const char *what)
-{
-	printf("FAIL %s: %s: %s\n", tag, what, strerror(errno));
-	printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
-	fflush(stdout);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t pat(int node, unsigned int pg, unsigned int i)
 {
 	return 0x3c00000000000000ULL | (uint64_t)node << 48 | (uint64_t)pg << 16 | i;
-}
-
-/* ---- rendezvous ---- */
-
-static void publish(const char *name, const char *text)
-{
-	char tmp[600], path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
-}
-
-static int exists(const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return access(path, F_OK) == 0;
-}
-
-/* contents of @name once it exists; FAIL if the peer aborted or after a while */
-static char *await(const char *name)
-{
-	char path[512], abort_name[64];
-	time_t end = time(NULL) + WAIT_SECONDS;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(abort_name, sizeof(abort_name), "mut-abort-%d", peer);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			char *buf = calloc(1, 4096);
-			size_t n = buf ? fread(buf, 1, 4095, f) : 0;
-
-			fclose(f);
-			if (n)
-				return buf;
-			free(buf);
-		}
-		if (exists(abort_name) || time(NULL) > end) {
-			printf("FAIL %s: no %s %s\n", tag, name,
-			       exists(abort_name) ? "(the other partition aborted)" : "in time");
-			printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
-			exit(1);
-		}
-		usleep(20000);
-	}
 }
 
 /* ---- latency histogram: 1 us .. 100 s, 20 buckets per decade ---- */
@@ -323,7 +250,6 @@ static void report_hist(const char *what, const struct hist *h)
 
 int main(int argc, char **argv)
 {
-	const char *id = getenv("XPMEM_NODE_ID"), *n = getenv("XPMEM_NODES");
 	char name[64], text[256], *s;
 	xpmem_segid_t mine, theirs;
 	xpmem_apid_t apid;
@@ -334,24 +260,19 @@ int main(int argc, char **argv)
 	const char *stuck = NULL;
 	int stuck_idx = 0;
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id || !n) {
-		fprintf(stderr, "xmutual: run under tests/vm/run-cluster\n");
+	if (cl_init("xmutual"))
 		return 2;
-	}
+	cl_wait_seconds = 240;
 	if (argc > 1)
 		seconds = atoi(argv[1]);
 	if (getenv("XPMEM_VM_SLOWDOWN") && atoi(getenv("XPMEM_VM_SLOWDOWN")) > 1)
 		slowdown = atoi(getenv("XPMEM_VM_SLOWDOWN"));
-	me = atoi(id);
-	nodes = atoi(n);
-	snprintf(tag, sizeof(tag), "node%d", me);
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (me > 1) {
 		SAY("idle (the test uses nodes 0 and 1)");
 		return 0;
 	}
 	peer = !me;
+	snprintf(cl_abort_name, sizeof(cl_abort_name), "mut-abort-%d", peer);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);

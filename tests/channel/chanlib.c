@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Channel helpers of the channel tests, see chanlib.h. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chanlib.h"
+
+int cfd = -1;
+uint64_t dseq = 1;
+FILE *chan_log;
+
+double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void *body(union msgbuf *m)
+{
+	return m->b + sizeof(struct xpmem_chan_hdr);
+}
+
+int write_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+long debugfs_long(const char *file, const char *key)
+{
+	char path[128], k[64];
+	long v, r = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/xpmem/%s", file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			r = v;
+	fclose(f);
+	return r;
+}
+
+int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
+{
+	union msgbuf m;
+	ssize_t n;
+
+	memset(&m.h, 0, sizeof(m.h));
+	m.h.magic = XPMEM_CHAN_MAGIC;
+	m.h.version = XPMEM_CHAN_VERSION;
+	m.h.type = type;
+	m.h.len = sizeof(m.h) + blen;
+	m.h.seq = seq;
+	memcpy(body(&m), b, blen);
+	n = write(cfd, &m, m.h.len);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)m.h.len ? 0 : -EIO;
+}
+
+int csend(uint16_t type, const void *b, size_t blen)
+{
+	return csend_seq(type, b, blen, __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST));
+}
+
+int crecv(union msgbuf *m, int ms)
+{
+	struct pollfd p = { .fd = cfd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	n = read(cfd, m, sizeof(*m));
+	if (n < (ssize_t)sizeof(m->h) || m->h.len != n ||
+	    m->h.magic != XPMEM_CHAN_MAGIC) {
+		fprintf(CHAN_LOG, "  crecv: bad read %zd errno %d\n", n, errno);
+		return 0;
+	}
+	return n;
+}
+
+int cexpect(union msgbuf *m, uint16_t type, int ms)
+{
+	double end = now() + ms / 1000.0;
+
+	while (now() < end) {
+		if (!crecv(m, (int)((end - now()) * 1000) + 1))
+			continue;
+		if (m->h.type == type)
+			return 1;
+		fprintf(CHAN_LOG, "  (skipping message type %u while waiting for %u)\n",
+			m->h.type, type);
+	}
+	fprintf(CHAN_LOG, "  no message of type %u within %d ms\n", type, ms);
+	return 0;
+}
+
+int cquiet(int ms)
+{
+	struct pollfd p = { .fd = cfd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 0;
+}
+
+long query_total(uint32_t what, uint32_t peer, union msgbuf *out)
+{
+	struct xpmem_chan_query q = { .what = what, .peer = peer };
+	union msgbuf m, *r = out ? out : &m;
+	struct xpmem_chan_query_reply *qr;
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+	if (csend_seq(XPMEM_CHAN_QUERY, &q, sizeof(q), seq))
+		return -1;
+	if (!cexpect(r, XPMEM_CHAN_QUERY_REPLY, 2000) || r->h.seq != seq)
+		return -1;
+	qr = body(r);
+	if (qr->error)
+		return -1;
+	return qr->total;
+}
+
+uint64_t pfn_of(void *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, 8, (uintptr_t)p / 4096 * 8) != 8)
+		e = 0;
+	close(fd);
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Channel helpers shared by the tests that play xpmemd on /dev/xpmem_channel
+ * (channel_test.c, chanfix_test.c, cluster_test.c): framing, send, receive,
+ * wait for a message type, module parameters and debugfs counters.
+ */
+#ifndef XPMEM_TESTS_CHANLIB_H
+#define XPMEM_TESTS_CHANLIB_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xpmem/xpmem_channel.h>
+
+extern int cfd;			/* the channel, -1 until opened */
+extern uint64_t dseq;		/* our request seq (csend uses the next one) */
+extern FILE *chan_log;		/* where helpers and FAIL print, NULL: stderr */
+#define CHAN_LOG (chan_log ? chan_log : stderr)
+
+/* Print where and why to CHAN_LOG, return 1 from the calling test. */
+#define FAIL(...) do { \
+	fprintf(CHAN_LOG, "  %s:%d: ", __func__, __LINE__); \
+	fprintf(CHAN_LOG, __VA_ARGS__); fputc('\n', CHAN_LOG); \
+	return 1; } while (0)
+#define CHECK(c) do { if (!(c)) FAIL("check failed: %s (errno %d %s)", \
+	#c, errno, strerror(errno)); } while (0)
+
+union msgbuf {
+	struct xpmem_chan_hdr h;
+	char b[XPMEM_CHAN_MAX_MSG];
+};
+
+double now(void);
+void *body(union msgbuf *m);
+/* /sys/module/xpmem/parameters/@name = @val; 0 or -1. */
+int write_param(const char *name, const char *val);
+/* A "key value" line of /sys/kernel/debug/xpmem/@file, -1 if absent. */
+long debugfs_long(const char *file, const char *key);
+/* Send one message; returns 0 or -errno of write() (-EIO if short). */
+int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq);
+/* The same with the next request seq (atomically incremented dseq). */
+int csend(uint16_t type, const void *b, size_t blen);
+/* Receive one message within @ms; returns its length, 0 on timeout. */
+int crecv(union msgbuf *m, int ms);
+/* Receive a message of @type within @ms (others are reported and skipped). */
+int cexpect(union msgbuf *m, uint16_t type, int ms);
+/* Nothing to read within @ms. */
+int cquiet(int ms);
+/* QUERY: total count of @what (peer filter), -1 on error; the reply in @out. */
+long query_total(uint32_t what, uint32_t peer, union msgbuf *out);
+/* Physical frame of our page at @p (/proc/self/pagemap), 0 if not present. */
+uint64_t pfn_of(void *p);
+
+#endif
