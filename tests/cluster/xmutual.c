@@ -21,7 +21,9 @@
  * SIGBUS, a wrong word, a counter mismatch (the owner compares the counts
  * the attacher reports with its memory), a thread without progress for 30 s
  * (watchdog: names the thread, prints the kernel stacks), or a writer that
- * waited 2 s or more (both limits times $XPMEM_VM_SLOWDOWN); it prints the max and p99 mmap/mprotect/munmap
+ * waited 15 s or more (both limits times $XPMEM_VM_SLOWDOWN; remote_timeout_ms
+ * is raised to 60 s meanwhile, so only a stall, not a slow host, SIGBUSes); it
+ * prints the max and p99 mmap/mprotect/munmap
  * latencies next to the remote fault round trip.
  *
  * usage: xmutual [SECONDS]
@@ -51,7 +53,13 @@
 #define NPAGES (NREAD + NFAULT)	/* + one counter page per fault thread */
 #define MMAP_PAGES 16
 #define STUCK_S 30
-#define WRITER_LIMIT_MS 2000.0
+/*
+ * A hang detector, not a latency target (the figures are printed): before
+ * the fix both sides' writers stalled until the remote timeout.
+ */
+#define WRITER_LIMIT_MS 15000.0
+/* Remote faults wait this long here, so a loaded host does not SIGBUS them. */
+#define REMOTE_TIMEOUT_MS "60000"
 
 static int peer, seconds = 20;
 static int slowdown = 1;	/* $XPMEM_VM_SLOWDOWN (debug kernel): limits scale */
@@ -270,6 +278,12 @@ int main(int argc, char **argv)
 	if (me > 1) {
 		SAY("idle (the test uses nodes 0 and 1)");
 		return 0;
+	}
+	{
+		FILE *f = fopen("/sys/module/xpmem/parameters/remote_timeout_ms", "w");
+
+		if (!f || fputs(REMOTE_TIMEOUT_MS, f) < 0 || fclose(f))
+			die("remote_timeout_ms");
 	}
 	peer = !me;
 	snprintf(cl_abort_name, sizeof(cl_abort_name), "mut-abort-%d", peer);
