@@ -45,6 +45,8 @@ VM_SLOWDOWN="debug=4"
 #   K_MAKE      command prefix for that build (e.g. a chroot), usually empty
 #   K_CMDLINE   extra kernel command line
 #   K_DEBUG     1: every boot ends with rmmod xpmem and a kmemleak scan
+#   K_KNOWN     regex of kernel-log problem lines that are this kernel's own
+#               known bugs, not xpmem's: ignored (and said so); empty: none
 # and, if it is slower than the default under TCG, an entry in VM_SLOWDOWN.
 
 # Debian's kernel (tests/vm/kver); xpmem.ko is the one `make` builds in place.
@@ -54,7 +56,7 @@ kernel_default() {
 	K_KDIR=/lib/modules/$K_RELEASE/build
 	K_MODULES=/lib/modules/$K_RELEASE
 	K_KMOD=$REPO/xpmem-kmod/xpmem.ko
-	K_MAKE=() K_CMDLINE= K_DEBUG=0
+	K_MAKE=() K_CMDLINE= K_DEBUG=0 K_KNOWN=
 }
 
 # linux-source-6.1 with KASAN, lockdep, DEBUG_VM, kmemleak (tests/vm/debug-kernel,
@@ -68,6 +70,11 @@ kernel_debug() {
 	K_KDIR=$dir/build
 	K_MODULES= K_KMOD=
 	K_MAKE=() K_CMDLINE="kasan_multi_shot" K_DEBUG=1
+	# Debian's 6.1.192 calls hugetlb_split() from __vma_adjust() before taking
+	# i_mmap_rwsem (a 6.1.y backport; mainline splits under the lock), so
+	# lockdep's assertion warns on every partial munmap of a hugetlb mapping.
+	# Not xpmem's; reported as ignored. Drop once debug-kernel patches it.
+	K_KNOWN='WARNING: CPU: [0-9]+ PID: [0-9]+ at include/linux/fs.h:[0-9]+ hugetlb_split\+'
 }
 
 # Selects kernel $1 and the module to load (XPMEM_KMOD overrides).
@@ -109,6 +116,10 @@ vm_kernel_module() {
 	mkdir -p "$d"
 	(
 		flock 8
+		# objects built against another tree (a rebuilt kernel) go
+		if [ "$(cat "$d/.kdir" 2>/dev/null)" != "$K_KDIR" ]; then
+			rm -rf "$d" && mkdir -p "$d" && echo "$K_KDIR" >"$d/.kdir"
+		fi
 		ln -sfn "$REPO/include" "$top/include"
 		cd "$src"
 		find . -type f \( -name '*.[chS]' -o -name Kbuild -o -name Makefile \) ! -name '*.mod.c' |
@@ -167,11 +178,20 @@ vm_write_guest_main() {
 		done
 		[ "$VM_NO_MODULE" = 1 ] || printf 'export %q\n' "XPMEM_KMOD=$KMOD"
 		printf 'NODE=%q\n' "$node"
+		# On another kernel than the default, the module loaded here stands in
+		# for xpmem-kmod/xpmem.ko (built for the default kernel), so a command
+		# that loads that path itself gets the right one: the tree built for
+		# this kernel over xpmem-kmod/, or an XPMEM_KMOD over the file.
+		local bind_src= bind_dst=
 		if [ -n "$VM_KMOD_TREE" ]; then
-			# The module tree built for this kernel stands in for xpmem-kmod/, so a
-			# command that loads $REPO/xpmem-kmod/xpmem.ko itself gets the right one.
-			printf 'mount --bind %q %q || { echo "vm: cannot bind-mount the module tree over xpmem-kmod/" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' \
-				"$VM_KMOD_TREE" "$REPO/xpmem-kmod"
+			bind_src=$VM_KMOD_TREE bind_dst=$REPO/xpmem-kmod
+		elif [ "$VM_KERNEL" != default ] && [ "$VM_NO_MODULE" = 0 ] && [ -f "$REPO/xpmem-kmod/xpmem.ko" ] &&
+			[ "$(realpath "$KMOD")" != "$(realpath "$REPO/xpmem-kmod/xpmem.ko")" ]; then
+			bind_src=$KMOD bind_dst=$REPO/xpmem-kmod/xpmem.ko
+		fi
+		if [ -n "$bind_src" ]; then
+			printf 'mount --bind %q %q || { echo "vm: cannot bind-mount %q over %q" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' \
+				"$bind_src" "$bind_dst" "$bind_src" "$bind_dst"
 		fi
 		if [ "$VM_NO_MODULE" = 0 ]; then
 			printf 'insmod %q || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD"
@@ -223,7 +243,7 @@ KMEMLEAK
 # $1=jobdir $2=nodedir $3=initramfs
 vm_qemu_base() {
 	local job=$1 node=$2 initrd=$3
-	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off $K_CMDLINE"
+	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off secretmem.enable=1 $K_CMDLINE"
 	cmdline+=" XPMEM_JOB=$job XPMEM_NODE=$node XPMEM_SHOW=$REPO:$PWD"
 	[ -n "${VM_OUT:-}" ] && cmdline+=" XPMEM_OUT=$VM_OUT"
 	QEMU_ARGS=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot
@@ -245,23 +265,40 @@ vm_qemu_base() {
 
 # Scans a node's kernel logs; prints problems and returns 1 if any: the
 # matching lines, the first report in full (a KASAN or lockdep report is long
-# and may be far from the end), then the end of the log.
+# and may be far from the end), then the end of the log. Lines matching the
+# kernel's K_KNOWN are left out, and said so.
 vm_check_kernel_log() {
-	local node=$1 label=$2 f hits= first
+	local node=$1 label=$2 f hits= first known said=
 	for f in "$node/console.log" "$node/dmesg"; do
 		[ -f "$f" ] || continue
-		if grep -Eq "$KERNEL_PROBLEMS" "$f"; then hits="$f"; break; fi
+		if [ -n "${K_KNOWN:-}" ] && [ -z "$said" ] &&
+			known=$(grep -E "$KERNEL_PROBLEMS" "$f" | grep -E "$K_KNOWN" |
+				sed -E 's/^\[ *[0-9.]+\] //; s/ PID: [0-9]+//' | sort | uniq -c); then
+			echo "vm: $label: ignored, known bugs of the $VM_KERNEL kernel itself (K_KNOWN in tests/vm/lib.sh):" >&2
+			echo "$known" >&2
+			said=1
+		fi
+		if vm_problem_lines "$f" | grep -q .; then hits="$f"; break; fi
 	done
 	[ -z "$hits" ] && return 0
 	echo "vm: $label: kernel problem in guest log ($hits):" >&2
-	grep -En "$KERNEL_PROBLEMS" "$hits" | head -n 20 >&2
-	first=$(grep -En "$KERNEL_PROBLEMS" "$hits" | head -n 1 | cut -d: -f1)
+	vm_problem_lines "$hits" | head -n 20 >&2
+	first=$(vm_problem_lines "$hits" | head -n 1 | cut -d: -f1)
 	echo "---- $label kernel log from line $((first > 5 ? first - 5 : 1)) (first report) ----" >&2
 	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 120))p" "$hits" >&2
 	echo "---- $label kernel log, last 60 lines ----" >&2
 	tail -n 60 "$hits" >&2
 	echo "---- end of $label kernel log ----" >&2
 	return 1
+}
+
+# Lines of file $1 that show a kernel problem, numbered, known ones left out.
+vm_problem_lines() {
+	if [ -n "${K_KNOWN:-}" ]; then
+		grep -En "$KERNEL_PROBLEMS" "$1" | grep -Ev "$K_KNOWN"
+	else
+		grep -En "$KERNEL_PROBLEMS" "$1"
+	fi
 }
 
 # Debug kernels: kmemleak's findings after the closing scan, and the closing
