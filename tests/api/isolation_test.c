@@ -2283,6 +2283,7 @@ static long rc_verify(size_t w0, size_t nw, const char *when)
 static void *rc_mutator(void *arg)
 {
 	unsigned int seed = 1234;
+	unsigned long turn = 0;
 	const size_t hw = HPAGE / 8;
 
 	(void)arg;
@@ -2291,7 +2292,8 @@ static void *rc_mutator(void *arg)
 			(int)(rand_r(&seed) % RC_CHUNKS);
 		char *h = rc_src + c * HPAGE;
 		size_t pg = rand_r(&seed) % (HPAGE / PG);
-		int op = rand_r(&seed) % RC_OPS;
+		/* Every kind in turn: a slow host still sees all of them. */
+		int op = (int)(turn++ % RC_OPS);
 		pid_t kid;
 
 		if (op == OP_COLLAPSE && !rc->thp)
@@ -2362,10 +2364,20 @@ static void rc_exporter(int in, int out)
 		case 'M':
 			r = pthread_create(&mut, NULL, rc_mutator, NULL);
 			break;
-		case 'm':
+		case 'm': {
+			/* Stop once every kind ran at least once (bounded). */
+			int k, left = 600;
+
+			do {
+				for (k = 0; k < RC_OPS; k++)
+					if (!atomic_load(&rc->ops[k]) &&
+					    (k != OP_COLLAPSE || rc->thp))
+						break;
+			} while (k < RC_OPS && left-- > 0 && !usleep(100000));
 			atomic_store(&rc->stop, 1);
 			pthread_join(mut, NULL);
 			break;
+		}
 		case 'V':	/* every word against what we wrote */
 			r = rc_verify(0, RC_LEN / 8, " (at the end)");
 			break;
