@@ -405,7 +405,7 @@ static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
 int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 			unsigned long start, unsigned long end)
 {
-	mmap_assert_locked(vma->vm_mm);
+	lockdep_assert_held(&vma->vm_mm->mmap_lock);
 	if (likely(!pmd_none(READ_ONCE(*pmd))))
 		return 0;
 	return apply_to_page_range(vma->vm_mm, start, end - start,
