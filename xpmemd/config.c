@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ void config_defaults(struct xconfig *c)
 	snprintf(c->channel, sizeof(c->channel), "/dev/xpmem_channel");
 	snprintf(c->secret_file, sizeof(c->secret_file), "/etc/xpmem/secret");
 	snprintf(c->grpc_socket, sizeof(c->grpc_socket), "/run/xpmem/xpmemd.sock");
+	c->grpc_socket_mode = 0666;
+	c->admin_gid = -1;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->ack_timeout_ms = 1000;
 	c->heartbeat_ms = 500;
@@ -192,14 +195,24 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (!strcmp(name, "grpc_socket")) {
 			if (set_str(c->grpc_socket, sizeof(c->grpc_socket), value))
 				FAIL("grpc_socket: path too long");
+		} else if (!strcmp(name, "grpc_socket_mode")) {
+			uint32_t m;
+			char *end;
+			unsigned long x = strtoul(value, &end, 8);
+
+			m = (uint32_t)x;
+			if (!*value || *end || x > 0777 || (m & 0111) || !(m & 0600))
+				FAIL("grpc_socket_mode: expected an octal mode like 0666 or 0660 "
+				     "(owner rw, no execute bits), got '%s'", value);
+			c->grpc_socket_mode = m;
+		} else if (!strcmp(name, "admin_group")) {
+			if (set_str(c->admin_group, sizeof(c->admin_group), value) || !*value ||
+			    strchr(value, ' ') || strchr(value, ':'))
+				FAIL("admin_group: expected a group name or number, got '%s'", value);
 		} else if (!strcmp(name, "peer_grpc_listen")) {
-			char h[128], p[16];
-			if (strcmp(value, "none") &&
-			    (split_hostport(value, h, sizeof(h), p, sizeof(p)) ||
-			     set_str(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), value)))
-				FAIL("peer_grpc_listen: expected HOST:PORT or none, got '%s'", value);
-			if (!strcmp(value, "none"))
-				snprintf(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), "none");
+			FAIL("peer_grpc_listen: the Peer gRPC service was removed (daemons talk "
+			     "only over the authenticated fabric protocol, see docs/security.md); "
+			     "delete this line");
 		} else if (!strcmp(name, "stats_file")) {
 			if (set_str(c->stats_file, sizeof(c->stats_file), value))
 				FAIL("stats_file: path too long");
@@ -352,18 +365,28 @@ int config_load(struct xconfig *c, const char *path, int must_exist)
 
 int config_check(struct xconfig *c)
 {
-	/* "none" disables a gRPC server; the Peer service defaults to the
-	 * fabric listen host, port + 1 */
+	/* "none" disables the Management socket */
 	if (!strcmp(c->grpc_socket, "none"))
 		c->grpc_socket[0] = 0;
-	if (!strcmp(c->peer_grpc_listen, "none")) {
-		c->peer_grpc_listen[0] = 0;
-	} else if (!c->peer_grpc_listen[0]) {
-		char h[128], p[16];
+	c->admin_gid = -1;
+	if (c->admin_group[0]) {
+		char *end;
+		unsigned long g = strtoul(c->admin_group, &end, 10);
+		struct group *gr;
 
-		if (!split_hostport(c->listen, h, sizeof(h), p, sizeof(p)) && atoi(p) < 65535)
-			snprintf(c->peer_grpc_listen, sizeof(c->peer_grpc_listen), "%.100s:%d", h,
-				 atoi(p) + 1);
+		if (!*end && g < 0xffffffffUL) {
+			c->admin_gid = (long long)g;
+		} else {
+			errno = 0;
+			gr = getgrnam(c->admin_group);
+			if (!gr) {
+				snprintf(c->err, sizeof(c->err), "admin_group: no group '%.60s'%s%s",
+					 c->admin_group, errno ? ": " : "",
+					 errno ? strerror(errno) : "");
+				return -1;
+			}
+			c->admin_gid = gr->gr_gid;
+		}
 	}
 	if (!c->node_id) {
 		snprintf(c->err, sizeof(c->err), "node_id is not set");

@@ -22,7 +22,9 @@ struct xconfig {
 	char channel[256];
 	char secret_file[256];
 	char grpc_socket[256];	/* Management service; "" = disabled */
-	char peer_grpc_listen[128];	/* Peer service HOST:PORT; "" = disabled */
+	uint32_t grpc_socket_mode;	/* its mode (default 0666: read-only calls for any user) */
+	char admin_group[64];	/* group allowed mutating Management calls besides root; "" = root only */
+	long long admin_gid;	/* admin_group resolved by config_check; -1: none */
 	char stats_file[256];
 	char log_level[16];
 	uint32_t ack_timeout_ms;

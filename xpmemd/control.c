@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gRPC control plane (gRPC core C API + protobuf-c).
+ * gRPC control plane (gRPC core C API + protobuf-c): the Management service
+ * on a local unix socket. There is no network service (docs/security.md).
  *
- * One thread runs both servers (Management on the unix socket, Peer on the
- * network) over one completion queue, handling unary calls one at a time.
- * Handlers never touch daemon state: they queue a job for the main loop
- * (eventfd wakeup) and wait for it, so all daemon state stays
- * single-threaded.
+ * The daemon creates, binds and accepts the socket itself, in its main
+ * loop: the socket gets its final mode at bind (umask), and every accepted
+ * connection's SO_PEERCRED (uid, gid) and SO_PEERGROUPS decide which of two
+ * gRPC servers gets it (grpc_server_add_channel_from_fd): "admin" (uid 0 or
+ * a member of admin_group) or "read-only". A call is judged by the server it
+ * arrived on, so no connection-to-credentials map can go stale. Mutating
+ * calls on the read-only server get PERMISSION_DENIED before their request
+ * is decoded.
+ *
+ * One thread runs both servers over one completion queue, handling unary
+ * calls one at a time. Handlers never touch daemon state: they queue a job
+ * for the main loop (eventfd wakeup) and wait for it, so all daemon state
+ * stays single-threaded.
  */
+#define _GNU_SOURCE	/* struct ucred, accept4 */
 #include "control.h"
 #include "chan.h"
 #include "grpcx.h"
@@ -16,15 +26,19 @@
 #include "xpmem.pb-c.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +47,11 @@
 #endif
 
 #define JOB_TIMEOUT_MS 5000
-#define AUTH_WINDOW_NS (60ull * 1000000000ull)
+/* a management connection is closed after this long without a call, and
+ * after MAX_AGE in any case (bounds the fds a local user can hold) */
+#define MGMT_IDLE_MS 30000
+#define MGMT_MAX_AGE_MS 300000
+#define MGMT_ACCEPT_BATCH 64
 
 enum job_kind { JOB_SNAPSHOT = 1, JOB_FENCE, JOB_QUERY };
 
@@ -55,7 +73,7 @@ struct job {
 
 struct srv {
 	grpc_server *server;
-	int is_peer;		/* serves Peer (network) rather than Management */
+	int admin;		/* connections of root or admin_group members */
 };
 
 struct control {
@@ -68,8 +86,12 @@ struct control {
 	struct job *queue;	/* submitted, not yet taken by the main loop */
 	struct job *waiting;	/* QUERY jobs waiting for the kernel (main thread only) */
 	grpc_completion_queue *cq;
-	struct srv mgmt, peer;
+	struct srv ro, adm;
 	int nservers, nshutdown;	/* shutdown notifications seen by the thread */
+	int pfd;		/* epoll over efd and lfd, polled by the main loop */
+	int lfd;		/* the listening Management socket */
+	int reserve_fd;		/* spare fd, given up to accept when the table is full */
+	uint64_t accepted, accepted_admin, accept_errors;
 };
 
 enum rpc_state { RPC_WAIT_CALL, RPC_WAIT_MSG, RPC_WAIT_DONE };
@@ -85,14 +107,6 @@ struct rpc {
 	grpc_slice status_details;
 	int cancelled;
 };
-
-static uint64_t realtime_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ */
 /* Jobs: control thread side */
@@ -172,6 +186,8 @@ static void query_send(struct control *c, struct job *j)
 	c->waiting = j;
 }
 
+static void mgmt_accept(struct control *c);
+
 void control_event(struct dstate *d)
 {
 	struct control *c = d->control;
@@ -180,6 +196,8 @@ void control_event(struct dstate *d)
 
 	if (!c)
 		return;
+	if (c->lfd >= 0)
+		mgmt_accept(c);
 	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("control eventfd: %s", strerror(errno));
 	pthread_mutex_lock(&c->lock);
@@ -252,8 +270,9 @@ void control_query_reply(struct dstate *d, uint64_t seq, const struct xpmem_chan
 /* ------------------------------------------------------------------ */
 /* Handlers (control thread) */
 
-typedef grpc_status_code (*handler_fn)(struct control *c, const uint8_t *req, size_t len,
-				       ProtobufCMessage **resp, char *err, size_t errlen);
+typedef grpc_status_code (*handler_fn)(struct control *c, int admin, const uint8_t *req,
+				       size_t len, ProtobufCMessage **resp, char *err,
+				       size_t errlen);
 
 #define UNPACK(type, fn, var) \
 	type *var = fn(NULL, len, req); \
@@ -291,9 +310,10 @@ static char *jstr(json_t *o, const char *k)
 	return strdup(s ? s : "");
 }
 
-static grpc_status_code h_status(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_status(struct control *c, int admin, const uint8_t *req, size_t len,
 				 ProtobufCMessage **resp, char *err, size_t errlen)
 {
+	(void)admin;
 	UNPACK(Xpmem__StatusRequest, xpmem__status_request__unpack, in);
 	xpmem__status_request__free_unpacked(in, NULL);
 	json_t *s = snapshot(c), *st, *peers, *p;
@@ -336,9 +356,10 @@ static grpc_status_code h_status(struct control *c, const uint8_t *req, size_t l
 	return GRPC_STATUS_OK;
 }
 
-static grpc_status_code h_list_peers(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_list_peers(struct control *c, int admin, const uint8_t *req, size_t len,
 				     ProtobufCMessage **resp, char *err, size_t errlen)
 {
+	(void)admin;
 	UNPACK(Xpmem__ListPeersRequest, xpmem__list_peers_request__unpack, in);
 	xpmem__list_peers_request__free_unpacked(in, NULL);
 	json_t *s = snapshot(c), *peers, *p;
@@ -373,9 +394,10 @@ static grpc_status_code h_list_peers(struct control *c, const uint8_t *req, size
 	return GRPC_STATUS_OK;
 }
 
-static grpc_status_code h_stats(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_stats(struct control *c, int admin, const uint8_t *req, size_t len,
 				ProtobufCMessage **resp, char *err, size_t errlen)
 {
+	(void)admin;
 	UNPACK(Xpmem__StatsRequest, xpmem__stats_request__unpack, in);
 	xpmem__stats_request__free_unpacked(in, NULL);
 	json_t *s = snapshot(c), *st, *v;
@@ -458,19 +480,20 @@ static struct job *query(struct control *c, uint32_t what, uint32_t peer, int64_
 	return done;
 }
 
-static Xpmem__Segment *seg_from_rec(const struct xpmem_chan_record *rec)
+/* physical addresses only for admin callers (as /proc/iomem shows zeros) */
+static Xpmem__Segment *seg_from_rec(const struct xpmem_chan_record *rec, int admin)
 {
 	Xpmem__Segment *s = malloc(sizeof(*s));
 
 	xpmem__segment__init(s);
 	s->segid = rec->segid;
 	s->size = rec->len;
-	s->phys = rec->aux;
+	s->phys = admin ? rec->aux : 0;
 	s->readonly = !!(rec->flags & XPMEM_CHAN_REC_RDONLY);
 	return s;
 }
 
-static grpc_status_code h_list_segments(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_list_segments(struct control *c, int admin, const uint8_t *req, size_t len,
 					ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	UNPACK(Xpmem__ListSegmentsRequest, xpmem__list_segments_request__unpack, in);
@@ -486,15 +509,16 @@ static grpc_status_code h_list_segments(struct control *c, const uint8_t *req, s
 	r->n_segments = j->nrecs;
 	r->segments = calloc(j->nrecs ? j->nrecs : 1, sizeof(*r->segments));
 	for (uint32_t i = 0; i < j->nrecs; i++)
-		r->segments[i] = seg_from_rec(&j->recs[i]);
+		r->segments[i] = seg_from_rec(&j->recs[i], admin);
 	job_free(j);
 	*resp = &r->base;
 	return GRPC_STATUS_OK;
 }
 
-static grpc_status_code h_list_mappings(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_list_mappings(struct control *c, int admin, const uint8_t *req, size_t len,
 					ProtobufCMessage **resp, char *err, size_t errlen)
 {
+	(void)admin;
 	UNPACK(Xpmem__ListRemoteMappingsRequest, xpmem__list_remote_mappings_request__unpack, in);
 	uint32_t peer = in->peer;
 	xpmem__list_remote_mappings_request__free_unpacked(in, NULL);
@@ -524,9 +548,10 @@ static grpc_status_code h_list_mappings(struct control *c, const uint8_t *req, s
 	return GRPC_STATUS_OK;
 }
 
-static grpc_status_code h_fence(struct control *c, const uint8_t *req, size_t len,
+static grpc_status_code h_fence(struct control *c, int admin, const uint8_t *req, size_t len,
 				ProtobufCMessage **resp, char *err, size_t errlen)
 {
+	(void)admin;
 	UNPACK(Xpmem__FenceRequest, xpmem__fence_request__unpack, in);
 	struct job *j = calloc(1, sizeof(*j)), *done;
 	Xpmem__FenceReply *r;
@@ -564,92 +589,10 @@ static grpc_status_code h_fence(struct control *c, const uint8_t *req, size_t le
 	return GRPC_STATUS_OK;
 }
 
-/* Peer requests: a configured peer, fresh timestamp, valid MAC */
-static grpc_status_code peer_auth(struct control *c, const char *method, uint32_t node,
-				  uint64_t inc, int64_t segid, uint32_t access, uint64_t ts,
-				  ProtobufCBinaryData auth, char *err, size_t errlen)
-{
-	char s[256];
-	size_t n;
-	uint64_t now = realtime_now();
-	int known = 0;
-
-	for (int i = 0; i < c->d->cfg->npeers; i++)
-		known |= c->d->cfg->peers[i].id == node;
-	if (!known) {
-		snprintf(err, errlen, "node %u is not a configured peer", node);
-		return GRPC_STATUS_UNAUTHENTICATED;
-	}
-	if (ts + AUTH_WINDOW_NS < now || ts > now + AUTH_WINDOW_NS) {
-		snprintf(err, errlen, "timestamp outside the accepted window");
-		return GRPC_STATUS_UNAUTHENTICATED;
-	}
-	n = grpcx_peer_auth_string(s, sizeof(s), method, node, inc, segid, access, ts);
-	if (auth.len != crypto_auth_BYTES ||
-	    crypto_auth_verify(auth.data, (const unsigned char *)s, n, c->d->key) != 0) {
-		snprintf(err, errlen, "bad authenticator");
-		return GRPC_STATUS_UNAUTHENTICATED;
-	}
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_hello(struct control *c, const uint8_t *req, size_t len,
-				ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	UNPACK(Xpmem__HelloRequest, xpmem__hello_request__unpack, in);
-	grpc_status_code code = peer_auth(c, "Hello", in->node_id, in->incarnation, 0, 0,
-					  in->timestamp_ns, in->auth, err, errlen);
-	Xpmem__HelloReply *r;
-
-	xpmem__hello_request__free_unpacked(in, NULL);
-	if (code != GRPC_STATUS_OK)
-		return code;
-	r = malloc(sizeof(*r));
-	xpmem__hello_reply__init(r);
-	r->node_id = c->d->cfg->node_id;	/* constant after start */
-	r->incarnation = c->d->incarnation;
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_remote_get(struct control *c, const uint8_t *req, size_t len,
-				     ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	UNPACK(Xpmem__RemoteGetRequest, xpmem__remote_get_request__unpack, in);
-	uint32_t node = in->node_id, access = in->access;
-	int64_t segid = in->segid;
-	grpc_status_code code = peer_auth(c, "RemoteGet", node, in->incarnation, segid, access,
-					  in->timestamp_ns, in->auth, err, errlen);
-	Xpmem__RemoteGetReply *r;
-	struct job *j;
-
-	xpmem__remote_get_request__free_unpacked(in, NULL);
-	if (code != GRPC_STATUS_OK)
-		return code;
-	if (!access || (access & ~(uint32_t)(XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE))) {
-		snprintf(err, errlen, "access must be 1 (read), 2 (write) or 3");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	j = query(c, XPMEM_CHAN_Q_SEGMENT, node, segid, access, &code, err, errlen);
-	if (!j)
-		return code;
-	if (!j->nrecs) {
-		job_free(j);
-		snprintf(err, errlen, "segment %lld not found", (long long)segid);
-		return GRPC_STATUS_NOT_FOUND;
-	}
-	r = malloc(sizeof(*r));
-	xpmem__remote_get_reply__init(r);
-	r->owner = c->d->cfg->node_id;
-	r->segment = seg_from_rec(&j->recs[0]);
-	job_free(j);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
+/* mutating: changes daemon or kernel state; root or admin_group only */
 static const struct {
 	const char *method;
-	int peer_service;
+	int mutating;
 	handler_fn fn;
 } methods[] = {
 	{ "/xpmem.Management/Status", 0, h_status },
@@ -657,9 +600,7 @@ static const struct {
 	{ "/xpmem.Management/ListSegments", 0, h_list_segments },
 	{ "/xpmem.Management/ListRemoteMappings", 0, h_list_mappings },
 	{ "/xpmem.Management/Stats", 0, h_stats },
-	{ "/xpmem.Management/Fence", 0, h_fence },
-	{ "/xpmem.Peer/Hello", 1, h_hello },
-	{ "/xpmem.Peer/RemoteGet", 1, h_remote_get },
+	{ "/xpmem.Management/Fence", 1, h_fence },
 };
 
 /* ------------------------------------------------------------------ */
@@ -716,9 +657,13 @@ static void rpc_respond(struct rpc *r)
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		if (strcmp(methods[i].method, method))
 			continue;
-		if (methods[i].peer_service != r->srv->is_peer) {
-			snprintf(err, sizeof(err), "%s is not served on this %s", method,
-				 r->srv->is_peer ? "network port" : "unix socket");
+		if (methods[i].mutating && !r->srv->admin) {
+			code = GRPC_STATUS_PERMISSION_DENIED;
+			snprintf(err, sizeof(err), "%.60s changes daemon state: only root%s%.60s%s may "
+				 "call it, and this caller is not (SO_PEERCRED)", method,
+				 r->c->d->cfg->admin_group[0] ? " or members of admin_group '" : "",
+				 r->c->d->cfg->admin_group,
+				 r->c->d->cfg->admin_group[0] ? "'" : "");
 			break;
 		}
 		if (!r->req) {
@@ -726,12 +671,13 @@ static void rpc_respond(struct rpc *r)
 			snprintf(err, sizeof(err), "missing request message");
 			break;
 		}
-		code = methods[i].fn(r->c, req ? req : (const uint8_t *)"", len, &resp, err,
-				     sizeof(err));
+		code = methods[i].fn(r->c, r->srv->admin, req ? req : (const uint8_t *)"", len,
+				     &resp, err, sizeof(err));
 		break;
 	}
 	free(req);
-	log_debug("gRPC %s -> %s %s", method, grpcx_code_name(code), code ? err : "");
+	log_debug("gRPC %s (%s) -> %s %s", method, r->srv->admin ? "admin" : "read-only",
+		  grpcx_code_name(code), code ? err : "");
 	memset(ops, 0, sizeof(ops));
 	if (code == GRPC_STATUS_OK && resp) {
 		r->resp = grpcx_pack(resp);
@@ -797,7 +743,7 @@ static void *control_thread(void *arg)
 			break;
 		if (ev.type != GRPC_OP_COMPLETE || !ev.tag)
 			continue;
-		if (ev.tag == (void *)&c->mgmt || ev.tag == (void *)&c->peer) {
+		if (ev.tag == (void *)&c->ro || ev.tag == (void *)&c->adm) {
 			pthread_mutex_lock(&c->lock);
 			c->nshutdown++;
 			pthread_mutex_unlock(&c->lock);
@@ -810,66 +756,212 @@ static void *control_thread(void *arg)
 
 /* ------------------------------------------------------------------ */
 
-static int add_server(struct control *c, struct srv *s, const char *addr, int is_peer)
+static int add_server(struct control *c, struct srv *s, int admin)
 {
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	int port;
+	grpc_arg args[3] = {
+		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+		  .value.integer = MGMT_IDLE_MS },
+		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_MS,
+		  .value.integer = MGMT_MAX_AGE_MS },
+		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+		  .value.integer = JOB_TIMEOUT_MS + 1000 },
+	};
+	grpc_channel_args ca = { .num_args = 3, .args = args };
 
-	s->is_peer = is_peer;
-	s->server = grpc_server_create(NULL, NULL);
-	grpc_server_register_completion_queue(s->server, c->cq, NULL);
-	port = grpc_server_add_http2_port(s->server, addr, creds);
-	grpc_server_credentials_release(creds);
-	if (port <= 0) {
-		log_err("gRPC: cannot listen on %s", addr);
-		grpc_server_destroy(s->server);
-		s->server = NULL;
+	s->admin = admin;
+	s->server = grpc_server_create(&ca, NULL);
+	if (!s->server)
 		return -1;
-	}
-	grpc_server_start(s->server);
+	grpc_server_register_completion_queue(s->server, c->cq, NULL);
+	grpc_server_start(s->server);	/* no ports: connections come from mgmt_accept */
 	c->nservers++;
 	rpc_request(c, s);
 	return 0;
 }
 
+/*
+ * The Management socket, created with its final mode: bound under a umask
+ * that leaves exactly `mode`, so there is no moment when it is more open;
+ * then given to admin_group (a chown only ever narrows who the group bits
+ * admit: before it the group is root's).
+ */
+static int mgmt_listen(const struct xconfig *cfg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = cfg->grpc_socket;
+	struct stat st;
+	mode_t old;
+	int fd, r, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_err("grpc_socket %s: path too long for a unix socket", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_err("grpc_socket %s exists and is not a socket; not replacing it", path);
+			return -1;
+		}
+		if (unlink(path) < 0) {
+			log_err("grpc_socket %s: cannot remove the old socket: %s", path,
+				strerror(errno));
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_err("grpc_socket: socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0777 & ~(mode_t)cfg->grpc_socket_mode);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	umask(old);
+	if (r < 0) {
+		log_err("grpc_socket %s: bind: %s", path, strerror(e));
+		close(fd);
+		return -1;
+	}
+	if (cfg->admin_gid >= 0 && lchown(path, (uid_t)-1, (gid_t)cfg->admin_gid) < 0) {
+		log_err("grpc_socket %s: chown to group %lld: %s", path, cfg->admin_gid,
+			strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	if (listen(fd, 128) < 0) {
+		log_err("grpc_socket %s: listen: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+/* is gid among the connection's supplementary groups (at connect time)? */
+static int peer_in_group(int fd, gid_t gid)
+{
+	gid_t small[256], *g = small;
+	socklen_t len = sizeof(small);
+	int found = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+		if (errno != ERANGE)
+			return 0;
+		g = malloc(len);
+		if (!g || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+			free(g);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t) && !found; i++)
+		found = g[i] == gid;
+	if (g != small)
+		free(g);
+	return found;
+}
+
+static void mgmt_adopt(struct control *c, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	long long ag = c->d->cfg->admin_gid;
+	grpc_server_credentials *creds;
+	int admin;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr)) {
+		log_warn("management connection without SO_PEERCRED (%s): closed",
+			 strerror(errno));
+		c->accept_errors++;
+		close(fd);
+		return;
+	}
+	admin = cr.uid == 0 ||
+		(ag >= 0 && (cr.gid == (gid_t)ag || peer_in_group(fd, (gid_t)ag)));
+	log_debug("management connection: pid %d uid %u gid %u -> %s", (int)cr.pid,
+		  (unsigned)cr.uid, (unsigned)cr.gid, admin ? "admin" : "read-only");
+	c->accepted++;
+	c->accepted_admin += admin;
+	creds = grpc_insecure_server_credentials_create();
+	/* gRPC owns fd from here (and closes it) */
+	grpc_server_add_channel_from_fd(admin ? c->adm.server : c->ro.server, fd, creds);
+	grpc_server_credentials_release(creds);
+}
+
+/*
+ * Main thread: take every pending connection. If the fd table is full, the
+ * spare fd is given up for it, so the Management socket keeps answering
+ * while something else (e.g. a flood of the fabric port) holds fds.
+ */
+static void mgmt_accept(struct control *c)
+{
+	for (int k = 0; k < MGMT_ACCEPT_BATCH; k++) {
+		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			mgmt_adopt(c, fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if ((errno == EMFILE || errno == ENFILE) && c->reserve_fd >= 0) {
+			log_warn("fd table full: spare fd used for a management connection");
+			close(c->reserve_fd);
+			c->reserve_fd = -1;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->accept_errors++;
+			log_warn("grpc_socket accept: %s", strerror(errno));
+		}
+		break;
+	}
+	if (c->reserve_fd < 0)
+		c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 int control_start(struct dstate *d)
 {
 	struct control *c = calloc(1, sizeof(*c));
-	char addr[300];
+	struct epoll_event ev;
 
 	if (!c)
 		return -1;
 	c->d = d;
+	c->lfd = c->reserve_fd = c->pfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	d->control = c;
-	if (c->efd < 0)
+	c->pfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->efd < 0 || c->pfd < 0)
 		return -1;
-	if (!d->cfg->grpc_socket[0] && !d->cfg->peer_grpc_listen[0]) {
-		/* both set to "none" */
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
+	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->efd, &ev) < 0)
+		return -1;
+	if (!d->cfg->grpc_socket[0]) {
 		log_info("gRPC control plane disabled");
-		return c->efd;
+		return c->pfd;
 	}
+	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c->lfd = mgmt_listen(d->cfg);
+	if (c->lfd < 0)
+		return -1;
 	grpc_init();
 	c->cq = grpc_completion_queue_create_for_next(NULL);
-	if (d->cfg->grpc_socket[0]) {
-		unlink(d->cfg->grpc_socket);
-		snprintf(addr, sizeof(addr), "unix:%s", d->cfg->grpc_socket);
-		if (add_server(c, &c->mgmt, addr, 0))
-			return -1;
-		chmod(d->cfg->grpc_socket, 0660);	/* root (and group) only */
-		log_info("gRPC Management on %s", addr);
-	}
-	if (d->cfg->peer_grpc_listen[0]) {
-		if (add_server(c, &c->peer, d->cfg->peer_grpc_listen, 1))
-			return -1;
-		log_info("gRPC Peer on %s", d->cfg->peer_grpc_listen);
-	}
+	if (add_server(c, &c->ro, 0) || add_server(c, &c->adm, 1))
+		return -1;
 	if (pthread_create(&c->thread, NULL, control_thread, c))
 		return -1;
 	c->thread_started = 1;
-	return c->efd;
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 2 };
+	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->lfd, &ev) < 0)
+		return -1;
+	log_info("gRPC Management on unix:%s (mode %04o%s%s%s)", d->cfg->grpc_socket,
+		 d->cfg->grpc_socket_mode, d->cfg->admin_group[0] ? ", admin_group " : "",
+		 d->cfg->admin_group, d->cfg->admin_group[0] ? "" : ", mutating calls root only");
+	return c->pfd;
 }
 
 void control_stop(struct dstate *d)
@@ -885,8 +977,12 @@ void control_stop(struct dstate *d)
 		j->error = -ESHUTDOWN;
 		job_finish(c, j);
 	}
+	if (c->lfd >= 0) {
+		close(c->lfd);	/* no new connections */
+		c->lfd = -1;
+	}
 	if (c->cq) {
-		struct srv *srvs[2] = { &c->mgmt, &c->peer };
+		struct srv *srvs[2] = { &c->ro, &c->adm };
 
 		for (int i = 0; i < 2; i++)
 			if (srvs[i]->server) {
@@ -929,6 +1025,10 @@ void control_stop(struct dstate *d)
 		if (d->cfg->grpc_socket[0])
 			unlink(d->cfg->grpc_socket);
 	}
+	if (c->reserve_fd >= 0)
+		close(c->reserve_fd);
+	if (c->pfd >= 0)
+		close(c->pfd);
 	close(c->efd);
 	d->control = NULL;
 	free(c);

@@ -9,6 +9,7 @@
 #include "control.h"
 #include "fabric.h"
 #include "log.h"
+#include "service.h"
 #include "state.h"
 #include "wire.h"
 
@@ -1179,7 +1180,7 @@ int daemon_run(struct xconfig *cfg)
 	char host[128], port[16], err[300];
 	struct epoll_event ev;
 	sigset_t mask;
-	int sfd = -1, rc = 1;
+	int sfd = -1, rc = 1, wdfd = -1;
 	uint64_t startup_deadline;
 
 	d->cfg = cfg;
@@ -1319,6 +1320,12 @@ int daemon_run(struct xconfig *cfg)
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 4 };
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, cfd, &ev);
 	}
+	/* systemd's watchdog: pinged from this loop, so a hung loop is restarted */
+	wdfd = service_watchdog_open();
+	if (wdfd >= 0) {
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 5 };
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, wdfd, &ev);
+	}
 
 	log_info("node %u ready: listening on %s, %d peers, incarnation %llu",
 		 cfg->node_id, cfg->listen, d->npeers, (unsigned long long)d->incarnation);
@@ -1358,6 +1365,8 @@ int daemon_run(struct xconfig *cfg)
 				}
 			} else if (evs[i].data.u32 == 4) {
 				control_event(d);
+			} else if (evs[i].data.u32 == 5) {
+				service_watchdog_event(wdfd);
 			}
 		}
 	}
@@ -1390,6 +1399,8 @@ out:
 	free(d->peers);
 	if (sfd >= 0)
 		close(sfd);
+	if (wdfd >= 0)
+		close(wdfd);
 	sodium_memzero(d->key, sizeof(d->key));
 	log_info("stopped (exit %d)", rc);
 	return rc;

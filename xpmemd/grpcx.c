@@ -155,13 +155,3 @@ grpc_status_code grpcx_call(grpc_channel *ch, const char *method,
 	free(buf);
 	return st;
 }
-
-size_t grpcx_peer_auth_string(char *buf, size_t n, const char *method, uint32_t node,
-			      uint64_t incarnation, int64_t segid, uint32_t access,
-			      uint64_t timestamp_ns)
-{
-	int r = snprintf(buf, n, "xpmem-peer-v1 %s node=%u inc=%llu segid=%lld access=%u ts=%llu",
-			 method, node, (unsigned long long)incarnation, (long long)segid,
-			 access, (unsigned long long)timestamp_ns);
-	return r < 0 ? 0 : (size_t)r < n ? (size_t)r : n - 1;
-}

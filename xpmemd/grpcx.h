@@ -31,9 +31,4 @@ grpc_status_code grpcx_call_raw(grpc_channel *ch, const char *method,
 				ProtobufCMessage **reply, int timeout_ms,
 				char *err, size_t errlen);
 
-/* Canonical string MAC'ed in Peer requests (docs/protocol.md). */
-size_t grpcx_peer_auth_string(char *buf, size_t n, const char *method, uint32_t node,
-			      uint64_t incarnation, int64_t segid, uint32_t access,
-			      uint64_t timestamp_ns);
-
 #endif

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "service.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -116,5 +117,6 @@ int main(int argc, char **argv)
 		snprintf(pfx, sizeof(pfx), "xpmemd[%u]", cfg.node_id);
 		xlog_set_prefix(pfx);
 	}
+	service_raise_nofile();	/* fd headroom: see service.h */
 	return daemon_run(&cfg);
 }

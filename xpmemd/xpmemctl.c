@@ -9,11 +9,11 @@
 #include <getopt.h>
 #include <grpc/grpc_security.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int json_out;
 static int timeout_ms = 5000;
@@ -29,11 +29,9 @@ static void usage(FILE *f)
 		"  mappings [NODE]        remote peers' mappings of local segments\n"
 		"  stats                  counters\n"
 		"  fence NODE             declare NODE dead; release what it holds\n"
-		"commands (Peer API of a remote daemon, authenticated with the secret):\n"
-		"  hello HOST:PORT\n"
-		"  remote-get HOST:PORT SEGID [r|w|rw]\n"
+		"                         (root or admin_group only)\n"
 		"options:\n"
-		"  -c, --config PATH      xpmemd.conf (socket path, node id, secret); default\n"
+		"  -c, --config PATH      xpmemd.conf (for its grpc_socket); default\n"
 		"                         $XPMEM_DAEMON_CONF, else " XPMEMD_DEFAULT_CONFIG "\n"
 		"  -s, --socket PATH      Management socket (overrides the config)\n"
 		"  -j, --json             JSON output\n"
@@ -58,14 +56,6 @@ static void print_json(json_t *o)
 	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(o);
-}
-
-static uint64_t realtime_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 #define CALL(ch, name, req, rtype, rdesc, out) \
@@ -265,91 +255,6 @@ static int cmd_fence(grpc_channel *ch, uint32_t node)
 	return 0;
 }
 
-static int peer_identity(struct xconfig *cfg, uint8_t key[XW_KEY_LEN])
-{
-	char err[300];
-
-	if (!cfg->node_id) {
-		fprintf(stderr, "xpmemctl: node_id unknown (need -c with this node's config)\n");
-		return -1;
-	}
-	if (load_secret(cfg->secret_file, key, err, sizeof(err))) {
-		fprintf(stderr, "xpmemctl: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static void sign(ProtobufCBinaryData *auth, uint8_t *mac, const uint8_t *key, const char *method,
-		 uint32_t node, uint64_t inc, int64_t segid, uint32_t access, uint64_t ts)
-{
-	char s[256];
-	size_t n = grpcx_peer_auth_string(s, sizeof(s), method, node, inc, segid, access, ts);
-
-	crypto_auth(mac, (const unsigned char *)s, n, key);
-	auth->data = mac;
-	auth->len = crypto_auth_BYTES;
-}
-
-static int cmd_hello(grpc_channel *ch, struct xconfig *cfg)
-{
-	Xpmem__HelloRequest req = XPMEM__HELLO_REQUEST__INIT;
-	Xpmem__HelloReply *r;
-	uint8_t key[XW_KEY_LEN], mac[crypto_auth_BYTES];
-
-	if (peer_identity(cfg, key))
-		return 2;
-	req.node_id = cfg->node_id;
-	req.timestamp_ns = realtime_now();
-	sign(&req.auth, mac, key, "Hello", req.node_id, req.incarnation, 0, 0, req.timestamp_ns);
-	if (CALL(ch, "/xpmem.Peer/Hello", req, Xpmem__HelloReply,
-		 xpmem__hello_reply__descriptor, r))
-		return 1;
-	if (json_out)
-		print_json(json_pack("{s:i,s:I}", "node_id", (int)r->node_id,
-				     "incarnation", (json_int_t)r->incarnation));
-	else
-		printf("node %u, incarnation %llu\n", r->node_id, (unsigned long long)r->incarnation);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return 0;
-}
-
-static int cmd_remote_get(grpc_channel *ch, struct xconfig *cfg, int64_t segid, uint32_t access)
-{
-	Xpmem__RemoteGetRequest req = XPMEM__REMOTE_GET_REQUEST__INIT;
-	Xpmem__RemoteGetReply *r;
-	uint8_t key[XW_KEY_LEN], mac[crypto_auth_BYTES];
-
-	if (peer_identity(cfg, key))
-		return 2;
-	req.node_id = cfg->node_id;
-	req.segid = segid;
-	req.access = access;
-	req.timestamp_ns = realtime_now();
-	sign(&req.auth, mac, key, "RemoteGet", req.node_id, req.incarnation, segid, access,
-	     req.timestamp_ns);
-	if (CALL(ch, "/xpmem.Peer/RemoteGet", req, Xpmem__RemoteGetReply,
-		 xpmem__remote_get_reply__descriptor, r))
-		return 1;
-	if (!r->segment) {
-		protobuf_c_message_free_unpacked(&r->base, NULL);
-		return fail_rpc("RemoteGet", GRPC_STATUS_DATA_LOSS, "reply without segment");
-	}
-	if (json_out)
-		print_json(json_pack("{s:i,s:I,s:I,s:I,s:b}", "owner", (int)r->owner,
-				     "segid", (json_int_t)r->segment->segid,
-				     "size", (json_int_t)r->segment->size,
-				     "phys", (json_int_t)r->segment->phys,
-				     "readonly", r->segment->readonly));
-	else
-		printf("segment %#llx on node %u: %llu bytes at phys %#llx, %s\n",
-		       (unsigned long long)r->segment->segid, r->owner,
-		       (unsigned long long)r->segment->size, (unsigned long long)r->segment->phys,
-		       r->segment->readonly ? "read-only" : "read-write");
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return 0;
-}
-
 static int parse_u32(const char *s, uint32_t *out)
 {
 	char *end;
@@ -372,7 +277,7 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	static struct xconfig cfg;
-	const char *cfgpath = XPMEMD_DEFAULT_CONFIG, *sock = NULL, *cmd, *target;
+	const char *cfgpath = XPMEMD_DEFAULT_CONFIG, *sock = NULL, *cmd;
 	int explicit_cfg = 0, c, rc;
 	grpc_channel *ch;
 	grpc_channel_credentials *creds;
@@ -398,25 +303,15 @@ int main(int argc, char **argv)
 		explicit_cfg = 1;
 	}
 	config_defaults(&cfg);
-	if (config_load(&cfg, cfgpath, explicit_cfg)) {
+	/* an unprivileged user may not be able to read the daemon's config:
+	 * then the default socket (or -s) is used */
+	if (!sock && (explicit_cfg || access(cfgpath, R_OK) == 0) &&
+	    config_load(&cfg, cfgpath, explicit_cfg)) {
 		fprintf(stderr, "xpmemctl: %s\n", cfg.err);
 		return 2;
 	}
 	xlog_level = LOG_LVL_ERR;
-	if (sodium_init() < 0)
-		return 1;
-
-	if (!strcmp(cmd, "hello") || !strcmp(cmd, "remote-get")) {
-		if (optind >= argc) {
-			fprintf(stderr, "xpmemctl: %s needs HOST:PORT\n", cmd);
-			return 2;
-		}
-		target = argv[optind++];
-		snprintf(addr, sizeof(addr), "%s", target);
-	} else {
-		target = sock ? sock : cfg.grpc_socket;
-		snprintf(addr, sizeof(addr), "unix:%s", target);
-	}
+	snprintf(addr, sizeof(addr), "unix:%s", sock ? sock : cfg.grpc_socket);
 	grpc_init();
 	creds = grpc_insecure_credentials_create();
 	ch = grpc_channel_create(addr, creds, NULL);
@@ -443,19 +338,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "xpmemctl: fence: bad node '%s'\n", argv[optind]);
 		else
 			rc = cmd_fence(ch, node);
-	} else if (!strcmp(cmd, "hello") && optind == argc) {
-		rc = cmd_hello(ch, &cfg);
-	} else if (!strcmp(cmd, "remote-get") && (optind == argc - 1 || optind == argc - 2)) {
-		char *end;
-		long long segid = strtoll(argv[optind], &end, 0);
-		const char *acc = optind == argc - 2 ? argv[optind + 1] : "r";
-		uint32_t access = !strcmp(acc, "r") ? 1 : !strcmp(acc, "w") ? 2 :
-				  !strcmp(acc, "rw") ? 3 : 0;
-
-		if (*end || !*argv[optind] || !access)
-			fprintf(stderr, "xpmemctl: remote-get: bad SEGID or access\n");
-		else
-			rc = cmd_remote_get(ch, &cfg, segid, access);
 	} else {
 		fprintf(stderr, "xpmemctl: unknown command or wrong arguments: %s\n", cmd);
 		usage(stderr);

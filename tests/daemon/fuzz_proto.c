@@ -21,12 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		&xpmem__list_remote_mappings_request__descriptor,
 		&xpmem__stats_request__descriptor,
 		&xpmem__fence_request__descriptor,
-		&xpmem__hello_request__descriptor,
-		&xpmem__remote_get_request__descriptor,
 		/* replies, as decoded by xpmemctl */
 		&xpmem__list_peers_reply__descriptor,
 		&xpmem__stats_reply__descriptor,
-		&xpmem__remote_get_reply__descriptor,
+		&xpmem__status_reply__descriptor,
 	};
 	ProtobufCMessage *m;
 	size_t n;

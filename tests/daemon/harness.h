@@ -29,6 +29,7 @@ struct cluster {
 	char secret[200];
 	const char *bin;
 	char notify[256];	/* NOTIFY_SOCKET for started daemons, if set */
+	char extra_conf[256];	/* more [xpmemd] lines for every daemon's config */
 	uint32_t ack_timeout_ms, heartbeat_ms, kernel_timeout_ms;
 	int pci_windows;	/* windows as PCI addresses 0000:00:1J.0 under dir/sys
 				 * (XPMEMD_SYSFS_ROOT), else phys:PEER_BASE(J)+WINDOW_SIZE */
