@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ void config_defaults(struct xconfig *c)
 	snprintf(c->provider, sizeof(c->provider), "tcp");
 	snprintf(c->listen, sizeof(c->listen), "0.0.0.0:7475");
 	snprintf(c->channel, sizeof(c->channel), "/dev/xpmem_channel");
-	snprintf(c->secret_file, sizeof(c->secret_file), "/etc/xpmem/secret");
+	snprintf(c->node_key, sizeof(c->node_key), "%s", XPMEMD_DEFAULT_NODE_KEY);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", XPMEMD_DEFAULT_STATE_DIR);
 	snprintf(c->grpc_socket, sizeof(c->grpc_socket), "/run/xpmem/xpmemd.sock");
 	c->grpc_socket_mode = 0666;
 	c->admin_gid = -1;
@@ -190,8 +192,18 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (set_str(c->channel, sizeof(c->channel), value))
 				FAIL("channel: path too long");
 		} else if (!strcmp(name, "secret_file")) {
-			if (set_str(c->secret_file, sizeof(c->secret_file), value))
-				FAIL("secret_file: path too long");
+			FAIL("secret_file: the shared cluster secret is gone; every node has its "
+			     "own key now. Run `xpmemctl keygen -o %s` on each node, set "
+			     "node_key = %s, put each node's public key (printed, and in "
+			     "node.key.pub) into the other nodes' [peer N] public_key, and remove "
+			     "secret_file (docs/protocol.md section 4)",
+			     XPMEMD_DEFAULT_NODE_KEY, XPMEMD_DEFAULT_NODE_KEY);
+		} else if (!strcmp(name, "node_key")) {
+			if (set_str(c->node_key, sizeof(c->node_key), value) || !*value)
+				FAIL("node_key: expected a path (at most 255 bytes)");
+		} else if (!strcmp(name, "state_dir")) {
+			if (set_str(c->state_dir, sizeof(c->state_dir), value) || !*value)
+				FAIL("state_dir: expected a path (at most 255 bytes)");
 		} else if (!strcmp(name, "grpc_socket")) {
 			if (set_str(c->grpc_socket, sizeof(c->grpc_socket), value))
 				FAIL("grpc_socket: path too long");
@@ -267,6 +279,17 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (window_check(value) || set_str(p->window, sizeof(p->window), value))
 				FAIL("window: expected a PCI address (0000:00:10.0) or "
 				     "phys:BASE+SIZE, got '%s'", value);
+		} else if (!strcmp(name, "public_key")) {
+			size_t n = 0;
+			const char *end = NULL;
+
+			if (sodium_base642bin(p->public_key, sizeof(p->public_key), value,
+					      strlen(value), NULL, &n, &end,
+					      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+			    n != sizeof(p->public_key) || end != value + strlen(value))
+				FAIL("public_key: expected the node's 32-byte public key in base64 "
+				     "(44 characters, as printed by xpmemctl keygen), got '%s'", value);
+			p->has_public_key = 1;
 		} else {
 			FAIL("unknown key '%s' in [%s]", name, section);
 		}
@@ -401,6 +424,12 @@ int config_check(struct xconfig *c)
 		if (c->peers[i].id == c->node_id) {
 			snprintf(c->err, sizeof(c->err),
 				 "[peer %u] has this node's own id", c->peers[i].id);
+			return -1;
+		}
+		if (!c->peers[i].has_public_key) {
+			snprintf(c->err, sizeof(c->err),
+				 "[peer %u] has no public_key (the node's key from xpmemctl keygen)",
+				 c->peers[i].id);
 			return -1;
 		}
 	}

@@ -6,12 +6,16 @@
 #include <stdint.h>
 
 #define XPMEMD_DEFAULT_CONFIG "/etc/xpmem/xpmemd.conf"
+#define XPMEMD_DEFAULT_NODE_KEY "/etc/xpmem/node.key"
+#define XPMEMD_DEFAULT_STATE_DIR "/var/lib/xpmem"
 #define XPMEMD_MAX_PEERS 64
 
 struct peer_conf {
 	uint32_t id;
 	char address[128];	/* host:port */
 	char window[128];	/* shared-memory window: PCI address or phys:BASE+SIZE */
+	uint8_t public_key[32];	/* its Ed25519 identity (crypto_sign public key) */
+	int has_public_key;
 	int line;		/* section line, for messages */
 };
 
@@ -20,7 +24,8 @@ struct xconfig {
 	char provider[64];
 	char listen[128];
 	char channel[256];
-	char secret_file[256];
+	char node_key[256];	/* this node's Ed25519 secret key (base64 seed) */
+	char state_dir[256];	/* persisted state: the incarnation counter */
 	char grpc_socket[256];	/* Management service; "" = disabled */
 	uint32_t grpc_socket_mode;	/* its mode (default 0666: read-only calls for any user) */
 	char admin_group[64];	/* group allowed mutating Management calls besides root; "" = root only */

@@ -50,33 +50,70 @@ static uint64_t realtime_ns(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Secret */
+/* Incarnation: a persisted counter (state_dir/incarnation) */
 
-int load_secret(const char *path, uint8_t key[XW_KEY_LEN], char *err, size_t errlen)
+int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen)
 {
-	unsigned char buf[4096];
-	struct stat st;
+	char path[600], tmp[620], buf[64];
+	uint64_t stored = 0, now = realtime_ns();
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "secret file %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
-		log_warn("secret file %s is readable by group/others (mode %o)",
-			 path, st.st_mode & 0777);
-	n = read(fd, buf, sizeof(buf));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		char *end;
+
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0) {
+			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+			return -1;
+		}
+		buf[n] = 0;
+		errno = 0;
+		stored = strtoull(buf, &end, 10);
+		if (errno || end == buf || (*end && strcmp(end, "\n")) || stored == UINT64_MAX) {
+			snprintf(err, errlen, "%s: expected the decimal incarnation counter; "
+				 "remove the file to restart the counter from the clock", path);
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* grows across restarts, clock steps (stored + 1) and lost state (clock) */
+	*inc = stored + 1 > now ? stored + 1 : now;
+	n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*inc);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno ? errno : EIO));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the rename itself is durable once the directory is synced (a file
+	 * system that cannot sync directories says EINVAL) */
+	if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL)) {
+		snprintf(err, errlen, "state_dir %s: fsync: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
 	close(fd);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	if (n < 16) {
-		snprintf(err, errlen, "secret file %s: need at least 16 bytes of secret", path);
-		return -1;
-	}
-	/* Any secret length; the key is its BLAKE2b-256 hash. */
-	crypto_generichash(key, XW_KEY_LEN, buf, (size_t)n, NULL, 0);
-	sodium_memzero(buf, sizeof(buf));
 	return 0;
 }
 
@@ -152,17 +189,45 @@ static struct peer *find_peer(struct dstate *d, uint32_t id)
 	return NULL;
 }
 
+/* A sealed message in p's session; none yet: not sent (-ENOTCONN; what
+ * matters is re-sent: invalidations, heartbeats) */
 static int net_send(struct dstate *d, struct peer *p, uint16_t type, const void *body,
 		    size_t blen, const void *tail, size_t tlen)
 {
 	char buf[XW_MAX_MSG];
-	size_t n = xw_build(buf, d->key, type, d->cfg->node_id, p->id, d->incarnation,
-			    ++d->tx_seq, body, blen, tail, tlen);
+	size_t n;
 
+	if (!p->has_session) {
+		d->st.tx_no_session++;
+		log_debug("net -> node %u %s: no session yet, not sent", p->id, xw_type_name(type));
+		return -ENOTCONN;
+	}
+	n = xw_seal(buf, p->sess.tx, p->sess.tag, type, d->cfg->node_id, p->id, d->incarnation,
+		    ++p->tx_seq, body, blen, tail, tlen);
 	if (!n)
 		return -EMSGSIZE;
 	p->tx++;
 	log_debug("net -> node %u %s", p->id, xw_type_name(type));
+	return fab_send(d->fab, p->addr, buf, n);
+}
+
+/* HELLO: our incarnation and ephemeral key, and p's ephemeral as we know it */
+static int send_hello(struct dstate *d, struct peer *p)
+{
+	char buf[XW_MAX_MSG];
+	struct xw_hello h;
+	size_t n;
+
+	memcpy(h.eph, d->eph_pk, sizeof(h.eph));
+	memcpy(h.echo, p->eph, sizeof(h.echo));
+	n = xw_hello_build(buf, d->sign_sk, d->cfg->node_id, p->id, d->incarnation,
+			   ++d->hello_seq, &h);
+	if (!n) {
+		log_err("cannot sign HELLO to node %u", p->id);
+		return -EINVAL;
+	}
+	p->tx++;
+	log_debug("net -> node %u HELLO", p->id);
 	return fab_send(d->fab, p->addr, buf, n);
 }
 
@@ -411,7 +476,7 @@ static void handle_net_invalidate(struct dstate *d, struct peer *p,
 	 * ZAP's completion will ack it */
 	for (r = d->dreqs; r; r = r->next)
 		if (r->kind == DREQ_ZAP && !r->zap_all && r->peer == p->id &&
-		    r->gen == w->generation && r->peer_inc == p->rp.incarnation)
+		    r->gen == w->generation && r->peer_inc == p->hello_inc)
 			return;
 	r = dreq_new(d, DREQ_ZAP);
 	struct xpmem_chan_zap z = { .segid = w->segid, .start = w->start, .len = w->len,
@@ -421,7 +486,7 @@ static void handle_net_invalidate(struct dstate *d, struct peer *p,
 		return;
 	r->peer = p->id;
 	r->gen = w->generation;
-	r->peer_inc = p->rp.incarnation;
+	r->peer_inc = p->hello_inc;
 	chan_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
 }
 
@@ -454,13 +519,13 @@ static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 	struct xpmem_chan_resolve rs = { .segid = f->segid, .start = f->start,
 					 .len = f->len, .requester = p->id,
 					 .access = f->access,
-					 .requester_incarnation = p->rp.incarnation };
+					 .requester_incarnation = p->hello_inc };
 
 	if (!r)
 		return;
 	r->peer = p->id;
 	r->req_id = f->req_id;
-	r->peer_inc = p->rp.incarnation;
+	r->peer_inc = p->hello_inc;
 	d->st.resolves++;
 	log_debug("RESOLVE for node %u: segid %#llx [%#llx,+%#llx) access %u",
 		  p->id, (unsigned long long)f->segid, (unsigned long long)f->start,
@@ -628,7 +693,7 @@ static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get
 		return;
 	r->peer = p->id;
 	r->req_id = w->req_id;
-	r->peer_inc = p->rp.incarnation;
+	r->peer_inc = p->hello_inc;
 	d->st.get_checks++;
 	chan_send(d, XPMEM_CHAN_CHECK_GET, r->dseq, &g, sizeof(g), NULL, 0);
 }
@@ -744,6 +809,114 @@ static void handle_kernel_window_done(struct dstate *d, uint64_t seq,
 /* ------------------------------------------------------------------ */
 /* Peers */
 
+static void session_drop(struct peer *p)
+{
+	sodium_memzero(&p->sess, sizeof(p->sess));
+	p->has_session = 0;
+	p->established = 0;
+	p->tx_seq = 0;
+	p->rp = (struct xw_replay){ 0 };
+}
+
+static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc);
+
+/* verified sealed traffic, or the session just established: p is alive */
+static void peer_heard(struct dstate *d, struct peer *p)
+{
+	p->last_heard = now_ns();
+	if (!p->alive) {
+		p->alive = 1;
+		if (p->incarnation == p->hello_inc)
+			log_info("node %u is reachable again", p->id);
+	}
+	(void)d;
+}
+
+/*
+ * p proved it is live in this session (it knows our current ephemeral key):
+ * only now is it alive, and a new incarnation reported to the kernel.
+ */
+static void session_established(struct dstate *d, struct peer *p, const char *how)
+{
+	p->established = 1;
+	d->st.sessions++;
+	log_info("node %u: session established (incarnation %llu, %s)", p->id,
+		 (unsigned long long)p->hello_inc, how);
+	peer_heard(d, p);
+	if (p->hello_inc != p->incarnation)
+		peer_new_incarnation(d, p, p->hello_inc);
+}
+
+/*
+ * A HELLO claiming to be from p (docs/protocol.md 2.2): verified with p's
+ * public key; an older incarnation than known is stale; a newer one replaces
+ * the session (new keys from both ephemerals, not established); one echoing
+ * our current ephemeral establishes the session. Answered when p does not
+ * know our ephemeral yet or we adopted its new one.
+ */
+static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
+			     const struct xw_msg *m)
+{
+	const struct xw_hello *h = m->body;
+	int adopted = 0;
+
+	if (xw_hello_verify(buf, m, p->pk) != XW_OK) {
+		d->st.rx_forged++;
+		log_debug("dropped HELLO claiming node %u: signature does not verify", p->id);
+		return;
+	}
+	if (m->hdr.incarnation < p->hello_inc) {
+		d->st.rx_stale_incarnation++;
+		log_debug("dropped HELLO of node %u: incarnation %llu < %llu", p->id,
+			  (unsigned long long)m->hdr.incarnation, (unsigned long long)p->hello_inc);
+		return;
+	}
+	if (sodium_is_zero(h->eph, sizeof(h->eph))) {
+		d->st.rx_bad_hello++;
+		return;
+	}
+	if (m->hdr.incarnation == p->hello_inc) {
+		/* one ephemeral per incarnation; a fenced incarnation has none */
+		if (sodium_is_zero(p->eph, sizeof(p->eph)) ||
+		    sodium_memcmp(h->eph, p->eph, sizeof(p->eph))) {
+			d->st.rx_bad_hello++;
+			log_warn("dropped HELLO of node %u: incarnation %llu %s", p->id,
+				 (unsigned long long)m->hdr.incarnation,
+				 sodium_is_zero(p->eph, sizeof(p->eph)) ? "is fenced" :
+				 "with another ephemeral key");
+			return;
+		}
+	} else {
+		struct xw_session s;
+
+		if (xw_session_derive(&s, d->cfg->node_id, d->incarnation, d->eph_pk, d->eph_sk,
+				      p->id, m->hdr.incarnation, h->eph)) {
+			d->st.rx_bad_hello++;
+			log_warn("dropped HELLO of node %u: unusable ephemeral key", p->id);
+			return;
+		}
+		log_info("node %u: HELLO of incarnation %llu (had %llu): new session keys", p->id,
+			 (unsigned long long)m->hdr.incarnation, (unsigned long long)p->hello_inc);
+		session_drop(p);
+		p->hello_inc = m->hdr.incarnation;
+		memcpy(p->eph, h->eph, sizeof(p->eph));
+		p->sess = s;
+		p->has_session = 1;
+		p->rp = (struct xw_replay){ .incarnation = p->hello_inc };
+		sodium_memzero(&s, sizeof(s));
+		adopted = 1;
+	}
+	d->st.hellos_rx++;
+	p->rx++;
+	if (sodium_memcmp(h->echo, d->eph_pk, sizeof(d->eph_pk)) == 0) {
+		if (!p->established)
+			session_established(d, p, "its HELLO echoes our key");
+		if (!adopted)
+			return;
+	}
+	send_hello(d, p);
+}
+
 static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
 {
 	struct xpmem_chan_peer_reset r = { .incarnation = inc, .peer = p->id };
@@ -789,11 +962,14 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	*released = 0;
 	if (!p)
 		return -ENOENT;
-	if (inc <= p->rp.incarnation)
-		inc = p->rp.incarnation + 1;
+	if (inc <= p->hello_inc)
+		inc = p->hello_inc + 1;
 	log_warn("fencing node %u (incarnation %llu and older are dead)", node,
 		 (unsigned long long)(inc - 1));
-	p->rp = (struct xw_replay){ .incarnation = inc };
+	/* its current session ends; HELLOs of older incarnations are stale */
+	p->hello_inc = inc;
+	sodium_memzero(p->eph, sizeof(p->eph));
+	session_drop(p);
 	p->incarnation = inc;
 	p->alive = 0;
 	r = (struct xpmem_chan_peer_reset){ .incarnation = inc, .peer = node };
@@ -832,26 +1008,23 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	return 0;
 }
 
+/*
+ * Receive path (docs/protocol.md 2.4). Nothing in the header is trusted
+ * until it verifies: src only picks the key to try (HELLO: the peer's public
+ * key; sealed: the session with that peer), and the sender is whoever holds
+ * the key that verified.
+ */
 static void net_rx(void *arg, const void *buf, size_t len)
 {
+	static unsigned char plain[XW_MAX_MSG];
 	struct dstate *d = arg;
 	struct xw_msg m;
 	struct peer *p;
-	int r = xw_decode(buf, len, d->key, &m);
+	int r = xw_parse(buf, len, &m);
 
 	d->dirty = 1;
-	if (r == XW_EMALFORMED) {
+	if (r != XW_OK) {
 		d->st.rx_malformed++;
-		return;
-	}
-	if (r == XW_EFORGED) {
-		d->st.rx_forged++;
-		log_debug("dropped forged message (claims node %u)",
-			  ((const struct xw_hdr *)buf)->src);
-		return;
-	}
-	if (m.hdr.dst != d->cfg->node_id) {
-		d->st.rx_misaddressed++;
 		return;
 	}
 	p = find_peer(d, m.hdr.src);
@@ -859,33 +1032,60 @@ static void net_rx(void *arg, const void *buf, size_t len)
 		d->st.rx_unknown_sender++;
 		return;
 	}
+	if (m.hdr.dst != d->cfg->node_id) {
+		d->st.rx_misaddressed++;
+		return;
+	}
+	if (m.hdr.type == XW_HELLO) {
+		handle_net_hello(d, p, buf, &m);
+		return;
+	}
+	if (!p->has_session) {
+		d->st.rx_no_session++;
+		log_debug("dropped %s claiming node %u: no session with it",
+			  xw_type_name(m.hdr.type), p->id);
+		return;
+	}
+	if (m.hdr.incarnation != p->hello_inc) {
+		if (m.hdr.incarnation < p->hello_inc)
+			d->st.rx_stale_incarnation++;
+		else
+			d->st.rx_no_session++;	/* its HELLO has not arrived yet */
+		return;
+	}
+	if (m.hdr.session != p->sess.tag) {
+		/* sealed in another session (an earlier one of either side), or
+		 * for another pair of nodes */
+		d->st.rx_stale_session++;
+		log_debug("dropped %s claiming node %u: another session", xw_type_name(m.hdr.type),
+			  p->id);
+		return;
+	}
+	r = xw_open(buf, p->sess.rx, plain, &m);
+	if (r == XW_EFORGED) {
+		d->st.rx_forged++;
+		log_debug("dropped %s claiming node %u: does not verify", xw_type_name(m.hdr.type),
+			  p->id);
+		return;
+	}
+	if (r != XW_OK) {
+		d->st.rx_malformed++;
+		return;
+	}
 	r = xw_replay_check(&p->rp, m.hdr.incarnation, m.hdr.seq);
-	if (r == XW_REPLAY_DUP) {
+	if (r == XW_REPLAY_DUP || r == XW_REPLAY_STALE_INCARNATION) {
 		d->st.rx_replayed++;
 		log_debug("dropped replayed message from node %u seq %llu", p->id,
 			  (unsigned long long)m.hdr.seq);
 		return;
 	}
-	if (r == XW_REPLAY_STALE_INCARNATION) {
-		d->st.rx_stale_incarnation++;
-		return;
-	}
 	p->rx++;
-	p->last_heard = now_ns();
-	if (!p->alive) {
-		p->alive = 1;
-		if (r != XW_REPLAY_NEW_INCARNATION)
-			log_info("node %u is reachable again", p->id);
-	}
-	if (r == XW_REPLAY_NEW_INCARNATION) {
-		peer_new_incarnation(d, p, m.hdr.incarnation);
-		/* greet back so the peer learns our incarnation quickly */
-		net_send(d, p, XW_HELLO, NULL, 0, NULL, 0);
-	}
+	if (!p->established)
+		session_established(d, p, "a sealed message verified");
+	else
+		peer_heard(d, p);
 	log_debug("net <- node %u %s", p->id, xw_type_name(m.hdr.type));
 	switch (m.hdr.type) {
-	case XW_HELLO:
-		break;
 	case XW_HEARTBEAT:
 		d->st.heartbeats_rx++;
 		break;
@@ -1003,7 +1203,11 @@ static void heartbeat(struct dstate *d, uint64_t now)
 	for (int i = 0; i < d->npeers; i++) {
 		struct peer *p = &d->peers[i];
 
-		net_send(d, p, XW_HEARTBEAT, NULL, 0, NULL, 0);
+		/* until the session is established, HELLO is what we repeat */
+		if (p->established)
+			net_send(d, p, XW_HEARTBEAT, NULL, 0, NULL, 0);
+		else
+			send_hello(d, p);
 		if (p->alive && now - p->last_heard > dead_ns) {
 			p->alive = 0;
 			d->st.peer_deaths++;
@@ -1077,6 +1281,8 @@ json_t *daemon_snapshot(struct dstate *d)
 	uint64_t now = now_ns();
 
 #define S(f) json_object_set_new(st, #f, json_integer((json_int_t)d->st.f))
+	S(rx_stale_session); S(rx_no_session); S(rx_bad_hello); S(hellos_rx); S(sessions);
+	S(tx_no_session);
 	S(invalidations); S(acked); S(timed_out); S(late_acks); S(peer_resets);
 	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
@@ -1102,6 +1308,8 @@ json_t *daemon_snapshot(struct dstate *d)
 		json_object_set_new(j, "window_base", json_integer((json_int_t)p->win_base));
 		json_object_set_new(j, "window_size", json_integer((json_int_t)p->win_size));
 		json_object_set_new(j, "alive", json_boolean(p->alive));
+		json_object_set_new(j, "established", json_boolean(p->established));
+		json_object_set_new(j, "hello_incarnation", json_integer((json_int_t)p->hello_inc));
 		json_object_set_new(j, "incarnation", json_integer((json_int_t)p->incarnation));
 		json_object_set_new(j, "last_heard_ms",
 				    json_integer(p->last_heard ?
@@ -1152,6 +1360,19 @@ static int init_peers(struct dstate *d)
 		p->id = d->cfg->peers[i].id;
 		snprintf(p->address, sizeof(p->address), "%s", d->cfg->peers[i].address);
 		snprintf(p->window, sizeof(p->window), "%s", d->cfg->peers[i].window);
+		memcpy(p->pk, d->cfg->peers[i].public_key, sizeof(p->pk));
+		/* a key may name one node only: the sender is whoever verifies */
+		if (!sodium_memcmp(p->pk, d->sign_pk, sizeof(p->pk))) {
+			log_err("[peer %u] public_key is this node's own key (%s)", p->id,
+				d->cfg->node_key);
+			return -1;
+		}
+		for (int j = 0; j < i; j++)
+			if (!sodium_memcmp(p->pk, d->peers[j].pk, sizeof(p->pk))) {
+				log_err("[peer %u] and [peer %u] have the same public_key",
+					d->peers[j].id, p->id);
+				return -1;
+			}
 	}
 	return 0;
 }
@@ -1186,13 +1407,21 @@ int daemon_run(struct xconfig *cfg)
 	d->cfg = cfg;
 	d->chan_fd = -1;
 	d->start = now_ns();
-	d->incarnation = realtime_ns();
 	if (sodium_init() < 0) {
 		log_err("libsodium init failed");
 		return 1;
 	}
-	if (load_secret(cfg->secret_file, d->key, err, sizeof(err))) {
+	if (keys_load(cfg->node_key, d->sign_pk, d->sign_sk, err, sizeof(err))) {
 		log_err("%s", err);
+		return 1;
+	}
+	if (crypto_kx_keypair(d->eph_pk, d->eph_sk) != 0) {
+		log_err("crypto_kx_keypair failed");
+		return 1;
+	}
+	/* before anybody (the kernel included) hears it */
+	if (incarnation_next(cfg->state_dir, &d->incarnation, err, sizeof(err))) {
+		log_err("cannot persist the incarnation: %s", err);
 		return 1;
 	}
 	if (split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port))) {
@@ -1293,7 +1522,7 @@ int daemon_run(struct xconfig *cfg)
 			goto out;
 		d->ready = 1;
 		for (int i = 0; i < d->npeers; i++)
-			net_send(d, &d->peers[i], XW_HELLO, NULL, 0, NULL, 0);
+			send_hello(d, &d->peers[i]);
 		d->next_heartbeat = now_ns() + (uint64_t)cfg->heartbeat_ms * 1000000ull;
 		while (held) {
 			struct held *h = held;
@@ -1396,12 +1625,15 @@ out:
 		d->rfaults = f->next;
 		free(f);
 	}
+	for (int i = 0; i < d->npeers; i++)
+		session_drop(&d->peers[i]);
 	free(d->peers);
 	if (sfd >= 0)
 		close(sfd);
 	if (wdfd >= 0)
 		close(wdfd);
-	sodium_memzero(d->key, sizeof(d->key));
+	sodium_memzero(d->sign_sk, sizeof(d->sign_sk));
+	sodium_memzero(d->eph_sk, sizeof(d->eph_sk));
 	log_info("stopped (exit %d)", rc);
 	return rc;
 }

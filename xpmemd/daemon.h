@@ -16,12 +16,19 @@ struct dstats {
 	uint64_t remote_faults;		/* REMOTE_FAULT from the kernel */
 	uint64_t fault_errors;
 	uint64_t resolves;		/* RESOLVE sent on behalf of peers */
-	uint64_t rx_malformed;
-	uint64_t rx_forged;
-	uint64_t rx_replayed;
-	uint64_t rx_stale_incarnation;
-	uint64_t rx_unknown_sender;
-	uint64_t rx_misaddressed;
+	/* fabric messages dropped (docs/protocol.md 2.4), one counter per reason */
+	uint64_t rx_malformed;		/* format: size, magic, version, type, body */
+	uint64_t rx_forged;		/* HELLO signature or AEAD tag does not verify */
+	uint64_t rx_replayed;		/* (incarnation, seq) seen, or older than the window */
+	uint64_t rx_stale_incarnation;	/* an older incarnation than its HELLO's */
+	uint64_t rx_unknown_sender;	/* src is not a configured peer */
+	uint64_t rx_misaddressed;	/* dst is not this node */
+	uint64_t rx_stale_session;	/* sealed in another session (earlier, or another pair) */
+	uint64_t rx_no_session;		/* sealed, but no session with src (yet) */
+	uint64_t rx_bad_hello;		/* signed HELLO we cannot use (key, fenced incarnation) */
+	uint64_t hellos_rx;		/* HELLOs verified and accepted */
+	uint64_t sessions;		/* sessions established */
+	uint64_t tx_no_session;		/* not sent: no session with that peer yet */
 	uint64_t stale_acks;		/* ack for no known generation */
 	uint64_t duplicate_acks;	/* ack from a peer that already acked */
 	uint64_t heartbeats_rx;

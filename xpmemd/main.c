@@ -19,7 +19,8 @@ static void usage(FILE *f)
 		"  -l, --listen HOST:PORT   fabric listen address\n"
 		"  -p, --provider NAME      libfabric provider (default tcp)\n"
 		"  -k, --channel PATH       kernel channel (device or simulated-kernel socket)\n"
-		"  -s, --secret-file PATH   cluster secret\n"
+		"  -K, --node-key PATH      this node's secret key (xpmemctl keygen)\n"
+		"  -D, --state-dir PATH     persisted state (the incarnation counter)\n"
 		"  -g, --grpc-socket PATH   control API unix socket\n"
 		"  -t, --ack-timeout-ms MS  invalidation ack timeout\n"
 		"  -b, --heartbeat-ms MS    heartbeat interval\n"
@@ -37,7 +38,9 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, 0, 'l' },
 		{ "provider", required_argument, 0, 'p' },
 		{ "channel", required_argument, 0, 'k' },
-		{ "secret-file", required_argument, 0, 's' },
+		{ "secret-file", required_argument, 0, 's' },	/* gone: says so */
+		{ "node-key", required_argument, 0, 'K' },
+		{ "state-dir", required_argument, 0, 'D' },
 		{ "grpc-socket", required_argument, 0, 'g' },
 		{ "ack-timeout-ms", required_argument, 0, 't' },
 		{ "heartbeat-ms", required_argument, 0, 'b' },
@@ -52,7 +55,7 @@ int main(int argc, char **argv)
 	int explicit_path = 0, check_only = 0, c, lvl;
 
 	/* first pass: the config file, so flags override it */
-	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:g:t:b:S:v:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:K:D:g:t:b:S:v:h", opts, NULL)) != -1) {
 		if (c == 'c') {
 			path = optarg;
 			explicit_path = 1;
@@ -70,7 +73,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:g:t:b:S:v:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:n:l:p:k:s:K:D:g:t:b:S:v:h", opts, NULL)) != -1) {
 		char *end;
 		unsigned long v;
 
@@ -90,7 +93,13 @@ int main(int argc, char **argv)
 		case 'l': snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg); break;
 		case 'p': snprintf(cfg.provider, sizeof(cfg.provider), "%s", optarg); break;
 		case 'k': snprintf(cfg.channel, sizeof(cfg.channel), "%s", optarg); break;
-		case 's': snprintf(cfg.secret_file, sizeof(cfg.secret_file), "%s", optarg); break;
+		case 's':
+			fprintf(stderr, "xpmemd: --secret-file: the shared cluster secret is gone; "
+				"use --node-key (a key from `xpmemctl keygen`) and the peers' "
+				"public_key in the config (docs/protocol.md section 4)\n");
+			return 2;
+		case 'K': snprintf(cfg.node_key, sizeof(cfg.node_key), "%s", optarg); break;
+		case 'D': snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", optarg); break;
 		case 'g': snprintf(cfg.grpc_socket, sizeof(cfg.grpc_socket), "%s", optarg); break;
 		case 'S': snprintf(cfg.stats_file, sizeof(cfg.stats_file), "%s", optarg); break;
 		case 'v': snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", optarg); break;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "keys.h"
 #include "wire.h"
 
 struct peer {
@@ -17,9 +18,18 @@ struct peer {
 	char window[128];	/* as configured */
 	uint64_t win_base, win_size;	/* resolved; size 0: no window */
 	fi_addr_t addr;
-	struct xw_replay rp;	/* authenticated (incarnation, seq) window */
+	uint8_t pk[KEYS_PK_LEN];	/* its identity (configured public_key) */
+	/* handshake: from its newest validly signed HELLO (docs/protocol.md 2.2) */
+	uint64_t hello_inc;	/* its incarnation; HELLOs of older ones are stale */
+	uint8_t eph[XW_KX_LEN];	/* its ephemeral key (zeros: none, or fenced) */
+	/* session: keys derived from both ephemerals; established once it
+	 * proved it knows ours (a HELLO echoing it, or a sealed message) */
+	int has_session, established;
+	struct xw_session sess;
+	uint64_t tx_seq;	/* our seq in this session (the nonce) */
+	struct xw_replay rp;	/* its (incarnation, seq) window in this session */
 	uint64_t incarnation;	/* last announced to the kernel (PEER_RESET) */
-	uint64_t last_heard;	/* monotonic ns */
+	uint64_t last_heard;	/* monotonic ns, verified sealed traffic only */
 	int alive;
 	uint64_t rx, tx;
 };
@@ -64,9 +74,10 @@ struct rfault {
 
 struct dstate {
 	struct xconfig *cfg;
-	uint8_t key[XW_KEY_LEN];
-	uint64_t incarnation;
-	uint64_t tx_seq;
+	uint8_t sign_pk[KEYS_PK_LEN], sign_sk[KEYS_SK_LEN];	/* node identity */
+	uint8_t eph_pk[XW_KX_LEN], eph_sk[XW_KX_LEN];	/* this run's crypto_kx pair */
+	uint64_t incarnation;	/* persisted counter (state_dir/incarnation) */
+	uint64_t hello_seq;
 	uint64_t dseq;
 	uint64_t next_req_id;
 	uint64_t start;
@@ -90,6 +101,8 @@ struct dstate {
 uint64_t now_ns(void);
 json_t *daemon_snapshot(struct dstate *d);
 int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released);
-int load_secret(const char *path, uint8_t key[XW_KEY_LEN], char *err, size_t errlen);
+/* incarnation = max(stored + 1, CLOCK_REALTIME ns), stored in dir/incarnation
+ * (temp file, fsync, rename) before it is used; -1 with err set */
+int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
 /* xpmemctl: command line client of the xpmemd gRPC control API. */
 #include "config.h"
 #include "grpcx.h"
+#include "keys.h"
 #include "log.h"
 #include "state.h"
 #include "xpmem.pb-c.h"
@@ -30,6 +31,9 @@ static void usage(FILE *f)
 		"  stats                  counters\n"
 		"  fence NODE             declare NODE dead; release what it holds\n"
 		"                         (root or admin_group only)\n"
+		"  keygen [-o FILE]       new node key: secret key to FILE (default\n"
+		"                         " XPMEMD_DEFAULT_NODE_KEY ", 0600, never overwritten),\n"
+		"                         public key to FILE.pub and stdout (first argument)\n"
 		"options:\n"
 		"  -c, --config PATH      xpmemd.conf (for its grpc_socket); default\n"
 		"                         $XPMEM_DAEMON_CONF, else " XPMEMD_DEFAULT_CONFIG "\n"
@@ -279,6 +283,10 @@ int main(int argc, char **argv)
 	static struct xconfig cfg;
 	const char *cfgpath = XPMEMD_DEFAULT_CONFIG, *sock = NULL, *cmd;
 	int explicit_cfg = 0, c, rc;
+
+	/* needs no daemon and no config: `xpmemctl keygen [-o FILE]` */
+	if (argc >= 2 && !strcmp(argv[1], "keygen"))
+		return keys_keygen_main(argc - 1, argv + 1);
 	grpc_channel *ch;
 	grpc_channel_credentials *creds;
 	char addr[300];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "keys.h"
 #include "simkernel.h"
 
 #define MAXN 72	/* 65 for tests/bench/bench_fanout (64 peers) */
@@ -24,9 +25,16 @@ struct node {
 struct cluster {
 	int n;			/* daemons */
 	int extra;		/* extra configured peers (test-driven fake nodes) */
-	int ports[2 * (MAXN + 4)];	/* fabric ports, then Peer gRPC ports */
+	int ports[2 * (MAXN + 4) + 4];	/* fabric ports, then Peer gRPC ports, then spare */
 	char dir[128];
-	char secret[200];
+	/* node id j+1's identity (daemons and fake nodes): secret key file
+	 * (mode 0600) and public key, as in every other node's [peer j+1] */
+	char key[MAXN + 4][200];
+	char pub[MAXN + 4][KEYS_B64_LEN];
+	/* via[i][j]: port node i's config gives for node id j+1 (0: its own port):
+	 * routes i's traffic to j through a relay (tests/daemon/rogue.c) */
+	int via[MAXN][MAXN + 4];
+	int spare[4];		/* free ports (claimed with the others) for relays */
 	const char *bin;
 	char notify[256];	/* NOTIFY_SOCKET for started daemons, if set */
 	char extra_conf[256];	/* more [xpmemd] lines for every daemon's config */

@@ -259,52 +259,27 @@ static void t_daemon_restart(const char *bin)
 }
 
 /* ------------------------------------------------------------------ */
-/* A fake node speaking the wire protocol from this process. */
+/* A fake node speaking the wire protocol from this process, with its own
+ * key (tests/daemon/rogue.c). */
 
 #include "chan.h"
-#include "fabric.h"
-#include "wire.h"
-#include "state.h"
+#include "rogue.h"
 
-static uint8_t key[XW_KEY_LEN];
-static struct fab *fake;
-static fi_addr_t target;
-static uint8_t last_rx[XW_MAX_MSG];
-static size_t last_rx_len;
-static int rx_type_count[XW_TYPE_MAX + 1];
-static struct xw_ack last_ack;
-static uint64_t rx_incarnation;
+#include <sodium.h>
 
-static void fake_rx(void *arg, const void *buf, size_t len)
-{
-	struct xw_msg m;
-
-	(void)arg;
-	if (xw_decode(buf, len, key, &m) != XW_OK)
-		return;
-	memcpy(last_rx, buf, len);
-	last_rx_len = len;
-	rx_type_count[m.hdr.type]++;
-	rx_incarnation = m.hdr.incarnation;
-	if (m.hdr.type == XW_ACK)
-		memcpy(&last_ack, m.body, sizeof(last_ack));
-	if (m.hdr.type == XW_INVALIDATE) {
-		const struct xw_invalidate *iv = m.body;
-		last_ack.generation = iv->generation;	/* remembered for the test */
-	}
-}
+static struct rogue_node fake;
 
 static void fake_idle(void)
 {
-	fab_progress(fake, fake_rx, NULL);
+	rogue_node_progress(&fake);
 }
 
 static int fake_cond_type(struct cluster *c, void *a)
 {
 	int *want = a;	/* {type, count} */
 	(void)c;
-	fab_progress(fake, fake_rx, NULL);
-	return rx_type_count[want[0]] >= want[1];
+	rogue_node_progress(&fake);
+	return fake.rx_count[want[0]] >= want[1];
 }
 
 static void fake_wait(int type, int count)
@@ -313,72 +288,94 @@ static void fake_wait(int type, int count)
 	CHECK(wait_for(&C, fake_cond_type, a, 5000), "fake node: no %s #%d", xw_type_name(type), count);
 }
 
-static size_t fake_build(uint8_t *buf, const uint8_t *k, uint16_t type, uint64_t inc,
-			 uint64_t seq, const void *body, size_t blen)
+static int fake_established(struct cluster *c, void *a)
 {
-	return xw_build(buf, k, type, 2, 1, inc, seq, body, blen, NULL, 0);
+	(void)a;
+	return rogue_node_peer(&fake, 1)->established &&
+	       node_peer_field(c, 0, 2, "established") == 1;
 }
 
 static void fake_send(const uint8_t *buf, size_t n)
 {
-	CHECK(fab_send(fake, target, buf, n) == 0, "fab_send");
-	fab_progress(fake, fake_rx, NULL);
+	CHECK(rogue_node_send_raw(&fake, 1, buf, n) == 0, "fab_send");
+	rogue_node_progress(&fake);
 }
 
 static void t_security(const char *bin)
 {
-	uint8_t buf[XW_MAX_MSG], bad[XW_KEY_LEN];
-	char err[200], port[16];
+	uint8_t buf[XW_MAX_MSG], bad[XW_KEY_LEN], opk[KEYS_PK_LEN], osk[KEYS_SK_LEN];
 	struct xw_invalidate iv = { .generation = 77, .segid = 5, .start = 0, .len = MB };
 	struct xw_ack ack;
+	struct xw_hello h;
+	struct rogue_peer *np;
 	uint64_t inc = 1000, seq = 0, gen, node1_inc;
 	size_t n;
 	uint32_t peer = 2;
 
-	cluster_init(&C, bin, 1, 1);	/* node 1 real, node 2 is us */
-	CHECK(load_secret(C.secret, key, err, sizeof(err)) == 0, "%s", err);
-	snprintf(port, sizeof(port), "%d", C.ports[1]);
-	fake = fab_open("tcp", "127.0.0.1", port, XW_MAX_MSG);
-	CHECK(fake, "fake fabric");
+	cluster_init(&C, bin, 1, 1);	/* node 1 real, node 2 is us, with node 2's key */
+	CHECK(rogue_node_open(&fake, 2, inc, C.key[1], C.ports[1]) == 0, "fake node");
+	CHECK(rogue_node_add_peer(&fake, 1, C.ports[0], C.pub[0]) == 0, "fake node's peer");
+	np = rogue_node_peer(&fake, 1);
 	harness_idle = fake_idle;
 	node_start(&C, 0);
 	CHECK(wait_ready(&C, 10000), "daemon");
-	snprintf(port, sizeof(port), "%d", C.ports[0]);
-	CHECK(fab_add_peer(fake, "127.0.0.1", port, &target) == 0, "av");
+	/* the handshake: the daemon HELLOs us until the session is established */
+	CHECK(wait_for(&C, fake_established, NULL, 5000), "no session with the fake node");
+	CHECK(wait_stat(&C, 0, "sessions", 1, 3000), "sessions not counted");
 
 	/* valid INVALIDATE from node 2 -> ZAP in node 1's kernel -> ACK */
-	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_INVALIDATE, 2, 1, inc, ++seq, &iv,
+		    sizeof(iv), NULL, 0);
 	fake_send(buf, n);
 	fake_wait(XW_ACK, 1);
-	CHECK(last_ack.generation == 77 && last_ack.error == 0 && last_ack.incarnation == inc,
-	      "ack gen %llu",
-	      (unsigned long long)last_ack.generation);
+	memcpy(&ack, fake.last_body, sizeof(ack));
+	CHECK(ack.generation == 77 && ack.error == 0 && ack.incarnation == inc, "ack gen %llu",
+	      (unsigned long long)ack.generation);
 	CHECK(kstats(&C, 0).zaps == 1, "zaps %llu", (unsigned long long)kstats(&C, 0).zaps);
 
 	/* the very same bytes again: replay */
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "rx_replayed", 1, 3000), "replay not counted");
-	/* forged: right format, wrong key */
-	memset(bad, 0x5a, sizeof(bad));
-	n = fake_build(buf, bad, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	/* forged: right format and session, wrong key */
+	randombytes_buf(bad, sizeof(bad));
+	n = xw_seal(buf, bad, np->sess.tag, XW_INVALIDATE, 2, 1, inc, ++seq, &iv, sizeof(iv),
+		    NULL, 0);
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "rx_forged", 1, 3000), "forgery not counted");
-	/* tampered: valid MAC, then one body byte flipped */
-	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	/* tampered: valid tag, then one ciphertext byte flipped */
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_INVALIDATE, 2, 1, inc, ++seq, &iv,
+		    sizeof(iv), NULL, 0);
 	buf[sizeof(struct xw_hdr) + 8] ^= 1;
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "rx_forged", 2, 3000), "tampering not counted");
+	/* tampered header (associated data): another seq */
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_INVALIDATE, 2, 1, inc, ++seq, &iv,
+		    sizeof(iv), NULL, 0);
+	((struct xw_hdr *)buf)->seq += 7;
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_forged", 3, 3000), "header tampering not counted");
 	/* malformed: truncated */
-	n = fake_build(buf, key, XW_INVALIDATE, inc, ++seq, &iv, sizeof(iv));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_INVALIDATE, 2, 1, inc, ++seq, &iv,
+		    sizeof(iv), NULL, 0);
 	fake_send(buf, n - 5);
 	CHECK(wait_stat(&C, 0, "rx_malformed", 1, 3000), "malformed not counted");
 	/* an older incarnation of node 2 */
-	n = fake_build(buf, key, XW_HEARTBEAT, inc - 1, 1000, NULL, 0);
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_HEARTBEAT, 2, 1, inc - 1, 1000, NULL, 0,
+		    NULL, 0);
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "rx_stale_incarnation", 1, 3000), "stale incarnation not counted");
+	/* a HELLO of node 2 signed with another key */
+	CHECK(crypto_sign_keypair(opk, osk) == 0, "keypair");
+	memcpy(h.eph, fake.eph_pk, sizeof(h.eph));
+	memset(h.echo, 0, sizeof(h.echo));
+	n = xw_hello_build(buf, osk, 2, 1, inc + 1, 1, &h);
+	fake_send(buf, n);
+	CHECK(wait_stat(&C, 0, "rx_forged", 4, 3000), "HELLO with another key not counted");
 	pump(&C, 200);
 	CHECK(kstats(&C, 0).zaps == 1, "a dropped message was applied (zaps %llu)",
 	      (unsigned long long)kstats(&C, 0).zaps);
+	CHECK(node_peer_field(&C, 0, 2, "hello_incarnation") == (long long)inc,
+	      "a forged HELLO changed node 2's incarnation");
 
 	/* the kernel channel: malformed messages are dropped and counted */
 	{
@@ -398,12 +395,14 @@ static void t_security(const char *bin)
 	/* acks: node 1's kernel invalidates towards node 2 */
 	gen = simk_invalidate_peers(C.nodes[0].k, SEG, 0, MB, &peer, 1);
 	fake_wait(XW_INVALIDATE, 1);
-	node1_inc = rx_incarnation;
-	CHECK(last_ack.generation == gen, "gen on the wire %llu != %llu",
-	      (unsigned long long)last_ack.generation, (unsigned long long)gen);
+	node1_inc = fake.last_hdr.incarnation;
+	memcpy(&iv, fake.last_body, sizeof(iv));
+	CHECK(iv.generation == gen, "gen on the wire %llu != %llu",
+	      (unsigned long long)iv.generation, (unsigned long long)gen);
 	/* an ack echoing another incarnation of node 1 must not complete it */
 	ack = (struct xw_ack){ .generation = gen, .incarnation = node1_inc - 1 };
-	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_ACK, 2, 1, inc, ++seq, &ack, sizeof(ack),
+		    NULL, 0);
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "stale_acks", 1, 3000), "ack for old incarnation not counted");
 	pump(&C, 50);
@@ -411,30 +410,33 @@ static void t_security(const char *bin)
 	      "ack for another incarnation completed it");
 	/* stale ack (older generation) must not complete it */
 	ack = (struct xw_ack){ .generation = gen - 1, .incarnation = node1_inc };
-	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_ACK, 2, 1, inc, ++seq, &ack, sizeof(ack),
+		    NULL, 0);
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "stale_acks", 2, 3000), "stale ack not counted");
 	pump(&C, 50);
 	CHECK((int)simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING, "stale ack completed it");
 	/* forged ack for the right generation must not complete it */
 	ack.generation = gen;
-	n = fake_build(buf, bad, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	n = xw_seal(buf, bad, np->sess.tag, XW_ACK, 2, 1, inc, ++seq, &ack, sizeof(ack), NULL, 0);
 	fake_send(buf, n);
-	CHECK(wait_stat(&C, 0, "rx_forged", 3, 3000), "forged ack not counted");
+	CHECK(wait_stat(&C, 0, "rx_forged", 5, 3000), "forged ack not counted");
 	pump(&C, 50);
 	CHECK((int)simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING, "forged ack completed it");
 	/* the real one does */
-	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_ACK, 2, 1, inc, ++seq, &ack, sizeof(ack),
+		    NULL, 0);
 	fake_send(buf, n);
 	CHECK(wait_gen(&C, 0, gen, SIMK_ACKED, 3000), "real ack did not complete");
 	/* duplicate (fresh seq, same generation) and its replay */
-	n = fake_build(buf, key, XW_ACK, inc, ++seq, &ack, sizeof(ack));
+	n = xw_seal(buf, np->sess.tx, np->sess.tag, XW_ACK, 2, 1, inc, ++seq, &ack, sizeof(ack),
+		    NULL, 0);
 	fake_send(buf, n);
 	fake_send(buf, n);
 	CHECK(wait_stat(&C, 0, "rx_replayed", 2, 3000), "replayed ack not counted");
 	CHECK(wait_stat(&C, 0, "stale_acks", 3, 3000), "duplicate ack not counted");
 	harness_idle = NULL;
-	fab_close(fake);
+	rogue_node_close(&fake);
 	cluster_stop(&C);
 }
 
@@ -748,7 +750,7 @@ static void t_remote_get(const char *bin)
 	      (unsigned long long)kstats(&C, 0).check_gets);
 	CHECK(wait_stat(&C, 1, "remote_gets", 9, 2000), "remote_gets %lld",
 	      node_stat(&C, 1, "remote_gets"));
-	CHECK(wait_stat(&C, 1, "get_errors", 6, 2000) && node_stat(&C, 1, "get_errors") == 6,
+	CHECK(wait_stat(&C, 1, "get_errors", 7, 2000) && node_stat(&C, 1, "get_errors") == 7,
 	      "get_errors %lld", node_stat(&C, 1, "get_errors"));
 	CHECK(wait_stat(&C, 0, "get_checks", 8, 2000), "get_checks %lld",
 	      node_stat(&C, 0, "get_checks"));
