@@ -282,6 +282,8 @@ static long xpmem_chan_body_size(const struct xpmem_chan_hdr *h, size_t blen)
 		return sizeof(struct xpmem_chan_get);
 	case XPMEM_CHAN_PEER_WINDOW:
 		return sizeof(struct xpmem_chan_peer_window);
+	case XPMEM_CHAN_RELEASE_GRANT:
+		return sizeof(struct xpmem_chan_release);
 	default:
 		/* unknown, or a kernel->daemon type */
 		return -EINVAL;
@@ -377,6 +379,13 @@ static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
 	case XPMEM_CHAN_Q_QUARANTINE:
 		xpmem_query_quarantine(xpmem_query_emit, &q);
 		break;
+	case XPMEM_CHAN_Q_GRANTS:
+		if (!xpmem_peer_valid(qr->peer)) {
+			err = -EINVAL;
+			break;
+		}
+		xpmem_query_grants(qr->peer, xpmem_query_emit, &q);
+		break;
 	default:
 		err = -EINVAL;
 	}
@@ -390,6 +399,11 @@ static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
 
 /* ---- CHECK_GET (owner side of a remote xpmem_get) ---------------------- */
 
+/*
+ * The permission check of a remote get; on success the requester (node and
+ * daemon incarnation) is granted the permit on the segment, which is what
+ * its RESOLVEs are checked against (rmap.c).
+ */
 static int xpmem_chan_check_get(const struct xpmem_chan_hdr *req,
 				const struct xpmem_chan_get *g)
 {
@@ -397,21 +411,27 @@ static int xpmem_chan_check_get(const struct xpmem_chan_hdr *req,
 	struct xpmem_seg *seg;
 	kuid_t uid = make_kuid(&init_user_ns, g->uid);
 	kgid_t gid = make_kgid(&init_user_ns, g->gid);
+	enum xpmem_check how;
 	int err;
 
 	if (!xpmem_peer_valid(g->node) ||
 	    (g->flags != XPMEM_RDONLY && g->flags != XPMEM_RDWR) ||
+	    (g->check_flags & ~XPMEM_CHAN_GET_ROOT_TRUSTED) || g->reserved ||
 	    !uid_valid(uid) || !gid_valid(gid)) {
 		err = -EINVAL;
 		goto out;
 	}
+	how = g->check_flags & XPMEM_CHAN_GET_ROOT_TRUSTED ?
+	      XPMEM_CHECK_REMOTE_ROOT : XPMEM_CHECK_REMOTE;
 	seg = xpmem_seg_lookup(g->segid);
 	if (!seg) {
 		err = -ENOENT;
 		goto out;
 	}
 	err = READ_ONCE(seg->dead) ? -ENOENT :
-	      xpmem_seg_check(seg, g->flags, uid, gid, true);
+	      xpmem_seg_check(seg, g->flags, uid, gid, how);
+	if (!err)
+		err = xpmem_grant_add(seg, g->node, g->incarnation, g->flags);
 	if (!err)
 		rep.size = seg->end - seg->start;
 	xpmem_seg_put(seg);
@@ -490,6 +510,9 @@ static int xpmem_chan_dispatch(struct xpmem_chan_hdr *h, bool *taken)
 					 xpmem_window_set(pw->peer, pw->base,
 							  pw->size));
 	}
+	case XPMEM_CHAN_RELEASE_GRANT:
+		return xpmem_chan_status(h, XPMEM_CHAN_RELEASE_GRANT_DONE,
+					 xpmem_grant_release(b));
 	}
 	return -EINVAL;
 }
@@ -654,7 +677,8 @@ void xpmem_chan_show(struct seq_file *m)
 		   chan.nr_tx, chan.nr_rx, chan.nr_malformed, chan.nr_stale,
 		   chan.nr_dropped);
 	spin_unlock(&chan.lock);
-	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\n", qe, qp);
+	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\ngrants %lu\n",
+		   qe, qp, xpmem_grant_count());
 }
 
 int xpmem_chan_init(void)

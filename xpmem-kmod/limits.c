@@ -46,6 +46,17 @@ module_param_named(max_rmap_pages_per_peer, xpmem_max_rmap_pages, ulong, 0644);
 MODULE_PARM_DESC(max_rmap_pages_per_peer,
 		 "Pages one remote partition may hold resolved at once (default: this node's RAM pages)");
 
+/* Grants (CHECK_GET): records per segment and per peer. */
+static unsigned int xpmem_max_grants_seg = 1024;
+module_param_named(max_grants_per_segment, xpmem_max_grants_seg, uint, 0644);
+MODULE_PARM_DESC(max_grants_per_segment,
+		 "Remote (peer, incarnation) grants one segment may hold (default 1024)");
+
+static unsigned int xpmem_max_grants_peer = 65536;
+module_param_named(max_grants_per_peer, xpmem_max_grants_peer, uint, 0644);
+MODULE_PARM_DESC(max_grants_per_peer,
+		 "Segments one remote partition may hold grants on at once (default 65536)");
+
 struct xpmem_user {
 	struct hlist_node node;
 	kuid_t uid;
@@ -231,6 +242,69 @@ void xpmem_peer_uncharge(u32 peer, unsigned long npages)
 }
 
 /**
+ * xpmem_grants_per_seg_max() - the cap on grant records of one segment
+ *
+ * Return: max_grants_per_segment.
+ */
+unsigned int xpmem_grants_per_seg_max(void)
+{
+	return READ_ONCE(xpmem_max_grants_seg);
+}
+
+/* Grant records per peer: peer -> count, as an xarray value. */
+static DEFINE_XARRAY(xpmem_peer_grants);
+
+/**
+ * xpmem_peer_grant_charge() - count one more grant record for @peer
+ * @peer: the remote node CHECK_GET granted a permit
+ *
+ * Return: 0, -ENOSPC if @peer holds max_grants_per_peer records already
+ * (its remote gets fail until it releases some), -ENOMEM.
+ */
+int xpmem_peer_grant_charge(u32 peer)
+{
+	unsigned long n, max = READ_ONCE(xpmem_max_grants_peer);
+	void *old;
+	int ret = 0;
+
+	xa_lock(&xpmem_peer_grants);
+	n = xa_to_value(xa_load(&xpmem_peer_grants, peer) ?: xa_mk_value(0));
+	if (n >= max) {
+		ret = -ENOSPC;
+	} else {
+		old = __xa_store(&xpmem_peer_grants, peer, xa_mk_value(n + 1),
+				 GFP_ATOMIC);
+		if (xa_is_err(old))
+			ret = xa_err(old);
+	}
+	xa_unlock(&xpmem_peer_grants);
+	if (ret == -ENOSPC)
+		pr_warn_ratelimited("xpmem: peer %u holds grants on %lu segments (max_grants_per_peer): its remote gets are refused (ENOSPC) until it releases some\n",
+				    peer, n);
+	return ret;
+}
+
+/**
+ * xpmem_peer_grant_uncharge() - count one grant record of @peer less
+ * @peer: the peer passed to xpmem_peer_grant_charge()
+ */
+void xpmem_peer_grant_uncharge(u32 peer)
+{
+	unsigned long n;
+
+	xa_lock(&xpmem_peer_grants);
+	n = xa_to_value(xa_load(&xpmem_peer_grants, peer) ?: xa_mk_value(0));
+	if (!WARN_ON_ONCE(!n)) {
+		if (n == 1)
+			__xa_erase(&xpmem_peer_grants, peer);
+		else
+			__xa_store(&xpmem_peer_grants, peer, xa_mk_value(n - 1),
+				   GFP_ATOMIC);
+	}
+	xa_unlock(&xpmem_peer_grants);
+}
+
+/**
  * xpmem_limits_exit() - module unload: every charge must be gone
  */
 void xpmem_limits_exit(void)
@@ -241,6 +315,8 @@ void xpmem_limits_exit(void)
 
 	WARN_ON(!xa_empty(&xpmem_peer_pages));
 	xa_destroy(&xpmem_peer_pages);
+	WARN_ON(!xa_empty(&xpmem_peer_grants));
+	xa_destroy(&xpmem_peer_grants);
 	hash_for_each_safe(xpmem_users, bkt, t, u, node) {
 		WARN_ON(1);
 		hash_del(&u->node);

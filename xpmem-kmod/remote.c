@@ -224,6 +224,31 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	return 0;
 }
 
+/**
+ * xpmem_remote_release() - tell the owner a permit on its segment is gone
+ * @seg: the remote segment
+ * @flags: the permit's XPMEM_RDONLY / XPMEM_RDWR
+ *
+ * REMOTE_RELEASE, a notification: the owner's kernel drops one permit of
+ * this node's grant. If it cannot be sent (no daemon, no memory), the owner
+ * keeps the grant until this node's daemon runs a new incarnation.
+ */
+void xpmem_remote_release(struct xpmem_seg *seg, int flags)
+{
+	struct xpmem_chan_release *rel;
+	struct xpmem_chan_hdr *h;
+
+	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_RELEASE, sizeof(*rel),
+			     xpmem_chan_next_seq());
+	if (!h)
+		return;
+	rel = XPMEM_CHAN_BODY(h);
+	rel->segid = seg->segid;
+	rel->node = seg->owner;
+	rel->flags = flags;
+	xpmem_chan_post(h);
+}
+
 /*
  * A REMOTE_FAULT answer, kept on att->rfaults until the retried fault
  * installs it. zseq is the segment's zap_seq sampled before the request

@@ -16,6 +16,12 @@
  * daemon answers ACKED. On TIMED_OUT (daemon's or ours) the entries of the
  * missing peers keep their references in a quarantine entry until
  * PEER_ACKED or PEER_RESET clear their peer.
+ *
+ * Grants: a CHECK_GET that succeeds records on the segment that the
+ * requesting peer (under its daemon's incarnation) holds one more read-only
+ * or read-write permit (seg->grants, under seg->lock). RESOLVE gives nothing
+ * beyond the grant; RELEASE_GRANT takes a permit back and revokes what the
+ * peer maps beyond what is left, by an ordinary INVALIDATE to it.
  */
 #include <linux/bitmap.h>
 #include <linux/hmm.h>
@@ -84,6 +90,30 @@ static void xpmem_quar_pin(unsigned long was)
 		pr_info("xpmem: quarantine empty\n");
 	}
 }
+
+/*
+ * What CHECK_GET granted @peer, running @incarnation, on one segment: @nr_ro
+ * read-only and @nr_rw read-write permits. On seg->grants, under seg->lock.
+ */
+struct xpmem_grant {
+	struct list_head node;
+	u32 peer;
+	u32 nr_ro;
+	u32 nr_rw;
+	u64 incarnation;
+};
+
+/* Permits of one kind one grant counts at most. */
+#define XPMEM_GRANT_MAX_PERMITS	BIT(20)
+
+static atomic_long_t xpmem_nr_grants;
+
+/* Revocation of what a peer maps beyond its grant, after RELEASE_GRANT. */
+struct xpmem_revoke_work {
+	struct work_struct work;
+	struct xpmem_seg *seg;		/* reference */
+	struct list_head gone;		/* struct xpmem_rmap, page refs held */
+};
 
 #define XPMEM_RMAP_START(e)	((e)->start)
 #define XPMEM_RMAP_LAST(e)	((e)->last)
@@ -156,6 +186,184 @@ static void xpmem_rmap_put_free(struct xpmem_rmap *e)
 	for (i = 0; i < e->npages; i++)
 		put_page(pfn_to_page(e->pfns[i]));
 	xpmem_rmap_entry_free(e);
+}
+
+/* ---- grants ---------------------------------------------------------- */
+
+static struct xpmem_grant *xpmem_grant_find(struct xpmem_seg *seg, u32 peer,
+					    u64 incarnation)
+{
+	struct xpmem_grant *g;
+
+	lockdep_assert_held(&seg->lock);
+	list_for_each_entry(g, &seg->grants, node)
+		if (g->peer == peer && g->incarnation == incarnation)
+			return g;
+	return NULL;
+}
+
+/* Does @peer, running @incarnation, hold a permit for @access? */
+static bool xpmem_grant_allows(struct xpmem_seg *seg, u32 peer,
+			       u64 incarnation, u32 access)
+{
+	struct xpmem_grant *g = xpmem_grant_find(seg, peer, incarnation);
+
+	if (!g)
+		return false;
+	if (access & XPMEM_CHAN_ACCESS_WRITE)
+		return g->nr_rw;
+	return g->nr_ro || g->nr_rw;
+}
+
+static void xpmem_grant_free(struct xpmem_seg *seg, struct xpmem_grant *g)
+{
+	list_del(&g->node);
+	seg->nr_grants--;
+	atomic_long_dec(&xpmem_nr_grants);
+	xpmem_peer_grant_uncharge(g->peer);
+	kfree(g);
+}
+
+/**
+ * xpmem_grant_add() - record a permit CHECK_GET granted
+ * @seg: the local segment, permission already checked
+ * @peer: the requesting node
+ * @incarnation: its daemon's incarnation
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ *
+ * The record is charged to the daemon's memory cgroup and counted for
+ * @peer; at most max_grants_per_segment records per segment and
+ * max_grants_per_peer per peer.
+ *
+ * Return: 0, -ENOENT (segment removed), -ENOSPC (a cap), -ENOMEM.
+ */
+int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
+		    int flags)
+{
+	struct xpmem_grant *g, *fresh;
+	u32 *nr;
+	int err = 0;
+
+	/* Allocated before seg->lock: nothing under it may reclaim. */
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	if (!fresh)
+		return -ENOMEM;
+	mutex_lock(&seg->lock);
+	if (seg->dead) {
+		err = -ENOENT;
+		goto out;
+	}
+	g = xpmem_grant_find(seg, peer, incarnation);
+	if (!g) {
+		if (seg->nr_grants >= xpmem_grants_per_seg_max()) {
+			pr_warn_ratelimited("xpmem: segment %#llx has %u grants (max_grants_per_segment): remote get by node %u refused (ENOSPC)\n",
+					    seg->segid, seg->nr_grants, peer);
+			err = -ENOSPC;
+			goto out;
+		}
+		err = xpmem_peer_grant_charge(peer);
+		if (err)
+			goto out;
+		g = fresh;
+		fresh = NULL;
+		g->peer = peer;
+		g->incarnation = incarnation;
+		list_add_tail(&g->node, &seg->grants);
+		seg->nr_grants++;
+		atomic_long_inc(&xpmem_nr_grants);
+	}
+	nr = flags == XPMEM_RDWR ? &g->nr_rw : &g->nr_ro;
+	if (*nr >= XPMEM_GRANT_MAX_PERMITS) {
+		pr_warn_ratelimited("xpmem: node %u holds %u permits on segment %#llx: another remote get refused (ENOSPC)\n",
+				    peer, *nr, seg->segid);
+		err = -ENOSPC;
+		goto out;
+	}
+	(*nr)++;
+out:
+	mutex_unlock(&seg->lock);
+	kfree(fresh);
+	return err;
+}
+
+/**
+ * xpmem_grants_drop() - the segment is going: drop every grant on it
+ * @seg: the segment, marked dead; caller holds seg->lock
+ */
+void xpmem_grants_drop(struct xpmem_seg *seg)
+{
+	struct xpmem_grant *g, *tg;
+
+	lockdep_assert_held(&seg->lock);
+	list_for_each_entry_safe(g, tg, &seg->grants, node)
+		xpmem_grant_free(seg, g);
+}
+
+/**
+ * xpmem_grants_discard() - free the grants of a segment being freed
+ * @seg: the segment, unreachable by anyone else
+ */
+void xpmem_grants_discard(struct xpmem_seg *seg)
+{
+	struct xpmem_grant *g, *tg;
+
+	list_for_each_entry_safe(g, tg, &seg->grants, node)
+		xpmem_grant_free(seg, g);
+}
+
+/* Drop @peer's grants made under incarnations older than @incarnation. */
+static void xpmem_grants_peer_reset(struct xpmem_seg *seg, u32 peer,
+				    u64 incarnation)
+{
+	struct xpmem_grant *g, *tg;
+
+	lockdep_assert_held(&seg->lock);
+	list_for_each_entry_safe(g, tg, &seg->grants, node) {
+		if (g->peer != peer || g->incarnation >= incarnation)
+			continue;
+		xpmem_grant_free(seg, g);
+	}
+}
+
+/**
+ * xpmem_grant_count() - grant records on all segments, for debugfs
+ *
+ * Return: the number of (segment, peer, incarnation) grants.
+ */
+unsigned long xpmem_grant_count(void)
+{
+	return atomic_long_read(&xpmem_nr_grants);
+}
+
+/**
+ * xpmem_query_grants() - QUERY GRANTS
+ * @peer: only this peer's grants, 0: every peer's
+ * @emit: called with one record per (segment, peer, incarnation)
+ * @ctx: passed to @emit
+ */
+void xpmem_query_grants(u32 peer, xpmem_emit_t emit, void *ctx)
+{
+	struct xpmem_chan_record rec = {};
+	struct xpmem_seg *seg;
+	struct xpmem_grant *g;
+	unsigned long idx = 0;
+
+	while ((seg = xpmem_seg_next(&idx))) {
+		mutex_lock(&seg->lock);
+		list_for_each_entry(g, &seg->grants, node) {
+			if (peer && g->peer != peer)
+				continue;
+			rec.segid = seg->segid;
+			rec.start = g->nr_ro;
+			rec.len = g->nr_rw;
+			rec.aux = g->incarnation;
+			rec.peer = g->peer;
+			rec.flags = g->nr_rw ? 0 : XPMEM_CHAN_REC_RDONLY;
+			emit(ctx, &rec);
+		}
+		mutex_unlock(&seg->lock);
+		xpmem_seg_put(seg);
+	}
 }
 
 /* ---- RESOLVE --------------------------------------------------------- */
@@ -258,11 +466,18 @@ again:
 		err = -ENOENT;
 		goto out;
 	}
+	/* The grant may have been released while we faulted. */
+	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
+		mutex_unlock(&seg->lock);
+		err = -EACCES;
+		goto out;
+	}
 	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
 		mutex_unlock(&seg->lock);
 		goto again;
 	}
 	e->npages = n;
+	e->write = write;
 	e->end = e->start + (n << PAGE_SHIFT);
 	/* Count what the entry holds, not what was asked for. */
 	if (e->charged > n)
@@ -318,6 +533,7 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	struct xpmem_rmap *e = NULL;
 	struct xpmem_seg *seg;
 	unsigned long npages;
+	bool ok;
 	int err;
 
 	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
@@ -332,6 +548,14 @@ static void xpmem_resolve_fn(struct work_struct *work)
 		err = -ENOENT;
 		goto reply;
 	}
+	/* Nothing beyond the requester's grant, checked before any work. */
+	mutex_lock(&seg->lock);
+	ok = xpmem_grant_allows(seg, r->requester, r->requester_incarnation,
+				r->access);
+	mutex_unlock(&seg->lock);
+	err = -EACCES;
+	if (!ok)
+		goto put;
 	err = -EINVAL;
 	if (!r->len || !PAGE_ALIGNED(r->start) || !PAGE_ALIGNED(r->len) ||
 	    r->start >= seg->end - seg->start ||
@@ -617,6 +841,107 @@ void xpmem_rmap_free(struct xpmem_seg *seg)
 		xpmem_rmap_revoke(seg, &gone);
 }
 
+/* ---- RELEASE_GRANT ------------------------------------------------------- */
+
+/*
+ * Move @peer's entries (made under @incarnation; only those resolved for
+ * write if @write_only) to @gone with references on their pages, as an
+ * invalidation does: still on the tree means still the source's pages.
+ */
+static void xpmem_rmap_take_peer(struct xpmem_seg *seg, u32 peer,
+				 u64 incarnation, bool write_only,
+				 struct list_head *gone)
+{
+	struct xpmem_rmap *e, *te;
+
+	lockdep_assert_held(&seg->lock);
+	for (e = xpmem_rmap_first(seg, 0, ULONG_MAX); e; e = te) {
+		te = xpmem_rmap_next(e, 0, ULONG_MAX);
+		if (e->peer != peer || e->incarnation != incarnation ||
+		    (write_only && !e->write))
+			continue;
+		xpmem_rmap_remove(seg, e);
+		xpmem_rmap_get_pages(e);
+		list_add_tail(&e->node, gone);
+	}
+}
+
+static void xpmem_revoke_fn(struct work_struct *work)
+{
+	struct xpmem_revoke_work *w =
+		container_of(work, struct xpmem_revoke_work, work);
+
+	xpmem_rmap_revoke(w->seg, &w->gone);
+	xpmem_seg_put(w->seg);
+	kfree(w);
+}
+
+/**
+ * xpmem_grant_release() - RELEASE_GRANT: a peer gave a permit back
+ * @r: the message (fields not validated yet)
+ *
+ * One permit of @r->flags' kind less for (@r->node, @r->incarnation). If
+ * the peer has no read-write permit left, its write mappings of the segment
+ * are revoked; with no permit at all the grant goes and every mapping of it
+ * is revoked. Revoked means an ordinary INVALIDATE to that peer, waited for
+ * on the workqueue (the daemon must stay free to answer it): the peer's
+ * word that it released is not taken for its pages being unmapped, so a
+ * peer that lies only gets its pages quarantined.
+ *
+ * Return: 0, -EINVAL (bad fields, or no permit of that kind left), -ENOENT
+ * (no such segment or grant), -ENOMEM.
+ */
+int xpmem_grant_release(const struct xpmem_chan_release *r)
+{
+	struct xpmem_revoke_work *w;
+	struct xpmem_grant *g;
+	struct xpmem_seg *seg;
+	bool none;
+	u32 *nr;
+	int err;
+
+	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
+	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR))
+		return -EINVAL;
+	seg = xpmem_seg_lookup(r->segid);
+	if (!seg)
+		return -ENOENT;
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w) {
+		xpmem_seg_put(seg);
+		return -ENOMEM;
+	}
+	INIT_LIST_HEAD(&w->gone);
+	mutex_lock(&seg->lock);
+	g = xpmem_grant_find(seg, r->node, r->incarnation);
+	err = -ENOENT;
+	if (!g)
+		goto unlock;
+	nr = r->flags == XPMEM_RDWR ? &g->nr_rw : &g->nr_ro;
+	err = -EINVAL;
+	if (!*nr)
+		goto unlock;
+	(*nr)--;
+	err = 0;
+	if (g->nr_rw)
+		goto unlock;
+	none = !g->nr_ro;
+	if (none)
+		xpmem_grant_free(seg, g);
+	xpmem_rmap_take_peer(seg, r->node, r->incarnation, !none, &w->gone);
+unlock:
+	mutex_unlock(&seg->lock);
+	if (list_empty(&w->gone)) {
+		kfree(w);
+		xpmem_seg_put(seg);
+		return err;
+	}
+	w->seg = seg;			/* the lookup's reference */
+	INIT_WORK(&w->work, xpmem_revoke_fn);
+	queue_work(xpmem_wq, &w->work);
+	return err;
+}
+
 /* ---- quarantine ---------------------------------------------------------- */
 
 static void xpmem_quar_free(struct xpmem_quar *q)
@@ -668,7 +993,8 @@ void xpmem_quar_peer_acked(u64 generation, u32 peer)
 
 /*
  * @peer runs @incarnation: every mapping it made under an older one is
- * gone, in the quarantine and in every reverse map.
+ * gone, in the quarantine and in every reverse map, and so is every grant
+ * an older incarnation held.
  */
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 {
@@ -697,6 +1023,7 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 
 	while ((seg = xpmem_seg_next(&idx))) {
 		mutex_lock(&seg->lock);
+		xpmem_grants_peer_reset(seg, peer, incarnation);
 		for (e = xpmem_rmap_first(seg, 0, ULONG_MAX); e; e = te) {
 			te = xpmem_rmap_next(e, 0, ULONG_MAX);
 			if (e->peer == peer && e->incarnation < incarnation) {

@@ -89,6 +89,7 @@ void xpmem_seg_owner_exit(struct xpmem_seg *seg)
 	xpmem_seg_unpublish(seg);
 	seg->dead = true;
 	xpmem_seg_uncharge(seg);
+	xpmem_grants_drop(seg);
 	list_for_each_entry(att, &seg->atts, seg_node)
 		att->dead = true;
 }
@@ -100,6 +101,7 @@ static void xpmem_seg_free(struct kref *kref)
 	WARN_ON(!list_empty(&seg->atts));
 	/* Only entries of a segment whose notifier never ran remain. */
 	xpmem_rmap_discard(seg);
+	xpmem_grants_discard(seg);
 	xpmem_seg_uncharge(seg);
 	mmdrop(seg->mm);
 	kfree(seg);
@@ -126,6 +128,7 @@ struct xpmem_seg *xpmem_seg_alloc(void)
 	mutex_init(&seg->lock);
 	INIT_LIST_HEAD(&seg->atts);
 	INIT_LIST_HEAD(&seg->tg_node);
+	INIT_LIST_HEAD(&seg->grants);
 	seg->rmap = RB_ROOT_CACHED;
 	return seg;
 }
@@ -232,6 +235,7 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 	mutex_lock(&seg->lock);
 	seg->dead = true;
 	xpmem_seg_uncharge(seg);
+	xpmem_grants_drop(seg);
 	xpmem_zapper_enter(&z);
 	list_for_each_entry(att, &seg->atts, seg_node) {
 		att->dead = true;
@@ -270,22 +274,32 @@ int xpmem_remove(struct xpmem_tg *tg, s64 segid)
 	return mine ? 0 : -EINVAL;
 }
 
-/*
+/**
+ * xpmem_seg_check() - may a getter have @flags access to @seg?
+ * @seg: the segment
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ * @uid: the remote getter's uid (remote checks only)
+ * @gid: the remote getter's primary gid (remote checks only)
+ * @how: XPMEM_CHECK_LOCAL, _REMOTE or _REMOTE_ROOT
+ *
  * @seg->mode is checked like a file mode owned by the segment creator's
  * euid/egid. Read permission is always needed, write too for XPMEM_RDWR.
  * Local: against the caller's fsuid/fsgid and groups; CAP_SYS_ADMIN
  * bypasses. Remote (CHECK_GET): against the @uid/@gid the daemon passed,
- * no supplementary groups, no capabilities of anyone; uid 0 bypasses, as
- * root does locally.
+ * no supplementary groups, no capabilities of anyone; uid 0 bypasses only
+ * with XPMEM_CHECK_REMOTE_ROOT (the owner's daemon trusts remote root).
+ *
+ * Return: 0 or -EACCES.
  */
 int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
-		    bool remote)
+		    enum xpmem_check how)
 {
 	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
 	unsigned int mode = seg->mode;
 
-	if (remote) {
-		if (uid_eq(uid, GLOBAL_ROOT_UID))
+	if (how != XPMEM_CHECK_LOCAL) {
+		if (how == XPMEM_CHECK_REMOTE_ROOT &&
+		    uid_eq(uid, GLOBAL_ROOT_UID))
 			return 0;
 		if (uid_eq(uid, seg->uid))
 			mode >>= 6;
@@ -376,7 +390,7 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	} else {
 		ret = READ_ONCE(seg->dead) ? -ENOENT :
 		      xpmem_seg_check(seg, flags, INVALID_UID, INVALID_GID,
-				      false);
+				      XPMEM_CHECK_LOCAL);
 		if (ret)
 			goto err_seg;
 	}
@@ -384,6 +398,9 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	ap = kzalloc(sizeof(*ap), GFP_KERNEL_ACCOUNT);
 	if (!ap) {
 		ret = -ENOMEM;
+		/* The owner granted a permit nobody holds. */
+		if (seg->remote)
+			xpmem_remote_release(seg, flags);
 		goto err_seg;
 	}
 	kref_init(&ap->kref);
@@ -415,6 +432,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	return 0;
 
 err_ap:
+	if (seg->remote)
+		xpmem_remote_release(seg, flags);
 	xpmem_ap_put(ap);	/* drops the segment and the charge too */
 	return ret;
 err_seg:
@@ -426,8 +445,9 @@ err_charge:
 
 /*
  * Release an access permit: its attachments lose their PTEs and fault with
- * SIGBUS from now on. The caller has taken @ap off its owner's list, set
- * ap->dead and passes the list's reference.
+ * SIGBUS from now on; the owner of a remote segment is told it may drop
+ * the grant. The caller has taken @ap off its owner's list, set ap->dead
+ * and passes the list's reference.
  */
 void xpmem_ap_destroy(struct xpmem_ap *ap)
 {
@@ -448,6 +468,9 @@ void xpmem_ap_destroy(struct xpmem_ap *ap)
 	xpmem_zapper_exit(&z);
 	mutex_unlock(&seg->lock);
 
+	/* After the zap: no attachment of this permit maps anything now. */
+	if (seg->remote)
+		xpmem_remote_release(seg, ap->flags);
 	xpmem_ap_put(ap);
 }
 

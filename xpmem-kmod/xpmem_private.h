@@ -90,6 +90,7 @@ struct xpmem_rmap {
 	struct list_head node;		/* off the tree: revoke/quarantine lists */
 	u32 peer;
 	u64 incarnation;
+	bool write;			/* resolved for write access */
 	unsigned long start;
 	unsigned long end;
 	unsigned long npages;
@@ -120,6 +121,9 @@ struct xpmem_seg {
 	kuid_t charged_uid;
 	struct list_head tg_node;
 	struct rb_root_cached rmap;	/* xpmem_rmap interval tree, under lock */
+	/* what CHECK_GET granted peers (rmap.c), under lock */
+	struct list_head grants;
+	unsigned int nr_grants;
 	/*
 	 * Remote segment (importer side): segid of node owner, [start, end)
 	 * = [0, size) are segment offsets, no mm and no notifier. zap_seq
@@ -229,6 +233,7 @@ void xpmem_rfaults_free(struct xpmem_att *att);
 struct xpmem_chan_zap;
 int xpmem_remote_zap(const struct xpmem_chan_zap *z);
 int xpmem_window_set(u32 peer, u64 base, u64 size);
+void xpmem_remote_release(struct xpmem_seg *seg, int flags);
 void xpmem_windows_exit(void);
 
 /* rmap.c: owner side (RESOLVE, reverse map, INVALIDATE, quarantine) */
@@ -253,6 +258,14 @@ struct xpmem_chan_query;
 struct xpmem_chan_record;
 typedef void (*xpmem_emit_t)(void *ctx, const struct xpmem_chan_record *r);
 void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx);
+int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
+		    int flags);
+struct xpmem_chan_release;
+int xpmem_grant_release(const struct xpmem_chan_release *r);
+void xpmem_grants_drop(struct xpmem_seg *seg);
+void xpmem_grants_discard(struct xpmem_seg *seg);
+void xpmem_query_grants(u32 peer, xpmem_emit_t emit, void *ctx);
+unsigned long xpmem_grant_count(void);
 void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx);
 void xpmem_quar_counts(unsigned long *entries, unsigned long *pages);
 
@@ -282,8 +295,15 @@ struct seq_file;
 void xpmem_show_segments(struct seq_file *m);
 struct xpmem_seg *xpmem_seg_lookup(s64 segid);
 struct xpmem_seg *xpmem_seg_next(unsigned long *idx);
+/* Whose permission xpmem_seg_check() checks. */
+enum xpmem_check {
+	XPMEM_CHECK_LOCAL,		/* the caller's, CAP_SYS_ADMIN bypasses */
+	XPMEM_CHECK_REMOTE,		/* uid/gid given, no bypass */
+	XPMEM_CHECK_REMOTE_ROOT,	/* uid/gid given, uid 0 bypasses */
+};
+
 int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
-		    bool remote);
+		    enum xpmem_check how);
 int xpmem_seg_any_class(struct xpmem_seg *seg, int flags);
 struct xpmem_ap *xpmem_ap_create(struct xpmem_tg *tg, struct xpmem_seg *seg,
 				 int flags, s64 *apid);
@@ -322,6 +342,9 @@ int xpmem_charge(kuid_t uid, enum xpmem_limit what);
 void xpmem_uncharge(kuid_t uid, enum xpmem_limit what);
 int xpmem_peer_charge(u32 peer, unsigned long npages);
 void xpmem_peer_uncharge(u32 peer, unsigned long npages);
+unsigned int xpmem_grants_per_seg_max(void);
+int xpmem_peer_grant_charge(u32 peer);
+void xpmem_peer_grant_uncharge(u32 peer);
 void xpmem_limits_exit(void);
 
 /* debugfs.c */

@@ -29,6 +29,9 @@ static const struct {
 	[XPMEM_CHAN_CHECK_GET_REPLY] = { sizeof(struct xpmem_chan_get_reply), 0 },
 	[XPMEM_CHAN_PEER_WINDOW]  = { sizeof(struct xpmem_chan_peer_window), 0 },
 	[XPMEM_CHAN_PEER_WINDOW_DONE] = { sizeof(struct xpmem_chan_status), 0 },
+	[XPMEM_CHAN_REMOTE_RELEASE] = { sizeof(struct xpmem_chan_release), 0 },
+	[XPMEM_CHAN_RELEASE_GRANT] = { sizeof(struct xpmem_chan_release), 0 },
+	[XPMEM_CHAN_RELEASE_GRANT_DONE] = { sizeof(struct xpmem_chan_status), 0 },
 };
 
 const char *chan_type_name(int type)
@@ -39,6 +42,7 @@ const char *chan_type_name(int type)
 		"HELLO", "HELLO_REPLY", "PEER_ACKED", "PEER_RESET", "QUERY",
 		"QUERY_REPLY", "REMOTE_GET", "REMOTE_GET_REPLY", "CHECK_GET",
 		"CHECK_GET_REPLY", "PEER_WINDOW", "PEER_WINDOW_DONE",
+		"REMOTE_RELEASE", "RELEASE_GRANT", "RELEASE_GRANT_DONE",
 	};
 	if (type < 1 || type > XPMEM_CHAN_TYPE_MAX || !names[type])
 		return "?";

@@ -241,6 +241,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (!strcmp(name, "dead_after")) {
 			if (parse_u32(value, &c->dead_after, 1, 1000))
 				FAIL("dead_after: expected 1..1000, got '%s'", value);
+		} else if (!strcmp(name, "remote_root")) {
+			if (!strcmp(value, "trusted"))
+				c->remote_root_trusted = 1;
+			else if (!strcmp(value, "untrusted"))
+				c->remote_root_trusted = 0;
+			else
+				FAIL("remote_root: expected trusted|untrusted, got '%s'", value);
 		} else {
 			FAIL("unknown key '%s' in [%s]", name, section[0] ? section : "xpmemd");
 		}

@@ -35,6 +35,8 @@ struct xconfig {
 	uint32_t ack_timeout_ms;
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;	/* missed heartbeats before a peer is dead */
+	int remote_root_trusted;	/* remote_root = trusted: a peer's uid 0 passes the
+					 * permit mode (CHECK_GET); default untrusted */
 	int npeers;
 	struct peer_conf peers[XPMEMD_MAX_PEERS];
 	char err[512];		/* first error, "file:line: message" */

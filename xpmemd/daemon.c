@@ -686,8 +686,12 @@ static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
 static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get *w)
 {
 	struct dreq *r = dreq_new(d, DREQ_CHECK_GET);
+	/* the grant the kernel records is the requester's incarnation's */
 	struct xpmem_chan_get g = { .segid = w->segid, .node = p->id, .flags = w->flags,
-				    .uid = w->uid, .gid = w->gid };
+				    .uid = w->uid, .gid = w->gid,
+				    .check_flags = d->cfg->remote_root_trusted ?
+						   XPMEM_CHAN_GET_ROOT_TRUSTED : 0,
+				    .incarnation = p->rp.incarnation };
 
 	if (!r)
 		return;
@@ -734,6 +738,41 @@ static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct 
 		}
 	}
 	d->st.stale_acks++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Release of a remote permit: the owner's kernel drops one from the grant */
+
+static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_chan_release *m)
+{
+	struct peer *p = find_peer(d, m->node);
+	struct xw_release w = { .segid = m->segid, .flags = m->flags };
+
+	if (!p) {
+		log_debug("REMOTE_RELEASE segid %#llx of unknown node %u",
+			  (unsigned long long)m->segid, m->node);
+		return;
+	}
+	d->st.releases_sent++;
+	net_send(d, p, XW_RELEASE, &w, sizeof(w), NULL, 0);
+}
+
+static void handle_net_release(struct dstate *d, struct peer *p, const struct xw_release *w)
+{
+	struct xpmem_chan_release r = { .segid = w->segid, .node = p->id, .flags = w->flags,
+					.incarnation = p->rp.incarnation };
+
+	d->st.releases_rx++;
+	chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);
+}
+
+static void handle_kernel_release_done(struct dstate *d, uint64_t seq,
+				       const struct xpmem_chan_status *s)
+{
+	if (!s->error)
+		return;
+	d->st.release_errors++;
+	log_debug("RELEASE_GRANT seq %llu: %s", (unsigned long long)seq, strerror(-s->error));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1107,6 +1146,9 @@ static void net_rx(void *arg, const void *buf, size_t len)
 	case XW_GET_REPLY:
 		handle_net_get_reply(d, p, m.body);
 		break;
+	case XW_RELEASE:
+		handle_net_release(d, p, m.body);
+		break;
 	}
 	d->dirty = 1;
 }
@@ -1150,6 +1192,12 @@ static void chan_dispatch(struct dstate *d, void *buf, size_t n)
 		break;
 	case XPMEM_CHAN_PEER_WINDOW_DONE:
 		handle_kernel_window_done(d, h->seq, body);
+		break;
+	case XPMEM_CHAN_REMOTE_RELEASE:
+		handle_kernel_remote_release(d, body);
+		break;
+	case XPMEM_CHAN_RELEASE_GRANT_DONE:
+		handle_kernel_release_done(d, h->seq, body);
 		break;
 	case XPMEM_CHAN_HELLO_REPLY: {
 		const struct xpmem_chan_hello *hr = body;
@@ -1288,7 +1336,7 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
-	S(get_checks); S(windows);
+	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
 #undef S
 	if (d->fab)
 		fab_get_stats(d->fab, &fs);

@@ -39,6 +39,9 @@ struct dstats {
 	uint64_t get_errors;		/* ... answered with an error */
 	uint64_t get_checks;		/* CHECK_GET sent on behalf of peers */
 	uint64_t windows;		/* PEER_WINDOW accepted by the kernel */
+	uint64_t releases_sent;		/* REMOTE_RELEASE forwarded to the owner */
+	uint64_t releases_rx;		/* RELEASE from peers, sent as RELEASE_GRANT */
+	uint64_t release_errors;	/* ... the kernel refused (RELEASE_GRANT_DONE error) */
 };
 
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */

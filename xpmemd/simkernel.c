@@ -14,6 +14,10 @@
 
 #define PAGE 4096ull
 #define MAXP 64		/* peers with a known incarnation */
+#define MAX_GRANTS_PER_SEG 1024		/* the module's max_grants_per_segment */
+#define MAX_GRANTS_PER_PEER 65536	/* ... max_grants_per_peer */
+#define RDONLY 1			/* XPMEM_RDONLY */
+#define RDWR 2				/* XPMEM_RDWR */
 
 struct seg {
 	struct seg *next;
@@ -29,6 +33,15 @@ struct rmap {
 	uint64_t inc;
 	int64_t segid;
 	uint64_t start, len;
+	int write;
+};
+
+struct grant {			/* what CHECK_GET granted peer (incarnation inc) */
+	struct grant *next;
+	int64_t segid;
+	uint32_t peer;
+	uint64_t inc;
+	uint32_t nr_ro, nr_rw;
 };
 
 struct import {
@@ -90,6 +103,7 @@ struct simk {
 	uint64_t next_gen, next_seq;
 	struct seg *segs;
 	struct rmap *rmap;
+	struct grant *grants;
 	struct import *imports;
 	struct qentry *quarantine;
 	struct pinval *pending;
@@ -155,6 +169,7 @@ void simk_destroy(struct simk *k)
 	close(k->lfd);
 	FREE_LIST(struct seg, k->segs);
 	FREE_LIST(struct rmap, k->rmap);
+	FREE_LIST(struct grant, k->grants);
 	FREE_LIST(struct import, k->imports);
 	FREE_LIST(struct qentry, k->quarantine);
 	FREE_LIST(struct done_gen, k->done);
@@ -460,6 +475,65 @@ size_t simk_rmap_count(struct simk *k)
 	return n;
 }
 
+static struct grant *grant_find(struct simk *k, int64_t segid, uint32_t peer, uint64_t inc)
+{
+	for (struct grant *g = k->grants; g; g = g->next)
+		if (g->segid == segid && g->peer == peer && g->inc == inc)
+			return g;
+	return NULL;
+}
+
+static void grant_free(struct simk *k, struct grant *g)
+{
+	for (struct grant **pp = &k->grants; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			free(g);
+			return;
+		}
+}
+
+size_t simk_grant_count(struct simk *k, int64_t segid, uint32_t peer, uint32_t *nr_ro,
+			uint32_t *nr_rw)
+{
+	uint32_t ro = 0, rw = 0;
+	size_t n = 0;
+
+	for (struct grant *g = k->grants; g; g = g->next) {
+		if (g->segid != segid || (peer && g->peer != peer))
+			continue;
+		n++;
+		ro += g->nr_ro;
+		rw += g->nr_rw;
+	}
+	if (nr_ro)
+		*nr_ro = ro;
+	if (nr_rw)
+		*nr_rw = rw;
+	return n;
+}
+
+uint64_t simk_remove_segment(struct simk *k, int64_t segid)
+{
+	struct seg **pp, *s;
+	uint64_t gen;
+
+	for (pp = &k->segs; *pp && (*pp)->segid != segid; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return 0;
+	s = *pp;
+	gen = simk_invalidate(k, segid, 0, s->size);
+	*pp = s->next;
+	free(s);
+	for (struct grant *g = k->grants, *next; g; g = next) {
+		next = g->next;
+		if (g->segid == segid)
+			grant_free(k, g);
+	}
+	return gen;
+}
+
 size_t simk_import_count(struct simk *k)
 {
 	size_t n = 0;
@@ -545,6 +619,13 @@ int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size)
 			return 1;
 		}
 	return -1;
+}
+
+int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags)
+{
+	struct xpmem_chan_release m = { .segid = segid, .node = owner, .flags = flags };
+
+	return ksend(k, XPMEM_CHAN_REMOTE_RELEASE, ++k->next_seq, &m, sizeof(m), NULL, 0);
 }
 
 int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size)
@@ -633,11 +714,20 @@ static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_res
 	k->st.resolves++;
 	for (s = k->segs; s && s->segid != r->segid; s = s->next)
 		;
-	if (!s)
+	if (!s) {
 		fr.error = -ENOENT;
-	else if (r->len == 0 || r->start >= s->size || r->len > s->size - r->start)
+	} else {
+		/* nothing beyond the requester's grant, checked first */
+		struct grant *g = grant_find(k, r->segid, r->requester,
+					     r->requester_incarnation);
+
+		if (!g || ((r->access & XPMEM_CHAN_ACCESS_WRITE) ? !g->nr_rw :
+			   !g->nr_ro && !g->nr_rw))
+			fr.error = -EACCES;
+	}
+	if (!fr.error && (r->len == 0 || r->start >= s->size || r->len > s->size - r->start))
 		fr.error = -EINVAL;
-	else if ((r->access & XPMEM_CHAN_ACCESS_WRITE) && s->rdonly)
+	else if (!fr.error && (r->access & XPMEM_CHAN_ACCESS_WRITE) && s->rdonly)
 		fr.error = -EACCES;
 	if (fr.error) {
 		k->st.resolve_errors++;
@@ -653,6 +743,7 @@ static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_res
 			m->segid = r->segid;
 			m->start = r->start;
 			m->len = r->len;
+			m->write = !!(r->access & XPMEM_CHAN_ACCESS_WRITE);
 			m->next = k->rmap;
 			k->rmap = m;
 		}
@@ -734,6 +825,12 @@ static void on_peer_reset(struct simk *k, const struct xpmem_chan_peer_reset *r)
 	}
 	if (r->incarnation > k->known_inc[i])
 		k->known_inc[i] = r->incarnation;
+	/* grants of older incarnations go */
+	for (struct grant *g = k->grants, *next; g; g = next) {
+		next = g->next;
+		if (g->peer == r->peer && g->inc < r->incarnation)
+			grant_free(k, g);
+	}
 	/* mappings of older incarnations are gone: quarantine and rmap */
 	for (struct qentry *q = k->quarantine, *next; q; q = next) {
 		next = q->next;
@@ -794,6 +891,17 @@ static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query
 				.segid = m->segid, .start = m->start, .len = m->len,
 				.aux = m->inc, .peer = m->peer };
 		}
+	} else if (q->what == XPMEM_CHAN_Q_GRANTS) {
+		for (struct grant *g = k->grants; g; g = g->next) {
+			if (q->peer && g->peer != q->peer)
+				continue;
+			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
+				continue;
+			out.rec[out.r.nrecords++] = (struct xpmem_chan_record){
+				.segid = g->segid, .start = g->nr_ro, .len = g->nr_rw,
+				.aux = g->inc, .peer = g->peer,
+				.flags = g->nr_rw ? 0 : XPMEM_CHAN_REC_RDONLY };
+		}
 	} else if (q->what == XPMEM_CHAN_Q_QUARANTINE) {
 		for (struct qentry *e = k->quarantine; e; e = e->next) {
 			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
@@ -823,7 +931,38 @@ static void on_get_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_g
 		}
 }
 
-/* the owner-side permission check of a remote xpmem_get: a local get's */
+/* a new grant record for (segid, peer, inc), within the module's bounds */
+static int grant_add(struct simk *k, int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags)
+{
+	struct grant *g = grant_find(k, segid, peer, inc);
+
+	if (!g) {
+		size_t on_seg = 0, of_peer = 0;
+
+		for (struct grant *x = k->grants; x; x = x->next) {
+			on_seg += x->segid == segid;
+			of_peer += x->peer == peer;
+		}
+		if (on_seg >= MAX_GRANTS_PER_SEG || of_peer >= MAX_GRANTS_PER_PEER)
+			return -ENOSPC;
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		g->segid = segid;
+		g->peer = peer;
+		g->inc = inc;
+		g->next = k->grants;
+		k->grants = g;
+	}
+	if (flags == RDWR)
+		g->nr_rw++;
+	else
+		g->nr_ro++;
+	return 0;
+}
+
+/* the owner-side permission check of a remote xpmem_get: a local get's;
+ * success records a grant for the requester's incarnation */
 static void on_check_get(struct simk *k, uint64_t seq, const struct xpmem_chan_get *g)
 {
 	struct xpmem_chan_get_reply r = { 0 };
@@ -832,25 +971,86 @@ static void on_check_get(struct simk *k, uint64_t seq, const struct xpmem_chan_g
 	k->st.check_gets++;
 	for (s = k->segs; s && s->segid != g->segid; s = s->next)
 		;
-	if (!s) {
-		r.error = -ENOENT;
-	} else if (g->flags != 1 && g->flags != 2) {	/* XPMEM_RDONLY, XPMEM_RDWR */
+	if ((g->flags != RDONLY && g->flags != RDWR) || g->reserved ||
+	    (g->check_flags & ~XPMEM_CHAN_GET_ROOT_TRUSTED)) {
 		r.error = -EINVAL;
+	} else if (!s) {
+		r.error = -ENOENT;
 	} else {
-		uint32_t want = g->flags == 2 ? 6 : 4, bits;
+		uint32_t want = g->flags == RDWR ? 6 : 4, bits;
+		int root = g->uid == 0 && (g->check_flags & XPMEM_CHAN_GET_ROOT_TRUSTED);
 
 		bits = g->uid == s->uid ? (s->mode >> 6) & 7 :
 		       g->gid == s->gid ? (s->mode >> 3) & 7 : s->mode & 7;
-		if (g->flags == 2 && s->rdonly)
+		if (g->flags == RDWR && s->rdonly)
 			r.error = -EACCES;
-		else if (g->uid != 0 && (bits & want) != want)
+		else if (!root && (bits & want) != want)
 			r.error = -EACCES;
 		else
+			r.error = grant_add(k, g->segid, g->node, g->incarnation, g->flags);
+		if (!r.error)
 			r.size = s->size;
 	}
 	if (r.error)
 		k->st.check_get_errors++;
 	ksend(k, XPMEM_CHAN_CHECK_GET_REPLY, seq, &r, sizeof(r), NULL, 0);
+}
+
+/*
+ * RELEASE_GRANT: one permit of (peer, incarnation) less. With no read-write
+ * permit left its write mappings of the segment are revoked, with none at
+ * all every mapping: an INVALIDATE to that peer, as the module does (the
+ * peer's word that it released is not taken for its pages being unmapped).
+ */
+static void on_release_grant(struct simk *k, uint64_t seq, const struct xpmem_chan_release *r)
+{
+	struct xpmem_chan_status st = { 0 };
+	struct grant *g = NULL;
+	struct seg *s;
+	uint32_t *nr;
+
+	k->st.release_grants++;
+	for (s = k->segs; s && s->segid != r->segid; s = s->next)
+		;
+	if (r->segid <= 0 || r->node > 32767 || (r->flags != RDONLY && r->flags != RDWR))
+		st.error = -EINVAL;
+	else if (!s || !(g = grant_find(k, r->segid, r->node, r->incarnation)))
+		st.error = -ENOENT;
+	else if (!*(nr = r->flags == RDWR ? &g->nr_rw : &g->nr_ro))
+		st.error = -EINVAL;
+	if (st.error) {
+		k->st.release_grant_errors++;
+		ksend(k, XPMEM_CHAN_RELEASE_GRANT_DONE, seq, &st, sizeof(st), NULL, 0);
+		return;
+	}
+	(*nr)--;
+	if (!g->nr_rw) {
+		int none = !g->nr_ro;
+		uint64_t lo = UINT64_MAX, hi = 0;
+		uint32_t peer = r->node;
+		uint64_t inc = r->incarnation;
+
+		if (none)
+			grant_free(k, g);
+		for (struct rmap **pp = &k->rmap; *pp;) {
+			struct rmap *m = *pp;
+
+			if (m->segid != r->segid || m->peer != r->node || m->inc != r->incarnation ||
+			    (!none && !m->write)) {
+				pp = &m->next;
+				continue;
+			}
+			if (m->start < lo)
+				lo = m->start;
+			if (m->start + m->len > hi)
+				hi = m->start + m->len;
+			*pp = m->next;
+			free(m);
+		}
+		if (hi)
+			send_invalidate(k, r->segid, lo, hi - lo, &peer, &inc, 1, NULL);
+	}
+	ksend(k, XPMEM_CHAN_RELEASE_GRANT_DONE, seq, &st, sizeof(st), NULL, 0);
 }
 
 static void on_peer_window(struct simk *k, uint64_t seq, const struct xpmem_chan_peer_window *w)
@@ -950,6 +1150,9 @@ static void dispatch(struct simk *k, char *buf, size_t n)
 		break;
 	case XPMEM_CHAN_PEER_WINDOW:
 		on_peer_window(k, h->seq, b);
+		break;
+	case XPMEM_CHAN_RELEASE_GRANT:
+		on_release_grant(k, h->seq, b);
 		break;
 	default:
 		k->st.malformed++;

@@ -6,9 +6,11 @@
  * structs of <xpmem/xpmem_channel.h>, so xpmemd runs unmodified against it
  * (--channel SOCKET). It keeps what the module keeps: exported segments,
  * the reverse map (peer X maps range R of segment S, made under peer
- * incarnation I), the imports of this node, pending invalidations with a
- * kernel-side timeout, and the quarantine of pages whose invalidation was
- * not acknowledged by every peer.
+ * incarnation I), the grants CHECK_GET recorded (peer, incarnation,
+ * read-only and read-write permits; RESOLVE is refused beyond them), the
+ * imports of this node, pending invalidations with a kernel-side timeout,
+ * and the quarantine of pages whose invalidation was not acknowledged by
+ * every peer.
  *
  * Single-threaded: tests call simk_pump() to move messages.
  */
@@ -30,6 +32,7 @@ struct simk_stats {
 	uint64_t peer_acked, peer_resets, malformed, connects;
 	uint64_t quarantine_entries, quarantine_pages;
 	uint64_t check_gets, check_get_errors, windows;
+	uint64_t release_grants, release_grant_errors;
 };
 
 /* kernel_timeout_ms: how long the kernel waits for ACKED/TIMED_OUT itself. */
@@ -44,10 +47,18 @@ void simk_get_stats(struct simk *k, struct simk_stats *s);
 /* Owner side */
 int simk_add_segment(struct simk *k, int64_t segid, uint64_t phys, uint64_t size, int rdonly);
 /* Permit mode of a segment for CHECK_GET (default: uid 0, gid 0, 0666);
- * checked like a file owned by uid:gid, root passes. */
+ * checked like a file owned by uid:gid; a remote uid 0 passes only with
+ * XPMEM_CHAN_GET_ROOT_TRUSTED. */
 int simk_set_segment_perm(struct simk *k, int64_t segid, uint32_t uid, uint32_t gid,
 			  uint32_t mode);
 size_t simk_rmap_count(struct simk *k);
+/* Grants on segid: records (peer, incarnation) and, if peer != 0, that
+ * peer's read-only / read-write permits over its incarnations. */
+size_t simk_grant_count(struct simk *k, int64_t segid, uint32_t peer, uint32_t *nr_ro,
+			uint32_t *nr_rw);
+/* Remove a segment: its grants go, every mapping of it is invalidated
+ * (returns that generation, 0 if nobody mapped it). */
+uint64_t simk_remove_segment(struct simk *k, int64_t segid);
 /* Invalidate a range: peers come from the reverse map. Returns the
  * generation (0 if no peer mapped the range: nothing to do). */
 uint64_t simk_invalidate(struct simk *k, int64_t segid, uint64_t start, uint64_t len);
@@ -69,6 +80,8 @@ uint64_t simk_remote_get(struct simk *k, uint32_t owner, int64_t segid, uint32_t
 			 uint32_t uid, uint32_t gid);
 /* 0 while pending, 1 done (error and size filled), -1 unknown id. */
 int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size);
+/* xpmem_release of a permit of owner's segid (REMOTE_RELEASE). */
+int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags);
 /* The window the daemon announced for peer (PEER_WINDOW): 0, or -1 if none. */
 int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size);
 /* Send raw bytes as one channel message (tests of the daemon's decoder). */

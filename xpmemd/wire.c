@@ -25,13 +25,14 @@ static const struct {
 	[XW_FAULT_REPLY]  = { sizeof(struct xw_fault_reply), sizeof(struct xpmem_chan_extent) },
 	[XW_GET]          = { sizeof(struct xw_get), 0 },
 	[XW_GET_REPLY]    = { sizeof(struct xw_get_reply), 0 },
+	[XW_RELEASE]      = { sizeof(struct xw_release), 0 },
 };
 
 const char *xw_type_name(int type)
 {
 	static const char *names[XW_TYPE_MAX + 1] = {
 		"?", "HELLO", "HEARTBEAT", "INVALIDATE", "ACK", "REMOTE_FAULT",
-		"FAULT_REPLY", "GET", "GET_REPLY",
+		"FAULT_REPLY", "GET", "GET_REPLY", "RELEASE",
 	};
 	return (type >= 1 && type <= XW_TYPE_MAX) ? names[type] : "?";
 }

@@ -36,7 +36,8 @@ enum xw_type {
 	XW_FAULT_REPLY	= 6,	/* struct xw_fault_reply + extents */
 	XW_GET		= 7,	/* struct xw_get */
 	XW_GET_REPLY	= 8,	/* struct xw_get_reply */
-	XW_TYPE_MAX	= 8,
+	XW_RELEASE	= 9,	/* struct xw_release */
+	XW_TYPE_MAX	= 9,
 };
 
 struct xw_hdr {
@@ -106,6 +107,14 @@ struct xw_get {
 };
 
 /* incarnation: of the daemon that sent GET (req_ids restart with it) */
+/* a permit GET granted was released on the sender's node (REMOTE_RELEASE):
+ * the owner's kernel drops one permit of the sender's grant (RELEASE_GRANT) */
+struct xw_release {
+	int64_t segid;
+	uint32_t flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
+	uint32_t reserved;
+};
+
 struct xw_get_reply {
 	uint64_t req_id;
 	uint64_t incarnation;

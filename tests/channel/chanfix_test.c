@@ -961,6 +961,7 @@ static int t_quarantine_unload(void)
 	if (cfd < 0 && chan_open_hello())
 		return 1;
 	CHECK(source_start(&s) == 0);
+	CHECK(grant(s.segid, PEER, 100, XPMEM_RDONLY) == 0);
 	{
 		struct xpmem_chan_resolve rq = { .segid = s.segid, .start = 0,
 						 .len = QPAGES * PG, .requester = PEER,
@@ -1177,11 +1178,14 @@ static int resolve_pages(int64_t segid, uint64_t start, uint64_t len, uint32_t p
 					 .requester = peer,
 					 .access = XPMEM_CHAN_ACCESS_READ,
 					 .requester_incarnation = 100 };
-	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 	struct xpmem_chan_frames *fr;
 	union msgbuf m;
+	uint64_t seq;
 
 	*pages = 0;
+	if (grant(segid, peer, 100, XPMEM_RDONLY))
+		return -997;
+	seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 	if (csend_seq(XPMEM_CHAN_RESOLVE, &rq, sizeof(rq), seq))
 		return -999;
 	if (!cexpect(&m, XPMEM_CHAN_RESOLVED, 5000) || m.h.seq != seq)

@@ -51,6 +51,11 @@ int cexpect(union msgbuf *m, uint16_t type, int ms);
 int cquiet(int ms);
 /* QUERY: total count of @what (peer filter), -1 on error; the reply in @out. */
 long query_total(uint32_t what, uint32_t peer, union msgbuf *out);
+/*
+ * CHECK_GET of @segid for @peer running @inc, as root with remote root
+ * trusted: the grant its RESOLVEs need. 0 or the reply's -errno.
+ */
+int grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags);
 /* Physical frame of our page at @p (/proc/self/pagemap), 0 if not present. */
 uint64_t pfn_of(void *p);
 

@@ -219,7 +219,11 @@ static int source_done(struct source *s, int ms)
 	return read(s->rep, &c, 1) == 1;
 }
 
-/* RESOLVE [start, start+len) of segid as peer; returns error, fills m. */
+/*
+ * RESOLVE [start, start+len) of segid as peer; returns error, fills m.
+ * The peer first gets the segment (CHECK_GET), as a daemon's xpmem_get
+ * would: the owner resolves nothing beyond that grant.
+ */
 static int resolve(int64_t segid, uint64_t start, uint64_t len, uint32_t peer,
 		   uint64_t inc, union msgbuf *m)
 {
@@ -227,8 +231,10 @@ static int resolve(int64_t segid, uint64_t start, uint64_t len, uint32_t peer,
 					.len = len, .requester = peer,
 					.access = XPMEM_CHAN_ACCESS_READ,
 					.requester_incarnation = inc };
-	uint64_t seq = ++dseq;
+	uint64_t seq;
 
+	grant(segid, peer, inc, XPMEM_RDONLY);	/* may fail: bad fields */
+	seq = ++dseq;
 	if (csend_seq(XPMEM_CHAN_RESOLVE, &r, sizeof(r), seq))
 		return -999;
 	if (!cexpect(m, XPMEM_CHAN_RESOLVED, 5000) || m->h.seq != seq)
@@ -728,6 +734,14 @@ static int t_loopback(void)
 	CHECK(write(cmd, "b", 1) == 1);
 	CHECK(waitpid(pid, &st, 0) == pid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
+	/* Its exit gave the permit back: the owner is told, nothing else. */
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 2000));
+	{
+		struct xpmem_chan_release *rel = body(&m);
+
+		CHECK(rel->segid == segid && rel->node == RPEER &&
+		      rel->flags == XPMEM_RDWR && rel->incarnation == 0);
+	}
 	CHECK(cquiet(200));
 	close(cmd);
 	close(rep);
@@ -976,6 +990,8 @@ static int t_stress(void)
 
 	CHECK(write_param("ack_timeout_ms", "5000") == 0);
 	CHECK(source_start(&s, SRC_MAX) == 0);
+	for (uint32_t p = 1; p <= 3; p++)
+		CHECK(grant(s.segid, p, 7, XPMEM_RDWR) == 0);
 	CHECK(write(s.cmd, "s", 1) == 1);
 	for (;;) {
 		while (!done && outstanding < 4) {

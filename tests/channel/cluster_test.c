@@ -165,6 +165,8 @@ static int owner(void)
 	CHECK(read(rep, &segid, 8) == 8 && segid > 0);
 	CHECK(((uint64_t)segid >> 48) == OWNER);
 	snprintf(text, sizeof(text), "%" PRId64 " %lu\n", segid, NPAGES * PG);
+	/* What the importer's xpmem_get got from the owner's CHECK_GET. */
+	CHECK(grant(segid, IMPORTER, 1, XPMEM_RDWR) == 0);
 	publish("seg", text);
 
 	/* Serve the importer's faults until it says it is done. */

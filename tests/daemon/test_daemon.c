@@ -43,9 +43,13 @@ static int fault_cond(struct cluster *c, void *a)
 	return simk_fault_state(c->nodes[f->node].k, f->id, NULL, NULL, NULL) == 1;
 }
 
-/* node `imp` faults [start, start+len) of node `own`'s segment SEG */
-static void do_fault(struct cluster *c, int imp, int own, uint64_t start, uint64_t len,
-		     uint32_t access, int expect_err)
+static void do_get(struct cluster *c, int imp, uint32_t owner, int64_t segid, uint32_t flags,
+		   uint32_t uid, int expect_err, uint64_t expect_size, int ms);
+
+/* node `imp` faults [start, start+len) of node `own`'s segment SEG, under no
+ * grant but what earlier gets of the importer's daemon left */
+static void fault_nogrant(struct cluster *c, int imp, int own, uint64_t start, uint64_t len,
+			  uint32_t access, int expect_err)
 {
 	struct fault_arg a = { imp, 0 };
 	struct xpmem_chan_extent ext;
@@ -63,6 +67,15 @@ static void do_fault(struct cluster *c, int imp, int own, uint64_t start, uint64
 		      "extent %#llx+%#llx", (unsigned long long)ext.phys,
 		      (unsigned long long)ext.len);
 	}
+}
+
+/* the same after an xpmem_get (RDWR) of SEG by the importer: the owner's
+ * kernel resolves nothing beyond a grant of the importer's incarnation */
+static void do_fault(struct cluster *c, int imp, int own, uint64_t start, uint64_t len,
+		     uint32_t access, int expect_err)
+{
+	do_get(c, imp, c->nodes[own].id, SEG, 2, 1000, 0, SEGSIZE, 5000);
+	fault_nogrant(c, imp, own, start, len, access, expect_err);
 }
 
 static struct simk_stats kstats(struct cluster *c, int i)
@@ -736,8 +749,9 @@ static void t_remote_get(const char *bin)
 	/* nobody: mode 0600 refuses */
 	do_get(&C, 1, 1, SEG, 1, 65534, -EACCES, 0, 5000);
 	do_get(&C, 1, 1, SEG, 2, 65534, -EACCES, 0, 5000);
-	/* root passes the mode; a read-only segment refuses RDWR to everybody */
-	do_get(&C, 1, 1, SEG, 2, 0, 0, SEGSIZE, 5000);
+	/* a remote uid 0 is no root (remote_root = untrusted, the default); a
+	 * read-only segment refuses RDWR to everybody */
+	do_get(&C, 1, 1, SEG, 2, 0, -EACCES, 0, 5000);
 	do_get(&C, 1, 1, SEG + 1, 1, 65534, 0, MB, 5000);
 	do_get(&C, 1, 1, SEG + 1, 2, 0, -EACCES, 0, 5000);
 	/* unknown segment, unknown node, the other direction */
@@ -758,6 +772,109 @@ static void t_remote_get(const char *bin)
 	node_kill(&C, 0, SIGKILL);
 	pump(&C, 2000);		/* > dead_after heartbeats */
 	do_get(&C, 1, 1, SEG, 1, 1000, -EHOSTDOWN, 0, 1000);
+	cluster_stop(&C);
+}
+
+struct grant_arg { int node; int64_t segid; uint32_t peer; size_t n; uint32_t ro, rw; };
+
+static int grant_cond(struct cluster *c, void *a)
+{
+	struct grant_arg *g = a;
+	uint32_t ro, rw;
+
+	return simk_grant_count(c->nodes[g->node].k, g->segid, g->peer, &ro, &rw) == g->n &&
+	       ro == g->ro && rw == g->rw;
+}
+
+/* wait until node's kernel holds n grant records of peer on segid, with
+ * ro/rw permits in all */
+static int wait_grant(struct cluster *c, int node, int64_t segid, uint32_t peer, size_t n,
+		      uint32_t ro, uint32_t rw, int ms)
+{
+	struct grant_arg a = { node, segid, peer, n, ro, rw };
+
+	return wait_for(c, grant_cond, &a, ms);
+}
+
+/* Grants in the owner's kernel (issue 15): RESOLVE only within what
+ * CHECK_GET granted the requester's incarnation; a remote uid 0 is not root
+ * unless the owner's config trusts it; xpmem_release on the importer gives
+ * the permit back through both daemons (REMOTE_RELEASE, RELEASE,
+ * RELEASE_GRANT) and the owner revokes what the importer mapped beyond
+ * what is left; a restart of the importer's daemon drops its grants. */
+static void t_grants(const char *bin)
+{
+	cluster_init(&C, bin, 3, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	simk_set_segment_perm(C.nodes[0].k, SEG, 1000, 1000, 0644);
+	start_all(&C);
+	/* no get: nothing resolves */
+	fault_nogrant(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
+	CHECK(simk_rmap_count(C.nodes[0].k) == 0, "rmap without a grant");
+	/* a read-only permit (user 65534, mode 0644): reads, no writes */
+	do_get(&C, 1, 1, SEG, 1, 65534, 0, SEGSIZE, 5000);
+	do_get(&C, 1, 1, SEG, 2, 65534, -EACCES, 0, 5000);
+	CHECK(wait_grant(&C, 0, SEG, 2, 1, 1, 0, 2000), "grant after a read-only get");
+	fault_nogrant(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	fault_nogrant(&C, 1, 0, MB, MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE,
+		      -EACCES);
+	/* node 3 has none of node 2's grant */
+	fault_nogrant(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
+	/* remote root is just uid 0 (remote_root = untrusted by default) */
+	simk_set_segment_perm(C.nodes[0].k, SEG, 1000, 1000, 0600);
+	do_get(&C, 2, 1, SEG, 1, 0, -EACCES, 0, 5000);
+	simk_set_segment_perm(C.nodes[0].k, SEG, 1000, 1000, 0644);
+	/* a second process of node 2 gets it read-write: writes resolve */
+	do_get(&C, 1, 1, SEG, 2, 1000, 0, SEGSIZE, 5000);
+	CHECK(wait_grant(&C, 0, SEG, 2, 1, 1, 1, 2000), "grant after a read-write get");
+	fault_nogrant(&C, 1, 0, MB, MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE, 0);
+	CHECK(simk_rmap_count(C.nodes[0].k) == 2, "rmap %zu", simk_rmap_count(C.nodes[0].k));
+	/* the read-write permit is released: its write mapping is revoked
+	 * (INVALIDATE, node 2 zaps and acks), the read one stays */
+	CHECK(simk_remote_release(C.nodes[1].k, 1, SEG, 2) == 0, "REMOTE_RELEASE");
+	CHECK(wait_grant(&C, 0, SEG, 2, 1, 1, 0, 5000), "read-write permit not given back");
+	CHECK(wait_stat(&C, 0, "acked", 1, 5000), "write mapping not revoked");
+	CHECK(simk_rmap_count(C.nodes[0].k) == 1, "rmap %zu", simk_rmap_count(C.nodes[0].k));
+	fault_nogrant(&C, 1, 0, MB, MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE,
+		      -EACCES);
+	/* the last permit: the grant and every mapping go */
+	CHECK(simk_remote_release(C.nodes[1].k, 1, SEG, 1) == 0, "REMOTE_RELEASE");
+	CHECK(wait_grant(&C, 0, SEG, 2, 0, 0, 0, 5000), "grant not dropped");
+	CHECK(wait_stat(&C, 0, "acked", 2, 5000), "mapping not revoked");
+	CHECK(simk_rmap_count(C.nodes[0].k) == 0, "rmap %zu", simk_rmap_count(C.nodes[0].k));
+	CHECK(simk_import_count(C.nodes[1].k) == 0, "importer still maps");
+	fault_nogrant(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
+	CHECK(wait_stat(&C, 1, "releases_sent", 2, 2000), "releases_sent");
+	CHECK(wait_stat(&C, 0, "releases_rx", 2, 2000), "releases_rx");
+	/* a release nobody holds: refused by the kernel, counted */
+	CHECK(simk_remote_release(C.nodes[1].k, 1, SEG, 1) == 0, "REMOTE_RELEASE");
+	CHECK(wait_stat(&C, 0, "release_errors", 1, 5000), "release_errors");
+	/* the importer's daemon restarts: the old incarnation's grant goes */
+	do_get(&C, 2, 1, SEG, 1, 65534, 0, SEGSIZE, 5000);
+	CHECK(wait_grant(&C, 0, SEG, 3, 1, 1, 0, 2000), "node 3's grant");
+	node_kill(&C, 2, SIGKILL);
+	node_start(&C, 2);
+	CHECK(wait_ready(&C, 10000), "restart");
+	CHECK(wait_grant(&C, 0, SEG, 3, 0, 0, 0, 5000), "old incarnation's grant kept");
+	fault_nogrant(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
+	/* segment removal drops its grants */
+	do_get(&C, 2, 1, SEG, 1, 65534, 0, SEGSIZE, 5000);
+	fault_nogrant(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
+	CHECK(simk_remove_segment(C.nodes[0].k, SEG), "nothing invalidated at removal");
+	CHECK(simk_grant_count(C.nodes[0].k, SEG, 0, NULL, NULL) == 0, "grants after removal");
+	CHECK(wait_stat(&C, 0, "acked", 3, 5000), "removal not acked");
+	cluster_stop(&C);
+
+	/* remote_root = trusted: a peer's uid 0 passes the mode (CHECK_GET flag) */
+	cluster_init(&C, bin, 2, 0);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "remote_root = trusted");
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	simk_set_segment_perm(C.nodes[0].k, SEG, 1000, 1000, 0600);
+	start_all(&C);
+	do_get(&C, 1, 1, SEG, 2, 0, 0, SEGSIZE, 5000);
+	do_get(&C, 1, 1, SEG, 1, 65534, -EACCES, 0, 5000);
+	CHECK(wait_grant(&C, 0, SEG, 2, 1, 0, 1, 2000), "root's grant");
+	fault_nogrant(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE, 0);
 	cluster_stop(&C);
 }
 
@@ -866,6 +983,8 @@ int main(int argc, char **argv)
 		t_remote_get(argv[2]);
 	else if (!strcmp(argv[1], "windows"))
 		t_windows(argv[2]);
+	else if (!strcmp(argv[1], "grants"))
+		t_grants(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

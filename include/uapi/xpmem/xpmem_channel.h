@@ -29,6 +29,8 @@
  *   REMOTE_GET      -> REMOTE_GET_REPLY
  *                                          CHECK_GET    -> CHECK_GET_REPLY
  *                                          PEER_WINDOW  -> PEER_WINDOW_DONE
+ *   REMOTE_RELEASE  (notification)
+ *                                          RELEASE_GRANT -> RELEASE_GRANT_DONE
  *
  * One INVALIDATE covers an arbitrary [start, start + len) range of one
  * segment and any number of peers (up to XPMEM_CHAN_MAX_PEERS): the kernel
@@ -72,7 +74,10 @@ enum xpmem_chan_type {
 	XPMEM_CHAN_CHECK_GET_REPLY = 19, /* k->d: struct xpmem_chan_get_reply */
 	XPMEM_CHAN_PEER_WINDOW	= 20,	/* d->k: struct xpmem_chan_peer_window */
 	XPMEM_CHAN_PEER_WINDOW_DONE = 21, /* k->d: struct xpmem_chan_status */
-	XPMEM_CHAN_TYPE_MAX	= 21,
+	XPMEM_CHAN_REMOTE_RELEASE = 22,	/* k->d: struct xpmem_chan_release */
+	XPMEM_CHAN_RELEASE_GRANT = 23,	/* d->k: struct xpmem_chan_release */
+	XPMEM_CHAN_RELEASE_GRANT_DONE = 24, /* k->d: struct xpmem_chan_status */
+	XPMEM_CHAN_TYPE_MAX	= 24,
 };
 
 struct xpmem_chan_hdr {
@@ -214,12 +219,17 @@ struct xpmem_chan_peer_reset {
  *             peer with access (error -ENOENT / -EACCES)
  *   QUARANTINE  quarantined ranges (record: segid, start, len, aux =
  *             generation, peer = one missing peer, flags = peers missing)
+ *   GRANTS    what CHECK_GET granted (record: segid, peer, aux = the peer
+ *             incarnation, start = read-only permits, len = read-write
+ *             permits, flags = XPMEM_CHAN_REC_RDONLY if no read-write one);
+ *             peer != 0 filters
  * Replies are paged: records [offset, offset + nrecords) of total.
  */
 #define XPMEM_CHAN_Q_SEGMENTS	1
 #define XPMEM_CHAN_Q_MAPPINGS	2
 #define XPMEM_CHAN_Q_SEGMENT	3
 #define XPMEM_CHAN_Q_QUARANTINE	4
+#define XPMEM_CHAN_Q_GRANTS	5
 struct xpmem_chan_query {
 	__u32 what;
 	__u32 peer;
@@ -250,16 +260,49 @@ struct xpmem_chan_query_reply {
  * REMOTE_GET (k->d): xpmem_get on this node of a segid owned by node. The
  * daemon asks the owner's daemon (authenticated GET/GET_REPLY over the fabric;
  * the Peer gRPC RemoteGet serves the same check to tools), which asks its kernel with
- * CHECK_GET (d->k) carrying the requester's node and credentials; the owner
- * kernel applies exactly the permit-mode check of a local get. uid/gid are
- * cluster-wide (one user database, as on HPC clusters).
+ * CHECK_GET (d->k) carrying the requester's node, its daemon's incarnation
+ * and credentials; the owner kernel applies the permit-mode check of a local
+ * get. uid/gid are cluster-wide (one user database, as on HPC clusters); a
+ * remote uid 0 passes the mode only with XPMEM_CHAN_GET_ROOT_TRUSTED (the
+ * owner's daemon configuration says so, remote_root = trusted).
+ *
+ * A CHECK_GET that succeeds records a grant on the segment: (requester,
+ * incarnation) holds one more read-only or read-write permit. RESOLVE is
+ * refused (-EACCES) beyond the requester's grant: without one, or WRITE with
+ * read-only permits only. RELEASE_GRANT gives one permit back; PEER_RESET
+ * drops the grants of older incarnations, segment removal all of its grants.
+ * Grants are bounded per segment and per peer (-ENOSPC).
  */
+#define XPMEM_CHAN_GET_ROOT_TRUSTED	0x1
 struct xpmem_chan_get {
 	__s64 segid;
 	__u32 node;		/* REMOTE_GET: owner; CHECK_GET: requester */
 	__u32 flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
 	__u32 uid;		/* fsuid of the getter */
 	__u32 gid;		/* fsgid of the getter */
+	__u32 check_flags;	/* CHECK_GET: XPMEM_CHAN_GET_*; REMOTE_GET: 0 */
+	__u32 reserved;		/* 0 */
+	__u64 incarnation;	/* CHECK_GET: requester's; REMOTE_GET: 0 */
+};
+
+/*
+ * REMOTE_RELEASE (k->d, notification): a permit of this node on owner's
+ * segid was released (xpmem_release, or its holder's exit/close); its
+ * attachments are already zapped. The daemon tells the owner's daemon
+ * (RELEASE over the fabric), which sends RELEASE_GRANT (d->k) {segid, node =
+ * the releasing peer, flags, incarnation = that peer's} to its kernel: one
+ * permit of that kind less. When the peer has no read-write permit left its
+ * write mappings of the segment are revoked, when it has none at all every
+ * mapping of it: by an ordinary INVALIDATE to that peer (a peer's word that
+ * it maps nothing is not enough to reuse a page). RELEASE_GRANT_DONE {0,
+ * -EINVAL (bad fields, or no permit of that kind left), -ENOENT (no such
+ * segment or grant)}.
+ */
+struct xpmem_chan_release {
+	__s64 segid;
+	__u32 node;		/* REMOTE_RELEASE: owner; RELEASE_GRANT: peer */
+	__u32 flags;		/* XPMEM_RDONLY / XPMEM_RDWR: the permit's */
+	__u64 incarnation;	/* RELEASE_GRANT: the peer's; REMOTE_RELEASE: 0 */
 };
 
 /* REMOTE_GET_REPLY, CHECK_GET_REPLY: error 0 or -errno; size of the segment. */
