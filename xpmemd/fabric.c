@@ -283,12 +283,25 @@ static int is_rx(struct fab *f, void *ctx)
 	return (char *)ctx >= (char *)&f->rx[0] && (char *)ctx < (char *)&f->rx[NRX];
 }
 
+/*
+ * errno is cleared before every fi_cq_read: it drives the tcp provider's
+ * progress, and libfabric 1.17's tcp provider (xnet_recv_cm_msg) reads a
+ * connection request with recv() and, when recv returns 0 (the peer closed
+ * before sending its CM message), returns whatever errno was left over. A
+ * stale EAGAIN (ours or the provider's) keeps that connection forever in
+ * CLOSE_WAIT, one fd each, re-read on every progress pass: a flood of
+ * connect-and-close to the fabric port leaked fds and spun the loop
+ * (test_exposure flood). Fixed upstream in 2025 (ofiwg/libfabric#10926).
+ */
 void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
 {
 	struct fi_cq_msg_entry comp[16];
 
 	for (;;) {
-		ssize_t n = fi_cq_read(f->cq, comp, 16);
+		ssize_t n;
+
+		errno = 0;
+		n = fi_cq_read(f->cq, comp, 16);
 
 		if (n == -FI_EAGAIN)
 			break;

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exposure of a running xpmemd (issue 15): what it listens on and what a
+ * flood of its fabric port does to it. Real daemons on 127.0.0.1 against
+ * simulated kernels, as in test_daemon.
+ *
+ * usage: test_exposure CASE PATH-TO-XPMEMD
+ *   listen  the daemon's TCP listeners (ss -ltnp): the fabric port on the
+ *           configured address only, nothing else (no Peer gRPC port)
+ *   flood   started with RLIMIT_NOFILE 1024 soft / 8192 hard (systemd's
+ *           default shape): 2000 idle TCP connections to the fabric port
+ *           while invalidations keep flowing between two daemons. No fd
+ *           exhaustion (the daemon raised its soft limit), xpmemctl status
+ *           answers, and inval->ack p50 stays within 2x of the unloaded
+ *           run measured first in the same test.
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEG 0x1000
+#define SEGSIZE (64ull << 20)
+#define MB (1ull << 20)
+#define FLOOD_CONNS 2000
+#define ROUNDS 150
+
+static struct cluster C;
+static char ctl_bin[512];
+static char out[65536];
+
+static uint64_t us_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void start_all(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		node_start(c, i);
+	CHECK(wait_ready(c, 15000), "cluster did not come up");
+}
+
+/* run xpmemctl ARGS (shell words); returns its exit status, output in out */
+static int ctl(const char *args)
+{
+	char cmd[2048];
+	int pfd[2], st = 0;
+	size_t n = 0;
+	pid_t pid;
+
+	CHECK(pipe(pfd) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		snprintf(cmd, sizeof(cmd), "exec %s %s", ctl_bin, args);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	CHECK(fcntl(pfd[0], F_SETFL, O_NONBLOCK) == 0, "fcntl");
+	for (;;) {
+		ssize_t r = read(pfd[0], out + n, sizeof(out) - 1 - n);
+
+		if (r > 0) {
+			n += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		pump(&C, 5);	/* the kernels answer the daemon's queries */
+	}
+	close(pfd[0]);
+	out[n] = 0;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	fprintf(stderr, "$ xpmemctl %s  [rc %d]\n%s", args, WEXITSTATUS(st), out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* the soft RLIMIT_NOFILE of pid, from /proc/PID/limits */
+static long long nofile_limit(pid_t pid)
+{
+	char path[64], line[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Max open files", 14) && sscanf(line + 14, "%lld", &v) != 1)
+			v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * The TCP listeners of pid as `ss -ltnpH` shows them ("ADDR:PORT" each,
+ * space separated, into buf); returns how many.
+ */
+static int tcp_listeners(pid_t pid, char *buf, size_t len)
+{
+	char line[512], pidtag[32];
+	FILE *p = popen("ss -ltnpH 2>&1", "r");
+	int n = 0;
+	size_t used = 0;
+
+	CHECK(p, "popen ss");
+	buf[0] = 0;
+	snprintf(pidtag, sizeof(pidtag), "pid=%d,", (int)pid);
+	while (fgets(line, sizeof(line), p)) {
+		char state[32], local[160];
+		int rq, sq;
+
+		if (!strstr(line, pidtag))
+			continue;
+		if (sscanf(line, "%31s %d %d %159s", state, &rq, &sq, local) != 4)
+			continue;
+		n++;
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
+					 used ? " " : "", local);
+	}
+	CHECK(pclose(p) == 0, "ss -ltnpH failed (iproute2 installed?)");
+	return n;
+}
+
+static void t_listen(const char *bin)
+{
+	char want[64], got[1024];
+
+	cluster_init(&C, bin, 2, 0);
+	start_all(&C);
+	for (int i = 0; i < 2; i++) {
+		int n = tcp_listeners(C.nodes[i].pid, got, sizeof(got));
+
+		snprintf(want, sizeof(want), "127.0.0.1:%d", C.nodes[i].port);
+		fprintf(stderr, "node %d (listen = %s): TCP listeners: %s\n", i + 1, want, got);
+		CHECK(n == 1 && !strcmp(got, want),
+		      "node %d listens on '%s', expected exactly the fabric port %s", i + 1, got,
+		      want);
+	}
+	cluster_stop(&C);
+}
+
+struct gen_arg { int node; uint64_t gen; int state; };
+
+static int gen_cond(struct cluster *c, void *a)
+{
+	struct gen_arg *g = a;
+
+	return (int)simk_inval_state(c->nodes[g->node].k, g->gen) == g->state;
+}
+
+struct id_arg { int node; uint64_t id; int get; };
+
+static int id_cond(struct cluster *c, void *a)
+{
+	struct id_arg *f = a;
+
+	if (f->get)
+		return simk_get_state(c->nodes[f->node].k, f->id, NULL, NULL) == 1;
+	return simk_fault_state(c->nodes[f->node].k, f->id, NULL, NULL, NULL) == 1;
+}
+
+/* node 2 gets and faults 1 MiB of node 1's SEG */
+static void map_remote(void)
+{
+	struct id_arg a = { 1, 0, 1 };
+	int err = -1;
+
+	a.id = simk_remote_get(C.nodes[1].k, C.nodes[0].id, SEG, 1 /* XPMEM_RDONLY */, 1000, 1000);
+	CHECK(wait_for(&C, id_cond, &a, 5000), "remote get did not finish");
+	simk_get_state(C.nodes[1].k, a.id, &err, NULL);
+	CHECK(err == 0, "remote get: %d", err);
+	a.get = 0;
+	a.id = simk_remote_fault(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB, XPMEM_CHAN_ACCESS_READ);
+	CHECK(wait_for(&C, id_cond, &a, 5000), "remote fault did not finish");
+	simk_fault_state(C.nodes[1].k, a.id, &err, NULL, NULL);
+	CHECK(err == 0, "remote fault: %d", err);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ROUNDS invalidations of a range node 2 maps: inval -> ACKED latency, us */
+static void inval_rounds(uint64_t *p50, uint64_t *p99)
+{
+	static uint64_t lat[ROUNDS];
+
+	for (int r = 0; r < ROUNDS; r++) {
+		struct gen_arg g = { 0, 0, SIMK_ACKED };
+		uint64_t t0;
+
+		map_remote();
+		t0 = us_now();
+		g.gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
+		CHECK(g.gen, "nothing to invalidate");
+		CHECK(wait_for(&C, gen_cond, &g, 5000), "generation %llu not ACKED (state %d)",
+		      (unsigned long long)g.gen, simk_inval_state(C.nodes[0].k, g.gen));
+		lat[r] = us_now() - t0;
+	}
+	qsort(lat, ROUNDS, sizeof(lat[0]), cmp_u64);
+	*p50 = lat[ROUNDS / 2];
+	*p99 = lat[ROUNDS * 99 / 100];
+}
+
+/* child: FLOOD_CONNS idle connections to port (source src), then wait */
+static pid_t flood(int port, int *ready_fd)
+{
+	int pfd[2];
+	pid_t pid;
+
+	CHECK(pipe(pfd) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct rlimit rl;
+		int n = 0;
+
+		close(pfd[0]);
+		rl.rlim_cur = rl.rlim_max = FLOOD_CONNS + 64;	/* root may raise it */
+		if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				perror("flood: setrlimit");
+		}
+		for (int i = 0; i < FLOOD_CONNS; i++) {
+			int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+			if (s < 0) {
+				perror("flood: socket");
+				break;
+			}
+			if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+				perror("flood: connect");
+				close(s);
+				break;
+			}
+			n++;	/* held open, never written to */
+		}
+		if (write(pfd[1], &n, sizeof(n)) != sizeof(n))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	CHECK(fcntl(pfd[0], F_SETFL, O_NONBLOCK) == 0, "fcntl");
+	*ready_fd = pfd[0];
+	return pid;
+}
+
+static void t_flood(const char *bin)
+{
+	struct rlimit rl = { .rlim_cur = 1024, .rlim_max = 8192 };
+	uint64_t p50_0, p99_0, p50_1, p99_1;
+	int fds0, fds1 = 0, ready_fd, nconn = -1;
+	long long lim;
+	pid_t fpid, d0;
+	char sock[300];
+
+	/* the daemons start as systemd would start them without LimitNOFILE */
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit: %s", strerror(errno));
+	cluster_init(&C, bin, 2, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	d0 = C.nodes[0].pid;
+	snprintf(sock, sizeof(sock), "-s %s status", C.nodes[0].grpc);
+	lim = nofile_limit(d0);
+	fds0 = count_fds(d0);
+	fprintf(stderr, "daemon: fd limit %lld, %d fds open\n", lim, fds0);
+	CHECK(lim == 8192, "the daemon did not raise its soft fd limit to the hard limit (%lld)",
+	      lim);
+
+	inval_rounds(&p50_0, &p99_0);
+	fprintf(stderr, "unloaded: inval->ack p50 %llu us, p99 %llu us (n=%d)\n",
+		(unsigned long long)p50_0, (unsigned long long)p99_0, ROUNDS);
+
+	fpid = flood(C.nodes[0].port, &ready_fd);
+	for (int t = 0; t < 3000 && nconn < 0; t++) {
+		if (read(ready_fd, &nconn, sizeof(nconn)) != sizeof(nconn))
+			nconn = -1;
+		pump(&C, 5);
+	}
+	close(ready_fd);
+	CHECK(nconn == FLOOD_CONNS, "flood opened %d of %d connections", nconn, FLOOD_CONNS);
+	/* the provider accepts each one (an fd apiece) as it progresses */
+	for (int t = 0; t < 400; t++) {
+		fds1 = count_fds(d0);
+		if (fds1 >= fds0 + FLOOD_CONNS)
+			break;
+		pump(&C, 25);
+	}
+	fprintf(stderr, "flooded: %d idle connections, daemon holds %d fds (was %d, limit %lld)\n",
+		nconn, fds1, fds0, lim);
+	CHECK(fds1 >= fds0 + FLOOD_CONNS * 9 / 10,
+	      "the flood did not reach the daemon (%d fds): the test measures nothing", fds1);
+	CHECK(fds1 < lim - 64, "fd table nearly full: %d of %lld", fds1, lim);
+
+	CHECK(ctl(sock) == 0 && strstr(out, "node           1") && strstr(out, "1 alive / 1"),
+	      "xpmemctl status did not answer under the flood");
+
+	inval_rounds(&p50_1, &p99_1);
+	fprintf(stderr, "flooded: inval->ack p50 %llu us, p99 %llu us (n=%d)\n",
+		(unsigned long long)p50_1, (unsigned long long)p99_1, ROUNDS);
+	printf("flood: %d connections, daemon fds %d -> %d (limit %lld); inval->ack p50 %llu -> %llu us, p99 %llu -> %llu us\n",
+	       nconn, fds0, fds1, lim, (unsigned long long)p50_0, (unsigned long long)p50_1,
+	       (unsigned long long)p99_0, (unsigned long long)p99_1);
+	CHECK(ctl(sock) == 0, "xpmemctl status after the loaded run");
+	CHECK(p50_1 <= 2 * p50_0, "inval->ack p50 under the flood %llu us > 2x unloaded %llu us",
+	      (unsigned long long)p50_1, (unsigned long long)p50_0);
+	CHECK(kill(fpid, SIGKILL) == 0 && waitpid(fpid, NULL, 0) == fpid, "flood child");
+	/* the connections close: the provider lets their fds go */
+	for (int t = 0; t < 400; t++) {
+		fds1 = count_fds(d0);
+		if (fds1 <= fds0 + 16)
+			break;
+		pump(&C, 25);
+	}
+	fprintf(stderr, "flood over: daemon holds %d fds\n", fds1);
+	CHECK(fds1 <= fds0 + 16, "%d fds still held after the flood closed (was %d)", fds1, fds0);
+	cluster_stop(&C);
+}
+
+int main(int argc, char **argv)
+{
+	char *dup;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s listen|flood XPMEMD\n", argv[0]);
+		return 2;
+	}
+	test_name = argv[1];
+	dup = strdup(argv[2]);
+	CHECK(dup, "strdup");
+	snprintf(ctl_bin, sizeof(ctl_bin), "%s/xpmemctl", dirname(dup));
+	free(dup);
+	alarm(170);	/* hard bound on any case */
+	if (!strcmp(argv[1], "listen"))
+		t_listen(argv[2]);
+	else if (!strcmp(argv[1], "flood"))
+		t_flood(argv[2]);
+	else {
+		fprintf(stderr, "unknown case %s\n", argv[1]);
+		return 2;
+	}
+	printf("%s: OK\n", test_name);
+	return 0;
+}
