@@ -194,14 +194,15 @@ static void t_replay(const char *bin)
 	replay(hb_ab, "HEARTBEAT A->B");
 	replay(fault_ba, "REMOTE_FAULT B->A");
 	replay(hello_ab, "HELLO A->B");
+	settle();
+	/* what reached a kernel first, then why the daemons dropped them */
+	CHECK(kstats(1).zaps == kb.zaps, "B's kernel zapped for a replayed INVALIDATE");
+	CHECK(kstats(0).resolves == ka.resolves, "A's kernel resolved a replayed REMOTE_FAULT");
+	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO: PEER_RESET on B");
 	CHECK(wait_stat(&C, 1, "rx_replayed", 2, 3000), "B: replays not counted (%ld)",
 	      stat_of(1, "rx_replayed"));
 	CHECK(wait_stat(&C, 0, "rx_replayed", 1, 3000), "A: replay not counted (%ld)",
 	      stat_of(0, "rx_replayed"));
-	settle();
-	CHECK(kstats(1).zaps == kb.zaps, "B's kernel zapped for a replayed INVALIDATE");
-	CHECK(kstats(0).resolves == ka.resolves, "A's kernel resolved a replayed REMOTE_FAULT");
-	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO: PEER_RESET on B");
 
 	/* 2. the receiver B restarts: A's old session messages name another
 	 * session; B's own old messages (the sender restarted) are of an older
@@ -217,19 +218,19 @@ static void t_replay(const char *bin)
 	replay(inval_ab, "old-session INVALIDATE A->B");
 	replay(hb_ab, "old-session HEARTBEAT A->B");
 	replay(hello_ab, "HELLO A->B (A's current incarnation)");
-	CHECK(wait_stat(&C, 1, "rx_stale_session", 2, 3000),
-	      "B (restarted): old-session messages not counted as such (%ld)",
-	      stat_of(1, "rx_stale_session"));
 	replay(fault_ba, "REMOTE_FAULT of B's previous incarnation");
 	replay(hello_ba, "HELLO of B's previous incarnation");
 	replay(hb_ba, "HEARTBEAT of B's previous incarnation");
-	CHECK(wait_stat(&C, 0, "rx_stale_incarnation", 3, 3000),
-	      "A: B's old incarnation not counted stale (%ld)", stat_of(0, "rx_stale_incarnation"));
 	settle();
 	CHECK(kstats(1).zaps == kb.zaps, "restarted B zapped for an old INVALIDATE");
 	CHECK(kstats(1).peer_resets == kb.peer_resets, "old HELLO: PEER_RESET on B");
 	CHECK(kstats(0).resolves == ka.resolves, "A resolved B's old REMOTE_FAULT");
 	CHECK(kstats(0).peer_resets == ka.peer_resets, "B's old HELLO: PEER_RESET on A");
+	CHECK(wait_stat(&C, 1, "rx_stale_session", 2, 3000),
+	      "B (restarted): old-session messages not counted as such (%ld)",
+	      stat_of(1, "rx_stale_session"));
+	CHECK(wait_stat(&C, 0, "rx_stale_incarnation", 3, 3000),
+	      "A: B's old incarnation not counted stale (%ld)", stat_of(0, "rx_stale_incarnation"));
 	/* the new session works */
 	CHECK(fault(1, 0, 5000) == 0, "fault after B's restart");
 	invalidate_acked(0);
@@ -250,16 +251,16 @@ static void t_replay(const char *bin)
 	replay(inval_ab, "INVALIDATE of A's previous incarnation");
 	replay(hb_ab, "HEARTBEAT of A's previous incarnation");
 	replay(hello_ab, "HELLO of A's previous incarnation");
-	CHECK(wait_stat(&C, 1, "rx_stale_incarnation", 3, 3000),
-	      "B: A's old incarnation not counted stale (%ld)", stat_of(1, "rx_stale_incarnation"));
 	replay(fault_ba2, "old-session REMOTE_FAULT B->A");
-	CHECK(wait_stat(&C, 0, "rx_stale_session", 1, 3000),
-	      "A (restarted): old-session REMOTE_FAULT not counted (%ld)",
-	      stat_of(0, "rx_stale_session"));
 	settle();
 	CHECK(kstats(1).zaps == kb.zaps, "B zapped for an INVALIDATE of A's old incarnation");
 	CHECK(kstats(1).peer_resets == kb.peer_resets, "A's old HELLO: PEER_RESET on B");
 	CHECK(kstats(0).resolves == ka.resolves, "restarted A resolved an old REMOTE_FAULT");
+	CHECK(wait_stat(&C, 1, "rx_stale_incarnation", 3, 3000),
+	      "B: A's old incarnation not counted stale (%ld)", stat_of(1, "rx_stale_incarnation"));
+	CHECK(wait_stat(&C, 0, "rx_stale_session", 1, 3000),
+	      "A (restarted): old-session REMOTE_FAULT not counted (%ld)",
+	      stat_of(0, "rx_stale_session"));
 
 	/* 4. A dies: its replayed HELLO and HEARTBEAT do not make it alive, at B
 	 * as it is, nor at a B restarted meanwhile (which knows nothing of A) */
@@ -285,13 +286,13 @@ static void t_replay(const char *bin)
 		replay(hb_ab, "HEARTBEAT of the dead A to a restarted B");
 		pump(&C, 300);
 	}
+	CHECK(node_peer_field(&C, 1, 1, "alive") == 0, "a replayed HELLO made the dead A alive");
+	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO: PEER_RESET to the kernel");
+	CHECK(node_peer_field(&C, 1, 1, "established") == 0, "session with a dead node");
+	CHECK(node_stat(&C, 1, "sessions") == 0, "sessions %lld", node_stat(&C, 1, "sessions"));
 	CHECK(wait_stat(&C, 1, "hellos_rx", 1, 3000), "restarted B did not take A's HELLO");
 	CHECK(wait_stat(&C, 1, "rx_stale_session", 1, 3000) ||
 	      wait_stat(&C, 1, "rx_no_session", 1, 100), "old HEARTBEAT not counted");
-	CHECK(node_peer_field(&C, 1, 1, "alive") == 0, "a replayed HELLO made the dead A alive");
-	CHECK(node_peer_field(&C, 1, 1, "established") == 0, "session with a dead node");
-	CHECK(node_stat(&C, 1, "sessions") == 0, "sessions %lld", node_stat(&C, 1, "sessions"));
-	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO: PEER_RESET to the kernel");
 	/* A comes back: nothing was locked out */
 	node_start(&C, 0);
 	CHECK(wait_ready(&C, 10000), "A did not rejoin after the replays");
