@@ -172,6 +172,7 @@ static void t_replay(const char *bin)
 	struct simk_stats ka, kb;
 	long inval_ab, hb_ab, hello_ab, fault_ba, hello_ba, hb_ba, fault_ba2;
 	uint64_t inc_a1, inc_b1;
+	long long deaths;
 
 	relay_pair(bin, 0, NULL);
 	/* traffic to record: B faults A's segment, A invalidates it */
@@ -268,8 +269,10 @@ static void t_replay(const char *bin)
 	settle();
 	hello_ab = relay_find(&R, RELAY_AB, XW_HELLO, 0, -1);
 	hb_ab = relay_find(&R, RELAY_AB, XW_HEARTBEAT, 0, -1);
+	deaths = node_stat(&C, 1, "peer_deaths");
 	node_kill(&C, 0, SIGKILL);
-	CHECK(wait_stat(&C, 1, "peer_deaths", 1, 5000), "B did not see A die");
+	CHECK(wait_stat(&C, 1, "peer_deaths", deaths + 1, 5000), "B did not see A die");
+	deaths++;
 	kb = kstats(1);
 	for (int k = 0; k < 3; k++) {
 		replay(hello_ab, "HELLO of the dead A");
@@ -277,6 +280,8 @@ static void t_replay(const char *bin)
 		pump(&C, 300);
 	}
 	CHECK(node_peer_field(&C, 1, 1, "alive") == 0, "replays made the dead A alive at B");
+	CHECK(node_stat(&C, 1, "peer_deaths") == deaths, "replays made the dead A alive at B "
+	      "for a while (peer_deaths %lld -> %lld)", deaths, node_stat(&C, 1, "peer_deaths"));
 	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO of the dead A: PEER_RESET");
 	node_kill(&C, 1, SIGKILL);
 	start_alone(1);
@@ -287,6 +292,8 @@ static void t_replay(const char *bin)
 		pump(&C, 300);
 	}
 	CHECK(node_peer_field(&C, 1, 1, "alive") == 0, "a replayed HELLO made the dead A alive");
+	CHECK(node_stat(&C, 1, "peer_deaths") == 0, "a replayed HELLO made the dead A alive "
+	      "for a while (peer_deaths %lld)", node_stat(&C, 1, "peer_deaths"));
 	CHECK(kstats(1).peer_resets == kb.peer_resets, "replayed HELLO: PEER_RESET to the kernel");
 	CHECK(node_peer_field(&C, 1, 1, "established") == 0, "session with a dead node");
 	CHECK(node_stat(&C, 1, "sessions") == 0, "sessions %lld", node_stat(&C, 1, "sessions"));
