@@ -511,6 +511,12 @@ again:
 		to = xpmem_rmap_next(o, e->start, e->end);
 		if (o->peer == e->peer && o->start >= e->start &&
 		    o->end <= e->end) {
+			/*
+			 * The peer may still map those pages writable: a
+			 * later revocation of its write mappings must find
+			 * them.
+			 */
+			e->write |= o->write;
 			xpmem_rmap_remove(seg, o);
 			xpmem_rmap_entry_free(o);
 		}

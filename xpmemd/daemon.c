@@ -691,7 +691,7 @@ static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get
 				    .uid = w->uid, .gid = w->gid,
 				    .check_flags = d->cfg->remote_root_trusted ?
 						   XPMEM_CHAN_GET_ROOT_TRUSTED : 0,
-				    .incarnation = p->rp.incarnation };
+				    .incarnation = p->hello_inc };
 
 	if (!r)
 		return;
@@ -760,7 +760,7 @@ static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_ch
 static void handle_net_release(struct dstate *d, struct peer *p, const struct xw_release *w)
 {
 	struct xpmem_chan_release r = { .segid = w->segid, .node = p->id, .flags = w->flags,
-					.incarnation = p->rp.incarnation };
+					.incarnation = p->hello_inc };
 
 	d->st.releases_rx++;
 	chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);

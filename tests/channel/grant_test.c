@@ -14,7 +14,8 @@
  *                     EACCES without XPMEM_CHAN_GET_ROOT_TRUSTED, granted
  *                     with it; the owner's uid passes, another's does not
  *   release_grant     RELEASE_GRANT of the read-write permit revokes the
- *                     write mapping only (INVALIDATE naming it, acked); of
+ *                     write mapping only (INVALIDATE naming it, acked; also
+ *                     when a read entry replaced it); of
  *                     the last permit the grant and every mapping (RESOLVE
  *                     EACCES at once); a peer that never acks the revocation
  *                     gets its pages quarantined, not freed (kpageflags)
@@ -449,6 +450,25 @@ static int t_release_grant(void)
 	/* Releasing again: no such grant. */
 	CHECK(release_grant(s.segid, 1, 10, XPMEM_RDONLY) == -ENOENT);
 	CHECK(source_do(&s, 'v', 3000));
+
+	/*
+	 * A read entry that replaced a write one of the same peer still counts
+	 * as a write mapping: the read-write release revokes it.
+	 */
+	CHECK(grant(s.segid, 3, 30, XPMEM_RDWR) == 0);
+	CHECK(grant(s.segid, 3, 30, XPMEM_RDONLY) == 0);
+	CHECK(resolve(&s, 1, 1, 3, 30, RW, &m) == 0);
+	CHECK(resolve(&s, 0, 3, 3, 30, RD, &m) == 0);
+	CHECK(mappings_of(s.segid, 3) == 1);
+	CHECK(release_grant(s.segid, 3, 30, XPMEM_RDWR) == 0);
+	if (expect_inval(3, 0, 3, &gen))
+		return 1;
+	CHECK(ack(gen) == 0);
+	CHECK(cquiet(300));
+	CHECK(mappings_of(s.segid, 3) == 0);
+	CHECK(release_grant(s.segid, 3, 30, XPMEM_RDONLY) == 0);
+	CHECK(cquiet(300));
+	CHECK(grants_of(s.segid, 3, &ro, &rw) == 0);
 
 	/*
 	 * A peer that says it released but never acks the revocation: its
