@@ -29,6 +29,7 @@ struct dstats {
 	uint64_t hellos_rx;		/* HELLOs verified and accepted */
 	uint64_t sessions;		/* sessions established */
 	uint64_t tx_no_session;		/* not sent: no session with that peer yet */
+	uint64_t hellos_unanswered;	/* HELLOs of a known incarnation not answered (rate) */
 	uint64_t stale_acks;		/* ack for no known generation */
 	uint64_t duplicate_acks;	/* ack from a peer that already acked */
 	uint64_t heartbeats_rx;

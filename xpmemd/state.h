@@ -27,6 +27,7 @@ struct peer {
 	int has_session, established;
 	struct xw_session sess;
 	uint64_t tx_seq;	/* our seq in this session (the nonce) */
+	uint64_t hello_answered;	/* monotonic ns of our last answer to a HELLO */
 	struct xw_replay rp;	/* its (incarnation, seq) window in this session */
 	uint64_t incarnation;	/* last announced to the kernel (PEER_RESET) */
 	uint64_t last_heard;	/* monotonic ns, verified sealed traffic only */
