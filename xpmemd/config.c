@@ -29,6 +29,7 @@ void config_defaults(struct xconfig *c)
 	snprintf(c->grpc_socket, sizeof(c->grpc_socket), "/run/xpmem/xpmemd.sock");
 	c->grpc_socket_mode = 0666;
 	c->admin_gid = -1;
+	c->peer_source_filter = 1;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->ack_timeout_ms = 1000;
 	c->heartbeat_ms = 500;
@@ -221,6 +222,13 @@ static int handler(void *user, const char *section, const char *name, const char
 			if (set_str(c->admin_group, sizeof(c->admin_group), value) || !*value ||
 			    strchr(value, ' ') || strchr(value, ':'))
 				FAIL("admin_group: expected a group name or number, got '%s'", value);
+		} else if (!strcmp(name, "peer_source_filter")) {
+			if (!strcmp(value, "yes"))
+				c->peer_source_filter = 1;
+			else if (!strcmp(value, "no"))
+				c->peer_source_filter = 0;
+			else
+				FAIL("peer_source_filter: expected yes or no, got '%s'", value);
 		} else if (!strcmp(name, "peer_grpc_listen")) {
 			FAIL("peer_grpc_listen: the Peer gRPC service was removed (daemons talk "
 			     "only over the authenticated fabric protocol, see docs/security.md); "

@@ -30,6 +30,7 @@ struct xconfig {
 	uint32_t grpc_socket_mode;	/* its mode (default 0666: read-only calls for any user) */
 	char admin_group[64];	/* group allowed mutating Management calls besides root; "" = root only */
 	long long admin_gid;	/* admin_group resolved by config_check; -1: none */
+	int peer_source_filter;	/* the fabric listener admits peers' addresses only */
 	char stats_file[256];
 	char log_level[16];
 	uint32_t ack_timeout_ms;

@@ -3,7 +3,9 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
@@ -18,6 +20,7 @@
 #define MAX_BACKLOG	4096
 #define BACKLOG_AGE_NS	(10ull * 1000000000ull)	/* unsent longer: dropped */
 #define MAX_BLOCKED	64
+#define MAX_SOURCES	200	/* peer addresses the listener admits */
 
 struct rxbuf {
 	struct fi_context ctx;	/* first: op_context points here */
@@ -46,6 +49,10 @@ struct fab {
 	struct txbuf *backlog_head, *backlog_tail;
 	size_t backlog;
 	struct fab_stats st;
+	uint16_t port;		/* listen port, network order */
+	int filter;		/* admit only peers' addresses (fab_set_source_filter) */
+	int nsources;
+	uint32_t sources[MAX_SOURCES];	/* IPv4, host order */
 };
 
 #define FI_CHECK(call) do { int _r = (call); if (_r) { \
@@ -85,6 +92,7 @@ struct fab *fab_open(const char *provider, const char *host, const char *port,
 	hints->domain_attr->mr_mode = 0;
 	hints->addr_format = FI_SOCKADDR_IN;
 	hints->fabric_attr->prov_name = strdup(provider);
+	f->port = htons((uint16_t)atoi(port));
 	ret = fi_getinfo(FI_VERSION(1, 17), host, port, FI_SOURCE, hints, &f->info);
 	if (ret) {
 		log_err("fi_getinfo(provider %s, %s:%s): %s", provider, host, port,
@@ -147,6 +155,77 @@ void fab_close(struct fab *f)
 	free(f);
 }
 
+/*
+ * The provider's listening socket: libfabric does not hand it out, so it is
+ * found among our fds (a listening AF_INET socket bound to our port).
+ */
+static int find_listener(struct fab *f)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) && found < 0) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		int fd = atoi(e->d_name), on = 0;
+		socklen_t olen = sizeof(on);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) < 0 || !on)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+		    sa.sin_family != AF_INET || sa.sin_port != f->port)
+			continue;
+		found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * A classic BPF socket filter on the listener that drops every packet whose
+ * IPv4 source is not a configured peer's address: connections from anywhere
+ * else never complete their handshake, so they cost the daemon no fd (the
+ * provider accepts and keeps every connection it sees, without limit or
+ * timeout). Accepted sockets inherit the filter; peers' packets pass it.
+ */
+static void attach_source_filter(struct fab *f)
+{
+	struct sock_filter prog[MAX_SOURCES + 3];
+	struct sock_fprog fp = { .filter = prog };
+	int n = 0, fd = find_listener(f);
+
+	if (fd < 0) {
+		log_warn("fabric: listening socket not found; connections from "
+			 "non-peer addresses are not filtered");
+		return;
+	}
+	/* A = IPv4 source address (host order) */
+	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12);
+	for (int i = 0; i < f->nsources; i++)	/* match: jump to the accept */
+		prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, f->sources[i],
+							 (uint8_t)(f->nsources - i), 0);
+	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);		/* drop */
+	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);	/* accept */
+	fp.len = (unsigned short)n;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
+		log_warn("fabric: SO_ATTACH_FILTER on the listener: %s; connections from "
+			 "non-peer addresses are not filtered", strerror(errno));
+	else
+		log_debug("fabric: listener fd %d admits %d peer address(es)", fd, f->nsources);
+}
+
+void fab_set_source_filter(struct fab *f, int on)
+{
+	f->filter = on;
+	if (on && f->nsources)
+		attach_source_filter(f);
+}
+
 int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
@@ -158,6 +237,18 @@ int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *o
 		return -EINVAL;
 	}
 	ret = fi_av_insert(f->av, res->ai_addr, 1, out, 0, NULL);
+	if (ret == 1 && f->nsources < MAX_SOURCES) {
+		uint32_t a = ntohl(((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr);
+		int dup = 0;
+
+		for (int i = 0; i < f->nsources; i++)
+			dup |= f->sources[i] == a;
+		if (!dup) {
+			f->sources[f->nsources++] = a;
+			if (f->filter)
+				attach_source_filter(f);
+		}
+	}
 	freeaddrinfo(res);
 	if (ret != 1) {
 		log_err("fi_av_insert %s:%s failed (%d)", host, port, ret);

@@ -15,6 +15,11 @@ typedef void (*fab_recv_cb)(void *arg, const void *buf, size_t len);
 struct fab *fab_open(const char *provider, const char *host, const char *port,
 		     size_t max_msg);
 void fab_close(struct fab *f);
+/*
+ * on: the listening socket admits only the addresses of peers added with
+ * fab_add_peer (a BPF filter in the kernel; before and after this call).
+ */
+void fab_set_source_filter(struct fab *f, int on);
 /* Resolve host:port into the address vector. */
 int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out);
 /* Queue a message to dest; copies buf. 0 or negative errno. */

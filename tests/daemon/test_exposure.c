@@ -14,6 +14,9 @@
  *           answers, inval->ack p50 stays within 2x of the unloaded runs
  *           (before and after the flood, same test), and the fds come back
  *           when the flood closes.
+ *   foreign 500 connections from 127.0.0.2 (not a peer's address): refused
+ *           in the kernel by the listener's source filter, no fd; admitted
+ *           with peer_source_filter = no.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
@@ -245,8 +249,12 @@ static void inval_rounds(uint64_t *p50, uint64_t *p99)
 	*p99 = lat[ROUNDS * 99 / 100];
 }
 
-/* child: FLOOD_CONNS idle connections to port (source src), then wait */
-static pid_t flood(int port, int *ready_fd)
+/*
+ * child: n idle connections to port from source address src (host order),
+ * connected without blocking; after up to 3 s it reports how many completed
+ * their handshake, then holds them until killed
+ */
+static pid_t flood(int port, uint32_t src, int n, int *ready_fd)
 {
 	int pfd[2];
 	pid_t pid;
@@ -257,8 +265,10 @@ static pid_t flood(int port, int *ready_fd)
 	if (pid == 0) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(src) };
+		static struct pollfd pf[FLOOD_CONNS];
 		struct rlimit rl;
-		int n = 0;
+		int opened = 0, done = 0;
 
 		close(pfd[0]);
 		rl.rlim_cur = rl.rlim_max = FLOOD_CONNS + 64;	/* root may raise it */
@@ -267,29 +277,105 @@ static pid_t flood(int port, int *ready_fd)
 			if (setrlimit(RLIMIT_NOFILE, &rl))
 				perror("flood: setrlimit");
 		}
-		for (int i = 0; i < FLOOD_CONNS; i++) {
-			int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		for (int i = 0; i < n && i < FLOOD_CONNS; i++) {
+			int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-			if (s < 0) {
-				perror("flood: socket");
+			if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof(me)) < 0) {
+				perror("flood: socket/bind");
 				break;
 			}
-			if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+			    errno != EINPROGRESS) {
 				perror("flood: connect");
 				close(s);
 				break;
 			}
-			n++;	/* held open, never written to */
+			pf[opened].fd = s;
+			pf[opened++].events = POLLOUT;
 		}
-		if (write(pfd[1], &n, sizeof(n)) != sizeof(n))
+		for (int t = 0; t < 30 && done < opened; t++) {
+			done = 0;
+			if (poll(pf, (nfds_t)opened, 100) < 0)
+				break;
+			for (int i = 0; i < opened; i++) {
+				int err = 1;
+				socklen_t l = sizeof(err);
+
+				if ((pf[i].revents & POLLOUT) &&
+				    getsockopt(pf[i].fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && !err)
+					done++;
+			}
+		}
+		if (write(pfd[1], &done, sizeof(done)) != sizeof(done))
 			_exit(1);
-		for (;;)
+		for (;;)	/* held open, never written to */
 			pause();
 	}
 	close(pfd[1]);
 	CHECK(fcntl(pfd[0], F_SETFL, O_NONBLOCK) == 0, "fcntl");
 	*ready_fd = pfd[0];
 	return pid;
+}
+
+/* start a flood and wait for its report: connections that completed */
+static int flood_wait(int fd)
+{
+	int n = -1;
+
+	for (int t = 0; t < 3000 && n < 0; t++) {
+		if (read(fd, &n, sizeof(n)) != sizeof(n))
+			n = -1;
+		pump(&C, 5);
+	}
+	close(fd);
+	return n;
+}
+
+static void flood_stop(pid_t pid)
+{
+	CHECK(kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid, "flood child");
+}
+
+/*
+ * 500 connections from 127.0.0.2, not a peer's address: with the source
+ * filter (default) none completes its handshake and the daemon holds no fd
+ * for them; from 127.0.0.1 (the peers' address) they complete. With
+ * peer_source_filter = no the same foreign flood gets in.
+ */
+static void t_foreign(const char *bin)
+{
+	int fds0, fds, n, rfd;
+	pid_t fp;
+
+	for (int filter = 1; filter >= 0; filter--) {
+		cluster_init(&C, bin, 2, 0);
+		if (!filter)
+			snprintf(C.extra_conf, sizeof(C.extra_conf), "peer_source_filter = no");
+		start_all(&C);
+		fds0 = count_fds(C.nodes[0].pid);
+		fp = flood(C.nodes[0].port, 0x7f000002, 500, &rfd);	/* 127.0.0.2 */
+		n = flood_wait(rfd);
+		pump(&C, 200);
+		fds = count_fds(C.nodes[0].pid);
+		fprintf(stderr, "filter %s: 500 connections from 127.0.0.2: %d completed, daemon fds %d -> %d\n",
+			filter ? "on" : "off", n, fds0, fds);
+		if (filter)
+			CHECK(n == 0 && fds <= fds0 + 2,
+			      "non-peer connections got in: %d completed, fds %d -> %d", n, fds0, fds);
+		else
+			CHECK(n == 500 && fds >= fds0 + 450,
+			      "without the filter the flood should get in (%d, fds %d)", n, fds);
+		flood_stop(fp);
+		CHECK(wait_ready(&C, 5000), "peers lost each other");
+		if (filter) {
+			fp = flood(C.nodes[0].port, 0x7f000001, 100, &rfd);	/* 127.0.0.1 */
+			n = flood_wait(rfd);
+			fprintf(stderr, "filter on: 100 connections from 127.0.0.1: %d completed\n", n);
+			CHECK(n == 100, "connections from the peers' address refused (%d)", n);
+			flood_stop(fp);
+		}
+		cluster_stop(&C);
+	}
 }
 
 static void t_flood(const char *bin)
@@ -318,13 +404,10 @@ static void t_flood(const char *bin)
 	fprintf(stderr, "unloaded: inval->ack p50 %llu us, p99 %llu us (n=%d)\n",
 		(unsigned long long)p50_0, (unsigned long long)p99_0, ROUNDS);
 
-	fpid = flood(C.nodes[0].port, &ready_fd);
-	for (int t = 0; t < 3000 && nconn < 0; t++) {
-		if (read(ready_fd, &nconn, sizeof(nconn)) != sizeof(nconn))
-			nconn = -1;
-		pump(&C, 5);
-	}
-	close(ready_fd);
+	/* from 127.0.0.1: the peers' own address, which the filter admits (a
+	 * tenant on a peer node) */
+	fpid = flood(C.nodes[0].port, 0x7f000001, FLOOD_CONNS, &ready_fd);
+	nconn = flood_wait(ready_fd);
 	CHECK(nconn == FLOOD_CONNS, "flood opened %d of %d connections", nconn, FLOOD_CONNS);
 	/* the provider accepts each one (an fd apiece) as it progresses */
 	for (int t = 0; t < 400; t++) {
@@ -347,7 +430,7 @@ static void t_flood(const char *bin)
 	fprintf(stderr, "flooded: inval->ack p50 %llu us, p99 %llu us (n=%d)\n",
 		(unsigned long long)p50_1, (unsigned long long)p99_1, ROUNDS);
 	CHECK(ctl(sock) == 0, "xpmemctl status after the loaded run");
-	CHECK(kill(fpid, SIGKILL) == 0 && waitpid(fpid, NULL, 0) == fpid, "flood child");
+	flood_stop(fpid);
 	/* the connections close: the provider lets their fds go */
 	for (int t = 0; t < 400; t++) {
 		fds1 = count_fds(d0);
@@ -381,7 +464,7 @@ int main(int argc, char **argv)
 	char *dup;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s listen|flood XPMEMD\n", argv[0]);
+		fprintf(stderr, "usage: %s listen|flood|foreign XPMEMD\n", argv[0]);
 		return 2;
 	}
 	test_name = argv[1];
@@ -394,6 +477,8 @@ int main(int argc, char **argv)
 		t_listen(argv[2]);
 	else if (!strcmp(argv[1], "flood"))
 		t_flood(argv[2]);
+	else if (!strcmp(argv[1], "foreign"))
+		t_foreign(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
