@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #define MAX_TIMED_OUT	4096	/* timed-out generations remembered for late acks */
+#define HELLO_ANSWER_NS	(50 * 1000000ull)	/* answers to a peer's HELLOs, at most one per */
 
 uint64_t now_ns(void)
 {
@@ -953,6 +954,13 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
 		if (!adopted)
 			return;
 	}
+	/* a replayed HELLO gets no more than one answer per HELLO_ANSWER_NS;
+	 * a new incarnation is always answered */
+	if (!adopted && now_ns() - p->hello_answered < HELLO_ANSWER_NS) {
+		d->st.hellos_unanswered++;
+		return;
+	}
+	p->hello_answered = now_ns();
 	send_hello(d, p);
 }
 
@@ -1330,7 +1338,7 @@ json_t *daemon_snapshot(struct dstate *d)
 
 #define S(f) json_object_set_new(st, #f, json_integer((json_int_t)d->st.f))
 	S(rx_stale_session); S(rx_no_session); S(rx_bad_hello); S(hellos_rx); S(sessions);
-	S(tx_no_session);
+	S(tx_no_session); S(hellos_unanswered);
 	S(invalidations); S(acked); S(timed_out); S(late_acks); S(peer_resets);
 	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
