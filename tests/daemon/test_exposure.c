@@ -17,6 +17,8 @@
  *   foreign 500 connections from 127.0.0.2 (not a peer's address): refused
  *           in the kernel by the listener's source filter, no fd; admitted
  *           with peer_source_filter = no.
+ *   watchdog with WATCHDOG_USEC set, WATCHDOG=1 at least twice per half
+ *           period from the event loop; none while the daemon is stopped.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -32,6 +34,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -459,12 +462,73 @@ static void t_flood(const char *bin)
 	cluster_stop(&C);
 }
 
+/*
+ * systemd's watchdog: with WATCHDOG_USEC set (as systemd sets it from
+ * WatchdogSec), WATCHDOG=1 arrives on NOTIFY_SOCKET at least twice per half
+ * period, from the event loop; stopped loop (SIGSTOP), no pings.
+ */
+static void t_watchdog(const char *bin)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const uint64_t period_us = 400000;	/* WatchdogSec=0.4s */
+	uint64_t t0, last = 0, gap = 0;
+	int nfd, pings = 0, ready = 0;
+	char msg[256];
+
+	cluster_init(&C, bin, 1, 0);
+	snprintf(C.notify, sizeof(C.notify), "%s/notify", C.dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", C.notify);
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(nfd >= 0 && bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind notify");
+	CHECK(setenv("WATCHDOG_USEC", "400000", 1) == 0, "setenv");
+	start_all(&C);
+	CHECK(unsetenv("WATCHDOG_USEC") == 0, "unsetenv");
+	/* 2 s of notifications after READY=1 */
+	for (t0 = us_now(); us_now() - t0 < 2000000;) {
+		ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
+
+		if (n <= 0) {
+			pump(&C, 5);
+			continue;
+		}
+		msg[n] = 0;
+		ready |= !!strstr(msg, "READY=1");
+		if (!ready || !strstr(msg, "WATCHDOG=1"))
+			continue;
+		if (last && us_now() - last > gap)
+			gap = us_now() - last;
+		last = us_now();
+		pings++;
+	}
+	fprintf(stderr, "watchdog: %d pings in 2 s, longest gap %llu ms (WatchdogSec %llu ms)\n",
+		pings, (unsigned long long)gap / 1000, (unsigned long long)period_us / 1000);
+	CHECK(ready, "no READY=1");
+	CHECK(pings >= 8, "%d WATCHDOG=1 in 2 s: not at least two per half period", pings);
+	CHECK(gap <= period_us / 2, "a gap of %llu us between pings (half period %llu us)",
+	      (unsigned long long)gap, (unsigned long long)period_us / 2);
+	/* the pings come from the daemon's loop: a stopped daemon sends none */
+	CHECK(kill(C.nodes[0].pid, SIGSTOP) == 0, "SIGSTOP");
+	pump(&C, 50);
+	while (recv(nfd, msg, sizeof(msg), 0) > 0)
+		;
+	pings = 0;
+	for (t0 = us_now(); us_now() - t0 < 500000;) {
+		if (recv(nfd, msg, sizeof(msg), 0) > 0)
+			pings++;
+		pump(&C, 5);
+	}
+	CHECK(kill(C.nodes[0].pid, SIGCONT) == 0, "SIGCONT");
+	CHECK(pings == 0, "%d pings from a stopped daemon", pings);
+	close(nfd);
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	char *dup;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s listen|flood|foreign XPMEMD\n", argv[0]);
+		fprintf(stderr, "usage: %s listen|flood|foreign|watchdog XPMEMD\n", argv[0]);
 		return 2;
 	}
 	test_name = argv[1];
@@ -479,6 +543,8 @@ int main(int argc, char **argv)
 		t_flood(argv[2]);
 	else if (!strcmp(argv[1], "foreign"))
 		t_foreign(argv[2]);
+	else if (!strcmp(argv[1], "watchdog"))
+		t_watchdog(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
