@@ -511,8 +511,7 @@ static int xpmem_chan_dispatch(struct xpmem_chan_hdr *h, bool *taken)
 							  pw->size));
 	}
 	case XPMEM_CHAN_RELEASE_GRANT:
-		return xpmem_chan_status(h, XPMEM_CHAN_RELEASE_GRANT_DONE,
-					 xpmem_grant_release(b));
+		return xpmem_grant_release(h, b);
 	}
 	return -EINVAL;
 }

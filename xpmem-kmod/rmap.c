@@ -884,7 +884,8 @@ static void xpmem_revoke_fn(struct work_struct *work)
 
 /**
  * xpmem_grant_release() - RELEASE_GRANT: a peer gave a permit back
- * @r: the message (fields not validated yet)
+ * @hdr: the request, answered with RELEASE_GRANT_DONE
+ * @r: its body (fields not validated yet)
  *
  * One permit of @r->flags' kind less for (@r->node, @r->incarnation). If
  * the peer has no read-write permit left, its write mappings of the segment
@@ -892,30 +893,39 @@ static void xpmem_revoke_fn(struct work_struct *work)
  * is revoked. Revoked means an ordinary INVALIDATE to that peer, waited for
  * on the workqueue (the daemon must stay free to answer it): the peer's
  * word that it released is not taken for its pages being unmapped, so a
- * peer that lies only gets its pages quarantined.
+ * peer that lies only gets its pages quarantined. The answer,
+ * RELEASE_GRANT_DONE {0, -EINVAL (bad fields, or no permit of that kind
+ * left), -ENOENT (no such segment or grant), -ENOMEM}, is queued before
+ * that INVALIDATE.
  *
- * Return: 0, -EINVAL (bad fields, or no permit of that kind left), -ENOENT
- * (no such segment or grant), -ENOMEM.
+ * Return: 0, or the error of queueing the answer.
  */
-int xpmem_grant_release(const struct xpmem_chan_release *r)
+int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
+			const struct xpmem_chan_release *r)
 {
+	struct xpmem_chan_status st = {};
 	struct xpmem_revoke_work *w;
 	struct xpmem_grant *g;
 	struct xpmem_seg *seg;
 	bool none;
 	u32 *nr;
-	int err;
+	int err, ret;
 
 	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
-	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR))
-		return -EINVAL;
+	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
+		st.error = -EINVAL;
+		goto answer;
+	}
 	seg = xpmem_seg_lookup(r->segid);
-	if (!seg)
-		return -ENOENT;
+	if (!seg) {
+		st.error = -ENOENT;
+		goto answer;
+	}
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w) {
 		xpmem_seg_put(seg);
-		return -ENOMEM;
+		st.error = -ENOMEM;
+		goto answer;
 	}
 	INIT_LIST_HEAD(&w->gone);
 	mutex_lock(&seg->lock);
@@ -937,15 +947,21 @@ int xpmem_grant_release(const struct xpmem_chan_release *r)
 	xpmem_rmap_take_peer(seg, r->node, r->incarnation, !none, &w->gone);
 unlock:
 	mutex_unlock(&seg->lock);
+	st.error = err;
+	ret = xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
+			       sizeof(st));
 	if (list_empty(&w->gone)) {
 		kfree(w);
 		xpmem_seg_put(seg);
-		return err;
+		return ret;
 	}
 	w->seg = seg;			/* the lookup's reference */
 	INIT_WORK(&w->work, xpmem_revoke_fn);
 	queue_work(xpmem_wq, &w->work);
-	return err;
+	return ret;
+answer:
+	return xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
+				sizeof(st));
 }
 
 /* ---- quarantine ---------------------------------------------------------- */

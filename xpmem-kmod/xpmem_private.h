@@ -261,7 +261,8 @@ void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx);
 int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 		    int flags);
 struct xpmem_chan_release;
-int xpmem_grant_release(const struct xpmem_chan_release *r);
+int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
+			const struct xpmem_chan_release *r);
 void xpmem_grants_drop(struct xpmem_seg *seg);
 void xpmem_grants_discard(struct xpmem_seg *seg);
 void xpmem_query_grants(u32 peer, xpmem_emit_t emit, void *ctx);

@@ -1024,6 +1024,8 @@ static void on_release_grant(struct simk *k, uint64_t seq, const struct xpmem_ch
 		return;
 	}
 	(*nr)--;
+	/* the answer first, then the revocation's INVALIDATE (as the module) */
+	ksend(k, XPMEM_CHAN_RELEASE_GRANT_DONE, seq, &st, sizeof(st), NULL, 0);
 	if (!g->nr_rw) {
 		int none = !g->nr_ro;
 		uint64_t lo = UINT64_MAX, hi = 0;
@@ -1050,7 +1052,6 @@ static void on_release_grant(struct simk *k, uint64_t seq, const struct xpmem_ch
 		if (hi)
 			send_invalidate(k, r->segid, lo, hi - lo, &peer, &inc, 1, NULL);
 	}
-	ksend(k, XPMEM_CHAN_RELEASE_GRANT_DONE, seq, &st, sizeof(st), NULL, 0);
 }
 
 static void on_peer_window(struct simk *k, uint64_t seq, const struct xpmem_chan_peer_window *w)

@@ -296,7 +296,7 @@ struct xpmem_chan_get {
  * mapping of it: by an ordinary INVALIDATE to that peer (a peer's word that
  * it maps nothing is not enough to reuse a page). RELEASE_GRANT_DONE {0,
  * -EINVAL (bad fields, or no permit of that kind left), -ENOENT (no such
- * segment or grant)}.
+ * segment or grant)} comes before that INVALIDATE.
  */
 struct xpmem_chan_release {
 	__s64 segid;
