@@ -19,6 +19,8 @@
  *           with peer_source_filter = no.
  *   watchdog with WATCHDOG_USEC set, WATCHDOG=1 at least twice per half
  *           period from the event loop; none while the daemon is stopped.
+ *   socket  grpc_socket_mode = 0600: created so; an unprivileged
+ *           xpmemctl cannot connect, root's can.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -33,7 +35,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -64,6 +68,8 @@ static void start_all(struct cluster *c)
 	CHECK(wait_ready(c, 15000), "cluster did not come up");
 }
 
+static int ctl_nobody;	/* ctl() runs xpmemctl as nobody (65534) */
+
 /* run xpmemctl ARGS (shell words); returns its exit status, output in out */
 static int ctl(const char *args)
 {
@@ -79,6 +85,11 @@ static int ctl(const char *args)
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		close(pfd[0]);
+		if (ctl_nobody && (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+				   setresuid(65534, 65534, 65534))) {
+			perror("dropping privileges");
+			_exit(126);
+		}
 		snprintf(cmd, sizeof(cmd), "exec %s %s", ctl_bin, args);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -523,12 +534,38 @@ static void t_watchdog(const char *bin)
 	cluster_stop(&C);
 }
 
+/*
+ * grpc_socket_mode = 0600: the socket is created 0600, so only root can
+ * connect at all (an unprivileged status fails to connect); root's works.
+ */
+static void t_socket(const char *bin)
+{
+	char args[300];
+	struct stat st;
+
+	cluster_init(&C, bin, 1, 0);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "grpc_socket_mode = 0600");
+	start_all(&C);
+	CHECK(stat(C.nodes[0].grpc, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	      (st.st_mode & 0777) == 0600, "socket mode %o", (unsigned)(st.st_mode & 0777));
+	snprintf(args, sizeof(args), "-s %s status", C.nodes[0].grpc);
+	CHECK(ctl(args) == 0 && strstr(out, "node           1"), "root's status");
+	if (geteuid() == 0) {
+		CHECK(chmod(C.dir, 0755) == 0, "chmod");
+		ctl_nobody = 1;
+		CHECK(ctl(args) == 1 && strstr(out, "UNAVAILABLE"),
+		      "an unprivileged user reached a 0600 socket");
+		ctl_nobody = 0;
+	}
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	char *dup;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s listen|flood|foreign|watchdog XPMEMD\n", argv[0]);
+		fprintf(stderr, "usage: %s listen|flood|foreign|watchdog|socket XPMEMD\n", argv[0]);
 		return 2;
 	}
 	test_name = argv[1];
@@ -545,6 +582,8 @@ int main(int argc, char **argv)
 		t_foreign(argv[2]);
 	else if (!strcmp(argv[1], "watchdog"))
 		t_watchdog(argv[2]);
+	else if (!strcmp(argv[1], "socket"))
+		t_socket(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
