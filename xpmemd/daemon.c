@@ -91,6 +91,7 @@ int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen)
 	/* grows across restarts, clock steps (stored + 1) and lost state (clock) */
 	*inc = stored + 1 > now ? stored + 1 : now;
 	n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*inc);
+	errno = 0;	/* a short write sets none: EIO below */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno ? errno : EIO));

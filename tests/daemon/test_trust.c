@@ -147,6 +147,9 @@ static void replay(long idx, const char *what)
 static void relay_pair(const char *bin, int extra, void (*setup)(void))
 {
 	cluster_init(&C, bin, 2, extra);
+	/* dead after 3 x 400 ms of silence: this process pumps the relay, and a
+	 * loaded host can stall it for longer than the default 3 x 200 ms */
+	C.heartbeat_ms = 400;
 	C.via[0][1] = C.spare[0];	/* A is told B is at the relay's port */
 	C.via[1][0] = C.spare[1];	/* and B that A is at the other one */
 	CHECK(relay_open(&R, C.spare[0], C.spare[1]) == 0, "relay ports");
