@@ -1611,7 +1611,10 @@ int daemon_run(struct xconfig *cfg)
 	wdfd = service_watchdog_open();
 	if (wdfd >= 0) {
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 5 };
-		epoll_ctl(d->epfd, EPOLL_CTL_ADD, wdfd, &ev);
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, wdfd, &ev) < 0) {
+			log_err("watchdog timer: epoll_ctl: %s", strerror(errno));
+			goto out;
+		}
 	}
 
 	log_info("node %u ready: listening on %s, %d peers, incarnation %llu",

@@ -75,15 +75,20 @@ int service_watchdog_open(void)
 	}
 	log_info("systemd watchdog: WATCHDOG=1 every %llu ms",
 		 (unsigned long long)(usec / 1000));
-	sd_notify(0, "WATCHDOG=1");
+	r = sd_notify(0, "WATCHDOG=1");
+	if (r < 0)
+		log_warn("sd_notify(WATCHDOG=1): %s", strerror(-r));
 	return fd;
 }
 
 void service_watchdog_event(int fd)
 {
 	uint64_t n;
+	int r;
 
 	if (read(fd, &n, sizeof(n)) != sizeof(n) && errno != EAGAIN)
 		log_warn("watchdog timerfd read: %s", strerror(errno));
-	sd_notify(0, "WATCHDOG=1");
+	r = sd_notify(0, "WATCHDOG=1");
+	if (r < 0)
+		log_warn("sd_notify(WATCHDOG=1): %s", strerror(-r));
 }
