@@ -258,8 +258,8 @@ struct xpmem_chan_query_reply {
 
 /*
  * REMOTE_GET (k->d): xpmem_get on this node of a segid owned by node. The
- * daemon asks the owner's daemon (authenticated GET/GET_REPLY over the fabric;
- * the Peer gRPC RemoteGet serves the same check to tools), which asks its kernel with
+ * daemon asks the owner's daemon (authenticated GET/GET_REPLY over the fabric),
+ * which asks its kernel with
  * CHECK_GET (d->k) carrying the requester's node, its daemon's incarnation
  * and credentials; the owner kernel applies the permit-mode check of a local
  * get. uid/gid are cluster-wide (one user database, as on HPC clusters); a
