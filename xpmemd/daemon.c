@@ -886,6 +886,16 @@ static void session_established(struct dstate *d, struct peer *p, const char *ho
 	peer_heard(d, p);
 	if (p->hello_inc != p->incarnation)
 		peer_new_incarnation(d, p, p->hello_inc);
+	/* what could not be sent to p without a session goes now */
+	for (struct inval *iv = d->invals; iv; iv = iv->next)
+		for (uint32_t i = 0; i < iv->n; i++)
+			if (iv->peers[i] == p->id && !iv->acked[i]) {
+				struct xw_invalidate w = { .generation = iv->gen, .segid = iv->segid,
+							   .start = iv->start, .len = iv->len };
+
+				d->st.retransmits++;
+				net_send(d, p, XW_INVALIDATE, &w, sizeof(w), NULL, 0);
+			}
 }
 
 /*
@@ -968,8 +978,9 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
 static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
 {
 	struct xpmem_chan_peer_reset r = { .incarnation = inc, .peer = p->id };
+	uint64_t known = p->incarnation;
 
-	if (p->incarnation)
+	if (known)
 		log_info("node %u restarted (incarnation %llu -> %llu)", p->id,
 			 (unsigned long long)p->incarnation, (unsigned long long)inc);
 	else
@@ -977,8 +988,11 @@ static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
 	p->incarnation = inc;
 	d->st.peer_resets++;
 	chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r), NULL, 0);
-	/* the kernel releases quarantine for p; forget our late-ack records */
-	for (struct inval *iv = d->invals, *next; iv; iv = next) {
+	/* the kernel releases quarantine for p's older incarnations; if p really
+	 * restarted (we knew an older one), forget our late-ack records. First
+	 * contact after our own start proves nothing: p may still owe the acks
+	 * of the kernel's replayed invalidations, so they stay and are re-sent. */
+	for (struct inval *iv = d->invals, *next; known && iv; iv = next) {
 		next = iv->next;
 		if (!iv->timed_out)
 			continue;

@@ -16,6 +16,10 @@
  *                  are dropped; node 2's pending fault on node 1 times out
  *                  instead of taking the forged answer; node 1's real traffic
  *                  keeps working
+ *   reconcile      the owner's daemon restarts while a peer owes an ack and
+ *                  the session takes longer than the ack timeout: the
+ *                  replayed invalidation is re-sent once it exists and the
+ *                  late ack drains the quarantine
  *
  * usage: test_trust CASE PATH-TO-XPMEMD
  */
@@ -467,6 +471,52 @@ static void t_impersonation(const char *bin)
 	relay_close(&R);
 }
 
+/* ------------------------------------------------------------------ */
+
+static int quarantine_empty(struct cluster *c, void *a)
+{
+	(void)c;
+	return kstats(*(int *)a).quarantine_entries == 0;
+}
+
+/*
+ * The owner's daemon restarts while a peer still maps its page; the kernel
+ * replays the quarantined invalidation, but no session exists yet (the
+ * relay holds every message for longer than the ack timeout), so it times
+ * out again. When the session comes up, first contact must not make the
+ * daemon forget that the peer still owes the ack (its incarnation did not
+ * change): the invalidation is re-sent and the late ack drains the
+ * quarantine.
+ */
+static void t_reconcile(const char *bin)
+{
+	int zero = 0;
+	uint64_t gen;
+
+	relay_pair(bin, 0, NULL);
+	CHECK(fault(1, 0, 5000) == 0, "fault");
+	node_kill(&C, 0, SIGKILL);
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
+	CHECK(gen && (int)simk_inval_state(C.nodes[0].k, gen) == SIMK_TIMED_OUT,
+	      "no immediate timeout without a daemon");
+	CHECK(kstats(0).quarantine_entries == 1, "quarantine");
+	R.pass[RELAY_AB] = R.pass[RELAY_BA] = 0;
+	start_alone(0);
+	CHECK(wait_stat(&C, 0, "timed_out", 1, 5000), "replayed invalidation did not time out");
+	pump(&C, 2 * (int)C.ack_timeout_ms);
+	CHECK(kstats(0).quarantine_entries == 1, "quarantine released without an ack");
+	R.pass[RELAY_AB] = R.pass[RELAY_BA] = 1;
+	CHECK(wait_ready(&C, 10000), "session after the relay let go");
+	CHECK(wait_for(&C, quarantine_empty, &zero, 5000),
+	      "quarantine kept: the daemon forgot the ack node 2 still owes");
+	CHECK(wait_stat(&C, 0, "late_acks", 1, 3000), "no late ack");
+	CHECK(simk_import_count(C.nodes[1].k) == 0, "node 2 still maps the page");
+	have_relay = 0;
+	harness_idle = NULL;
+	cluster_stop(&C);
+	relay_close(&R);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -479,6 +529,8 @@ int main(int argc, char **argv)
 		t_replay(argv[2]);
 	else if (!strcmp(argv[1], "impersonation"))
 		t_impersonation(argv[2]);
+	else if (!strcmp(argv[1], "reconcile"))
+		t_reconcile(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
