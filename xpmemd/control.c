@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,14 @@ struct control {
 	int pfd;		/* epoll over efd and lfd, polled by the main loop */
 	int lfd;		/* the listening Management socket */
 	int reserve_fd;		/* spare fd, given up to accept when the table is full */
+	/*
+	 * fd table full and no spare fd: the (level-triggered) listener leaves
+	 * the epoll set for MGMT_PAUSE_MS, timed by tfd, instead of waking the
+	 * loop on every pass for an accept that cannot succeed
+	 */
+	int tfd;
+	int paused;
+	uint64_t pauses;
 	uint64_t accepted, accepted_admin, accept_errors;
 };
 
@@ -187,6 +196,7 @@ static void query_send(struct control *c, struct job *j)
 }
 
 static void mgmt_accept(struct control *c);
+static void mgmt_resume(struct control *c);
 
 void control_event(struct dstate *d)
 {
@@ -196,7 +206,9 @@ void control_event(struct dstate *d)
 
 	if (!c)
 		return;
-	if (c->lfd >= 0)
+	if (c->paused)
+		mgmt_resume(c);
+	if (c->lfd >= 0 && !c->paused)
 		mgmt_accept(c);
 	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("control eventfd: %s", strerror(errno));
@@ -889,10 +901,51 @@ static void mgmt_adopt(struct control *c, int fd)
 	grpc_server_credentials_release(creds);
 }
 
+#define MGMT_PAUSE_MS 100
+
+/* No fd to accept with: stop listening for MGMT_PAUSE_MS (one warning). */
+static void mgmt_pause(struct control *c, int err)
+{
+	struct itimerspec its = { .it_value.tv_nsec = MGMT_PAUSE_MS * 1000000L };
+
+	if (epoll_ctl(c->pfd, EPOLL_CTL_DEL, c->lfd, NULL) < 0 ||
+	    timerfd_settime(c->tfd, 0, &its, NULL) < 0) {
+		/* cannot pause: stop listening rather than spin */
+		log_err("management socket: cannot pause accepting (%s): closed",
+			strerror(errno));
+		close(c->lfd);
+		c->lfd = -1;
+		return;
+	}
+	c->paused = 1;
+	if (c->pauses++ % 600 == 0)	/* at most once a minute while it lasts */
+		log_warn("grpc_socket accept: %s and no spare fd: management connections "
+			 "wait (%llu pauses of %d ms so far)", strerror(err),
+			 (unsigned long long)c->pauses, MGMT_PAUSE_MS);
+}
+
+/* The pause is over (tfd expired): listen again. */
+static void mgmt_resume(struct control *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 2 };
+	uint64_t n;
+
+	if (read(c->tfd, &n, sizeof(n)) != sizeof(n))
+		return;		/* not yet (EAGAIN) */
+	c->paused = 0;
+	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->lfd, &ev) < 0) {
+		log_err("management socket: cannot listen again (%s): closed",
+			strerror(errno));
+		close(c->lfd);
+		c->lfd = -1;
+	}
+}
+
 /*
  * Main thread: take every pending connection. If the fd table is full, the
  * spare fd is given up for it, so the Management socket keeps answering
- * while something else (e.g. a flood of the fabric port) holds fds.
+ * while something else (e.g. a flood of the fabric port) holds fds; with no
+ * spare left the listener pauses (mgmt_pause) rather than spin the loop.
  */
 static void mgmt_accept(struct control *c)
 {
@@ -910,6 +963,11 @@ static void mgmt_accept(struct control *c)
 			close(c->reserve_fd);
 			c->reserve_fd = -1;
 			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			c->accept_errors++;
+			mgmt_pause(c, errno);
+			break;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			c->accept_errors++;
@@ -929,7 +987,7 @@ int control_start(struct dstate *d)
 	if (!c)
 		return -1;
 	c->d = d;
-	c->lfd = c->reserve_fd = c->pfd = -1;
+	c->lfd = c->reserve_fd = c->pfd = c->tfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -945,6 +1003,10 @@ int control_start(struct dstate *d)
 		return c->pfd;
 	}
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 3 };
+	if (c->tfd < 0 || epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->tfd, &ev) < 0)
+		return -1;
 	c->lfd = mgmt_listen(d->cfg);
 	if (c->lfd < 0)
 		return -1;
@@ -1027,6 +1089,8 @@ void control_stop(struct dstate *d)
 	}
 	if (c->reserve_fd >= 0)
 		close(c->reserve_fd);
+	if (c->tfd >= 0)
+		close(c->tfd);
 	if (c->pfd >= 0)
 		close(c->pfd);
 	close(c->efd);
