@@ -66,6 +66,37 @@ static double pct(const double *v, int n, double p)
 	return v[(int)(p * (n - 1) + 0.5)];
 }
 
+/* every peer gets node 1's segment (the owner's kernel resolves only under
+ * the grant of a get); 0 on success */
+static int get_everywhere(int k)
+{
+	uint64_t ids[SIMK_MAX + 8];
+	double end = now_us() + 10e6;
+	int done;
+
+	for (int i = 1; i <= k; i++)
+		ids[i] = simk_remote_get(C.nodes[i].k, C.nodes[0].id, SEG, 2, 1000, 1000);
+	do {
+		int err = 0;
+
+		done = 0;
+		for (int i = 1; i <= k; i++) {
+			if (simk_get_state(C.nodes[i].k, ids[i], &err, NULL) == 1) {
+				if (err) {
+					fprintf(stderr, "bench_fanout: get on node %d: %d\n", i + 1, err);
+					return -1;
+				}
+				done++;
+			}
+		}
+		if (done == k)
+			return 0;
+		pump_all();
+	} while (now_us() < end);
+	fprintf(stderr, "bench_fanout: %d of %d remote gets done after 10 s\n", done, k);
+	return -1;
+}
+
 /* every peer maps page 0 of node 1's segment; 0 on success */
 static int map_everywhere(int k)
 {
@@ -114,6 +145,7 @@ static int run(const char *bin, int k, int samples, int first)
 		node_start(&C, i);
 	CHECK(wait_ready(&C, 240000), "%d daemons did not come up", C.n);
 	setup = (now_us() - t0) / 1e6;
+	CHECK(get_everywhere(k) == 0, "remote gets");
 	for (int w = 0; w < 3; w++) {	/* warm-up: connections, first messages */
 		CHECK(map_everywhere(k) == 0, "warm-up faults");
 		uint64_t gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
