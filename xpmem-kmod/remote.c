@@ -168,7 +168,8 @@ void xpmem_remote_put(struct xpmem_seg *seg)
 /*
  * xpmem_get of a segid owned by another node: the daemon asks the owner
  * (REMOTE_GET -> CHECK_GET there) with the caller's fsuid/fsgid. On success
- * *@segp is a new remote segment (one reference).
+ * *@segp is a new remote segment (one reference) holding the daemon
+ * incarnation the owner granted the permit under, for its release.
  */
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 {
@@ -176,7 +177,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	struct xpmem_chan_get *g;
 	struct xpmem_chan_hdr *h;
 	struct xpmem_seg *seg;
-	u64 seq, size;
+	u64 seq, size, inc;
 	void *reply;
 	int err;
 
@@ -199,6 +200,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	rep = XPMEM_CHAN_BODY(reply);
 	err = rep->error;
 	size = rep->size;
+	inc = rep->incarnation;
 	xpmem_chan_free(reply);
 	if (err > 0 || err < -MAX_ERRNO)
 		return -EIO;
@@ -215,6 +217,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	seg->remote = true;
 	seg->segid = segid;
 	seg->owner = xpmem_segid_node(segid);
+	seg->incarnation = inc;
 	seg->start = 0;
 	seg->end = size;
 	mutex_lock(&xpmem_rseg_mutex);
@@ -230,8 +233,10 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
  * @flags: the permit's XPMEM_RDONLY / XPMEM_RDWR
  *
  * REMOTE_RELEASE, a notification: the owner's kernel drops one permit of
- * this node's grant. If it cannot be sent (no daemon, no memory), the owner
- * keeps the grant until this node's daemon runs a new incarnation.
+ * this node's grant, of the daemon incarnation the permit was granted under
+ * (a newer incarnation's permits are not this one's to give back). If it
+ * cannot be sent (no daemon, no memory), the owner keeps the grant until
+ * this node's daemon runs a new incarnation.
  */
 void xpmem_remote_release(struct xpmem_seg *seg, int flags)
 {
@@ -246,6 +251,7 @@ void xpmem_remote_release(struct xpmem_seg *seg, int flags)
 	rel->segid = seg->segid;
 	rel->node = seg->owner;
 	rel->flags = flags;
+	rel->incarnation = seg->incarnation;
 	xpmem_chan_post(h);
 }
 

@@ -125,13 +125,15 @@ struct xpmem_seg {
 	struct list_head grants;
 	unsigned int nr_grants;
 	/*
-	 * Remote segment (importer side): segid of node owner, [start, end)
-	 * = [0, size) are segment offsets, no mm and no notifier. zap_seq
+	 * Remote segment (importer side), one per permit: segid of node
+	 * owner, granted under daemon incarnation, [start, end) = [0, size)
+	 * are segment offsets, no mm and no notifier. zap_seq
 	 * (under lock) is bumped by every ZAP so a fault that raced with one
 	 * does not install stale frames.
 	 */
 	bool remote;
 	u32 owner;
+	u64 incarnation;		/* the daemon's, that the permit is under */
 	u64 zap_seq;
 	/* the last ZAPs' ranges, by zap_seq % XPMEM_ZAP_RING (remote.c) */
 #define XPMEM_ZAP_RING	8

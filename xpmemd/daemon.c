@@ -571,9 +571,12 @@ static void fault_reply_kernel(struct dstate *d, uint64_t kseq, int error,
 		  fr.nextents * sizeof(*ext));
 }
 
+/* the grant is recorded under our incarnation: the kernel keeps it with the
+ * permit and names it in the permit's REMOTE_RELEASE */
 static void get_reply_kernel(struct dstate *d, uint64_t kseq, int error, uint64_t size)
 {
-	struct xpmem_chan_get_reply r = { .error = error, .size = error ? 0 : size };
+	struct xpmem_chan_get_reply r = { .error = error, .size = error ? 0 : size,
+					  .incarnation = error ? 0 : d->incarnation };
 
 	if (error) {
 		d->st.get_errors++;
@@ -748,8 +751,18 @@ static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct 
 static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_chan_release *m)
 {
 	struct peer *p = find_peer(d, m->node);
-	struct xw_release w = { .segid = m->segid, .flags = m->flags };
+	struct xw_release w = { .segid = m->segid, .flags = m->flags,
+				.incarnation = m->incarnation };
 
+	/* a permit of our previous incarnation: its grant went with our
+	 * restart's PEER_RESET, and one of ours is not its to give back */
+	if (m->incarnation != d->incarnation) {
+		d->st.releases_stale++;
+		log_debug("REMOTE_RELEASE segid %#llx of incarnation %llu (ours %llu): dropped",
+			  (unsigned long long)m->segid, (unsigned long long)m->incarnation,
+			  (unsigned long long)d->incarnation);
+		return;
+	}
 	if (!p) {
 		log_debug("REMOTE_RELEASE segid %#llx of unknown node %u",
 			  (unsigned long long)m->segid, m->node);
@@ -762,8 +775,13 @@ static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_ch
 static void handle_net_release(struct dstate *d, struct peer *p, const struct xw_release *w)
 {
 	struct xpmem_chan_release r = { .segid = w->segid, .node = p->id, .flags = w->flags,
-					.incarnation = p->hello_inc };
+					.incarnation = w->incarnation };
 
+	/* only the peer's current incarnation gives back its own permits */
+	if (w->incarnation != p->hello_inc) {
+		d->st.releases_stale++;
+		return;
+	}
 	d->st.releases_rx++;
 	chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);
 }
@@ -1360,6 +1378,7 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
+	S(releases_stale);
 #undef S
 	if (d->fab)
 		fab_get_stats(d->fab, &fs);

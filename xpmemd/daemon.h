@@ -43,6 +43,7 @@ struct dstats {
 	uint64_t releases_sent;		/* REMOTE_RELEASE forwarded to the owner */
 	uint64_t releases_rx;		/* RELEASE from peers, sent as RELEASE_GRANT */
 	uint64_t release_errors;	/* ... the kernel refused (RELEASE_GRANT_DONE error) */
+	uint64_t releases_stale;	/* releases of another incarnation's permit, dropped */
 };
 
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */

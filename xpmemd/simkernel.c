@@ -84,8 +84,11 @@ struct fault {			/* REMOTE_FAULT or REMOTE_GET */
 	uint64_t id;
 	int get;
 	uint64_t size;		/* REMOTE_GET_REPLY */
+	uint64_t inc;		/* ... the permit's daemon incarnation */
+	int held;		/* a permit not released yet */
 	int done, error;
 	uint32_t owner, nextents;
+	uint32_t flags;		/* REMOTE_GET */
 	int64_t segid;
 	uint64_t start, len;
 	struct xpmem_chan_extent first;
@@ -97,6 +100,7 @@ struct held_zap {
 };
 
 struct simk {
+	uint64_t get_inc;	/* the last REMOTE_GET_REPLY's incarnation */
 	int lfd, cfd;
 	uint32_t node_id;
 	uint32_t timeout_ms;
@@ -595,6 +599,7 @@ uint64_t simk_remote_get(struct simk *k, uint32_t owner, int64_t segid, uint32_t
 		return 0;
 	f->id = ++k->next_seq;
 	f->get = 1;
+	f->flags = flags;
 	f->owner = owner;
 	f->segid = segid;
 	f->next = k->faults;
@@ -623,7 +628,19 @@ int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size)
 
 int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags)
 {
-	struct xpmem_chan_release m = { .segid = segid, .node = owner, .flags = flags };
+	struct xpmem_chan_release m = { .segid = segid, .node = owner, .flags = flags,
+					.incarnation = k->get_inc };
+	struct fault *old = NULL;
+
+	/* the oldest permit of that kind held: under the incarnation it got */
+	for (struct fault *f = k->faults; f; f = f->next)
+		if (f->get && f->held && f->owner == owner && f->segid == segid &&
+		    f->flags == flags)
+			old = f;	/* the list is newest first */
+	if (old) {
+		old->held = 0;
+		m.incarnation = old->inc;
+	}
 
 	return ksend(k, XPMEM_CHAN_REMOTE_RELEASE, ++k->next_seq, &m, sizeof(m), NULL, 0);
 }
@@ -927,6 +944,10 @@ static void on_get_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_g
 			f->done = 1;
 			f->error = r->error;
 			f->size = r->size;
+			f->inc = r->incarnation;
+			f->held = !r->error;
+			if (!r->error)
+				k->get_inc = r->incarnation;
 			return;
 		}
 }

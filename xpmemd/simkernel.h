@@ -80,7 +80,9 @@ uint64_t simk_remote_get(struct simk *k, uint32_t owner, int64_t segid, uint32_t
 			 uint32_t uid, uint32_t gid);
 /* 0 while pending, 1 done (error and size filled), -1 unknown id. */
 int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size);
-/* xpmem_release of a permit of owner's segid (REMOTE_RELEASE). */
+/* xpmem_release of a permit of owner's segid (REMOTE_RELEASE): the oldest
+ * one held of that kind, named by the incarnation its REMOTE_GET_REPLY gave
+ * (none held: the last reply's incarnation). */
 int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags);
 /* The window the daemon announced for peer (PEER_WINDOW): 0, or -1 if none. */
 int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size);

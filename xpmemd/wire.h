@@ -108,11 +108,13 @@ struct xw_get {
 
 /* incarnation: of the daemon that sent GET (req_ids restart with it) */
 /* a permit GET granted was released on the sender's node (REMOTE_RELEASE):
- * the owner's kernel drops one permit of the sender's grant (RELEASE_GRANT) */
+ * the owner's kernel drops one permit of the sender's grant (RELEASE_GRANT)
+ * if incarnation, the sender's the permit was granted under, is its current */
 struct xw_release {
 	int64_t segid;
 	uint32_t flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
 	uint32_t reserved;
+	uint64_t incarnation;	/* the permit's (REMOTE_RELEASE) */
 };
 
 struct xw_get_reply {

@@ -30,8 +30,9 @@
  *                     a short RELEASE_GRANT fails write(); another segment's
  *                     grants and mappings intact
  *   importer_release  xpmem_release of a remote apid, and exit holding one,
- *                     send REMOTE_RELEASE {segid, owner, flags}; a failed
- *                     remote get sends nothing
+ *                     send REMOTE_RELEASE {segid, owner, flags, incarnation
+ *                     = the one REMOTE_GET_REPLY gave}; a failed remote get
+ *                     sends nothing
  *
  * usage: xpmem-channel-grant-test [CASE...]   (default: all)
  * Prints PASS/FAIL per case and "N passed, N failed".
@@ -708,7 +709,9 @@ static int t_importer_release(void)
 		close(a[0]);
 		CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 5000));
 		{
-			struct xpmem_chan_get_reply gr = { .size = 4 * PG };
+			/* a daemon incarnation per round: the permit keeps its own */
+			struct xpmem_chan_get_reply gr = { .size = 4 * PG,
+							   .incarnation = 900 + round };
 
 			if (round == 2)
 				gr = (struct xpmem_chan_get_reply){ .error = -EACCES };
@@ -727,7 +730,7 @@ static int t_importer_release(void)
 		CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 5000));
 		rel = body(&m);
 		CHECK(rel->segid == segid && rel->node == RPEER && rel->flags == flags &&
-		      rel->incarnation == 0);
+		      rel->incarnation == 900 + (uint64_t)round);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		close(a[1]);

@@ -878,6 +878,57 @@ static void t_grants(const char *bin)
 	cluster_stop(&C);
 }
 
+static int node2_up_cond(struct cluster *c, void *a)
+{
+	(void)a;
+	return node_peer_field(c, 0, 2, "established") == 1 &&
+	       node_peer_field(c, 1, 1, "established") == 1;
+}
+
+/* A permit is released after its holder's daemon restarted (review, issue
+ * 15): REMOTE_RELEASE carries the incarnation REMOTE_GET_REPLY gave the
+ * permit, so a permit of the old incarnation neither uses up one granted
+ * to another process after the restart nor revokes that one's mappings
+ * (read-only, then read-write). */
+static void t_stale_release(const char *bin)
+{
+	for (uint32_t flags = 1; flags <= 2; flags++) {
+		uint32_t ro = 0, rw = 0;
+
+		cluster_init(&C, bin, 2, 0);
+		simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+		start_all(&C);
+		/* process P1 on node 2: a permit under incarnation I1 */
+		do_get(&C, 1, 1, SEG, flags, 1000, 0, SEGSIZE, 5000);
+		/* node 2's xpmemd restarts; its kernel, and P1's permit, live on */
+		node_kill(&C, 1, SIGKILL);
+		node_start(&C, 1);
+		CHECK(wait_for(&C, node2_up_cond, NULL, 15000), "node 2 did not rejoin");
+		CHECK(wait_grant(&C, 0, SEG, 2, 0, 0, 0, 5000), "I1 grant not dropped");
+		/* process P2 on node 2: the same permit under I2 */
+		do_get(&C, 1, 1, SEG, flags, 1000, 0, SEGSIZE, 5000);
+		CHECK(wait_grant(&C, 0, SEG, 2, 1, flags == 1, flags == 2, 2000), "I2 grant");
+		fault_nogrant(&C, 1, 0, 0, MB, flags == 1 ? XPMEM_CHAN_ACCESS_READ :
+			      XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE, 0);
+		/* P1 releases its I1 permit: node 2's daemon drops it */
+		CHECK(simk_remote_release(C.nodes[1].k, 1, SEG, flags) == 0, "REMOTE_RELEASE");
+		pump(&C, 800);
+		simk_grant_count(C.nodes[0].k, SEG, 2, &ro, &rw);
+		CHECK(ro == (flags == 1) && rw == (flags == 2),
+		      "the I1 release used up P2's I2 permit (ro %u rw %u)", ro, rw);
+		CHECK(wait_stat(&C, 1, "releases_stale", 1, 2000), "stale release not counted");
+		CHECK(node_stat(&C, 0, "releases_rx") == 0, "owner got a stale release");
+		CHECK(node_stat(&C, 0, "acked") == 0, "P2's mappings revoked");
+		fault_nogrant(&C, 1, 0, MB, MB, flags == 1 ? XPMEM_CHAN_ACCESS_READ :
+			      XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE, 0);
+		/* P2's release, of the current incarnation, does give it back */
+		CHECK(simk_remote_release(C.nodes[1].k, 1, SEG, flags) == 0, "REMOTE_RELEASE");
+		CHECK(wait_grant(&C, 0, SEG, 2, 0, 0, 0, 5000), "I2 permit not given back");
+		CHECK(wait_stat(&C, 0, "releases_rx", 1, 2000), "releases_rx");
+		cluster_stop(&C);
+	}
+}
+
 /* PEER_WINDOW: one per peer after HELLO, from phys:BASE+SIZE or a PCI BAR2 */
 static void t_windows(const char *bin)
 {
@@ -985,6 +1036,8 @@ int main(int argc, char **argv)
 		t_windows(argv[2]);
 	else if (!strcmp(argv[1], "grants"))
 		t_grants(argv[2]);
+	else if (!strcmp(argv[1], "stale_release"))
+		t_stale_release(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

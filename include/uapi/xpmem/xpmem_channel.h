@@ -288,10 +288,14 @@ struct xpmem_chan_get {
 /*
  * REMOTE_RELEASE (k->d, notification): a permit of this node on owner's
  * segid was released (xpmem_release, or its holder's exit/close); its
- * attachments are already zapped. The daemon tells the owner's daemon
- * (RELEASE over the fabric), which sends RELEASE_GRANT (d->k) {segid, node =
- * the releasing peer, flags, incarnation = that peer's} to its kernel: one
- * permit of that kind less. When the peer has no read-write permit left its
+ * attachments are already zapped. incarnation is the one REMOTE_GET_REPLY
+ * gave the permit: the daemon incarnation it was granted under. The daemon
+ * drops a release of another incarnation than its own (that grant went with
+ * the PEER_RESET of its restart) and tells the owner's daemon (RELEASE over
+ * the fabric, with the incarnation), which drops it unless it is the
+ * releasing peer's current one and sends RELEASE_GRANT (d->k) {segid, node =
+ * the releasing peer, flags, incarnation} to its kernel: one permit of that
+ * kind less of the grant of (peer, incarnation). When the peer has no read-write permit left its
  * write mappings of the segment are revoked, when it has none at all every
  * mapping of it: by an ordinary INVALIDATE to that peer (a peer's word that
  * it maps nothing is not enough to reuse a page). RELEASE_GRANT_DONE {0,
@@ -302,14 +306,20 @@ struct xpmem_chan_release {
 	__s64 segid;
 	__u32 node;		/* REMOTE_RELEASE: owner; RELEASE_GRANT: peer */
 	__u32 flags;		/* XPMEM_RDONLY / XPMEM_RDWR: the permit's */
-	__u64 incarnation;	/* RELEASE_GRANT: the peer's; REMOTE_RELEASE: 0 */
+	__u64 incarnation;	/* the permit's daemon incarnation (GET_REPLY) */
 };
 
-/* REMOTE_GET_REPLY, CHECK_GET_REPLY: error 0 or -errno; size of the segment. */
+/*
+ * REMOTE_GET_REPLY, CHECK_GET_REPLY: error 0 or -errno; size of the segment.
+ * REMOTE_GET_REPLY: incarnation is the importer daemon's, which the grant is
+ * recorded under; the kernel keeps it with the permit and REMOTE_RELEASE
+ * names it. CHECK_GET_REPLY: 0.
+ */
 struct xpmem_chan_get_reply {
 	__s32 error;
 	__u32 reserved;
 	__u64 size;
+	__u64 incarnation;
 };
 
 /*
