@@ -33,6 +33,10 @@
 
 #define MAX_TIMED_OUT	4096	/* timed-out generations remembered for late acks */
 #define HELLO_ANSWER_NS	(50 * 1000000ull)	/* answers to a peer's HELLOs, at most one per */
+#define INC_MIN_NS	(1000 * 1000000ull)	/* a peer's new incarnations: at most one per, */
+#define INC_MAX_NS	(16000 * 1000000ull)	/* doubling up to this while they keep coming */
+#define HELLO_VERIFY_BUDGET 20			/* HELLO signature checks per peer per second */
+#define HELLO_WARN_NS	(10000 * 1000000ull)	/* warnings about a peer's HELLOs, one per */
 
 uint64_t now_ns(void)
 {
@@ -90,6 +94,13 @@ int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen)
 	}
 	/* grows across restarts, clock steps (stored + 1) and lost state (clock) */
 	*inc = stored + 1 > now ? stored + 1 : now;
+	if (*inc >= INCARNATION_LIMIT) {
+		/* peers refuse HELLOs of 2^63 and more (docs/protocol.md 2.2) */
+		snprintf(err, errlen, "%s: the next incarnation would be %llu, not below 2^63; "
+			 "remove the file to restart the counter from the clock", path,
+			 (unsigned long long)*inc);
+		return -1;
+	}
 	n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*inc);
 	errno = 0;	/* a short write sets none: EIO below */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -923,23 +934,94 @@ static void session_established(struct dstate *d, struct peer *p, const char *ho
  * our current ephemeral establishes the session. Answered when p does not
  * know our ephemeral yet or we adopted its new one.
  */
-static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
+/* at most one warning per HELLO_WARN_NS about p's HELLOs; 1: log this one */
+static int hello_warn_ok(struct peer *p)
+{
+	uint64_t now = now_ns();
+
+	if (p->warn_at && now - p->warn_at < HELLO_WARN_NS) {
+		p->warn_suppressed++;
+		return 0;
+	}
+	if (p->warn_suppressed)
+		log_warn("node %u: %llu more warnings about its HELLOs suppressed", p->id,
+			 (unsigned long long)p->warn_suppressed);
+	p->warn_at = now;
+	p->warn_suppressed = 0;
+	return 1;
+}
+
+/*
+ * Before any signature check (docs/protocol.md 2.2), in this order: an
+ * incarnation of 2^63 or more is refused, an older one than known is stale,
+ * a byte-identical copy of the last HELLO that verified is a duplicate (no
+ * need to verify it again), a newer incarnation within the adoption interval
+ * is dropped; then at most HELLO_VERIFY_BUDGET signature checks per second
+ * per peer. 0: verify it; 1: a verified duplicate; -1: dropped. Nothing
+ * about p changes here but the budget and warning bookkeeping.
+ */
+static int hello_precheck(struct dstate *d, struct peer *p, const void *buf, size_t len,
+			  const struct xw_msg *m, uint8_t hash[32])
+{
+	uint64_t inc = m->hdr.incarnation, now = now_ns();
+
+	if (inc >= INCARNATION_LIMIT) {
+		d->st.rx_bad_incarnation++;
+		if (hello_warn_ok(p))
+			log_warn("dropped HELLO claiming node %u: incarnation %llu is not below 2^63",
+				 p->id, (unsigned long long)inc);
+		return -1;
+	}
+	if (inc < p->hello_inc) {
+		d->st.rx_stale_incarnation++;
+		log_debug("dropped HELLO of node %u: incarnation %llu < %llu", p->id,
+			  (unsigned long long)inc, (unsigned long long)p->hello_inc);
+		return -1;
+	}
+	crypto_generichash(hash, 32, buf, len, NULL, 0);
+	if (inc == p->hello_inc && !sodium_is_zero(p->eph, sizeof(p->eph)) &&
+	    sodium_memcmp(hash, p->hello_hash, 32) == 0) {
+		d->st.hellos_duplicate++;
+		return 1;
+	}
+	if (inc > p->hello_inc && p->inc_adopted && now - p->inc_adopted < p->inc_interval) {
+		d->st.rx_hello_rate++;
+		log_debug("dropped HELLO claiming node %u: incarnation %llu within %llu ms of "
+			  "the last new one", p->id, (unsigned long long)inc,
+			  (unsigned long long)(p->inc_interval / 1000000));
+		return -1;
+	}
+	if (now - p->verify_window >= 1000000000ull) {
+		p->verify_window = now;
+		p->verify_count = 0;
+	}
+	if (p->verify_count >= HELLO_VERIFY_BUDGET) {
+		d->st.rx_hello_budget++;
+		if (hello_warn_ok(p))
+			log_warn("dropping HELLOs claiming node %u: over %d signature checks per "
+				 "second", p->id, HELLO_VERIFY_BUDGET);
+		return -1;
+	}
+	p->verify_count++;
+	return 0;
+}
+
+static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf, size_t len,
 			     const struct xw_msg *m)
 {
 	const struct xw_hello *h = m->body;
-	int adopted = 0;
+	uint8_t hash[32];
+	int adopted = 0, dup;
 
-	if (xw_hello_verify(buf, m, p->pk) != XW_OK) {
+	dup = hello_precheck(d, p, buf, len, m, hash);
+	if (dup < 0)
+		return;
+	if (!dup && xw_hello_verify(buf, m, p->pk) != XW_OK) {
 		d->st.rx_forged++;
 		log_debug("dropped HELLO claiming node %u: signature does not verify", p->id);
 		return;
 	}
-	if (m->hdr.incarnation < p->hello_inc) {
-		d->st.rx_stale_incarnation++;
-		log_debug("dropped HELLO of node %u: incarnation %llu < %llu", p->id,
-			  (unsigned long long)m->hdr.incarnation, (unsigned long long)p->hello_inc);
-		return;
-	}
+	/* verified (or identical to a HELLO that did): from here p may change */
 	if (sodium_is_zero(h->eph, sizeof(h->eph))) {
 		d->st.rx_bad_hello++;
 		return;
@@ -949,10 +1031,11 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
 		if (sodium_is_zero(p->eph, sizeof(p->eph)) ||
 		    sodium_memcmp(h->eph, p->eph, sizeof(p->eph))) {
 			d->st.rx_bad_hello++;
-			log_warn("dropped HELLO of node %u: incarnation %llu %s", p->id,
-				 (unsigned long long)m->hdr.incarnation,
-				 sodium_is_zero(p->eph, sizeof(p->eph)) ? "is fenced" :
-				 "with another ephemeral key");
+			if (hello_warn_ok(p))
+				log_warn("dropped HELLO of node %u: incarnation %llu %s", p->id,
+					 (unsigned long long)m->hdr.incarnation,
+					 sodium_is_zero(p->eph, sizeof(p->eph)) ? "is fenced" :
+					 "with another ephemeral key");
 			return;
 		}
 	} else {
@@ -961,11 +1044,20 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
 		if (xw_session_derive(&s, d->cfg->node_id, d->incarnation, d->eph_pk, d->eph_sk,
 				      p->id, m->hdr.incarnation, h->eph)) {
 			d->st.rx_bad_hello++;
-			log_warn("dropped HELLO of node %u: unusable ephemeral key", p->id);
+			if (hello_warn_ok(p))
+				log_warn("dropped HELLO of node %u: unusable ephemeral key", p->id);
 			return;
 		}
 		log_info("node %u: HELLO of incarnation %llu (had %llu): new session keys", p->id,
 			 (unsigned long long)m->hdr.incarnation, (unsigned long long)p->hello_inc);
+		/* the next new incarnation no sooner than INC_MIN_NS from now; twice
+		 * as long (up to INC_MAX_NS) while they come back to back */
+		if (p->inc_adopted && now_ns() - p->inc_adopted < 2 * p->inc_interval)
+			p->inc_interval = p->inc_interval * 2 < INC_MAX_NS ?
+					  p->inc_interval * 2 : INC_MAX_NS;
+		else
+			p->inc_interval = INC_MIN_NS;
+		p->inc_adopted = now_ns();
 		session_drop(p);
 		p->hello_inc = m->hdr.incarnation;
 		memcpy(p->eph, h->eph, sizeof(p->eph));
@@ -975,7 +1067,9 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf,
 		sodium_memzero(&s, sizeof(s));
 		adopted = 1;
 	}
-	d->st.hellos_rx++;
+	memcpy(p->hello_hash, hash, sizeof(p->hello_hash));
+	if (!dup)
+		d->st.hellos_rx++;
 	p->rx++;
 	if (sodium_memcmp(h->echo, d->eph_pk, sizeof(d->eph_pk)) == 0) {
 		if (!p->established)
@@ -1042,8 +1136,12 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	*released = 0;
 	if (!p)
 		return -ENOENT;
+	/* HELLOs are below INCARNATION_LIMIT, so hello_inc + 1 cannot wrap and a
+	 * fence at the limit covers them all (a second one stays there) */
 	if (inc <= p->hello_inc)
-		inc = p->hello_inc + 1;
+		inc = p->hello_inc < INCARNATION_LIMIT ? p->hello_inc + 1 : INCARNATION_LIMIT;
+	if (inc > INCARNATION_LIMIT)
+		inc = INCARNATION_LIMIT;
 	log_warn("fencing node %u (incarnation %llu and older are dead)", node,
 		 (unsigned long long)(inc - 1));
 	/* its current session ends; HELLOs of older incarnations are stale */
@@ -1117,7 +1215,7 @@ static void net_rx(void *arg, const void *buf, size_t len)
 		return;
 	}
 	if (m.hdr.type == XW_HELLO) {
-		handle_net_hello(d, p, buf, &m);
+		handle_net_hello(d, p, buf, len, &m);
 		return;
 	}
 	if (!p->has_session) {
@@ -1371,7 +1469,8 @@ json_t *daemon_snapshot(struct dstate *d)
 
 #define S(f) json_object_set_new(st, #f, json_integer((json_int_t)d->st.f))
 	S(rx_stale_session); S(rx_no_session); S(rx_bad_hello); S(hellos_rx); S(sessions);
-	S(tx_no_session); S(hellos_unanswered);
+	S(tx_no_session); S(hellos_unanswered); S(hellos_duplicate); S(rx_hello_rate);
+	S(rx_hello_budget); S(rx_bad_incarnation);
 	S(invalidations); S(acked); S(timed_out); S(late_acks); S(peer_resets);
 	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);

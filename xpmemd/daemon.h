@@ -30,6 +30,10 @@ struct dstats {
 	uint64_t sessions;		/* sessions established */
 	uint64_t tx_no_session;		/* not sent: no session with that peer yet */
 	uint64_t hellos_unanswered;	/* HELLOs of a known incarnation not answered (rate) */
+	uint64_t hellos_duplicate;	/* HELLOs identical to the last verified one (not re-verified) */
+	uint64_t rx_hello_rate;		/* HELLOs of a newer incarnation within the adoption interval */
+	uint64_t rx_hello_budget;	/* HELLOs over the peer's signature-check budget */
+	uint64_t rx_bad_incarnation;	/* HELLOs claiming an incarnation >= 2^63 */
 	uint64_t stale_acks;		/* ack for no known generation */
 	uint64_t duplicate_acks;	/* ack from a peer that already acked */
 	uint64_t heartbeats_rx;

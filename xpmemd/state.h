@@ -28,6 +28,12 @@ struct peer {
 	struct xw_session sess;
 	uint64_t tx_seq;	/* our seq in this session (the nonce) */
 	uint64_t hello_answered;	/* monotonic ns of our last answer to a HELLO */
+	uint8_t hello_hash[32];	/* BLAKE2b of the last HELLO that verified (duplicates) */
+	uint64_t inc_adopted;	/* monotonic ns we last adopted a new incarnation (0: never) */
+	uint64_t inc_interval;	/* ns until the next may be adopted (backoff) */
+	uint64_t verify_window;	/* monotonic ns: start of the HELLO signature budget's second */
+	uint32_t verify_count;	/* HELLO signatures checked in that second */
+	uint64_t warn_at, warn_suppressed;	/* rate-limited warnings about p's HELLOs */
 	struct xw_replay rp;	/* its (incarnation, seq) window in this session */
 	uint64_t incarnation;	/* last announced to the kernel (PEER_RESET) */
 	uint64_t last_heard;	/* monotonic ns, verified sealed traffic only */
@@ -105,5 +111,8 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 /* incarnation = max(stored + 1, CLOCK_REALTIME ns), stored in dir/incarnation
  * (temp file, fsync, rename) before it is used; -1 with err set */
 int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen);
+/* incarnations are below 2^63: HELLOs claiming more are refused, a fence
+ * saturates at it, incarnation_next refuses to produce one */
+#define INCARNATION_LIMIT (1ull << 63)
 
 #endif

@@ -20,17 +20,33 @@
  *                  the session takes longer than the ack timeout: the
  *                  replayed invalidation is re-sent once it exists and the
  *                  late ack drains the quarantine
+ *   inc_storm      node 3 (a valid key) sends node 2 2000 HELLOs, each of a
+ *                  new incarnation already echoing node 2's ephemeral key:
+ *                  node 2 adopts at most one per second (backoff), counts the
+ *                  rest (rx_hello_rate), sends a handful of PEER_RESETs; a
+ *                  later restart of node 3 is still adopted (no lockout)
+ *   hello_cheap    forged HELLOs claiming node 1 cost no signature check when
+ *                  stale (rx_stale_incarnation), byte-identical copies of the
+ *                  last verified HELLO are duplicates (not verified again),
+ *                  and the rest are checked at most 20 per second per peer
+ *                  (rx_hello_budget); none changes anything about node 1
+ *   inc_limit      incarnations stay below 2^63: incarnation_next refuses to
+ *                  produce one, HELLOs claiming one are refused
+ *                  (rx_bad_incarnation), a fence of a peer at 2^63-1 is 2^63
+ *                  and stays there when repeated, and covers every HELLO
  *
  * usage: test_trust CASE PATH-TO-XPMEMD
  */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "rogue.h"
+#include "state.h"
 
 #include <errno.h>
 #include <sodium.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEG 0x1000
@@ -392,10 +408,14 @@ static void t_impersonation(const char *bin)
 	CHECK(kstats(1).zaps == kb.zaps + 1, "node 3's INVALIDATE was not applied");
 	kb = kstats(1);
 
-	/* 1. HELLO claiming node 1, incarnation 2^64-1, signed with node 3's key */
+	/* 1. HELLO claiming node 1, incarnation 2^64-1 (refused unverified: not
+	 * below 2^63) and its current one, signed with node 3's key */
 	memcpy(h.eph, N.eph_pk, sizeof(h.eph));
 	memset(h.echo, 0, sizeof(h.echo));
 	n = xw_hello_build(buf, N.sk, 1, 2, UINT64_MAX, 1, &h);
+	CHECK(rogue_node_send_raw(&N, 2, buf, n) == 0, "send");
+	CHECK(wait_stat(&C, 1, "rx_bad_incarnation", 1, 3000), "HELLO of 2^64-1 not counted");
+	n = xw_hello_build(buf, N.sk, 1, 2, (uint64_t)a_inc, 1, &h);
 	CHECK(rogue_node_send_raw(&N, 2, buf, n) == 0, "send");
 	CHECK(wait_stat(&C, 1, "rx_forged", 1, 3000), "forged HELLO not counted");
 	CHECK(node_peer_field(&C, 1, 1, "hello_incarnation") == a_inc,
@@ -517,6 +537,286 @@ static void t_reconcile(const char *bin)
 	relay_close(&R);
 }
 
+/* ------------------------------------------------------------------ */
+
+static int established_at(struct cluster *c, void *a)
+{
+	(void)c;
+	(void)a;
+	return rogue_node_peer(&N, 2)->established;
+}
+
+/* nodes 1 and 2, node 3 the rogue (its own valid key), talking to node 2 */
+static void rogue_beside(const char *bin, uint64_t inc)
+{
+	cluster_init(&C, bin, 2, 1);
+	CHECK(rogue_node_open(&N, 3, inc, C.key[2], C.ports[2]) == 0, "rogue node");
+	CHECK(rogue_node_add_peer(&N, 2, C.ports[1], C.pub[1]) == 0, "rogue peer");
+	have_node = 1;
+	harness_idle = idle;
+	node_start(&C, 0);
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 15000), "nodes did not see each other");
+}
+
+static void rogue_beside_stop(void)
+{
+	have_node = 0;
+	harness_idle = NULL;
+	cluster_stop(&C);
+	rogue_node_close(&N);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* review issue 15 #2: new incarnations at any rate */
+static void t_inc_storm(const char *bin)
+{
+	struct rogue_peer *nb;
+	uint8_t buf[XW_MAX_MSG];
+	uint64_t resets0, resets, t0;
+	int count = 2000;
+
+	rogue_beside(bin, 1000);
+	CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+	CHECK(wait_for(&C, established_at, NULL, 10000), "rogue: no session with node 2");
+	nb = rogue_node_peer(&N, 2);
+	t0 = mono_ms();	/* node 3's first incarnation adopted */
+	pump(&C, 300);
+	resets0 = kstats(1).peer_resets;
+	for (int i = 0; i < count; i++) {
+		struct xw_hello h;
+		size_t n;
+
+		memcpy(h.eph, N.eph_pk, sizeof(h.eph));
+		memcpy(h.echo, nb->eph, sizeof(h.echo));
+		n = xw_hello_build(buf, N.sk, 3, 2, 2000 + (uint64_t)i, ++N.hello_seq, &h);
+		CHECK(n && rogue_node_send_raw(&N, 2, buf, n) == 0, "send");
+		if (i % 50 == 0)	/* over 4 s or more */
+			pump(&C, 100);
+	}
+	pump(&C, 2000);
+	resets = kstats(1).peer_resets - resets0;
+	fprintf(stderr, "%d HELLOs of new incarnations in %llu ms: %llu PEER_RESETs, "
+		"rx_hello_rate %lld, sessions %lld\n", count,
+		(unsigned long long)(mono_ms() - t0), (unsigned long long)resets,
+		node_stat(&C, 1, "rx_hello_rate"), node_stat(&C, 1, "sessions"));
+	/* adopted at about 1 s, then 2 s later (interval doubled), then 4 s... */
+	CHECK(resets >= 1 && resets <= (mono_ms() - t0) / 1000 / 2 + 2,
+	      "node 3 made node 2 reset it %llu times in %llu ms", (unsigned long long)resets,
+	      (unsigned long long)(mono_ms() - t0));
+	CHECK(node_stat(&C, 1, "rx_hello_rate") >= count - 20, "dropped HELLOs not counted");
+	CHECK(node_stat(&C, 1, "sessions") < 20, "a session per HELLO");
+	/* a real restart afterwards: re-sending HELLO as a daemon does, it is
+	 * adopted once the backoff (at most 16 s) has passed */
+	N.inc = 100000;
+	t0 = mono_ms();
+	while (node_peer_field(&C, 1, 3, "incarnation") != 100000 && mono_ms() - t0 < 20000) {
+		CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+		pump(&C, 200);
+	}
+	fprintf(stderr, "node 3's restart adopted after %llu ms\n",
+		(unsigned long long)(mono_ms() - t0));
+	CHECK(node_peer_field(&C, 1, 3, "incarnation") == 100000, "node 3 locked out");
+	CHECK(wait_for(&C, established_at, NULL, 5000), "no session after the restart");
+	rogue_node_close(&N);
+	have_node = 0;
+	harness_idle = NULL;
+	cluster_stop(&C);
+}
+
+static long long stat_sum(int i, const char *a, const char *b, const char *c)
+{
+	return node_stat(&C, i, a) + node_stat(&C, i, b) + node_stat(&C, i, c);
+}
+
+/* send n copies of buf as the rogue, paced; wait until node 2 counted them
+ * in the three counters */
+static void flood(const uint8_t *buf, size_t len, int n, const char *a, const char *b,
+		  const char *c)
+{
+	long long base = stat_sum(1, a, b, c);
+
+	for (int i = 0; i < n; i++) {
+		while (rogue_node_send_raw(&N, 2, buf, len) != 0)
+			pump(&C, 1);
+		if (i % 25 == 24)
+			pump(&C, 2);
+	}
+	for (int t = 0; t < 50 && stat_sum(1, a, b, c) < base + n; t++)
+		pump(&C, 100);
+	fprintf(stderr, "%d sent: %s %lld %s %lld %s %lld (peer_deaths %lld)\n", n, a,
+		node_stat(&C, 1, a), b, node_stat(&C, 1, b), c, node_stat(&C, 1, c),
+		node_stat(&C, 1, "peer_deaths"));
+}
+
+/* review issue 15 #5: forged HELLOs cost a signature check each */
+static void t_hello_cheap(const char *bin)
+{
+	uint8_t buf[XW_MAX_MSG], fake_sk[64], fake_pk[32];
+	long long a_inc, forged0, stale0, budget0, dup0, rx0;
+	uint64_t resets0, t0, ms;
+	struct rogue_peer *nb;
+	struct xw_hello h;
+	size_t n;
+
+	CHECK(sodium_init() >= 0, "sodium");
+	rogue_beside(bin, 1000);
+	CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+	CHECK(wait_for(&C, established_at, NULL, 10000), "rogue: no session with node 2");
+	nb = rogue_node_peer(&N, 2);
+	pump(&C, 300);
+	a_inc = node_peer_field(&C, 1, 1, "hello_incarnation");
+	forged0 = node_stat(&C, 1, "rx_forged");
+	stale0 = node_stat(&C, 1, "rx_stale_incarnation");
+	resets0 = kstats(1).peer_resets;
+	crypto_sign_keypair(fake_pk, fake_sk);
+	randombytes_buf(h.eph, sizeof(h.eph));
+	memset(h.echo, 0, sizeof(h.echo));
+
+	/* 1. claiming node 1, an older incarnation: stale, never verified */
+	n = xw_hello_build(buf, fake_sk, 1, 2, 1, 1, &h);
+	flood(buf, n, 500, "rx_stale_incarnation", "rx_forged", "rx_hello_budget");
+	CHECK(node_stat(&C, 1, "rx_stale_incarnation") - stale0 >= 450,
+	      "stale forged HELLOs not counted stale (%lld)",
+	      node_stat(&C, 1, "rx_stale_incarnation") - stale0);
+	CHECK(node_stat(&C, 1, "rx_forged") == forged0, "stale HELLOs were verified (%lld)",
+	      node_stat(&C, 1, "rx_forged") - forged0);
+
+	/* 2. node 3's own HELLO, then byte-identical copies: duplicates */
+	memcpy(h.eph, N.eph_pk, sizeof(h.eph));
+	memcpy(h.echo, nb->eph, sizeof(h.echo));
+	n = xw_hello_build(buf, N.sk, 3, 2, N.inc, ++N.hello_seq, &h);
+	rx0 = node_stat(&C, 1, "hellos_rx");
+	CHECK(rogue_node_send_raw(&N, 2, buf, n) == 0, "send");
+	CHECK(wait_stat(&C, 1, "hellos_rx", rx0 + 1, 3000), "node 3's HELLO not accepted");
+	dup0 = node_stat(&C, 1, "hellos_duplicate");
+	budget0 = node_stat(&C, 1, "rx_hello_budget");
+	CHECK(dup0 >= 0, "no hellos_duplicate counter");
+	flood(buf, n, 300, "hellos_duplicate", "hellos_rx", "rx_hello_budget");
+	CHECK(node_stat(&C, 1, "hellos_duplicate") - dup0 >= 280 &&
+	      node_stat(&C, 1, "hellos_rx") == rx0 + 1 &&
+	      node_stat(&C, 1, "rx_hello_budget") == budget0,
+	      "copies of the last verified HELLO were verified again");
+
+	/* 3. claiming node 1, its own incarnation, another signature: checked at
+	 * most 20 per second, the rest dropped unverified */
+	randombytes_buf(h.eph, sizeof(h.eph));
+	memset(h.echo, 0, sizeof(h.echo));
+	n = xw_hello_build(buf, fake_sk, 1, 2, (uint64_t)a_inc, 7, &h);
+	forged0 = node_stat(&C, 1, "rx_forged");
+	t0 = mono_ms();
+	flood(buf, n, 1000, "rx_forged", "rx_hello_budget", "rx_stale_incarnation");
+	ms = mono_ms() - t0;
+	fprintf(stderr, "flood took %llu ms: rx_forged +%lld\n", (unsigned long long)ms,
+		node_stat(&C, 1, "rx_forged") - forged0);
+	CHECK(node_stat(&C, 1, "rx_hello_budget") - budget0 >= 500,
+	      "forged HELLOs over budget not dropped (%lld)",
+	      node_stat(&C, 1, "rx_hello_budget") - budget0);
+	CHECK(node_stat(&C, 1, "rx_forged") - forged0 <= 20 * (long long)(ms / 1000 + 2),
+	      "%lld signature checks in %llu ms", node_stat(&C, 1, "rx_forged") - forged0,
+	      (unsigned long long)ms);
+
+	/* 4. and a newer incarnation claiming node 1: never adopted */
+	n = xw_hello_build(buf, fake_sk, 1, 2, (uint64_t)a_inc + 1000, 8, &h);
+	flood(buf, n, 200, "rx_forged", "rx_hello_budget", "rx_hello_rate");
+
+	/* nothing about node 1 changed */
+	pump(&C, 500);
+	CHECK(node_peer_field(&C, 1, 1, "hello_incarnation") == a_inc &&
+	      node_peer_field(&C, 1, 1, "incarnation") == a_inc, "node 1's incarnation moved");
+	CHECK(node_peer_field(&C, 1, 1, "established") == 1 &&
+	      node_peer_field(&C, 1, 1, "alive") == 1, "node 1's session at node 2 lost");
+	CHECK(kstats(1).peer_resets == resets0, "PEER_RESET at node 2");
+	rogue_beside_stop();
+}
+
+/* xpmemctl fence NODE on node index i; the last incarnation it reports dead */
+static unsigned long long fence(const char *bin, int i, uint32_t node)
+{
+	char cmd[1200], line[512], *dir = strdup(bin), *sl = strrchr(dir, '/');
+	unsigned long long upto = 0;
+	FILE *f;
+
+	*sl = 0;
+	snprintf(cmd, sizeof(cmd), "%s/xpmemctl -s %s fence %u 2>&1", dir, C.nodes[i].grpc, node);
+	free(dir);
+	f = popen(cmd, "r");
+	CHECK(f, "popen");
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "incarnations up to ");
+
+		fputs(line, stderr);
+		if (p)
+			upto = strtoull(p + strlen("incarnations up to "), NULL, 10);
+	}
+	CHECK(pclose(f) == 0, "xpmemctl fence failed");
+	return upto;
+}
+
+/* review issue 15 #4: incarnation 2^64-1 and fence */
+static void t_inc_limit(const char *bin)
+{
+	char dir[] = "/tmp/xpmemd-inc-XXXXXX", path[200], err[600];
+	uint64_t inc = 0, top = (1ull << 63) - 1;
+	FILE *f;
+
+	/* the state file: 2^63 - 2 gives 2^63 - 1, the last usable one */
+	CHECK(mkdtemp(dir), "mkdtemp");
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	f = fopen(path, "w");
+	CHECK(f && fprintf(f, "%llu\n", (unsigned long long)(top - 1)) > 0 && fclose(f) == 0,
+	      "write %s", path);
+	CHECK(incarnation_next(dir, &inc, err, sizeof(err)) == 0 && inc == top,
+	      "incarnation_next after 2^63-2: %s", err);
+	err[0] = 0;
+	CHECK(incarnation_next(dir, &inc, err, sizeof(err)) == -1,
+	      "incarnation_next produced %llu, not below 2^63", (unsigned long long)inc);
+	fprintf(stderr, "refused: %s\n", err);
+	unlink(path);
+	rmdir(dir);
+
+	/* a HELLO of 2^64-1 from node 3 (its own valid key) is refused */
+	rogue_beside(bin, UINT64_MAX);
+	CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+	CHECK(wait_stat(&C, 1, "rx_bad_incarnation", 1, 3000),
+	      "HELLO of incarnation 2^64-1 not counted (%lld)",
+	      node_stat(&C, 1, "rx_bad_incarnation"));
+	pump(&C, 500);
+	CHECK(!rogue_node_peer(&N, 2)->established &&
+	      node_peer_field(&C, 1, 3, "hello_incarnation") == 0,
+	      "HELLO of incarnation 2^64-1 accepted");
+
+	/* 2^63-1 is accepted; a fence makes it 2^63, and again 2^63 */
+	N.inc = top;
+	CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+	CHECK(wait_for(&C, established_at, NULL, 5000), "no session at 2^63-1");
+	CHECK(fence(bin, 1, 3) == top, "fence of 2^63-1 is not 2^63");
+	CHECK(fence(bin, 1, 3) == top, "a second fence moved past 2^63");
+	CHECK(node_peer_field(&C, 1, 3, "incarnation") == (long long)(1ull << 63),
+	      "PEER_RESET not at 2^63 (%lld)", node_peer_field(&C, 1, 3, "incarnation"));
+	{
+		long long stale = node_stat(&C, 1, "rx_stale_incarnation");
+		long long bad = node_stat(&C, 1, "rx_bad_incarnation");
+
+		CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+		CHECK(wait_stat(&C, 1, "rx_stale_incarnation", stale + 1, 3000),
+		      "fenced 2^63-1 not stale");
+		N.inc = UINT64_MAX;
+		CHECK(rogue_node_hello(&N, 2) == 0, "hello");
+		CHECK(wait_stat(&C, 1, "rx_bad_incarnation", bad + 1, 3000), "2^64-1 not refused");
+		pump(&C, 300);
+		CHECK(node_peer_field(&C, 1, 3, "established") == 0, "fenced node 3 came back");
+	}
+	rogue_beside_stop();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -531,6 +831,12 @@ int main(int argc, char **argv)
 		t_impersonation(argv[2]);
 	else if (!strcmp(argv[1], "reconcile"))
 		t_reconcile(argv[2]);
+	else if (!strcmp(argv[1], "inc_storm"))
+		t_inc_storm(argv[2]);
+	else if (!strcmp(argv[1], "hello_cheap"))
+		t_hello_cheap(argv[2]);
+	else if (!strcmp(argv[1], "inc_limit"))
+		t_inc_limit(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
