@@ -1707,8 +1707,8 @@ int daemon_run(struct xconfig *cfg)
 		d->fab = fab_open(cfg->provider, host, port, XW_MAX_MSG);
 		if (!d->fab)
 			goto out;
-		fab_set_source_filter(d->fab, cfg->peer_source_filter);
-		if (setup_peers(d))
+		if (fab_set_source_filter(d->fab, cfg->peer_source_filter) ||
+		    setup_peers(d))
 			goto out;
 		d->ready = 1;
 		for (int i = 0; i < d->npeers; i++)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "fabric.h"
+#include "config.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -20,7 +21,9 @@
 #define MAX_BACKLOG	4096
 #define BACKLOG_AGE_NS	(10ull * 1000000000ull)	/* unsent longer: dropped */
 #define MAX_BLOCKED	64
-#define MAX_SOURCES	200	/* peer addresses the listener admits */
+#define MAX_SOURCES	XPMEMD_MAX_PEERS	/* peer addresses the listener admits */
+/* a BPF jump offset is 8 bits: the filter holds at most 254 addresses */
+_Static_assert(MAX_SOURCES < 255, "source filter jump offsets");
 
 struct rxbuf {
 	struct fi_context ctx;	/* first: op_context points here */
@@ -193,37 +196,46 @@ static int find_listener(struct fab *f)
  * provider accepts and keeps every connection it sees, without limit or
  * timeout). Accepted sockets inherit the filter; peers' packets pass it.
  */
-static void attach_source_filter(struct fab *f)
+static int attach_source_filter(struct fab *f)
 {
 	struct sock_filter prog[MAX_SOURCES + 3];
 	struct sock_fprog fp = { .filter = prog };
 	int n = 0, fd = find_listener(f);
 
 	if (fd < 0) {
-		log_warn("fabric: listening socket not found; connections from "
-			 "non-peer addresses are not filtered");
-		return;
+		log_err("fabric: peer_source_filter: the provider's IPv4 listening socket "
+			"was not found (an IPv6 listen address, or another provider?); "
+			"set peer_source_filter = no to run without the filter");
+		return -1;
 	}
-	/* A = IPv4 source address (host order) */
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12);
-	for (int i = 0; i < f->nsources; i++)	/* match: jump to the accept */
-		prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, f->sources[i],
-							 (uint8_t)(f->nsources - i), 0);
+	if (f->nsources) {
+		/* A = IPv4 source address (host order) */
+		prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							 SKF_NET_OFF + 12);
+		for (int i = 0; i < f->nsources; i++)	/* match: jump to the accept */
+			prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+								 f->sources[i],
+								 (uint8_t)(f->nsources - i), 0);
+	}
+	/* no peer added yet: nothing is admitted */
 	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);		/* drop */
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);	/* accept */
+	if (f->nsources)
+		prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
 	fp.len = (unsigned short)n;
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
-		log_warn("fabric: SO_ATTACH_FILTER on the listener: %s; connections from "
-			 "non-peer addresses are not filtered", strerror(errno));
-	else
-		log_debug("fabric: listener fd %d admits %d peer address(es)", fd, f->nsources);
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0) {
+		log_err("fabric: peer_source_filter: SO_ATTACH_FILTER on the listener: %s "
+			"(set peer_source_filter = no to run without the filter)",
+			strerror(errno));
+		return -1;
+	}
+	log_debug("fabric: listener fd %d admits %d peer address(es)", fd, f->nsources);
+	return 0;
 }
 
-void fab_set_source_filter(struct fab *f, int on)
+int fab_set_source_filter(struct fab *f, int on)
 {
 	f->filter = on;
-	if (on && f->nsources)
-		attach_source_filter(f);
+	return on ? attach_source_filter(f) : 0;
 }
 
 int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out)
@@ -245,8 +257,10 @@ int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *o
 			dup |= f->sources[i] == a;
 		if (!dup) {
 			f->sources[f->nsources++] = a;
-			if (f->filter)
-				attach_source_filter(f);
+			if (f->filter && attach_source_filter(f)) {
+				freeaddrinfo(res);
+				return -EIO;
+			}
 		}
 	}
 	freeaddrinfo(res);

@@ -17,9 +17,11 @@ struct fab *fab_open(const char *provider, const char *host, const char *port,
 void fab_close(struct fab *f);
 /*
  * on: the listening socket admits only the addresses of peers added with
- * fab_add_peer (a BPF filter in the kernel; before and after this call).
+ * fab_add_peer (a BPF filter in the kernel; before and after this call;
+ * none until the first is added). Fails closed: 0, or -1 (logged) if the
+ * filter cannot be attached, and then fab_add_peer fails too (-EIO).
  */
-void fab_set_source_filter(struct fab *f, int on);
+int fab_set_source_filter(struct fab *f, int on);
 /* Resolve host:port into the address vector. */
 int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out);
 /* Queue a message to dest; copies buf. 0 or negative errno. */

@@ -16,7 +16,8 @@
  *           come back each time the flood closes.
  *   foreign 500 connections from 127.0.0.2 (not a peer's address): refused
  *           in the kernel by the listener's source filter, no fd; admitted
- *           with peer_source_filter = no.
+ *           with peer_source_filter = no. A node with no peers admits
+ *           nobody.
  *   watchdog with WATCHDOG_USEC set, WATCHDOG=1 at least twice per half
  *           period from the event loop; none while the daemon is stopped.
  *   socket  grpc_socket_mode = 0600: created so; an unprivileged
@@ -400,6 +401,23 @@ static void t_foreign(const char *bin)
 		}
 		cluster_stop(&C);
 	}
+	/*
+	 * No peer configured: the listener admits nobody (before: the filter
+	 * went on only with the first peer, so until then, or on a node with
+	 * no peers, any connection got in). Review finding.
+	 */
+	cluster_init(&C, bin, 1, 0);
+	start_all(&C);
+	fds0 = count_fds(C.nodes[0].pid);
+	fp = flood(C.nodes[0].port, 0x7f000001, 100, &rfd);
+	n = flood_wait(rfd);
+	pump(&C, 200);
+	fds = count_fds(C.nodes[0].pid);
+	fprintf(stderr, "filter on, no peers: 100 connections from 127.0.0.1: %d completed, "
+		"daemon fds %d -> %d\n", n, fds0, fds);
+	CHECK(n == 0 && fds <= fds0 + 2, "a node with no peers admitted %d connections", n);
+	flood_stop(fp);
+	cluster_stop(&C);
 }
 
 static void t_flood(const char *bin)
