@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <netinet/in.h>
@@ -359,4 +360,50 @@ static int ready_cond(struct cluster *c, void *a)
 int wait_ready(struct cluster *c, int timeout_ms)
 {
 	return wait_for(c, ready_cond, NULL, timeout_ms);
+}
+
+int run_ctl(struct cluster *c, const char *ctl, int uid, const gid_t *groups,
+	    int ngroups, const char *args, char *out, size_t outlen)
+{
+	char cmd[2600];
+	int pfd[2], st = 0;
+	size_t n = 0;
+	pid_t pid;
+
+	CHECK(outlen > 0 && pipe(pfd) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		if (uid >= 0 &&
+		    (setgroups((size_t)ngroups, groups) || setresgid(65534, 65534, 65534) ||
+		     setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid))) {
+			perror("dropping privileges");
+			_exit(126);
+		}
+		snprintf(cmd, sizeof(cmd), "exec %s %s", ctl, args);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	CHECK(fcntl(pfd[0], F_SETFL, O_NONBLOCK) == 0, "fcntl");
+	for (;;) {
+		ssize_t r = read(pfd[0], out + n, outlen - 1 - n);
+
+		if (r > 0) {
+			n += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		pump(c, 5);
+	}
+	close(pfd[0]);
+	out[n] = 0;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	fprintf(stderr, "$ %sxpmemctl %s  [rc %d]\n%s", uid >= 0 ? "(unprivileged) " : "", args,
+		WEXITSTATUS(st), out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

@@ -67,6 +67,15 @@ void cluster_stop(struct cluster *c);
 /* pump simulated kernels until cond() or timeout; returns 1 if cond held */
 int wait_for(struct cluster *c, int (*cond)(struct cluster *, void *), void *arg, int timeout_ms);
 void pump(struct cluster *c, int ms);
+/*
+ * Run `CTL ARGS` (ARGS: shell words) with stdout and stderr in out (NUL
+ * terminated), pumping c's simulated kernels meanwhile (they answer the
+ * daemon's queries). uid >= 0: run as that uid, gid 65534, supplementary
+ * groups groups[0..ngroups). Echoes the command and its output to stderr.
+ * Returns the exit status, 128 if killed.
+ */
+int run_ctl(struct cluster *c, const char *ctl, int uid, const gid_t *groups,
+	    int ngroups, const char *args, char *out, size_t outlen);
 /* a counter from a node's stats file ("stats.<name>"), -1 if unavailable */
 long long node_stat(struct cluster *c, int i, const char *name);
 /* peer field from stats ("alive", "incarnation"), -1 if unavailable */

@@ -480,50 +480,13 @@ static int ctl_ngroups;
 static int ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int ctl(const char *fmt, ...)
 {
-	char cmd[2048];
-	int pfd[2], st = 0;
-	size_t n = 0;
-	pid_t pid;
+	char args[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	CHECK(pipe(pfd) == 0, "pipe");
-	pid = fork();
-	if (pid == 0) {
-		char full[2600];
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		if (ctl_uid >= 0 &&
-		    (setgroups((size_t)ctl_ngroups, ctl_groups) || setresgid(65534, 65534, 65534) ||
-		     setresuid((uid_t)ctl_uid, (uid_t)ctl_uid, (uid_t)ctl_uid))) {
-			perror("dropping privileges");
-			_exit(126);
-		}
-		snprintf(full, sizeof(full), "exec %s %s", ctl_bin, cmd);
-		execl("/bin/sh", "sh", "-c", full, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
-	for (;;) {
-		ssize_t r = read(pfd[0], out + n, sizeof(out) - 1 - n);
-		if (r > 0) {
-			n += (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			break;
-		pump(&C, 5);	/* the kernels answer the daemon's queries */
-	}
-	close(pfd[0]);
-	out[n] = 0;
-	waitpid(pid, &st, 0);
-	fprintf(stderr, "$ %sxpmemctl %s  [rc %d]\n%s", ctl_uid >= 0 ? "(unprivileged) " : "", cmd,
-		WEXITSTATUS(st), out);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return run_ctl(&C, ctl_bin, ctl_uid, ctl_groups, ctl_ngroups, args, out, sizeof(out));
 }
 
 static json_t *ctl_json(const char *args)

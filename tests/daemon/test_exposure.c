@@ -82,45 +82,7 @@ static int ctl_nobody;	/* ctl() runs xpmemctl as nobody (65534) */
 /* run xpmemctl ARGS (shell words); returns its exit status, output in out */
 static int ctl(const char *args)
 {
-	char cmd[2048];
-	int pfd[2], st = 0;
-	size_t n = 0;
-	pid_t pid;
-
-	CHECK(pipe(pfd) == 0, "pipe");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		if (ctl_nobody && (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
-				   setresuid(65534, 65534, 65534))) {
-			perror("dropping privileges");
-			_exit(126);
-		}
-		snprintf(cmd, sizeof(cmd), "exec %s %s", ctl_bin, args);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	CHECK(fcntl(pfd[0], F_SETFL, O_NONBLOCK) == 0, "fcntl");
-	for (;;) {
-		ssize_t r = read(pfd[0], out + n, sizeof(out) - 1 - n);
-
-		if (r > 0) {
-			n += (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			break;
-		pump(&C, 5);	/* the kernels answer the daemon's queries */
-	}
-	close(pfd[0]);
-	out[n] = 0;
-	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-	fprintf(stderr, "$ xpmemctl %s  [rc %d]\n%s", args, WEXITSTATUS(st), out);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return run_ctl(&C, ctl_bin, ctl_nobody ? 65534 : -1, NULL, 0, args, out, sizeof(out));
 }
 
 static int count_fds(pid_t pid)
