@@ -148,17 +148,24 @@ uint64_t pfn_of(void *p)
 	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
+int ccall(uint16_t type, const void *b, size_t blen, uint16_t reply, union msgbuf *m)
+{
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+	if (csend_seq(type, b, blen, seq))
+		return -999;
+	if (!cexpect(m, reply, 5000) || m->h.seq != seq)
+		return -998;
+	return 0;
+}
+
 int grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags)
 {
 	struct xpmem_chan_get g = { .segid = segid, .node = peer, .flags = flags,
 				    .check_flags = XPMEM_CHAN_GET_ROOT_TRUSTED,
 				    .incarnation = inc };
-	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 	union msgbuf m;
+	int r = ccall(XPMEM_CHAN_CHECK_GET, &g, sizeof(g), XPMEM_CHAN_CHECK_GET_REPLY, &m);
 
-	if (csend_seq(XPMEM_CHAN_CHECK_GET, &g, sizeof(g), seq))
-		return -999;
-	if (!cexpect(&m, XPMEM_CHAN_CHECK_GET_REPLY, 5000) || m.h.seq != seq)
-		return -998;
-	return ((struct xpmem_chan_get_reply *)body(&m))->error;
+	return r ? r : ((struct xpmem_chan_get_reply *)body(&m))->error;
 }

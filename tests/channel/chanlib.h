@@ -52,6 +52,11 @@ int cquiet(int ms);
 /* QUERY: total count of @what (peer filter), -1 on error; the reply in @out. */
 long query_total(uint32_t what, uint32_t peer, union msgbuf *out);
 /*
+ * Send @type with body @b and wait up to 5 s for @reply with the same seq,
+ * into @m: 0, -999 (send failed) or -998 (no such reply).
+ */
+int ccall(uint16_t type, const void *b, size_t blen, uint16_t reply, union msgbuf *m);
+/*
  * CHECK_GET of @segid for @peer running @inc, as root with remote root
  * trusted: the grant its RESOLVEs need. 0 or the reply's -errno.
  */

@@ -266,14 +266,10 @@ static int release_grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t fl
 {
 	struct xpmem_chan_release r = { .segid = segid, .node = peer, .flags = flags,
 					.incarnation = inc };
-	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 	union msgbuf m;
+	int err = ccall(XPMEM_CHAN_RELEASE_GRANT, &r, sizeof(r), XPMEM_CHAN_RELEASE_GRANT_DONE, &m);
 
-	if (csend_seq(XPMEM_CHAN_RELEASE_GRANT, &r, sizeof(r), seq))
-		return -999;
-	if (!cexpect(&m, XPMEM_CHAN_RELEASE_GRANT_DONE, 5000) || m.h.seq != seq)
-		return -998;
-	return ((struct xpmem_chan_status *)body(&m))->error;
+	return err ? err : ((struct xpmem_chan_status *)body(&m))->error;
 }
 
 /* QUERY GRANTS of @segid for @peer: records; *ro / *rw permits in all. */
