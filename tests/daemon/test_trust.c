@@ -799,6 +799,10 @@ static void t_inc_limit(const char *bin)
 	CHECK(wait_for(&C, established_at, NULL, 5000), "no session at 2^63-1");
 	CHECK(fence(bin, 1, 3) == top, "fence of 2^63-1 is not 2^63");
 	CHECK(fence(bin, 1, 3) == top, "a second fence moved past 2^63");
+	/* the stats file is rewritten after the fence: wait for it */
+	for (int k = 0; k < 60 && node_peer_field(&C, 1, 3, "incarnation") !=
+	     (long long)(1ull << 63); k++)
+		pump(&C, 50);
 	CHECK(node_peer_field(&C, 1, 3, "incarnation") == (long long)(1ull << 63),
 	      "PEER_RESET not at 2^63 (%lld)", node_peer_field(&C, 1, 3, "incarnation"));
 	{
