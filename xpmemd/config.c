@@ -34,6 +34,8 @@ void config_defaults(struct xconfig *c)
 	c->ack_timeout_ms = 1000;
 	c->heartbeat_ms = 500;
 	c->dead_after = 3;
+	c->fabric_rx_size = 128;
+	c->fabric_buffer_size = 9216;
 }
 
 static int parse_u32(const char *v, uint32_t *out, uint32_t min, uint32_t max)
@@ -249,6 +251,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (!strcmp(name, "dead_after")) {
 			if (parse_u32(value, &c->dead_after, 1, 1000))
 				FAIL("dead_after: expected 1..1000, got '%s'", value);
+		} else if (!strcmp(name, "fabric_rx_size")) {
+			if (parse_u32(value, &c->fabric_rx_size, 16, 65536))
+				FAIL("fabric_rx_size: expected 16..65536, got '%s'", value);
+		} else if (!strcmp(name, "fabric_buffer_size")) {
+			/* a sealed message (XW_MAX_MSG) and rxm's header fit one buffer */
+			if (parse_u32(value, &c->fabric_buffer_size, 9216, 1 << 20))
+				FAIL("fabric_buffer_size: expected 9216..1048576, got '%s'", value);
 		} else if (!strcmp(name, "remote_root")) {
 			if (!strcmp(value, "trusted"))
 				c->remote_root_trusted = 1;

@@ -36,6 +36,11 @@ struct xconfig {
 	uint32_t ack_timeout_ms;
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;	/* missed heartbeats before a peer is dead */
+	/* the fabric's memory (docs/protocol.md 2): ofi_rxm's per-connection
+	 * receive queue and its bounce-buffer size; the environment
+	 * (FI_OFI_RXM_MSG_RX_SIZE, FI_OFI_RXM_BUFFER_SIZE) overrides */
+	uint32_t fabric_rx_size;
+	uint32_t fabric_buffer_size;
 	int remote_root_trusted;	/* remote_root = trusted: a peer's uid 0 passes the
 					 * permit mode (CHECK_GET); default untrusted */
 	int npeers;

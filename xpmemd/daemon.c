@@ -1704,6 +1704,8 @@ int daemon_run(struct xconfig *cfg)
 		}
 
 		/* 2. fabric */
+		if (fab_memory_defaults(cfg->fabric_rx_size, cfg->fabric_buffer_size))
+			goto out;
 		d->fab = fab_open(cfg->provider, host, port, XW_MAX_MSG);
 		if (!d->fab)
 			goto out;

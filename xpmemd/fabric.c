@@ -12,6 +12,7 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,6 +75,32 @@ static int post_rx(struct fab *f, struct rxbuf *b)
 		fi_cq_read(f->cq, NULL, 0);
 	}
 	return -EAGAIN;
+}
+
+static int env_default(const char *name, uint32_t value)
+{
+	const char *cur = getenv(name);
+	char buf[16];
+
+	if (cur && *cur) {
+		log_info("fabric: %s=%s (from the environment)", name, cur);
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%u", value);
+	if (setenv(name, buf, 1) < 0) {
+		log_err("fabric: setenv %s: %s", name, strerror(errno));
+		return -1;
+	}
+	log_debug("fabric: %s=%s", name, buf);
+	return 0;
+}
+
+int fab_memory_defaults(uint32_t msg_rx_size, uint32_t buffer_size)
+{
+	if (env_default("FI_OFI_RXM_MSG_RX_SIZE", msg_rx_size) ||
+	    env_default("FI_OFI_RXM_BUFFER_SIZE", buffer_size))
+		return -1;
+	return 0;
 }
 
 struct fab *fab_open(const char *provider, const char *host, const char *port,

@@ -11,6 +11,15 @@ struct fab;
 
 typedef void (*fab_recv_cb)(void *arg, const void *buf, size_t len);
 
+/*
+ * The provider's memory, set before the first fab_open (libfabric reads its
+ * parameters once, at its initialisation): ofi_rxm's receive queue per
+ * connection (FI_OFI_RXM_MSG_RX_SIZE) and bounce-buffer size
+ * (FI_OFI_RXM_BUFFER_SIZE), unless the environment sets them. rxm's own
+ * defaults (4096 x 16 KiB pre-posted, a large pool per connection) make a
+ * daemon ~100 MB resident. 0, or -1 (logged) if setenv fails.
+ */
+int fab_memory_defaults(uint32_t msg_rx_size, uint32_t buffer_size);
 /* Open provider's RDM endpoint bound to host:port. NULL on error (logged). */
 struct fab *fab_open(const char *provider, const char *host, const char *port,
 		     size_t max_msg);
