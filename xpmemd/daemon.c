@@ -202,14 +202,81 @@ static struct peer *find_peer(struct dstate *d, uint32_t id)
 	return NULL;
 }
 
+static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *body,
+		     size_t blen, const void *tail, size_t tlen);
+
+/*
+ * A message to p could not be sent (sendq.h). Requests and probes are re-sent
+ * by the protocol; a reply is lost to p, whose request then fails on its side
+ * (its timeout: -ETIMEDOUT to its kernel, or quarantine and retransmission of
+ * an invalidation); a granting GET_REPLY's grant is given back to our kernel,
+ * so the permit p never received does not outlive the request. A reply sealed
+ * for a session p replaced needs nothing: PEER_RESET drops that incarnation's
+ * grants.
+ */
+static void sq_dropped(void *arg, const struct sq_meta *m, enum sq_why why)
+{
+	static const char *whys[] = { "?", "queue full", "unsent for 10 s", "peer dead",
+				      "session replaced", "provider error" };
+	struct dstate *d = arg;
+
+	d->st.tx_dropped++;
+	if (m->cls != SQ_REPLY)
+		return;
+	d->st.tx_replies_dropped++;
+	log_warn("%s to node %u lost (%s)", xw_type_name(m->type), m->peer,
+		 whys[why <= SQ_DROP_ERROR ? why : 0]);
+	if (m->type == XW_GET_REPLY && !m->error && why != SQ_DROP_SESSION) {
+		struct xpmem_chan_release r = { .segid = m->segid, .node = m->peer,
+						.flags = m->flags, .incarnation = m->inc };
+
+		d->st.grants_undone++;
+		chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);
+	}
+}
+
+static int sq_class(uint16_t type)
+{
+	switch (type) {
+	case XW_HELLO:
+	case XW_HEARTBEAT:
+		return SQ_PROBE;
+	case XW_INVALIDATE:
+	case XW_REMOTE_FAULT:
+	case XW_GET:
+		return SQ_RETX;
+	default:
+		return SQ_REPLY;
+	}
+}
+
+/* to p, or its send queue: nothing but probes (HELLO, HEARTBEAT) is queued
+ * to a peer known dead (not heard for dead_after heartbeats); what the
+ * provider takes at once is still sent (the peer may only be partitioned) */
+static int peer_push(struct dstate *d, struct peer *p, struct sq_meta *m, const void *buf,
+		     size_t n)
+{
+	int may_queue = p->alive || !p->last_heard || m->cls == SQ_PROBE;
+
+	m->peer = p->id;
+	p->tx++;
+	return sendq_push(&p->sq, d->fab, p->addr, m, buf, n, may_queue, now_ns(), sq_dropped, d);
+}
+
 /* A sealed message in p's session; none yet: not sent (-ENOTCONN; what
- * matters is re-sent: invalidations, heartbeats) */
-static int net_send(struct dstate *d, struct peer *p, uint16_t type, const void *body,
-		    size_t blen, const void *tail, size_t tlen)
+ * matters is re-sent: invalidations, heartbeats). m: NULL, or what a lost
+ * reply needs undone. */
+static int net_send_m(struct dstate *d, struct peer *p, struct sq_meta *m, uint16_t type,
+		      const void *body, size_t blen, const void *tail, size_t tlen)
 {
 	char buf[XW_MAX_MSG];
+	struct sq_meta dm = { 0 };
 	size_t n;
 
+	if (!m)
+		m = &dm;
+	m->cls = sq_class(type);
+	m->type = type;
 	if (!p->has_session) {
 		d->st.tx_no_session++;
 		log_debug("net -> node %u %s: no session yet, not sent", p->id, xw_type_name(type));
@@ -219,9 +286,14 @@ static int net_send(struct dstate *d, struct peer *p, uint16_t type, const void 
 		    ++p->tx_seq, body, blen, tail, tlen);
 	if (!n)
 		return -EMSGSIZE;
-	p->tx++;
 	log_debug("net -> node %u %s", p->id, xw_type_name(type));
-	return fab_send(d->fab, p->addr, buf, n);
+	return peer_push(d, p, m, buf, n);
+}
+
+static int net_send(struct dstate *d, struct peer *p, uint16_t type, const void *body,
+		    size_t blen, const void *tail, size_t tlen)
+{
+	return net_send_m(d, p, NULL, type, body, blen, tail, tlen);
 }
 
 /* HELLO: our incarnation and ephemeral key, and p's ephemeral as we know it */
@@ -239,9 +311,12 @@ static int send_hello(struct dstate *d, struct peer *p)
 		log_err("cannot sign HELLO to node %u", p->id);
 		return -EINVAL;
 	}
-	p->tx++;
 	log_debug("net -> node %u HELLO", p->id);
-	return fab_send(d->fab, p->addr, buf, n);
+	{
+		struct sq_meta m = { .cls = SQ_PROBE, .type = XW_HELLO };
+
+		return peer_push(d, p, &m, buf, n);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -412,6 +487,14 @@ static void handle_net_ack(struct dstate *d, struct peer *p, const struct xw_ack
 		d->st.stale_acks++;	/* answers a previous incarnation of ours */
 		return;
 	}
+	if (a->error) {
+		/* its kernel could not unmap: not acked; the invalidation is
+		 * re-sent, and times out into quarantine if it never is */
+		d->st.ack_errors++;
+		log_warn("node %u could not unmap generation %llu: %s", p->id,
+			 (unsigned long long)a->generation, strerror(-a->error));
+		return;
+	}
 	for (struct inval *iv = d->invals; iv; iv = iv->next) {
 		if (iv->gen != a->generation)
 			continue;
@@ -559,8 +642,9 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 	if ((p = find_peer(d, r->peer))) {
 		struct xw_fault_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					      .error = fr->error, .nextents = fr->nextents };
+		struct sq_meta m = { .error = fr->error };
 
-		net_send(d, p, XW_FAULT_REPLY, &rep, sizeof(rep), fr->extents,
+		net_send_m(d, p, &m, XW_FAULT_REPLY, &rep, sizeof(rep), fr->extents,
 			 fr->nextents * sizeof(struct xpmem_chan_extent));
 	}
 	free(r);
@@ -714,6 +798,8 @@ static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get
 	r->peer = p->id;
 	r->req_id = w->req_id;
 	r->peer_inc = p->hello_inc;
+	r->segid = w->segid;
+	r->flags = w->flags;
 	d->st.get_checks++;
 	chan_send(d, XPMEM_CHAN_CHECK_GET, r->dseq, &g, sizeof(g), NULL, 0);
 }
@@ -731,8 +817,10 @@ static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
 	if ((p = find_peer(d, r->peer))) {
 		struct xw_get_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					    .error = g->error, .size = g->error ? 0 : g->size };
+		struct sq_meta m = { .error = g->error, .segid = r->segid, .flags = r->flags,
+				     .inc = r->peer_inc };
 
-		net_send(d, p, XW_GET_REPLY, &rep, sizeof(rep), NULL, 0);
+		net_send_m(d, p, &m, XW_GET_REPLY, &rep, sizeof(rep), NULL, 0);
 	}
 	free(r);
 }
@@ -890,16 +978,33 @@ static void session_drop(struct peer *p)
 
 static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc);
 
-/* verified sealed traffic, or the session just established: p is alive */
-static void peer_heard(struct dstate *d, struct peer *p)
+/* what could not be sent to p (no session, or known dead) goes now */
+static void resend_invalidations(struct dstate *d, struct peer *p)
+{
+	for (struct inval *iv = d->invals; iv; iv = iv->next)
+		for (uint32_t i = 0; i < iv->n; i++)
+			if (iv->peers[i] == p->id && !iv->acked[i]) {
+				struct xw_invalidate w = { .generation = iv->gen, .segid = iv->segid,
+							   .start = iv->start, .len = iv->len };
+
+				d->st.retransmits++;
+				net_send(d, p, XW_INVALIDATE, &w, sizeof(w), NULL, 0);
+			}
+}
+
+/* verified sealed traffic, or the session just established: p is alive
+ * (returns 1 if it was not); its send queue is retried at once */
+static int peer_heard(struct dstate *d, struct peer *p)
 {
 	p->last_heard = now_ns();
-	if (!p->alive) {
-		p->alive = 1;
-		if (p->incarnation == p->hello_inc)
-			log_info("node %u is reachable again", p->id);
-	}
+	sendq_kick(&p->sq);
+	if (p->alive)
+		return 0;
+	p->alive = 1;
+	if (p->incarnation == p->hello_inc)
+		log_info("node %u is reachable again", p->id);
 	(void)d;
+	return 1;
 }
 
 /*
@@ -915,16 +1020,7 @@ static void session_established(struct dstate *d, struct peer *p, const char *ho
 	peer_heard(d, p);
 	if (p->hello_inc != p->incarnation)
 		peer_new_incarnation(d, p, p->hello_inc);
-	/* what could not be sent to p without a session goes now */
-	for (struct inval *iv = d->invals; iv; iv = iv->next)
-		for (uint32_t i = 0; i < iv->n; i++)
-			if (iv->peers[i] == p->id && !iv->acked[i]) {
-				struct xw_invalidate w = { .generation = iv->gen, .segid = iv->segid,
-							   .start = iv->start, .len = iv->len };
-
-				d->st.retransmits++;
-				net_send(d, p, XW_INVALIDATE, &w, sizeof(w), NULL, 0);
-			}
+	resend_invalidations(d, p);
 }
 
 /*
@@ -1058,6 +1154,9 @@ static void handle_net_hello(struct dstate *d, struct peer *p, const void *buf, 
 		else
 			p->inc_interval = INC_MIN_NS;
 		p->inc_adopted = now_ns();
+		/* what was sealed in the old session cannot open in the new one */
+		sendq_purge(&p->sq, 0, SQ_DROP_SESSION, sq_dropped, d);
+		sendq_kick(&p->sq);
 		session_drop(p);
 		p->hello_inc = m->hdr.incarnation;
 		memcpy(p->eph, h->eph, sizeof(p->eph));
@@ -1147,6 +1246,7 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	/* its current session ends; HELLOs of older incarnations are stale */
 	p->hello_inc = inc;
 	sodium_memzero(p->eph, sizeof(p->eph));
+	sendq_purge(&p->sq, 0, SQ_DROP_SESSION, sq_dropped, d);
 	session_drop(p);
 	p->incarnation = inc;
 	p->alive = 0;
@@ -1260,8 +1360,8 @@ static void net_rx(void *arg, const void *buf, size_t len)
 	p->rx++;
 	if (!p->established)
 		session_established(d, p, "a sealed message verified");
-	else
-		peer_heard(d, p);
+	else if (peer_heard(d, p))
+		resend_invalidations(d, p);	/* dropped while it was dead */
 	log_debug("net <- node %u %s", p->id, xw_type_name(m.hdr.type));
 	switch (m.hdr.type) {
 	case XW_HEARTBEAT:
@@ -1401,6 +1501,8 @@ static void heartbeat(struct dstate *d, uint64_t now)
 			d->dirty = 1;
 			log_warn("node %u missed %u heartbeats: marked dead", p->id,
 				 d->cfg->dead_after);
+			/* nothing waits for a dead peer but what its rejoin needs */
+			sendq_purge(&p->sq, 1, SQ_DROP_DEAD, sq_dropped, d);
 		}
 	}
 }
@@ -1451,8 +1553,12 @@ static int next_timeout_ms(struct dstate *d, uint64_t now)
 			next = f->deadline;
 	if (d->dirty && d->cfg->stats_file[0] && d->next_stats_write < next)
 		next = d->next_stats_write;
-	if (fab_backlog(d->fab) && next > now + 5000000ull)
-		next = now + 5000000ull;	/* retry sends the provider refused */
+	for (int i = 0; i < d->npeers; i++) {
+		uint64_t t = sendq_next(&d->peers[i].sq);	/* retries of refused sends */
+
+		if (t < next)
+			next = t;
+	}
 	if (next <= now)
 		return 0;
 	return (int)((next - now + 999999) / 1000000);
@@ -1477,14 +1583,15 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
-	S(releases_stale);
+	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
+	S(ack_errors);
 #undef S
 	if (d->fab)
 		fab_get_stats(d->fab, &fs);
 	json_object_set_new(st, "fabric_tx", json_integer((json_int_t)fs.tx_msgs));
 	json_object_set_new(st, "fabric_rx", json_integer((json_int_t)fs.rx_msgs));
 	json_object_set_new(st, "fabric_tx_errors", json_integer((json_int_t)fs.tx_errors));
-	json_object_set_new(st, "fabric_tx_dropped", json_integer((json_int_t)fs.tx_dropped));
+	json_object_set_new(st, "fabric_tx_dropped", json_integer((json_int_t)d->st.tx_dropped));
 	json_object_set_new(st, "pending_invalidations", json_integer(d->n_pending));
 	json_object_set_new(st, "timed_out_outstanding", json_integer(d->n_timed_out));
 	for (int i = 0; i < d->npeers; i++) {
@@ -1505,6 +1612,12 @@ json_t *daemon_snapshot(struct dstate *d)
 						 (json_int_t)((now - p->last_heard) / 1000000) : -1));
 		json_object_set_new(j, "rx", json_integer((json_int_t)p->rx));
 		json_object_set_new(j, "tx", json_integer((json_int_t)p->tx));
+		json_object_set_new(j, "sendq", json_integer(p->sq.n));
+		json_object_set_new(j, "sendq_max", json_integer(p->sq.max_depth));
+		json_object_set_new(j, "sendq_retries", json_integer((json_int_t)p->sq.tries));
+		json_object_set_new(j, "sendq_dropped", json_integer((json_int_t)p->sq.dropped));
+		json_object_set_new(j, "backoff_ms",
+				    json_integer((json_int_t)(p->sq.backoff / 1000000)));
 		json_array_append_new(peers, j);
 	}
 	json_object_set_new(o, "node_id", json_integer(d->cfg->node_id));
@@ -1763,6 +1876,9 @@ int daemon_run(struct xconfig *cfg)
 		int timeout, n;
 
 		fab_progress(d->fab, net_rx, d);
+		for (int i = 0; i < d->npeers; i++)
+			sendq_flush(&d->peers[i].sq, d->fab, d->peers[i].addr, now_ns(),
+				    sq_dropped, d);
 		run_timers(d, now_ns());
 		if (d->dirty && now_ns() >= d->next_stats_write)
 			write_stats(d);
@@ -1820,8 +1936,10 @@ out:
 		d->rfaults = f->next;
 		free(f);
 	}
-	for (int i = 0; i < d->npeers; i++)
+	for (int i = 0; i < d->npeers; i++) {
+		sendq_purge(&d->peers[i].sq, 0, SQ_DROP_SESSION, NULL, NULL);
 		session_drop(&d->peers[i]);
+	}
 	free(d->peers);
 	if (sfd >= 0)
 		close(sfd);

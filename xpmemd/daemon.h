@@ -48,6 +48,11 @@ struct dstats {
 	uint64_t releases_rx;		/* RELEASE from peers, sent as RELEASE_GRANT */
 	uint64_t release_errors;	/* ... the kernel refused (RELEASE_GRANT_DONE error) */
 	uint64_t releases_stale;	/* releases of another incarnation's permit, dropped */
+	/* send queues (sendq.h) */
+	uint64_t tx_dropped;		/* messages dropped: queue full, aged, peer dead, ... */
+	uint64_t tx_replies_dropped;	/* ... of them replies (ACK, FAULT_REPLY, GET_REPLY, RELEASE) */
+	uint64_t grants_undone;		/* a granting GET_REPLY lost: RELEASE_GRANT to our kernel */
+	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
 };
 
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */

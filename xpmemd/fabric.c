@@ -373,6 +373,31 @@ static int dest_backlogged(struct fab *f, fi_addr_t dest)
 	return 0;
 }
 
+int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
+{
+	struct txbuf *t = malloc(sizeof(*t) + len);
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->dest = dest;
+	t->len = len;
+	t->next = NULL;
+	t->queued = 0;
+	memcpy(t->data, buf, len);
+	r = try_send(f, t);
+	if (r == 0) {
+		f->st.tx_msgs++;
+		return 0;
+	}
+	free(t);
+	if (r == -FI_EAGAIN)
+		return -EAGAIN;
+	f->st.tx_errors++;
+	log_debug("fi_send: %s", fi_strerror(-r));
+	return r < 0 ? r : -EIO;
+}
+
 int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
 {
 	struct txbuf *t = malloc(sizeof(*t) + len);

@@ -33,8 +33,12 @@ void fab_close(struct fab *f);
 int fab_set_source_filter(struct fab *f, int on);
 /* Resolve host:port into the address vector. */
 int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out);
-/* Queue a message to dest; copies buf. 0 or negative errno. */
+/* Queue a message to dest; copies buf; -FI_EAGAIN is absorbed by a shared
+ * backlog (test tools; the daemon uses fab_try_send). 0 or negative errno. */
 int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);
+/* Hand a message to the provider now (copied): 0, -EAGAIN (not now: the
+ * caller queues it, see sendq.h) or another negative errno. No backlog. */
+int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);
 /* Drain completions (and drive progress), calling cb for every message. */
 void fab_progress(struct fab *f, fab_recv_cb cb, void *arg);
 /* The CQ wait fd for poll/epoll. */

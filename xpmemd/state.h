@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "keys.h"
+#include "sendq.h"
 #include "wire.h"
 
 struct peer {
@@ -39,6 +40,7 @@ struct peer {
 	uint64_t last_heard;	/* monotonic ns, verified sealed traffic only */
 	int alive;
 	uint64_t rx, tx;
+	struct sendq sq;	/* what the provider could not take yet (sendq.h) */
 };
 
 /* An INVALIDATE from the local kernel: pending, or timed out and waiting
@@ -66,6 +68,8 @@ struct dreq {
 	uint64_t gen;		/* ZAP: generation to ack */
 	uint64_t req_id;	/* RESOLVE, CHECK_GET: peer's request id */
 	uint64_t peer_inc;	/* requester's incarnation, echoed in the answer */
+	int64_t segid;		/* CHECK_GET: the grant to undo if the reply is lost */
+	uint32_t flags;
 	int zap_all;
 };
 

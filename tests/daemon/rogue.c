@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A rogue on the fabric: recording relay and a keyed node (see rogue.h). */
 #include "rogue.h"
+#include "config.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -17,8 +18,14 @@ static int add_local(struct fab *f, int port, fi_addr_t *out)
 
 static struct fab *open_port(int port)
 {
+	struct xconfig def;
 	char p[16];
 
+	/* rxm refuses connections between endpoints of different buffer sizes:
+	 * the daemons' (config defaults) */
+	config_defaults(&def);
+	if (fab_memory_defaults(def.fabric_rx_size, def.fabric_buffer_size))
+		return NULL;
 	snprintf(p, sizeof(p), "%d", port);
 	return fab_open("tcp", "127.0.0.1", p, XW_MAX_MSG);
 }

@@ -10,8 +10,11 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEG 0x1000
@@ -152,6 +155,142 @@ static void t_rss(const char *bin)
 	cluster_stop(&C);
 }
 
+/* a listener on a dead daemon's port that accepts and closes every
+ * connection (a peer whose host answers but whose daemon is gone), counting
+ * them: every connect() the other daemons make to that peer */
+static int sink_fd = -1;
+static long sink_accepts;
+
+static void sink_idle(void)
+{
+	int fd;
+
+	while ((fd = accept4(sink_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		sink_accepts++;
+		close(fd);
+	}
+}
+
+static void sink_open(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int on = 1;
+
+	sink_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(sink_fd >= 0, "socket");
+	CHECK(setsockopt(sink_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0, "reuseaddr");
+	for (int t = 0; t < 100 && bind(sink_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0; t++)
+		pump(&C, 50);
+	CHECK(listen(sink_fd, 512) == 0, "listen on %d: %s", port, strerror(errno));
+	sink_accepts = 0;
+	harness_idle = sink_idle;
+}
+
+static void sink_close(void)
+{
+	harness_idle = NULL;
+	close(sink_fd);
+	sink_fd = -1;
+}
+
+/*
+ * A dead peer is not reconnected in a tight loop: connect()s to it (counted
+ * by a listener on its port that accepts and closes) stay at a few per
+ * second per daemon (exponential backoff), while the healthy peers keep
+ * working, and the dead peer rejoins when it comes back.
+ */
+#define MAX_CONNECTS_PER_S 3
+
+static void t_backoff(const char *bin)
+{
+	long before;
+	double rate;
+	int window_ms = 4000;
+
+	cluster_init(&C, bin, 3, 0);
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	traffic(&C, 1);
+	node_kill(&C, 2, SIGKILL);
+	sink_open(C.nodes[2].port);
+	CHECK(wait_stat(&C, 0, "peer_deaths", 1, 5000) && wait_stat(&C, 1, "peer_deaths", 1, 5000),
+	      "node 3's death not detected");
+	pump(&C, 2000);		/* the backoff grows */
+	before = sink_accepts;
+	pump(&C, window_ms);
+	rate = (double)(sink_accepts - before) * 1000.0 / window_ms;
+	fprintf(stderr, "connect() to the dead node 3: %.1f/s from 2 daemons (%ld in %d ms)\n",
+		rate, sink_accepts - before, window_ms);
+	CHECK(rate <= 2 * MAX_CONNECTS_PER_S, "%.1f connect()/s to a dead peer", rate);
+	/* the healthy pair is unaffected */
+	get_and_fault(&C, 0, 1);
+	get_and_fault(&C, 1, 0);
+	sink_close();
+	node_start(&C, 2);
+	CHECK(wait_ready(&C, 20000), "node 3 did not rejoin");
+	get_and_fault(&C, 2, 0);
+	get_and_fault(&C, 0, 2);
+	cluster_stop(&C);
+}
+
+/*
+ * A dead peer costs the others nothing: node 3 is dead while node 1's kernel
+ * invalidates towards nodes 2 and 3 and node 2 makes a burst of remote gets
+ * to node 1 (more at once than the provider's send queue to node 2 takes:
+ * node 1's replies wait in node 2's own queue). Nothing is queued to node 3
+ * but one probe, every get is answered, no reply is lost.
+ */
+#define BURST 250
+
+static void t_isolation(const char *bin)
+{
+	static uint64_t ids[BURST];
+	uint32_t peers[2] = { 2, 3 };
+	uint64_t gens[100];
+	long long q3;
+
+	cluster_init(&C, bin, 3, 0);
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	get_and_fault(&C, 1, 0);
+	node_kill(&C, 2, SIGKILL);
+	CHECK(wait_stat(&C, 0, "peer_deaths", 1, 5000), "node 3's death not detected");
+	for (int i = 0; i < 100; i++)
+		gens[i] = simk_invalidate_peers(C.nodes[0].k, SEG, (uint64_t)i * 4096, 4096,
+						peers, 2);
+	for (int i = 0; i < BURST; i++)
+		ids[i] = simk_remote_get(C.nodes[1].k, 1, SEG, 2, 1000, 1000);
+	for (int i = 0; i < BURST; i++) {
+		struct get_arg a = { 1, ids[i] };
+		int err = -1;
+
+		CHECK(wait_for(&C, get_cond, &a, 20000), "get #%d never answered", i);
+		simk_get_state(C.nodes[1].k, ids[i], &err, NULL);
+		CHECK(err == 0, "get #%d: error %d", i, err);
+	}
+	for (int i = 0; i < 100; i++) {
+		for (int t = 0; t < 500 && simk_inval_state(C.nodes[0].k, gens[i]) ==
+		     SIMK_PENDING; t++)
+			pump(&C, 10);
+		CHECK(simk_inval_state(C.nodes[0].k, gens[i]) == SIMK_TIMED_OUT,
+		      "generation %llu: state %d", (unsigned long long)gens[i],
+		      simk_inval_state(C.nodes[0].k, gens[i]));
+	}
+	pump(&C, 300);
+	q3 = node_peer_field(&C, 0, 3, "sendq");
+	fprintf(stderr, "node 1: queued to dead node 3 %lld (max %lld), to node 2 max %lld; "
+		"replies dropped %lld\n", q3, node_peer_field(&C, 0, 3, "sendq_max"),
+		node_peer_field(&C, 0, 2, "sendq_max"), node_stat(&C, 0, "tx_replies_dropped"));
+	CHECK(q3 >= 0 && q3 <= 1, "%lld messages queued to a dead peer", q3);
+	CHECK(node_stat(&C, 0, "tx_replies_dropped") == 0, "node 1 lost replies");
+	CHECK(node_stat(&C, 1, "tx_replies_dropped") == 0, "node 2 lost replies");
+	CHECK(node_stat(&C, 1, "get_errors") == 0, "node 2: get errors");
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -162,6 +301,10 @@ int main(int argc, char **argv)
 	alarm(170);	/* hard bound on any case */
 	if (!strcmp(argv[1], "rss"))
 		t_rss(argv[2]);
+	else if (!strcmp(argv[1], "isolation"))
+		t_isolation(argv[2]);
+	else if (!strcmp(argv[1], "backoff"))
+		t_backoff(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
