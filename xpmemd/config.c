@@ -34,6 +34,7 @@ void config_defaults(struct xconfig *c)
 	c->ack_timeout_ms = 1000;
 	c->heartbeat_ms = 500;
 	c->dead_after = 3;
+	c->max_pending_per_peer = 1024;
 	c->fabric_rx_size = 128;
 	c->fabric_buffer_size = 9216;
 }
@@ -251,6 +252,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (!strcmp(name, "dead_after")) {
 			if (parse_u32(value, &c->dead_after, 1, 1000))
 				FAIL("dead_after: expected 1..1000, got '%s'", value);
+		} else if (!strcmp(name, "max_pending_per_peer")) {
+			if (parse_u32(value, &c->max_pending_per_peer, 1, 1 << 20))
+				FAIL("max_pending_per_peer: expected 1..1048576, got '%s'", value);
 		} else if (!strcmp(name, "fabric_rx_size")) {
 			if (parse_u32(value, &c->fabric_rx_size, 16, 65536))
 				FAIL("fabric_rx_size: expected 16..65536, got '%s'", value);

@@ -36,6 +36,7 @@ struct xconfig {
 	uint32_t ack_timeout_ms;
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;	/* missed heartbeats before a peer is dead */
+	uint32_t max_pending_per_peer;	/* requests pending per peer, each direction */
 	/* the fabric's memory (docs/protocol.md 2): ofi_rxm's per-connection
 	 * receive queue and its bounce-buffer size; the environment
 	 * (FI_OFI_RXM_MSG_RX_SIZE, FI_OFI_RXM_BUFFER_SIZE) overrides */

@@ -537,36 +537,137 @@ static void handle_net_ack(struct dstate *d, struct peer *p, const struct xw_ack
 /* ------------------------------------------------------------------ */
 /* Requests towards the local kernel on behalf of peers */
 
-static struct dreq *dreq_new(struct dstate *d, int kind)
+/* a repeated warning at most once per HELLO_WARN_NS (the rest are counted) */
+static int warn_ok(uint64_t *at)
 {
-	struct dreq *r = calloc(1, sizeof(*r));
+	uint64_t now = now_ns();
 
-	if (!r)
+	if (*at && now - *at < HELLO_WARN_NS)
+		return 0;
+	*at = now;
+	return 1;
+}
+
+/*
+ * A request to our kernel for peer p (p NULL: our own, bounded by the
+ * startup deadline) has a deadline (ack_timeout_ms: then p gets an error,
+ * the entry waits a grace period for a late answer, then goes) and p has at
+ * most max_pending_per_peer of them: over it NULL with *err = -EBUSY.
+ */
+static struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *err)
+{
+	struct dreq *r;
+
+	if (p && p->n_dreqs >= d->cfg->max_pending_per_peer) {
+		d->st.requests_refused++;
+		if (warn_ok(&p->refuse_warn_at))
+			log_warn("node %u has %u requests pending at our kernel "
+				 "(max_pending_per_peer): refusing more (EBUSY)", p->id, p->n_dreqs);
+		*err = -EBUSY;
 		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	r->kind = kind;
 	r->dseq = ++d->dseq;
 	r->next = d->dreqs;
 	d->dreqs = r;
+	d->n_dreqs++;
+	if (p) {
+		r->peer = p->id;
+		r->peer_inc = p->hello_inc;
+		r->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+		p->n_dreqs++;
+	}
 	return r;
+}
+
+static void dreq_unlink(struct dstate *d, struct dreq *r)
+{
+	struct peer *p;
+
+	for (struct dreq **pp = &d->dreqs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	d->n_dreqs--;
+	if (r->deadline && (p = find_peer(d, r->peer)) && p->n_dreqs)
+		p->n_dreqs--;
 }
 
 static struct dreq *dreq_take(struct dstate *d, uint64_t dseq, int kind)
 {
-	for (struct dreq **pp = &d->dreqs; *pp; pp = &(*pp)->next) {
-		struct dreq *r = *pp;
-
+	for (struct dreq *r = d->dreqs; r; r = r->next)
 		if (r->dseq == dseq && r->kind == kind) {
-			*pp = r->next;
+			dreq_unlink(d, r);
 			return r;
 		}
-	}
 	return NULL;
+}
+
+/* p's request (ZAP, RESOLVE, CHECK_GET) failed here: its answer says so */
+static void answer_error(struct dstate *d, struct peer *p, int kind, uint64_t id,
+			 uint64_t peer_inc, int error)
+{
+	if (kind == DREQ_ZAP) {
+		struct xw_ack a = { .generation = id, .incarnation = peer_inc, .error = error };
+
+		net_send(d, p, XW_ACK, &a, sizeof(a), NULL, 0);
+	} else if (kind == DREQ_RESOLVE) {
+		struct xw_fault_reply rep = { .req_id = id, .incarnation = peer_inc,
+					      .error = error };
+		struct sq_meta m = { .error = error };
+
+		net_send_m(d, p, &m, XW_FAULT_REPLY, &rep, sizeof(rep), NULL, 0);
+	} else if (kind == DREQ_CHECK_GET) {
+		struct xw_get_reply rep = { .req_id = id, .incarnation = peer_inc, .error = error };
+		struct sq_meta m = { .error = error };
+
+		net_send_m(d, p, &m, XW_GET_REPLY, &rep, sizeof(rep), NULL, 0);
+	}
+}
+
+/* deadlines of requests made to our kernel for peers */
+static void dreq_timers(struct dstate *d, uint64_t now)
+{
+	for (struct dreq *r = d->dreqs, *next; r; r = next) {
+		struct peer *p;
+
+		next = r->next;
+		if (!r->deadline || now < r->deadline)
+			continue;
+		if (r->expired) {
+			/* its answer never came: the entry goes */
+			d->st.kernel_replies_lost++;
+			dreq_unlink(d, r);
+			free(r);
+			continue;
+		}
+		r->expired = 1;
+		r->deadline = now + 4ull * d->cfg->ack_timeout_ms * 1000000ull;
+		d->st.requests_expired++;
+		if (warn_ok(&d->expire_warn_at))
+			log_warn("kernel did not answer %s %llu for node %u within %u ms: "
+				 "ETIMEDOUT to it (requests_expired counts them all)",
+				 r->kind == DREQ_ZAP ? "ZAP" : r->kind == DREQ_RESOLVE ? "RESOLVE" :
+				 "CHECK_GET", (unsigned long long)r->dseq, r->peer,
+				 d->cfg->ack_timeout_ms);
+		if ((p = find_peer(d, r->peer)) && p->hello_inc == r->peer_inc)
+			answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,
+				     r->peer_inc, -ETIMEDOUT);
+		d->dirty = 1;
+	}
 }
 
 static void handle_net_invalidate(struct dstate *d, struct peer *p,
 				  const struct xw_invalidate *w)
 {
 	struct dreq *r;
+	int err = 0;
 
 	/* a retransmission while our kernel is still zapping: the pending
 	 * ZAP's completion will ack it */
@@ -574,15 +675,15 @@ static void handle_net_invalidate(struct dstate *d, struct peer *p,
 		if (r->kind == DREQ_ZAP && !r->zap_all && r->peer == p->id &&
 		    r->gen == w->generation && r->peer_inc == p->hello_inc)
 			return;
-	r = dreq_new(d, DREQ_ZAP);
+	r = dreq_new(d, DREQ_ZAP, p, &err);
 	struct xpmem_chan_zap z = { .segid = w->segid, .start = w->start, .len = w->len,
 				    .owner = p->id };
 
-	if (!r)
+	if (!r) {
+		answer_error(d, p, DREQ_ZAP, w->generation, p->hello_inc, err);
 		return;
-	r->peer = p->id;
+	}
 	r->gen = w->generation;
-	r->peer_inc = p->hello_inc;
 	chan_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
 }
 
@@ -600,6 +701,7 @@ static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
 	if (r->zap_all) {
 		d->ready_zapped = 1;
 	} else if ((p = find_peer(d, r->peer))) {
+		/* also after its deadline: the late ack releases the owner's quarantine */
 		struct xw_ack a = { .generation = r->gen, .incarnation = r->peer_inc,
 				    .error = s->error };
 
@@ -611,17 +713,18 @@ static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
 static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 				    const struct xw_remote_fault *f)
 {
-	struct dreq *r = dreq_new(d, DREQ_RESOLVE);
+	int err = 0;
+	struct dreq *r = dreq_new(d, DREQ_RESOLVE, p, &err);
 	struct xpmem_chan_resolve rs = { .segid = f->segid, .start = f->start,
 					 .len = f->len, .requester = p->id,
 					 .access = f->access,
 					 .requester_incarnation = p->hello_inc };
 
-	if (!r)
+	if (!r) {
+		answer_error(d, p, DREQ_RESOLVE, f->req_id, p->hello_inc, err);
 		return;
-	r->peer = p->id;
+	}
 	r->req_id = f->req_id;
-	r->peer_inc = p->hello_inc;
 	d->st.resolves++;
 	log_debug("RESOLVE for node %u: segid %#llx [%#llx,+%#llx) access %u",
 		  p->id, (unsigned long long)f->segid, (unsigned long long)f->start,
@@ -639,7 +742,8 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 		log_warn("RESOLVED for unknown request %llu", (unsigned long long)seq);
 		return;
 	}
-	if ((p = find_peer(d, r->peer))) {
+	/* after its deadline the peer was answered ETIMEDOUT: nothing to send */
+	if (!r->expired && (p = find_peer(d, r->peer))) {
 		struct xw_fault_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					      .error = fr->error, .nextents = fr->nextents };
 		struct sq_meta m = { .error = fr->error };
@@ -689,6 +793,41 @@ static void rfault_fail(struct dstate *d, struct rfault *f, int error)
 		fault_reply_kernel(d, f->kseq, error, NULL, 0);
 }
 
+/* a request of our kernel to p: a deadline (ack_timeout_ms: ETIMEDOUT to the
+ * kernel) and at most max_pending_per_peer per peer (over it NULL, EBUSY) */
+static struct rfault *rfault_new(struct dstate *d, struct peer *p)
+{
+	struct rfault *f;
+
+	if (p->n_rfaults >= d->cfg->max_pending_per_peer) {
+		d->st.requests_refused++;
+		if (warn_ok(&p->refuse_warn_at))
+			log_warn("%u requests of our kernel to node %u pending "
+				 "(max_pending_per_peer): refusing more (EBUSY)", p->n_rfaults, p->id);
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	f->next = d->rfaults;
+	d->rfaults = f;
+	d->n_rfaults++;
+	p->n_rfaults++;
+	return f;
+}
+
+/* f is unlinked: count it out and free it */
+static void rfault_free(struct dstate *d, struct rfault *f)
+{
+	struct peer *p = find_peer(d, f->owner);
+
+	d->n_rfaults--;
+	if (p && p->n_rfaults)
+		p->n_rfaults--;
+	free(f);
+}
+
 static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
 				       const struct xpmem_chan_remote_fault *m)
 {
@@ -708,17 +847,14 @@ static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
 		fault_reply_kernel(d, kseq, -EHOSTDOWN, NULL, 0);
 		return;
 	}
-	f = calloc(1, sizeof(*f));
+	f = rfault_new(d, p);
 	if (!f) {
-		fault_reply_kernel(d, kseq, -ENOMEM, NULL, 0);
+		fault_reply_kernel(d, kseq, p->n_rfaults ? -EBUSY : -ENOMEM, NULL, 0);
 		return;
 	}
 	f->req_id = ++d->next_req_id;
 	f->kseq = kseq;
 	f->owner = m->owner;
-	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
-	f->next = d->rfaults;
-	d->rfaults = f;
 	w = (struct xw_remote_fault){ .req_id = f->req_id, .segid = m->segid,
 				      .start = m->start, .len = m->len,
 				      .access = m->access };
@@ -738,7 +874,7 @@ static void handle_net_fault_reply(struct dstate *d, struct peer *p,
 		if (f->req_id == w->req_id && f->owner == p->id) {
 			*pp = f->next;
 			fault_reply_kernel(d, f->kseq, w->error, w->extents, w->nextents);
-			free(f);
+			rfault_free(d, f);
 			return;
 		}
 	}
@@ -766,18 +902,15 @@ static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
 		get_reply_kernel(d, kseq, -EHOSTDOWN, 0);
 		return;
 	}
-	f = calloc(1, sizeof(*f));
+	f = rfault_new(d, p);
 	if (!f) {
-		get_reply_kernel(d, kseq, -ENOMEM, 0);
+		get_reply_kernel(d, kseq, p->n_rfaults ? -EBUSY : -ENOMEM, 0);
 		return;
 	}
 	f->get = 1;
 	f->req_id = ++d->next_req_id;
 	f->kseq = kseq;
 	f->owner = m->node;
-	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
-	f->next = d->rfaults;
-	d->rfaults = f;
 	w = (struct xw_get){ .req_id = f->req_id, .segid = m->segid, .flags = m->flags,
 			     .uid = m->uid, .gid = m->gid };
 	net_send(d, p, XW_GET, &w, sizeof(w), NULL, 0);
@@ -785,7 +918,8 @@ static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
 
 static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get *w)
 {
-	struct dreq *r = dreq_new(d, DREQ_CHECK_GET);
+	int err = 0;
+	struct dreq *r = dreq_new(d, DREQ_CHECK_GET, p, &err);
 	/* the grant the kernel records is the requester's incarnation's */
 	struct xpmem_chan_get g = { .segid = w->segid, .node = p->id, .flags = w->flags,
 				    .uid = w->uid, .gid = w->gid,
@@ -793,11 +927,11 @@ static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get
 						   XPMEM_CHAN_GET_ROOT_TRUSTED : 0,
 				    .incarnation = p->hello_inc };
 
-	if (!r)
+	if (!r) {
+		answer_error(d, p, DREQ_CHECK_GET, w->req_id, p->hello_inc, err);
 		return;
-	r->peer = p->id;
+	}
 	r->req_id = w->req_id;
-	r->peer_inc = p->hello_inc;
 	r->segid = w->segid;
 	r->flags = w->flags;
 	d->st.get_checks++;
@@ -814,7 +948,18 @@ static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
 		log_warn("CHECK_GET_REPLY for unknown request %llu", (unsigned long long)seq);
 		return;
 	}
-	if ((p = find_peer(d, r->peer))) {
+	if (r->expired) {
+		/* the peer was answered ETIMEDOUT: a grant made since is given back */
+		if (!g->error) {
+			struct xpmem_chan_release rel = { .segid = r->segid, .node = r->peer,
+							  .flags = r->flags,
+							  .incarnation = r->peer_inc };
+
+			d->st.grants_undone++;
+			chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &rel, sizeof(rel),
+				  NULL, 0);
+		}
+	} else if ((p = find_peer(d, r->peer))) {
 		struct xw_get_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					    .error = g->error, .size = g->error ? 0 : g->size };
 		struct sq_meta m = { .error = g->error, .segid = r->segid, .flags = r->flags,
@@ -837,7 +982,7 @@ static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct 
 		if (f->get && f->req_id == w->req_id && f->owner == p->id) {
 			*pp = f->next;
 			get_reply_kernel(d, f->kseq, w->error, w->size);
-			free(f);
+			rfault_free(d, f);
 			return;
 		}
 	}
@@ -926,10 +1071,11 @@ static int send_windows(struct dstate *d)
 		struct xpmem_chan_peer_window w = { .peer = p->id, .base = p->win_base,
 						    .size = p->win_size };
 		struct dreq *r;
+		int err = 0;
 
 		if (!p->win_size)
 			continue;
-		r = dreq_new(d, DREQ_WINDOW);
+		r = dreq_new(d, DREQ_WINDOW, NULL, &err);
 		if (!r)
 			return -1;
 		r->peer = p->id;
@@ -1276,7 +1422,7 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 		if (f->owner == node) {
 			*pp = f->next;
 			rfault_fail(d, f, -EHOSTDOWN);
-			free(f);
+			rfault_free(d, f);
 		} else {
 			pp = &f->next;
 		}
@@ -1524,13 +1670,14 @@ static void run_timers(struct dstate *d, uint64_t now)
 		}
 	}
 	trim_timed_out(d);
+	dreq_timers(d, now);
 	for (struct rfault **pp = &d->rfaults; *pp;) {
 		struct rfault *f = *pp;
 
 		if (now >= f->deadline) {
 			*pp = f->next;
 			rfault_fail(d, f, -ETIMEDOUT);
-			free(f);
+			rfault_free(d, f);
 			d->dirty = 1;
 		} else {
 			pp = &f->next;
@@ -1551,6 +1698,9 @@ static int next_timeout_ms(struct dstate *d, uint64_t now)
 	for (struct rfault *f = d->rfaults; f; f = f->next)
 		if (f->deadline < next)
 			next = f->deadline;
+	for (struct dreq *r = d->dreqs; r; r = r->next)
+		if (r->deadline && r->deadline < next)
+			next = r->deadline;
 	if (d->dirty && d->cfg->stats_file[0] && d->next_stats_write < next)
 		next = d->next_stats_write;
 	for (int i = 0; i < d->npeers; i++) {
@@ -1584,8 +1734,10 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
 	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
-	S(ack_errors);
+	S(ack_errors); S(requests_refused); S(requests_expired); S(kernel_replies_lost);
 #undef S
+	json_object_set_new(st, "pending_kernel_requests", json_integer(d->n_dreqs));
+	json_object_set_new(st, "pending_remote_requests", json_integer(d->n_rfaults));
 	if (d->fab)
 		fab_get_stats(d->fab, &fs);
 	json_object_set_new(st, "fabric_tx", json_integer((json_int_t)fs.tx_msgs));
@@ -1613,6 +1765,8 @@ json_t *daemon_snapshot(struct dstate *d)
 		json_object_set_new(j, "rx", json_integer((json_int_t)p->rx));
 		json_object_set_new(j, "tx", json_integer((json_int_t)p->tx));
 		json_object_set_new(j, "sendq", json_integer(p->sq.n));
+		json_object_set_new(j, "pending_kernel_requests", json_integer(p->n_dreqs));
+		json_object_set_new(j, "pending_remote_requests", json_integer(p->n_rfaults));
 		json_object_set_new(j, "sendq_max", json_integer(p->sq.max_depth));
 		json_object_set_new(j, "sendq_retries", json_integer((json_int_t)p->sq.tries));
 		json_object_set_new(j, "sendq_dropped", json_integer((json_int_t)p->sq.dropped));
@@ -1764,9 +1918,10 @@ int daemon_run(struct xconfig *cfg)
 					      .incarnation = d->incarnation };
 		struct xpmem_chan_zap z = { .flags = XPMEM_CHAN_ZAP_ALL };
 		struct dreq *r;
+		int err = 0;
 
 		chan_send(d, XPMEM_CHAN_HELLO, ++d->dseq, &h, sizeof(h), NULL, 0);
-		r = dreq_new(d, DREQ_ZAP);
+		r = dreq_new(d, DREQ_ZAP, NULL, &err);
 		if (!r)
 			goto out;
 		r->zap_all = 1;

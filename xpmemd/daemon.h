@@ -52,6 +52,9 @@ struct dstats {
 	uint64_t tx_dropped;		/* messages dropped: queue full, aged, peer dead, ... */
 	uint64_t tx_replies_dropped;	/* ... of them replies (ACK, FAULT_REPLY, GET_REPLY, RELEASE) */
 	uint64_t grants_undone;		/* a granting GET_REPLY lost: RELEASE_GRANT to our kernel */
+	uint64_t requests_refused;	/* over max_pending_per_peer: EBUSY to the asker */
+	uint64_t requests_expired;	/* our kernel did not answer in time: ETIMEDOUT to the peer */
+	uint64_t kernel_replies_lost;	/* ... nor within the grace period: entry freed */
 	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
 };
 

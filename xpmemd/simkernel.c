@@ -115,6 +115,7 @@ struct simk {
 	struct fault *faults;
 	struct held_zap *held;
 	int hold_zaps;
+	uint64_t ignore;	/* bit t: requests of type t are never answered */
 	uint32_t known_peer[MAXP];
 	uint64_t known_inc[MAXP];
 	int nknown;
@@ -670,6 +671,14 @@ int simk_send_raw(struct simk *k, const void *buf, size_t n)
 	return send(k->cfd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
 }
 
+void simk_ignore(struct simk *k, int type, int on)
+{
+	if (on)
+		k->ignore |= 1ull << type;
+	else
+		k->ignore &= ~(1ull << type);
+}
+
 void simk_hold_zaps(struct simk *k, int hold)
 {
 	k->hold_zaps = hold;
@@ -1117,6 +1126,10 @@ static void dispatch(struct simk *k, char *buf, size_t n)
 
 	if (t < 0) {
 		k->st.malformed++;
+		return;
+	}
+	if (k->ignore & (1ull << t)) {
+		k->st.ignored++;
 		return;
 	}
 	switch (t) {

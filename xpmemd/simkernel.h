@@ -33,6 +33,7 @@ struct simk_stats {
 	uint64_t quarantine_entries, quarantine_pages;
 	uint64_t check_gets, check_get_errors, windows;
 	uint64_t release_grants, release_grant_errors;
+	uint64_t ignored;	/* requests swallowed (simk_ignore) */
 };
 
 /* kernel_timeout_ms: how long the kernel waits for ACKED/TIMED_OUT itself. */
@@ -88,6 +89,9 @@ int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t 
 int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size);
 /* Send raw bytes as one channel message (tests of the daemon's decoder). */
 int simk_send_raw(struct simk *k, const void *buf, size_t n);
+/* on: requests of channel type `type` (e.g. XPMEM_CHAN_CHECK_GET) are
+ * swallowed, never answered (a kernel that loses a reply). */
+void simk_ignore(struct simk *k, int type, int on);
 /* While held, ZAP requests are applied but ZAP_DONE is not sent. */
 void simk_hold_zaps(struct simk *k, int hold);
 

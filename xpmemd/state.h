@@ -41,6 +41,9 @@ struct peer {
 	int alive;
 	uint64_t rx, tx;
 	struct sendq sq;	/* what the provider could not take yet (sendq.h) */
+	uint32_t n_dreqs;	/* its requests pending at our kernel (cap: max_pending_per_peer) */
+	uint32_t n_rfaults;	/* our kernel's requests pending at it (same cap) */
+	uint64_t refuse_warn_at;	/* monotonic ns of the last warning about the cap */
 };
 
 /* An INVALIDATE from the local kernel: pending, or timed out and waiting
@@ -70,6 +73,8 @@ struct dreq {
 	uint64_t peer_inc;	/* requester's incarnation, echoed in the answer */
 	int64_t segid;		/* CHECK_GET: the grant to undo if the reply is lost */
 	uint32_t flags;
+	uint64_t deadline;	/* monotonic ns (0: none, our own startup request) */
+	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
 };
 
@@ -101,6 +106,8 @@ struct dstate {
 	int n_pending, n_timed_out;
 	struct dreq *dreqs;
 	struct rfault *rfaults;
+	int n_dreqs, n_rfaults;
+	uint64_t expire_warn_at;	/* last warning about a request our kernel did not answer */
 	uint64_t next_heartbeat;
 	uint64_t next_stats_write;
 	int dirty, fatal;

@@ -23,7 +23,7 @@
 
 static struct cluster C;
 
-static __attribute__((unused)) struct simk_stats kstats(struct cluster *c, int i)
+static struct simk_stats kstats(struct cluster *c, int i)
 {
 	struct simk_stats s;
 
@@ -291,6 +291,108 @@ static void t_isolation(const char *bin)
 	cluster_stop(&C);
 }
 
+struct stat0_arg { int node; const char *name; };
+
+static int stat_zero(struct cluster *c, void *a)
+{
+	struct stat0_arg *s = a;
+
+	return node_stat(c, s->node, s->name) == 0;
+}
+
+/* node imp makes n gets of node own's SEG at once; counts the answers by error */
+static void get_burst(struct cluster *c, int imp, int own, int n, int *ok, int *busy,
+		      int *timedout)
+{
+	uint64_t ids[64];
+
+	CHECK(n <= 64, "burst");
+	*ok = *busy = *timedout = 0;
+	for (int i = 0; i < n; i++)
+		ids[i] = simk_remote_get(c->nodes[imp].k, c->nodes[own].id, SEG, 2, 1000, 1000);
+	for (int i = 0; i < n; i++) {
+		struct get_arg a = { imp, ids[i] };
+		int err = 1;
+
+		CHECK(wait_for(c, get_cond, &a, 20000), "get #%d never answered", i);
+		simk_get_state(c->nodes[imp].k, ids[i], &err, NULL);
+		*ok += err == 0;
+		*busy += err == -EBUSY;
+		*timedout += err == -ETIMEDOUT;
+		CHECK(err == 0 || err == -EBUSY || err == -ETIMEDOUT, "get #%d: error %d", i, err);
+	}
+	fprintf(stderr, "%d gets %d -> %d: %d ok, %d EBUSY, %d ETIMEDOUT\n", n, imp + 1, own + 1,
+		*ok, *busy, *timedout);
+}
+
+/*
+ * Every pending request has a deadline and a per-peer cap: node 1's kernel
+ * loses its CHECK_GET answers. Node 1's daemon answers node 2 ETIMEDOUT at
+ * the deadline and frees the entries after a grace period; with
+ * max_pending_per_peer = 8 on node 1, a burst of 30 gets from node 2 has 8
+ * pending there and 22 refused EBUSY; with 4 on node 2, its own daemon
+ * refuses all but 4. A ZAP its kernel never answers is acked with
+ * ETIMEDOUT, which acks nothing: the owner quarantines.
+ */
+static void t_pending(const char *bin)
+{
+	struct stat0_arg z1 = { 0, "pending_kernel_requests" };
+	int ok, busy, to;
+	uint64_t gen;
+
+	cluster_init(&C, bin, 2, 0);
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "max_pending_per_peer = 8");
+	node_start(&C, 0);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "max_pending_per_peer = 64");
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 20000), "cluster did not come up");
+	get_and_fault(&C, 1, 0);
+
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_CHECK_GET, 1);
+	get_burst(&C, 1, 0, 5, &ok, &busy, &to);
+	CHECK(to == 5, "lost kernel answers: %d of 5 ETIMEDOUT", to);
+	CHECK(wait_stat(&C, 0, "requests_expired", 5, 5000), "node 1: requests_expired %lld",
+	      node_stat(&C, 0, "requests_expired"));
+	CHECK(wait_for(&C, stat_zero, &z1, 10000), "node 1 keeps %lld entries of lost answers",
+	      node_stat(&C, 0, "pending_kernel_requests"));
+	CHECK(node_stat(&C, 0, "kernel_replies_lost") >= 5, "kernel_replies_lost %lld",
+	      node_stat(&C, 0, "kernel_replies_lost"));
+
+	/* node 1's cap on node 2's requests */
+	get_burst(&C, 1, 0, 30, &ok, &busy, &to);
+	CHECK(busy >= 20 && to >= 1 && to <= 8, "cap 8 at the owner: %d EBUSY, %d ETIMEDOUT",
+	      busy, to);
+	CHECK(node_stat(&C, 0, "requests_refused") >= 20, "node 1 requests_refused %lld",
+	      node_stat(&C, 0, "requests_refused"));
+	CHECK(wait_for(&C, stat_zero, &z1, 10000), "node 1 keeps %lld entries",
+	      node_stat(&C, 0, "pending_kernel_requests"));
+
+	/* node 2's own cap on its kernel's requests to node 1 */
+	node_kill(&C, 1, SIGTERM);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "max_pending_per_peer = 4");
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 20000), "node 2 did not come back");
+	get_burst(&C, 1, 0, 30, &ok, &busy, &to);
+	CHECK(busy >= 26 && to <= 4, "cap 4 at the importer: %d EBUSY, %d ETIMEDOUT", busy, to);
+	CHECK(node_stat(&C, 1, "requests_refused") >= 26, "node 2 requests_refused %lld",
+	      node_stat(&C, 1, "requests_refused"));
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_CHECK_GET, 0);
+
+	/* a ZAP node 2's kernel never answers: ETIMEDOUT acks nothing */
+	get_and_fault(&C, 1, 0);
+	simk_ignore(C.nodes[1].k, XPMEM_CHAN_ZAP, 1);
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, MB);
+	for (int t = 0; t < 1000 && simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING; t++)
+		pump(&C, 10);
+	CHECK(simk_inval_state(C.nodes[0].k, gen) == SIMK_TIMED_OUT, "generation %llu: %d",
+	      (unsigned long long)gen, simk_inval_state(C.nodes[0].k, gen));
+	CHECK(wait_stat(&C, 0, "ack_errors", 1, 5000), "no ACK with an error");
+	CHECK(kstats(&C, 0).quarantine_entries >= 1, "not quarantined");
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -301,6 +403,8 @@ int main(int argc, char **argv)
 	alarm(170);	/* hard bound on any case */
 	if (!strcmp(argv[1], "rss"))
 		t_rss(argv[2]);
+	else if (!strcmp(argv[1], "pending"))
+		t_pending(argv[2]);
 	else if (!strcmp(argv[1], "isolation"))
 		t_isolation(argv[2]);
 	else if (!strcmp(argv[1], "backoff"))
