@@ -47,6 +47,9 @@ struct xconfig {
 	int npeers;
 	struct peer_conf peers[XPMEMD_MAX_PEERS];
 	char err[512];		/* first error, "file:line: message" */
+	/* SIGHUP: the configuration read again as at start (file, then the
+	 * command line's flags), checked; 0, or -1 with out->err set */
+	int (*reload)(struct xconfig *out);
 };
 
 void config_defaults(struct xconfig *c);

@@ -185,7 +185,7 @@ static void query_send(struct control *c, struct job *j)
 		char buf[XPMEM_CHAN_MAX_MSG];
 		size_t n = chan_build(buf, XPMEM_CHAN_QUERY, j->qseq, &j->q, sizeof(j->q), NULL, 0);
 
-		if (write(c->d->chan_fd, buf, n) != (ssize_t)n) {
+		if (daemon_chan_write(c->d, buf, n)) {
 			j->error = -EIO;
 			job_finish(c, j);
 			return;

@@ -6,6 +6,7 @@
  */
 #include "daemon.h"
 #include "chan.h"
+#include "chanq.h"
 #include "control.h"
 #include "fabric.h"
 #include "log.h"
@@ -37,6 +38,7 @@
 #define INC_MAX_NS	(16000 * 1000000ull)	/* doubling up to this while they keep coming */
 #define HELLO_VERIFY_BUDGET 20			/* HELLO signature checks per peer per second */
 #define HELLO_WARN_NS	(10000 * 1000000ull)	/* warnings about a peer's HELLOs, one per */
+#define FAB_PROGRESS_BUDGET 256			/* completions per loop iteration */
 
 uint64_t now_ns(void)
 {
@@ -133,6 +135,17 @@ int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* Channel */
 
+/* a repeated warning at most once per HELLO_WARN_NS (the rest are counted) */
+static int warn_ok(uint64_t *at)
+{
+	uint64_t now = now_ns();
+
+	if (*at && now - *at < HELLO_WARN_NS)
+		return 0;
+	*at = now;
+	return 1;
+}
+
 static int chan_open(const char *path)
 {
 	struct stat st;
@@ -146,7 +159,7 @@ static int chan_open(const char *path)
 			return -1;
 		}
 		strcpy(sa.sun_path, path);
-		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -1;
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -157,8 +170,53 @@ static int chan_open(const char *path)
 		}
 		return fd;
 	}
-	/* the character device: non-blocking, chan_send waits for POLLOUT */
+	/* the character device: non-blocking, what it cannot take waits in d->chq */
 	return open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+}
+
+/* EPOLLOUT on the channel while something waits in its queue */
+static void chan_poll_out(struct dstate *d)
+{
+	int want = d->chq.n > 0;
+	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = 1 };
+
+	if (want == d->chan_pollout || d->epfd <= 0 || d->chan_fd < 0)
+		return;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->chan_fd, &ev) < 0) {
+		log_err("channel: epoll_ctl: %s", strerror(errno));
+		d->fatal = 1;
+		return;
+	}
+	d->chan_pollout = want;
+}
+
+/* A message to the kernel, written now or queued (chanq.h), never waited
+ * for. 0; -ENOBUFS: dropped, the queue is full (counted, logged: the kernel
+ * times out what waits for it); another error: the channel failed, the
+ * daemon stops (the kernel handles the hangup, docs/protocol.md 3.3). */
+int daemon_chan_write(struct dstate *d, const void *buf, size_t n)
+{
+	const struct xpmem_chan_hdr *h = buf;
+	int r = chanq_write(&d->chq, d->chan_fd, buf, n);
+
+	if (r == -ENOBUFS) {
+		d->st.chan_tx_dropped++;
+		if (warn_ok(&d->chan_warn_at))
+			log_err("channel: %u messages wait for the kernel: %s dropped "
+				"(chan_tx_dropped counts them all)", d->chq.n,
+				chan_type_name(h->type));
+		return r;
+	}
+	if (r < 0) {
+		d->st.chan_tx_errors++;
+		log_err("channel write %s: %s", chan_type_name(h->type), strerror(-r));
+		d->fatal = 1;
+		return r;
+	}
+	log_debug("chan -> %s seq %llu%s", chan_type_name(h->type), (unsigned long long)h->seq,
+		  d->chq.n ? " (queued)" : "");
+	chan_poll_out(d);
+	return 0;
 }
 
 static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *body,
@@ -166,29 +224,25 @@ static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *
 {
 	static char buf[XPMEM_CHAN_MAX_MSG];
 	size_t n;
-	ssize_t w;
 
-	if (d->chan_fd < 0)
-		return -EPIPE;
 	if (sizeof(struct xpmem_chan_hdr) + blen + tlen > sizeof(buf))
 		return -EMSGSIZE;
 	n = chan_build(buf, type, seq, body, blen, tail, tlen);
-	for (int tries = 0;; tries++) {
-		w = write(d->chan_fd, buf, n);
-		if (w >= 0 || (errno != EINTR && errno != EAGAIN) || tries > 100)
-			break;
-		if (errno == EAGAIN) {
-			struct pollfd pfd = { .fd = d->chan_fd, .events = POLLOUT };
-			poll(&pfd, 1, 10);
-		}
+	return daemon_chan_write(d, buf, n);
+}
+
+/* the channel is writable: what waits goes */
+static void chan_flush(struct dstate *d)
+{
+	int r = chanq_flush(&d->chq, d->chan_fd);
+
+	if (r < 0) {
+		d->st.chan_tx_errors++;
+		log_err("channel write: %s", strerror(-r));
+		d->fatal = 1;
+		return;
 	}
-	if (w != (ssize_t)n) {
-		log_err("channel write %s: %s", chan_type_name(type),
-			w < 0 ? strerror(errno) : "short write");
-		return -EIO;
-	}
-	log_debug("chan -> %s seq %llu", chan_type_name(type), (unsigned long long)seq);
-	return 0;
+	chan_poll_out(d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -201,9 +255,6 @@ static struct peer *find_peer(struct dstate *d, uint32_t id)
 			return &d->peers[i];
 	return NULL;
 }
-
-static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *body,
-		     size_t blen, const void *tail, size_t tlen);
 
 /*
  * A message to p could not be sent (sendq.h). Requests and probes are re-sent
@@ -347,8 +398,10 @@ static void inval_complete(struct dstate *d, struct inval *iv)
 {
 	struct xpmem_chan_acked a = { .generation = iv->gen };
 
-	chan_send(d, XPMEM_CHAN_ACKED, iv->kseq, &a, sizeof(a), NULL, 0);
-	d->st.acked++;
+	/* not taken (channel queue full, counted): the kernel times it out
+	 * itself and quarantines; its replay after a restart is acked again */
+	if (chan_send(d, XPMEM_CHAN_ACKED, iv->kseq, &a, sizeof(a), NULL, 0) == 0)
+		d->st.acked++;
 	log_debug("generation %llu acked by all %u peers", (unsigned long long)iv->gen, iv->n);
 	inval_unlink(d, iv);
 	inval_free(iv);
@@ -362,9 +415,9 @@ static void inval_timeout(struct dstate *d, struct inval *iv)
 	for (uint32_t i = 0; i < iv->n; i++)
 		if (!iv->acked[i])
 			missing[t.nmissing++] = iv->peers[i];
-	chan_send(d, XPMEM_CHAN_TIMED_OUT, iv->kseq, &t, sizeof(t), missing,
-		  t.nmissing * sizeof(uint32_t));
-	d->st.timed_out++;
+	if (chan_send(d, XPMEM_CHAN_TIMED_OUT, iv->kseq, &t, sizeof(t), missing,
+		      t.nmissing * sizeof(uint32_t)) == 0)
+		d->st.timed_out++;
 	log_warn("generation %llu segid %lld timed out, %u of %u peers did not ack",
 		 (unsigned long long)iv->gen, (long long)iv->segid, t.nmissing, iv->n);
 	iv->timed_out = 1;
@@ -537,16 +590,6 @@ static void handle_net_ack(struct dstate *d, struct peer *p, const struct xw_ack
 /* ------------------------------------------------------------------ */
 /* Requests towards the local kernel on behalf of peers */
 
-/* a repeated warning at most once per HELLO_WARN_NS (the rest are counted) */
-static int warn_ok(uint64_t *at)
-{
-	uint64_t now = now_ns();
-
-	if (*at && now - *at < HELLO_WARN_NS)
-		return 0;
-	*at = now;
-	return 1;
-}
 
 /*
  * A request to our kernel for peer p (p NULL: our own, bounded by the
@@ -1103,7 +1146,8 @@ static void handle_kernel_window_done(struct dstate *d, uint64_t seq,
 		log_err("kernel refused the window onto node %u (%s: phys %#llx + %#llx): %s",
 			r->peer, p ? p->window : "?", p ? (unsigned long long)p->win_base : 0ull,
 			p ? (unsigned long long)p->win_size : 0ull, strerror(-s->error));
-		d->fatal = 1;
+		if (!d->ready)
+			d->fatal = 1;	/* at start: the daemon stops; on reload: logged */
 	} else {
 		d->st.windows++;
 	}
@@ -1344,7 +1388,9 @@ static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
 		log_info("node %u is up (incarnation %llu)", p->id, (unsigned long long)inc);
 	p->incarnation = inc;
 	d->st.peer_resets++;
-	chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r), NULL, 0);
+	/* not taken (the channel's queue full): re-sent on the next heartbeat */
+	p->reset_pending = chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r),
+				     NULL, 0) != 0;
 	/* the kernel releases quarantine for p's older incarnations; if p really
 	 * restarted (we knew an older one), forget our late-ack records. First
 	 * contact after our own start proves nothing: p may still owe the acks
@@ -1398,7 +1444,8 @@ int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	p->alive = 0;
 	r = (struct xpmem_chan_peer_reset){ .incarnation = inc, .peer = node };
 	d->st.peer_resets++;
-	chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r), NULL, 0);
+	p->reset_pending = chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r, sizeof(r),
+				     NULL, 0) != 0;
 	for (struct inval *iv = d->invals, *next; iv; iv = next) {
 		next = iv->next;
 		for (uint32_t i = 0; i < iv->n; i++)
@@ -1602,15 +1649,18 @@ static void chan_dispatch(struct dstate *d, void *buf, size_t n)
 	d->dirty = 1;
 }
 
+/* messages read from the channel per loop iteration (the fabric's turn
+ * comes between; epoll is level-triggered, so the rest is read next time) */
+#define CHAN_READ_BUDGET 256
+
 /* returns 0, or -1 when the channel is gone */
 static int chan_read_all(struct dstate *d)
 {
 	static char buf[XPMEM_CHAN_MAX_MSG + 1];
 
-	for (;;) {
-		/* the device is non-blocking; one record per read() either way */
-		ssize_t n = d->chan_sock ? recv(d->chan_fd, buf, sizeof(buf), MSG_DONTWAIT) :
-					   read(d->chan_fd, buf, sizeof(buf));
+	for (int budget = CHAN_READ_BUDGET; budget > 0; budget--) {
+		/* non-blocking; one record per read() either way */
+		ssize_t n = read(d->chan_fd, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -1624,6 +1674,7 @@ static int chan_read_all(struct dstate *d)
 		}
 		chan_dispatch(d, buf, (size_t)n);
 	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1636,6 +1687,13 @@ static void heartbeat(struct dstate *d, uint64_t now)
 	for (int i = 0; i < d->npeers; i++) {
 		struct peer *p = &d->peers[i];
 
+		if (p->reset_pending) {
+			struct xpmem_chan_peer_reset r = { .incarnation = p->incarnation,
+							   .peer = p->id };
+
+			p->reset_pending = chan_send(d, XPMEM_CHAN_PEER_RESET, ++d->dseq, &r,
+						     sizeof(r), NULL, 0) != 0;
+		}
 		/* until the session is established, HELLO is what we repeat */
 		if (p->established)
 			net_send(d, p, XW_HEARTBEAT, NULL, 0, NULL, 0);
@@ -1723,6 +1781,8 @@ json_t *daemon_snapshot(struct dstate *d)
 	struct fab_stats fs = { 0 };
 	uint64_t now = now_ns();
 
+	if (d->fab)
+		fab_get_stats(d->fab, &fs);
 #define S(f) json_object_set_new(st, #f, json_integer((json_int_t)d->st.f))
 	S(rx_stale_session); S(rx_no_session); S(rx_bad_hello); S(hellos_rx); S(sessions);
 	S(tx_no_session); S(hellos_unanswered); S(hellos_duplicate); S(rx_hello_rate);
@@ -1734,12 +1794,16 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
 	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
-	S(ack_errors); S(requests_refused); S(requests_expired); S(kernel_replies_lost);
+	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(requests_refused); S(requests_expired); S(kernel_replies_lost);
 #undef S
 	json_object_set_new(st, "pending_kernel_requests", json_integer(d->n_dreqs));
+	json_object_set_new(st, "chan_queue", json_integer(d->chq.n));
+	json_object_set_new(st, "chan_queue_max", json_integer(d->chq.max_depth));
+	json_object_set_new(st, "chan_queued", json_integer((json_int_t)d->chq.queued));
+	json_object_set_new(st, "fabric_rx_post_errors",
+			    json_integer((json_int_t)fs.rx_post_errors));
+	json_object_set_new(st, "fabric_cq_errors", json_integer((json_int_t)fs.cq_errors));
 	json_object_set_new(st, "pending_remote_requests", json_integer(d->n_rfaults));
-	if (d->fab)
-		fab_get_stats(d->fab, &fs);
 	json_object_set_new(st, "fabric_tx", json_integer((json_int_t)fs.tx_msgs));
 	json_object_set_new(st, "fabric_rx", json_integer((json_int_t)fs.rx_msgs));
 	json_object_set_new(st, "fabric_tx_errors", json_integer((json_int_t)fs.tx_errors));
@@ -1849,6 +1913,144 @@ static int setup_peers(struct dstate *d)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* SIGHUP: reload what can change at runtime; refuse the rest, saying so */
+
+static int reload_add_peer(struct dstate *d, const struct peer_conf *pc)
+{
+	struct peer *np, *p;
+	char host[128], port[16], err[600];
+	struct xconfig *cfg = d->cfg;
+
+	if (d->npeers >= XPMEMD_MAX_PEERS || cfg->npeers >= XPMEMD_MAX_PEERS) {
+		log_warn("reload: [peer %u] not added: at most %d peers", pc->id, XPMEMD_MAX_PEERS);
+		return -1;
+	}
+	if (!sodium_memcmp(pc->public_key, d->sign_pk, sizeof(d->sign_pk))) {
+		log_warn("reload: [peer %u] not added: its public_key is this node's own", pc->id);
+		return -1;
+	}
+	for (int i = 0; i < d->npeers; i++)
+		if (!sodium_memcmp(pc->public_key, d->peers[i].pk, sizeof(d->peers[i].pk))) {
+			log_warn("reload: [peer %u] not added: node %u has the same public_key",
+				 pc->id, d->peers[i].id);
+			return -1;
+		}
+	np = realloc(d->peers, (size_t)(d->npeers + 1) * sizeof(*np));
+	if (!np) {
+		log_warn("reload: [peer %u] not added: out of memory", pc->id);
+		return -1;
+	}
+	d->peers = np;
+	p = &d->peers[d->npeers];
+	memset(p, 0, sizeof(*p));
+	p->id = pc->id;
+	snprintf(p->address, sizeof(p->address), "%s", pc->address);
+	snprintf(p->window, sizeof(p->window), "%s", pc->window);
+	memcpy(p->pk, pc->public_key, sizeof(p->pk));
+	if (p->window[0] &&
+	    window_resolve(p->window, &p->win_base, &p->win_size, err, sizeof(err))) {
+		log_warn("reload: [peer %u] not added: %s", pc->id, err);
+		return -1;
+	}
+	if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
+	    fab_add_peer(d->fab, host, port, &p->addr)) {
+		log_warn("reload: [peer %u] not added: cannot resolve address %s", pc->id,
+			 p->address);
+		return -1;
+	}
+	d->npeers++;
+	cfg->peers[cfg->npeers++] = *pc;
+	if (p->win_size) {
+		struct xpmem_chan_peer_window w = { .peer = p->id, .base = p->win_base,
+						    .size = p->win_size };
+		int e = 0;
+		struct dreq *r = dreq_new(d, DREQ_WINDOW, NULL, &e);
+
+		if (r) {
+			r->peer = p->id;
+			chan_send(d, XPMEM_CHAN_PEER_WINDOW, r->dseq, &w, sizeof(w), NULL, 0);
+		}
+	}
+	log_info("reload: [peer %u] added (%s)", p->id, p->address);
+	send_hello(d, p);
+	return 0;
+}
+
+void daemon_reload(struct dstate *d)
+{
+	static struct xconfig n;	/* large: not on the stack */
+	struct xconfig *c = d->cfg;
+	int refused = 0;
+
+	if (!c->reload) {
+		log_warn("SIGHUP: no configuration to reload");
+		return;
+	}
+	if (c->reload(&n)) {
+		log_err("SIGHUP: configuration not reloaded: %s", n.err);
+		return;
+	}
+#define FIXED_STR(f) do { if (strcmp(n.f, c->f)) { refused++; \
+	log_warn("reload: " #f " cannot change at runtime (restart xpmemd): keeps '%s'", c->f); \
+	} } while (0)
+#define FIXED_NUM(f) do { if (n.f != c->f) { refused++; \
+	log_warn("reload: " #f " cannot change at runtime (restart xpmemd): keeps %llu", \
+		 (unsigned long long)c->f); } } while (0)
+	FIXED_NUM(node_id);
+	FIXED_STR(provider);
+	FIXED_STR(listen);
+	FIXED_STR(channel);
+	FIXED_STR(node_key);
+	FIXED_STR(state_dir);
+	FIXED_STR(grpc_socket);
+	FIXED_NUM(grpc_socket_mode);
+	FIXED_STR(admin_group);
+	FIXED_NUM(peer_source_filter);
+	FIXED_STR(stats_file);
+	FIXED_NUM(fabric_rx_size);
+	FIXED_NUM(fabric_buffer_size);
+#undef FIXED_STR
+#undef FIXED_NUM
+	if (strcmp(n.log_level, c->log_level)) {
+		snprintf(c->log_level, sizeof(c->log_level), "%s", n.log_level);
+		xlog_level = xlog_parse_level(n.log_level);
+	}
+	c->ack_timeout_ms = n.ack_timeout_ms;
+	c->heartbeat_ms = n.heartbeat_ms;
+	c->dead_after = n.dead_after;
+	c->max_pending_per_peer = n.max_pending_per_peer;
+	c->remote_root_trusted = n.remote_root_trusted;
+	/* the peer table: new peers are added; a peer's address, window or key,
+	 * or its removal, need a restart */
+	for (int i = 0; i < c->npeers; i++) {
+		const struct peer_conf *o = &c->peers[i], *q = NULL;
+
+		for (int j = 0; j < n.npeers && !q; j++)
+			if (n.peers[j].id == o->id)
+				q = &n.peers[j];
+		if (!q) {
+			refused++;
+			log_warn("reload: [peer %u] was removed from the file: removing a peer needs "
+				 "a restart (kept)", o->id);
+		} else if (strcmp(q->address, o->address) || strcmp(q->window, o->window) ||
+			   sodium_memcmp(q->public_key, o->public_key, sizeof(o->public_key))) {
+			refused++;
+			log_warn("reload: [peer %u] address, window or public_key changed: that "
+				 "needs a restart (kept as it was)", o->id);
+		}
+	}
+	for (int j = 0; j < n.npeers; j++) {
+		if (find_peer(d, n.peers[j].id))
+			continue;
+		if (reload_add_peer(d, &n.peers[j]))
+			refused++;
+	}
+	log_info("SIGHUP: configuration reloaded (log_level %s, %d peers)%s", c->log_level,
+		 d->npeers, refused ? "; some changes refused, see above" : "");
+	d->dirty = 1;
+}
+
 static volatile sig_atomic_t got_signal;
 
 int daemon_run(struct xconfig *cfg)
@@ -1889,9 +2091,16 @@ int daemon_run(struct xconfig *cfg)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		log_err("signals: %s", strerror(errno));
+		return 1;
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
 
 	if (init_peers(d) || resolve_windows(d))
 		goto out;
@@ -1939,16 +2148,30 @@ int daemon_run(struct xconfig *cfg)
 			static char buf[XPMEM_CHAN_MAX_MSG + 1];
 			int t;
 			ssize_t n;
-			struct pollfd pfd = { .fd = d->chan_fd, .events = POLLIN };
+			struct pollfd pfd = { .fd = d->chan_fd,
+					      .events = POLLIN | (d->chq.n ? POLLOUT : 0) };
 
 			if (now_ns() > startup_deadline) {
 				log_err("kernel did not answer HELLO/ZAP_ALL/PEER_WINDOW");
 				goto out;
 			}
 			t = poll(&pfd, 1, 100);
+			if (t < 0 && errno != EINTR) {
+				log_err("poll: %s", strerror(errno));
+				goto out;
+			}
 			if (t <= 0)
 				continue;
+			if (pfd.revents & POLLOUT) {
+				chan_flush(d);
+				if (d->fatal)
+					goto out;
+			}
+			if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 			n = read(d->chan_fd, buf, sizeof(buf));
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
 			if (n <= 0) {
 				log_err("kernel channel closed during startup");
 				goto out;
@@ -1993,12 +2216,20 @@ int daemon_run(struct xconfig *cfg)
 	}
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->chan_fd, &ev);
+	if (d->epfd < 0) {
+		log_err("epoll_create1: %s", strerror(errno));
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN | (d->chq.n ? EPOLLOUT : 0), .data.u32 = 1 };
+	d->chan_pollout = d->chq.n > 0;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->chan_fd, &ev) < 0)
+		goto epoll_fail;
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 2 };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fab_wait_fd(d->fab), &ev);
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fab_wait_fd(d->fab), &ev) < 0)
+		goto epoll_fail;
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 3 };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, sfd, &ev);
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, sfd, &ev) < 0)
+		goto epoll_fail;
 	{
 		int cfd = control_start(d);
 
@@ -2007,7 +2238,8 @@ int daemon_run(struct xconfig *cfg)
 			goto out;
 		}
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 4 };
-		epoll_ctl(d->epfd, EPOLL_CTL_ADD, cfd, &ev);
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, cfd, &ev) < 0)
+			goto epoll_fail;
 	}
 	/* systemd's watchdog: pinged from this loop, so a hung loop is restarted */
 	wdfd = service_watchdog_open();
@@ -2028,9 +2260,9 @@ int daemon_run(struct xconfig *cfg)
 	while (!got_signal && !d->fatal) {
 		struct epoll_event evs[8];
 		uint64_t now = now_ns();
-		int timeout, n;
+		int timeout, n, more;
 
-		fab_progress(d->fab, net_rx, d);
+		more = fab_progress(d->fab, net_rx, d, FAB_PROGRESS_BUDGET);
 		for (int i = 0; i < d->npeers; i++)
 			sendq_flush(&d->peers[i].sq, d->fab, d->peers[i].addr, now_ns(),
 				    sq_dropped, d);
@@ -2038,25 +2270,41 @@ int daemon_run(struct xconfig *cfg)
 		if (d->dirty && now_ns() >= d->next_stats_write)
 			write_stats(d);
 		timeout = next_timeout_ms(d, now);
-		if (timeout > 0 && !fab_trywait(d->fab))
+		if (more || (timeout > 0 && !fab_trywait(d->fab)))
 			timeout = 0;
 		n = epoll_wait(d->epfd, evs, 8, timeout);
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			d->fatal = 1;
+			break;
+		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 1) {
-				if (chan_read_all(d) < 0) {
+				if (evs[i].events & EPOLLOUT)
+					chan_flush(d);
+				if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+				    chan_read_all(d) < 0) {
 					d->fatal = 1;
 					break;
 				}
 			} else if (evs[i].data.u32 == 3) {
 				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				ssize_t r;
+
+				while ((r = read(sfd, &si, sizeof(si))) == sizeof(si)) {
 					if (si.ssi_signo == SIGUSR1) {
 						d->dirty = 1;
 						write_stats(d);
+					} else if (si.ssi_signo == SIGHUP) {
+						daemon_reload(d);
 					} else {
 						log_info("signal %u: shutting down", si.ssi_signo);
 						got_signal = 1;
 					}
+				}
+				if (r < 0 && errno != EAGAIN && errno != EINTR) {
+					log_err("signalfd read: %s", strerror(errno));
+					d->fatal = 1;
 				}
 			} else if (evs[i].data.u32 == 4) {
 				control_event(d);
@@ -2067,11 +2315,17 @@ int daemon_run(struct xconfig *cfg)
 	}
 	rc = d->fatal ? 1 : 0;
 	sd_notify(0, "STOPPING=1");
+	goto out;
+epoll_fail:
+	log_err("epoll_ctl: %s", strerror(errno));
 out:
 	control_stop(d);
 	if (d->ready || d->dirty)
 		write_stats(d);
 	fab_close(d->fab);
+	if (d->chan_fd >= 0 && d->chq.n && chanq_flush(&d->chq, d->chan_fd) == 0 && d->chq.n)
+		log_warn("%u channel messages not written at exit", d->chq.n);
+	chanq_clear(&d->chq);
 	if (d->chan_fd >= 0)
 		close(d->chan_fd);
 	if (d->epfd > 0)

@@ -29,6 +29,7 @@ _Static_assert(MAX_SOURCES < 255, "source filter jump offsets");
 struct rxbuf {
 	struct fi_context ctx;	/* first: op_context points here */
 	char *data;
+	int unposted;		/* the provider refused it: retried on progress */
 };
 
 struct txbuf {
@@ -50,6 +51,7 @@ struct fab {
 	int wait_fd;
 	size_t max_msg;
 	struct rxbuf rx[NRX];
+	int n_unposted;
 	struct txbuf *backlog_head, *backlog_tail;
 	size_t backlog;
 	struct fab_stats st;
@@ -62,19 +64,38 @@ struct fab {
 #define FI_CHECK(call) do { int _r = (call); if (_r) { \
 	log_err("%s: %s", #call, fi_strerror(-_r)); goto fail; } } while (0)
 
+/*
+ * One attempt to post b; a buffer the provider does not take now stays
+ * unposted and is retried on every fab_progress (counted: fabric_rx_post_errors;
+ * with none posted the daemon would hear nothing, which is logged).
+ */
 static int post_rx(struct fab *f, struct rxbuf *b)
 {
-	for (int tries = 0; tries < 1000; tries++) {
-		ssize_t r = fi_recv(f->ep, b->data, f->max_msg, NULL, FI_ADDR_UNSPEC, &b->ctx);
-		if (r == 0)
-			return 0;
-		if (r != -FI_EAGAIN) {
-			log_err("fi_recv: %s", fi_strerror((int)-r));
-			return (int)r;
+	ssize_t r = fi_recv(f->ep, b->data, f->max_msg, NULL, FI_ADDR_UNSPEC, &b->ctx);
+
+	if (r == 0) {
+		if (b->unposted) {
+			b->unposted = 0;
+			f->n_unposted--;
 		}
-		fi_cq_read(f->cq, NULL, 0);
+		return 0;
 	}
-	return -EAGAIN;
+	f->st.rx_post_errors++;
+	if (!b->unposted) {
+		b->unposted = 1;
+		if (f->n_unposted++ == 0 || f->n_unposted == NRX)
+			log_err("fabric: fi_recv: %s (%d of %d receive buffers not posted%s)",
+				fi_strerror((int)-r), f->n_unposted, NRX,
+				f->n_unposted == NRX ? ": nothing can be received" : "");
+	}
+	return (int)r;
+}
+
+static void repost_rx(struct fab *f)
+{
+	for (int i = 0; i < NRX && f->n_unposted; i++)
+		if (f->rx[i].unposted)
+			post_rx(f, &f->rx[i]);
 }
 
 static int env_default(const char *name, uint32_t value)
@@ -147,8 +168,13 @@ struct fab *fab_open(const char *provider, const char *host, const char *port,
 	FI_CHECK(fi_control(&f->cq->fid, FI_GETWAIT, &f->wait_fd));
 	for (int i = 0; i < NRX; i++) {
 		f->rx[i].data = malloc(max_msg);
-		if (!f->rx[i].data || post_rx(f, &f->rx[i]))
+		if (!f->rx[i].data)
 			goto fail;
+		if (post_rx(f, &f->rx[i])) {
+			fi_cq_read(f->cq, NULL, 0);	/* progress, then once more */
+			if (post_rx(f, &f->rx[i]))
+				goto fail;
+		}
 	}
 	fi_freeinfo(hints);
 	return f;
@@ -450,13 +476,19 @@ static int is_rx(struct fab *f, void *ctx)
  * connect-and-close to the fabric port leaked fds and spun the loop
  * (test_exposure flood). Fixed upstream in 2025 (ofiwg/libfabric#10926).
  */
-void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
+int fab_progress(struct fab *f, fab_recv_cb cb, void *arg, int budget)
 {
 	struct fi_cq_msg_entry comp[16];
+	int done = 0;
 
+	repost_rx(f);
 	for (;;) {
 		ssize_t n;
 
+		if (budget && done >= budget) {
+			flush_backlog(f);
+			return 1;	/* more may wait: the caller comes back at once */
+		}
 		errno = 0;
 		n = fi_cq_read(f->cq, comp, 16);
 
@@ -465,6 +497,7 @@ void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
 		if (n == -FI_EAVAIL) {
 			struct fi_cq_err_entry err = { 0 };
 
+			done++;
 			if (fi_cq_readerr(f->cq, &err, 0) != 1)
 				break;
 			if (is_rx(f, err.op_context)) {
@@ -478,9 +511,11 @@ void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
 			continue;
 		}
 		if (n < 0) {
+			f->st.cq_errors++;
 			log_err("fi_cq_read: %s", fi_strerror((int)-n));
 			break;
 		}
+		done += (int)n;
 		for (ssize_t i = 0; i < n; i++) {
 			if (is_rx(f, comp[i].op_context)) {
 				struct rxbuf *b = comp[i].op_context;
@@ -494,6 +529,7 @@ void fab_progress(struct fab *f, fab_recv_cb cb, void *arg)
 		}
 	}
 	flush_backlog(f);
+	return 0;
 }
 
 int fab_wait_fd(struct fab *f)

@@ -39,8 +39,9 @@ int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);
 /* Hand a message to the provider now (copied): 0, -EAGAIN (not now: the
  * caller queues it, see sendq.h) or another negative errno. No backlog. */
 int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);
-/* Drain completions (and drive progress), calling cb for every message. */
-void fab_progress(struct fab *f, fab_recv_cb cb, void *arg);
+/* Drain completions (and drive progress), calling cb for every message;
+ * at most budget completions (0: all). 1 if the budget ran out. */
+int fab_progress(struct fab *f, fab_recv_cb cb, void *arg, int budget);
 /* The CQ wait fd for poll/epoll. */
 int fab_wait_fd(struct fab *f);
 /* 1 if the caller may block on the wait fd, 0 if it must progress first. */
@@ -51,6 +52,8 @@ const char *fab_provider_name(struct fab *f);
 
 struct fab_stats {
 	uint64_t tx_msgs, rx_msgs, tx_errors, rx_errors, tx_dropped;
+	uint64_t rx_post_errors;	/* fi_recv refused a receive buffer (retried) */
+	uint64_t cq_errors;		/* fi_cq_read failed */
 };
 void fab_get_stats(struct fab *f, struct fab_stats *s);
 

@@ -116,6 +116,7 @@ struct simk {
 	struct held_zap *held;
 	int hold_zaps;
 	uint64_t ignore;	/* bit t: requests of type t are never answered */
+	int stalled;		/* the channel is not read (simk_stall) */
 	uint32_t known_peer[MAXP];
 	uint64_t known_inc[MAXP];
 	int nknown;
@@ -671,6 +672,11 @@ int simk_send_raw(struct simk *k, const void *buf, size_t n)
 	return send(k->cfd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
 }
 
+void simk_stall(struct simk *k, int on)
+{
+	k->stalled = on;
+}
+
 void simk_ignore(struct simk *k, int type, int on)
 {
 	if (on)
@@ -1215,7 +1221,7 @@ void simk_pump(struct simk **v, int n, int timeout_ms)
 
 	for (int i = 0; i < n && i < 64; i++) {
 		pfd[np++] = (struct pollfd){ .fd = v[i]->lfd, .events = POLLIN };
-		pfd[np++] = (struct pollfd){ .fd = v[i]->cfd, .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = v[i]->stalled ? -1 : v[i]->cfd, .events = POLLIN };
 	}
 	poll(pfd, np, timeout_ms);
 	for (int i = 0; i < n && i < 64; i++) {

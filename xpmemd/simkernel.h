@@ -89,6 +89,9 @@ int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t 
 int simk_peer_window(struct simk *k, uint32_t peer, uint64_t *base, uint64_t *size);
 /* Send raw bytes as one channel message (tests of the daemon's decoder). */
 int simk_send_raw(struct simk *k, const void *buf, size_t n);
+/* on: the kernel stops reading its channel (a kernel that is slow to take
+ * messages: the daemon's writes fill the socket); off: reads again. */
+void simk_stall(struct simk *k, int on);
 /* on: requests of channel type `type` (e.g. XPMEM_CHAN_CHECK_GET) are
  * swallowed, never answered (a kernel that loses a reply). */
 void simk_ignore(struct simk *k, int type, int on);

@@ -7,6 +7,7 @@
 #include <rdma/fabric.h>
 #include <stdint.h>
 
+#include "chanq.h"
 #include "config.h"
 #include "daemon.h"
 #include "keys.h"
@@ -43,6 +44,7 @@ struct peer {
 	struct sendq sq;	/* what the provider could not take yet (sendq.h) */
 	uint32_t n_dreqs;	/* its requests pending at our kernel (cap: max_pending_per_peer) */
 	uint32_t n_rfaults;	/* our kernel's requests pending at it (same cap) */
+	int reset_pending;	/* PEER_RESET not taken by the channel: re-sent */
 	uint64_t refuse_warn_at;	/* monotonic ns of the last warning about the cap */
 };
 
@@ -99,6 +101,9 @@ struct dstate {
 	uint64_t start;
 	int chan_fd, epfd;
 	int chan_sock;		/* channel is a simulated kernel's socket */
+	struct chanq chq;	/* messages waiting for the channel to take them */
+	int chan_pollout;	/* EPOLLOUT set on chan_fd */
+	uint64_t chan_warn_at;	/* last warning about a full channel queue */
 	struct fab *fab;
 	int npeers;
 	struct peer *peers;
@@ -117,6 +122,13 @@ struct dstate {
 };
 
 uint64_t now_ns(void);
+/* SIGHUP: re-read the configuration (cfg->reload); apply log_level, the
+ * timeouts, max_pending_per_peer, remote_root and new [peer N] sections;
+ * refuse the rest with a log line naming it */
+void daemon_reload(struct dstate *d);
+/* a whole channel message to the kernel, never blocking (chanq.h): 0, or
+ * -ENOBUFS (dropped, counted), or the channel's error (the daemon stops) */
+int daemon_chan_write(struct dstate *d, const void *buf, size_t n);
 json_t *daemon_snapshot(struct dstate *d);
 int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released);
 /* incarnation = max(stored + 1, CLOCK_REALTIME ns), stored in dir/incarnation

@@ -176,6 +176,11 @@ void cluster_init(struct cluster *c, const char *bin, int n, int extra)
 	}
 }
 
+void node_write_conf(struct cluster *c, int i)
+{
+	write_conf(c, i);
+}
+
 void node_start(struct cluster *c, int i)
 {
 	struct node *nd = &c->nodes[i];

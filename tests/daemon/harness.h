@@ -62,6 +62,8 @@ void harness_fail(void) __attribute__((noreturn));
 /* n daemons, node ids 1..n; `extra` more peers (ids n+1..) in every config. */
 void cluster_init(struct cluster *c, const char *bin, int n, int extra);
 void node_start(struct cluster *c, int i);
+/* (re)write node i's config as node_start does (peers: ids 1..n+extra) */
+void node_write_conf(struct cluster *c, int i);
 void node_kill(struct cluster *c, int i, int sig);
 void cluster_stop(struct cluster *c);
 /* pump simulated kernels until cond() or timeout; returns 1 if cond held */

@@ -87,7 +87,7 @@ void relay_progress(struct relay *r)
 	for (int dir = 0; dir < 2; dir++) {
 		struct relay_arg a = { r, dir };
 
-		fab_progress(r->face[dir], relay_rx, &a);
+		fab_progress(r->face[dir], relay_rx, &a, 0);
 	}
 }
 
@@ -241,7 +241,7 @@ static void node_rx(void *arg, const void *buf, size_t len)
 
 void rogue_node_progress(struct rogue_node *n)
 {
-	fab_progress(n->fab, node_rx, n);
+	fab_progress(n->fab, node_rx, n, 0);
 }
 
 int rogue_node_send(struct rogue_node *n, uint32_t peer, uint16_t type, uint64_t seq,

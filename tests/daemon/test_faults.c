@@ -393,6 +393,112 @@ static void t_pending(const char *bin)
 	cluster_stop(&C);
 }
 
+static int quarantine_zero(struct cluster *c, void *a)
+{
+	return kstats(c, *(int *)a).quarantine_entries == 0;
+}
+
+/*
+ * The loop never blocks on the channel: node 2's kernel stops reading while
+ * node 1 invalidates towards node 2 (more ZAPs than the channel holds). Node
+ * 2's daemon queues them and keeps serving the fabric (node 1 never sees it
+ * die); when its kernel reads again, everything queued is delivered and the
+ * invalidations are acked (late: quarantine drains).
+ */
+#define STALL_INVALS 800
+
+static void t_stall(const char *bin)
+{
+	uint32_t peer2 = 2;
+	int zero = 0;
+	long long qmax;
+
+	cluster_init(&C, bin, 2, 0);
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	simk_stall(C.nodes[1].k, 1);
+	for (int i = 0; i < STALL_INVALS; i++)
+		CHECK(simk_invalidate_peers(C.nodes[0].k, SEG, (uint64_t)(i % 16384) * 4096, 4096,
+					    &peer2, 1), "invalidate");
+	pump(&C, 1500);
+	qmax = node_stat(&C, 1, "chan_queue_max");
+	fprintf(stderr, "node 2 while its kernel does not read: chan_queue %lld (max %lld); "
+		"node 1 sees it alive %lld, deaths %lld\n", node_stat(&C, 1, "chan_queue"), qmax,
+		node_peer_field(&C, 0, 2, "alive"), node_stat(&C, 0, "peer_deaths"));
+	CHECK(qmax > 0, "node 2 never had to queue a channel message (%lld)", qmax);
+	CHECK(node_peer_field(&C, 0, 2, "alive") == 1 && node_stat(&C, 0, "peer_deaths") == 0,
+	      "node 2's loop stopped while its channel was full");
+	simk_stall(C.nodes[1].k, 0);
+	CHECK(wait_for(&C, quarantine_zero, &zero, 30000), "node 1 quarantine %llu not drained",
+	      (unsigned long long)kstats(&C, 0).quarantine_entries);
+	CHECK(node_stat(&C, 1, "chan_tx_dropped") == 0, "node 2 dropped channel messages");
+	cluster_stop(&C);
+}
+
+static int log_has(struct cluster *c, int i, const char *what)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(c->nodes[i].log, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return strstr(buf, what) != NULL;
+}
+
+struct log_arg { int node; const char *what; };
+
+static int log_cond(struct cluster *c, void *a)
+{
+	struct log_arg *l = a;
+
+	return log_has(c, l->node, l->what);
+}
+
+/*
+ * SIGHUP reloads instead of killing: nodes 1 and 2 start without [peer 3];
+ * node 3 is added to their files with a new log level and a changed listen
+ * address; on SIGHUP they take node 3 and the log level, refuse the listen
+ * address with a line naming it, and keep running.
+ */
+static void t_sighup(const char *bin)
+{
+	struct log_arg reloaded = { 0, "configuration reloaded (log_level info, 2 peers)" };
+	struct log_arg refused = { 0, "listen cannot change at runtime" };
+
+	cluster_init(&C, bin, 3, 0);
+	C.n = 2;		/* nodes 1 and 2 know only each other */
+	node_start(&C, 0);
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 20000), "nodes 1, 2 did not come up");
+	C.n = 3;
+	node_start(&C, 2);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "log_level = info\nlisten = 127.0.0.1:1");
+	for (int i = 0; i < 2; i++) {
+		node_write_conf(&C, i);
+		CHECK(kill(C.nodes[i].pid, SIGHUP) == 0, "kill");
+	}
+	CHECK(wait_for(&C, log_cond, &reloaded, 5000), "node 1 did not reload");
+	CHECK(log_has(&C, 0, refused.what), "the listen change was not refused by name");
+	CHECK(wait_ready(&C, 20000), "node 3 was not taken into the peer table");
+	for (int i = 0; i < 3; i++)
+		CHECK(kill(C.nodes[i].pid, 0) == 0, "node %d died", i + 1);
+	/* a file that does not parse changes nothing */
+	{
+		FILE *f = fopen(C.nodes[1].conf, "a");
+		struct log_arg bad = { 1, "configuration not reloaded" };
+
+		CHECK(f && fputs("this is not ini\n", f) >= 0 && fclose(f) == 0, "append");
+		CHECK(kill(C.nodes[1].pid, SIGHUP) == 0, "kill");
+		CHECK(wait_for(&C, log_cond, &bad, 5000), "a bad file was not reported");
+		CHECK(kill(C.nodes[1].pid, 0) == 0, "node 2 died on a bad file");
+	}
+	CHECK(wait_ready(&C, 5000), "cluster broke after a refused reload");
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -403,6 +509,10 @@ int main(int argc, char **argv)
 	alarm(170);	/* hard bound on any case */
 	if (!strcmp(argv[1], "rss"))
 		t_rss(argv[2]);
+	else if (!strcmp(argv[1], "stall"))
+		t_stall(argv[2]);
+	else if (!strcmp(argv[1], "sighup"))
+		t_sighup(argv[2]);
 	else if (!strcmp(argv[1], "pending"))
 		t_pending(argv[2]);
 	else if (!strcmp(argv[1], "isolation"))

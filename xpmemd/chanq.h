@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's writes to the kernel channel, never blocking: a message the
+ * channel cannot take now (EAGAIN) waits here, in order, and is written when
+ * the channel is writable again (EPOLLOUT in the daemon's loop).
+ */
+#ifndef XPMEMD_CHANQ_H
+#define XPMEMD_CHANQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHANQ_CAP	16384	/* messages waiting for the channel */
+
+struct chanq_msg;
+
+struct chanq {
+	struct chanq_msg *head, *tail;
+	uint32_t n, max_depth;
+	uint64_t queued;	/* messages that had to wait (EAGAIN) */
+	uint64_t dropped;	/* not written: queue full */
+};
+
+/*
+ * Write one message to fd now if nothing waits, else queue it (copied).
+ * 0: written or queued; -ENOBUFS: the queue is full (dropped); another
+ * negative errno: the channel failed (EPIPE, ...: the caller stops).
+ */
+int chanq_write(struct chanq *q, int fd, const void *buf, size_t n);
+/* Write what waits until the channel says EAGAIN: 0, or the error. */
+int chanq_flush(struct chanq *q, int fd);
+void chanq_clear(struct chanq *q);
+
+#endif
