@@ -248,6 +248,16 @@ static void chan_flush(struct dstate *d)
 /* ------------------------------------------------------------------ */
 /* Network send */
 
+/* put t into the timer heap at when (kind: what embeds it) */
+static void arm(struct dstate *d, struct tnode *t, int kind, uint64_t when)
+{
+	t->kind = kind;
+	if (timerq_set(&d->tq, t, when)) {
+		log_err("timer heap: out of memory");
+		d->fatal = 1;
+	}
+}
+
 static struct peer *find_peer(struct dstate *d, uint32_t id)
 {
 	for (int i = 0; i < d->npeers; i++)
@@ -380,10 +390,21 @@ static void inval_free(struct inval *iv)
 	free(iv);
 }
 
+/* its next timer: the ack deadline while pending, the next re-send */
+static void inval_arm(struct dstate *d, struct inval *iv)
+{
+	uint64_t when = iv->next_retx;
+
+	if (!iv->timed_out && iv->deadline < when)
+		when = iv->deadline;
+	arm(d, &iv->tn, T_INVAL, when);
+}
+
 static void inval_unlink(struct dstate *d, struct inval *iv)
 {
 	struct inval **pp = &d->invals;
 
+	timerq_del(&d->tq, &iv->tn);
 	while (*pp && *pp != iv)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -514,6 +535,7 @@ static void handle_kernel_invalidate(struct dstate *d, uint64_t kseq,
 	iv->next = d->invals;
 	d->invals = iv;
 	d->n_pending++;
+	inval_arm(d, iv);
 	log_debug("INVALIDATE gen %llu segid %lld [%#llx,+%#llx) to %u peers",
 		  (unsigned long long)m->generation, (long long)m->segid,
 		  (unsigned long long)m->start, (unsigned long long)m->len, m->npeers);
@@ -623,6 +645,7 @@ static struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *er
 		r->peer = p->id;
 		r->peer_inc = p->hello_inc;
 		r->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+		arm(d, &r->tn, T_DREQ, r->deadline);
 		p->n_dreqs++;
 	}
 	return r;
@@ -632,6 +655,7 @@ static void dreq_unlink(struct dstate *d, struct dreq *r)
 {
 	struct peer *p;
 
+	timerq_del(&d->tq, &r->tn);
 	for (struct dreq **pp = &d->dreqs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
@@ -674,36 +698,32 @@ static void answer_error(struct dstate *d, struct peer *p, int kind, uint64_t id
 	}
 }
 
-/* deadlines of requests made to our kernel for peers */
-static void dreq_timers(struct dstate *d, uint64_t now)
+/* the deadline of a request made to our kernel for a peer */
+static void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 {
-	for (struct dreq *r = d->dreqs, *next; r; r = next) {
-		struct peer *p;
+	struct peer *p;
 
-		next = r->next;
-		if (!r->deadline || now < r->deadline)
-			continue;
-		if (r->expired) {
-			/* its answer never came: the entry goes */
-			d->st.kernel_replies_lost++;
-			dreq_unlink(d, r);
-			free(r);
-			continue;
-		}
-		r->expired = 1;
-		r->deadline = now + 4ull * d->cfg->ack_timeout_ms * 1000000ull;
-		d->st.requests_expired++;
-		if (warn_ok(&d->expire_warn_at))
-			log_warn("kernel did not answer %s %llu for node %u within %u ms: "
-				 "ETIMEDOUT to it (requests_expired counts them all)",
-				 r->kind == DREQ_ZAP ? "ZAP" : r->kind == DREQ_RESOLVE ? "RESOLVE" :
-				 "CHECK_GET", (unsigned long long)r->dseq, r->peer,
-				 d->cfg->ack_timeout_ms);
-		if ((p = find_peer(d, r->peer)) && p->hello_inc == r->peer_inc)
-			answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,
-				     r->peer_inc, -ETIMEDOUT);
-		d->dirty = 1;
+	if (r->expired) {
+		/* its answer never came: the entry goes */
+		d->st.kernel_replies_lost++;
+		dreq_unlink(d, r);
+		free(r);
+		return;
 	}
+	r->expired = 1;
+	r->deadline = now + 4ull * d->cfg->ack_timeout_ms * 1000000ull;
+	arm(d, &r->tn, T_DREQ, r->deadline);
+	d->st.requests_expired++;
+	if (warn_ok(&d->expire_warn_at))
+		log_warn("kernel did not answer %s %llu for node %u within %u ms: "
+			 "ETIMEDOUT to it (requests_expired counts them all)",
+			 r->kind == DREQ_ZAP ? "ZAP" : r->kind == DREQ_RESOLVE ? "RESOLVE" :
+			 "CHECK_GET", (unsigned long long)r->dseq, r->peer,
+			 d->cfg->ack_timeout_ms);
+	if ((p = find_peer(d, r->peer)) && p->hello_inc == r->peer_inc)
+		answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,
+			     r->peer_inc, -ETIMEDOUT);
+	d->dirty = 1;
 }
 
 static void handle_net_invalidate(struct dstate *d, struct peer *p,
@@ -853,6 +873,7 @@ static struct rfault *rfault_new(struct dstate *d, struct peer *p)
 	if (!f)
 		return NULL;
 	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	arm(d, &f->tn, T_RFAULT, f->deadline);
 	f->next = d->rfaults;
 	d->rfaults = f;
 	d->n_rfaults++;
@@ -865,6 +886,7 @@ static void rfault_free(struct dstate *d, struct rfault *f)
 {
 	struct peer *p = find_peer(d, f->owner);
 
+	timerq_del(&d->tq, &f->tn);
 	d->n_rfaults--;
 	if (p && p->n_rfaults)
 		p->n_rfaults--;
@@ -1711,54 +1733,65 @@ static void heartbeat(struct dstate *d, uint64_t now)
 	}
 }
 
+/* an invalidation's timer: its ack deadline, or a re-send */
+static void inval_due(struct dstate *d, struct inval *iv, uint64_t now)
+{
+	if (!iv->timed_out && now >= iv->deadline) {
+		inval_timeout(d, iv);
+		iv->next_retx = now + retx_interval(d, 1);
+		d->dirty = 1;
+	} else if (now >= iv->next_retx) {
+		inval_retransmit(d, iv, now);
+	}
+	inval_arm(d, iv);
+}
+
+static void rfault_due(struct dstate *d, struct rfault *f)
+{
+	for (struct rfault **pp = &d->rfaults; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	rfault_fail(d, f, -ETIMEDOUT);
+	rfault_free(d, f);
+	d->dirty = 1;
+}
+
+/* everything due: the heartbeat, then the heap's deadlines in order */
 static void run_timers(struct dstate *d, uint64_t now)
 {
+	struct tnode *t;
+
 	if (now >= d->next_heartbeat) {
 		heartbeat(d, now);
 		d->next_heartbeat = now + (uint64_t)d->cfg->heartbeat_ms * 1000000ull;
 	}
-	for (struct inval *iv = d->invals, *next; iv; iv = next) {
-		next = iv->next;
-		if (!iv->timed_out && now >= iv->deadline) {
-			inval_timeout(d, iv);
-			iv->next_retx = now + retx_interval(d, 1);
-			d->dirty = 1;
-		} else if (now >= iv->next_retx) {
-			inval_retransmit(d, iv, now);
+	while (!d->fatal && (t = timerq_top(&d->tq)) && t->when <= now) {
+		switch (t->kind) {
+		case T_INVAL:
+			inval_due(d, TNODE_OWNER(t, struct inval), now);
+			break;
+		case T_DREQ:
+			dreq_due(d, TNODE_OWNER(t, struct dreq), now);
+			break;
+		case T_RFAULT:
+			rfault_due(d, TNODE_OWNER(t, struct rfault));
+			break;
+		default:
+			timerq_del(&d->tq, t);
 		}
 	}
 	trim_timed_out(d);
-	dreq_timers(d, now);
-	for (struct rfault **pp = &d->rfaults; *pp;) {
-		struct rfault *f = *pp;
-
-		if (now >= f->deadline) {
-			*pp = f->next;
-			rfault_fail(d, f, -ETIMEDOUT);
-			rfault_free(d, f);
-			d->dirty = 1;
-		} else {
-			pp = &f->next;
-		}
-	}
 }
 
 static int next_timeout_ms(struct dstate *d, uint64_t now)
 {
 	uint64_t next = d->next_heartbeat;
+	struct tnode *t = timerq_top(&d->tq);
 
-	for (struct inval *iv = d->invals; iv; iv = iv->next) {
-		if (!iv->timed_out && iv->deadline < next)
-			next = iv->deadline;
-		if (iv->next_retx < next)
-			next = iv->next_retx;
-	}
-	for (struct rfault *f = d->rfaults; f; f = f->next)
-		if (f->deadline < next)
-			next = f->deadline;
-	for (struct dreq *r = d->dreqs; r; r = r->next)
-		if (r->deadline && r->deadline < next)
-			next = r->deadline;
+	if (t && t->when < next)
+		next = t->when;
 	if (d->dirty && d->cfg->stats_file[0] && d->next_stats_write < next)
 		next = d->next_stats_write;
 	for (int i = 0; i < d->npeers; i++) {
@@ -2326,6 +2359,7 @@ out:
 	if (d->chan_fd >= 0 && d->chq.n && chanq_flush(&d->chq, d->chan_fd) == 0 && d->chq.n)
 		log_warn("%u channel messages not written at exit", d->chq.n);
 	chanq_clear(&d->chq);
+	timerq_free(&d->tq);
 	if (d->chan_fd >= 0)
 		close(d->chan_fd);
 	if (d->epfd > 0)

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <rdma/fabric.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chanq.h"
@@ -12,6 +13,7 @@
 #include "daemon.h"
 #include "keys.h"
 #include "sendq.h"
+#include "timerq.h"
 #include "wire.h"
 
 struct peer {
@@ -50,8 +52,12 @@ struct peer {
 
 /* An INVALIDATE from the local kernel: pending, or timed out and waiting
  * for late acks (which become PEER_ACKED). */
+enum { T_INVAL = 1, T_DREQ, T_RFAULT };	/* tnode.kind */
+#define TNODE_OWNER(t, type) ((type *)((char *)(t) - offsetof(type, tn)))
+
 struct inval {
 	struct inval *next;
+	struct tnode tn;	/* min(deadline while pending, next_retx) */
 	uint64_t gen, kseq;
 	int64_t segid;
 	uint64_t start, len;
@@ -67,6 +73,7 @@ struct inval {
 enum { DREQ_ZAP = 1, DREQ_RESOLVE = 2, DREQ_CHECK_GET = 3, DREQ_WINDOW = 4 };
 struct dreq {
 	struct dreq *next;
+	struct tnode tn;	/* deadline, if any */
 	int kind;
 	uint64_t dseq;
 	uint32_t peer;
@@ -84,6 +91,7 @@ struct dreq {
  * owner's reply. */
 struct rfault {
 	struct rfault *next;
+	struct tnode tn;	/* deadline */
 	int get;		/* REMOTE_GET: answered with REMOTE_GET_REPLY */
 	uint64_t req_id, kseq;
 	uint32_t owner;
@@ -112,6 +120,7 @@ struct dstate {
 	struct dreq *dreqs;
 	struct rfault *rfaults;
 	int n_dreqs, n_rfaults;
+	struct timerq tq;	/* every inval, dreq and rfault deadline */
 	uint64_t expire_warn_at;	/* last warning about a request our kernel did not answer */
 	uint64_t next_heartbeat;
 	uint64_t next_stats_write;
