@@ -7,6 +7,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static uint64_t relay_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int relay_inject(struct relay *r, int dir, const void *buf, size_t len);
+
+static void relay_unstash(struct relay *r, int dir)
+{
+	struct relay_rec *m = r->stash[dir];
+
+	if (!m)
+		return;
+	r->stash[dir] = NULL;
+	relay_inject(r, dir, m->buf, m->len);
+	free(m);
+}
 
 static int add_local(struct fab *f, int port, fi_addr_t *out)
 {
@@ -78,6 +100,29 @@ static void relay_rx(void *arg, const void *buf, size_t len)
 		r->held[a->dir]++;
 		return;
 	}
+	if (r->loss_pct || r->dup_pct || r->reorder_pct) {
+		int roll = (int)(rand_r(&r->seed) % 100), dir = a->dir;
+
+		if (roll < r->loss_pct) {
+			r->lost[dir]++;
+			return;
+		}
+		if (roll < r->loss_pct + r->dup_pct) {
+			r->duplicated[dir]++;
+			relay_inject(r, dir, buf, len);
+		} else if (roll < r->loss_pct + r->dup_pct + r->reorder_pct && !r->stash[dir] &&
+			   len <= XW_MAX_MSG && (r->stash[dir] = malloc(sizeof(struct relay_rec)))) {
+			r->reordered[dir]++;
+			r->stash[dir]->len = len;
+			memcpy(r->stash[dir]->buf, buf, len);
+			r->stash_ms[dir] = relay_ms();
+			return;		/* goes after the next one */
+		}
+		r->forwarded[dir]++;
+		relay_inject(r, dir, buf, len);
+		relay_unstash(r, dir);
+		return;
+	}
 	r->forwarded[a->dir]++;
 	relay_inject(r, a->dir, buf, len);
 }
@@ -88,7 +133,20 @@ void relay_progress(struct relay *r)
 		struct relay_arg a = { r, dir };
 
 		fab_progress(r->face[dir], relay_rx, &a, 0);
+		/* a held-back message nothing followed goes after 50 ms */
+		if (r->stash[dir] && relay_ms() - r->stash_ms[dir] > 50)
+			relay_unstash(r, dir);
 	}
+}
+
+void relay_chaos(struct relay *r, int loss_pct, int dup_pct, int reorder_pct, unsigned seed)
+{
+	r->loss_pct = loss_pct;
+	r->dup_pct = dup_pct;
+	r->reorder_pct = reorder_pct;
+	r->seed = seed;
+	for (int dir = 0; dir < 2; dir++)
+		relay_unstash(r, dir);
 }
 
 long relay_find(struct relay *r, int dir, int type, uint64_t inc, long nth)
@@ -123,6 +181,8 @@ void relay_close(struct relay *r)
 {
 	fab_close(r->face[0]);
 	fab_close(r->face[1]);
+	free(r->stash[0]);
+	free(r->stash[1]);
 	free(r->rec);
 	memset(r, 0, sizeof(*r));
 }

@@ -39,6 +39,13 @@ struct relay {
 	struct relay_rec *rec;
 	size_t nrec, cap;
 	uint64_t forwarded[2], held[2];
+	/* a lossy link (relay_chaos): percent of messages dropped, sent twice,
+	 * or held back until the next one in that direction has passed */
+	int loss_pct, dup_pct, reorder_pct;
+	unsigned seed;
+	struct relay_rec *stash[2];	/* a held-back message per direction */
+	uint64_t stash_ms[2];
+	uint64_t lost[2], duplicated[2], reordered[2];
 };
 
 /* port_a: the port A is told B is at; port_b: the port B is told A is at */
@@ -46,6 +53,8 @@ int relay_open(struct relay *r, int port_a, int port_b);
 /* the daemons' real ports */
 int relay_connect(struct relay *r, int real_a, int real_b);
 void relay_progress(struct relay *r);
+/* loss, duplication and reordering in percent (0, 0, 0: a clean link) */
+void relay_chaos(struct relay *r, int loss_pct, int dup_pct, int reorder_pct, unsigned seed);
 /* index of the last (nth >= 0: the nth, from 0) recorded message of type in
  * dir, with the header's incarnation inc (0: any); -1 if none */
 long relay_find(struct relay *r, int dir, int type, uint64_t inc, long nth);
