@@ -354,6 +354,7 @@ static grpc_status_code h_status(struct control *c, int admin, const uint8_t *re
 		r->peers_alive += json_is_true(json_object_get(p, "alive"));
 	r->pending_invalidations = jint(st, "pending_invalidations");
 	r->timed_out_outstanding = jint(st, "timed_out_outstanding");
+	r->rss_kb = jint(s, "rss_kb");
 	r->version = strdup(XPMEM_VERSION);
 	json_decref(s);
 	/* the kernel's quarantine, which also pins the module */

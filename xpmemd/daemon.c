@@ -1808,6 +1808,22 @@ static int next_timeout_ms(struct dstate *d, uint64_t now)
 /* ------------------------------------------------------------------ */
 /* Stats snapshot (also the source for the control API) */
 
+/* VmRSS of this process, kB (0: unreadable) */
+static long long self_rss_kb(void)
+{
+	char line[256];
+	long long v = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			v = strtoll(line + 6, NULL, 10);
+	fclose(f);
+	return v;
+}
+
 json_t *daemon_snapshot(struct dstate *d)
 {
 	json_t *o = json_object(), *peers = json_array(), *st = json_object();
@@ -1876,6 +1892,7 @@ json_t *daemon_snapshot(struct dstate *d)
 	json_object_set_new(o, "provider", json_string(d->fab ? fab_provider_name(d->fab) : ""));
 	json_object_set_new(o, "listen", json_string(d->cfg->listen));
 	json_object_set_new(o, "ready", json_boolean(d->ready));
+	json_object_set_new(o, "rss_kb", json_integer(self_rss_kb()));
 	json_object_set_new(o, "uptime_ms", json_integer((json_int_t)((now - d->start) / 1000000)));
 	json_object_set_new(o, "peers", peers);
 	json_object_set_new(o, "stats", st);

@@ -78,7 +78,7 @@ static int cmd_status(grpc_channel *ch)
 		 xpmem__status_reply__descriptor, r))
 		return 1;
 	if (json_out) {
-		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s,s:I,s:I}",
+		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s,s:I,s:I,s:I}",
 				     "node_id", (int)r->node_id, "incarnation", (json_int_t)r->incarnation,
 				     "provider", r->provider, "listen", r->listen, "ready", r->ready,
 				     "uptime_ms", (json_int_t)r->uptime_ms,
@@ -87,7 +87,8 @@ static int cmd_status(grpc_channel *ch)
 				     "timed_out_outstanding", (json_int_t)r->timed_out_outstanding,
 				     "version", r->version,
 				     "quarantine_entries", (json_int_t)r->quarantine_entries,
-				     "quarantine_pages", (json_int_t)r->quarantine_pages));
+				     "quarantine_pages", (json_int_t)r->quarantine_pages,
+				     "rss_kb", (json_int_t)r->rss_kb));
 	} else {
 		printf("node           %u\n", r->node_id);
 		printf("state          %s\n", r->ready ? "ready" : "starting");
@@ -96,6 +97,7 @@ static int cmd_status(grpc_channel *ch)
 		printf("provider       %s\n", r->provider);
 		printf("listen         %s\n", r->listen);
 		printf("uptime         %.1f s\n", (double)r->uptime_ms / 1000.0);
+		printf("memory         %.1f MB resident\n", (double)r->rss_kb / 1024.0);
 		printf("peers          %u alive / %u\n", r->peers_alive, r->peers_total);
 		printf("invalidations  %llu pending, %llu timed out awaiting late acks\n",
 		       (unsigned long long)r->pending_invalidations,

@@ -12,6 +12,7 @@
 #include "sendq.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -163,6 +164,17 @@ static void t_rss(const char *bin)
 	}
 	fprintf(stderr, "largest VmRSS: %.1f MB (bound %d MB with 2 peers)\n",
 		worst / 1024.0, RSS_BOUND_MB);
+	/* xpmemctl status shows it */
+	{
+		char ctl[300], args[400], out[4096];
+		char *dup = strdup(bin);
+
+		snprintf(ctl, sizeof(ctl), "%s/xpmemctl", dirname(dup));
+		free(dup);
+		snprintf(args, sizeof(args), "-s %s status", C.nodes[0].grpc);
+		CHECK(run_ctl(&C, ctl, -1, NULL, 0, args, out, sizeof(out)) == 0, "status");
+		CHECK(strstr(out, "MB resident"), "xpmemctl status does not show the RSS");
+	}
 	if (npeers == 2)
 		CHECK(worst <= RSS_BOUND_MB * 1024, "a daemon with 2 peers is %lld kB resident",
 		      worst);
