@@ -566,8 +566,10 @@ static void handle_net_ack(struct dstate *d, struct peer *p, const struct xw_ack
 		/* its kernel could not unmap: not acked; the invalidation is
 		 * re-sent, and times out into quarantine if it never is */
 		d->st.ack_errors++;
-		log_warn("node %u could not unmap generation %llu: %s", p->id,
-			 (unsigned long long)a->generation, strerror(-a->error));
+		if (warn_ok(&p->ack_warn_at))
+			log_warn("node %u could not unmap generation %llu: %s (ack_errors counts "
+				 "them all)", p->id, (unsigned long long)a->generation,
+				 strerror(-a->error));
 		return;
 	}
 	for (struct inval *iv = d->invals; iv; iv = iv->next) {
