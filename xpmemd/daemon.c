@@ -1618,6 +1618,7 @@ static void chan_dispatch(struct dstate *d, void *buf, size_t n)
 	void *body = chan_body(buf);
 	int type = chan_validate(buf, n);
 
+	d->dirty = 1;	/* a counter changes, whatever it is */
 	if (type < 0) {
 		d->st.chan_malformed++;
 		log_warn("malformed channel message (%zu bytes) dropped", n);
