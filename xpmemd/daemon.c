@@ -258,7 +258,7 @@ static void arm(struct dstate *d, struct tnode *t, int kind, uint64_t when)
 	}
 }
 
-static struct peer *find_peer(struct dstate *d, uint32_t id)
+struct peer *daemon_find_peer(struct dstate *d, uint32_t id)
 {
 	for (int i = 0; i < d->npeers; i++)
 		if (d->peers[i].id == id)
@@ -484,7 +484,7 @@ static void inval_retransmit(struct dstate *d, struct inval *iv, uint64_t now)
 	for (uint32_t i = 0; i < iv->n; i++) {
 		struct peer *p;
 
-		if (iv->acked[i] || !(p = find_peer(d, iv->peers[i])))
+		if (iv->acked[i] || !(p = daemon_find_peer(d, iv->peers[i])))
 			continue;
 		if (iv->timed_out && !p->alive)
 			continue;
@@ -545,7 +545,7 @@ static void handle_kernel_invalidate(struct dstate *d, uint64_t kseq,
 	}
 	/* post to all k peers at once; acks are collected independently */
 	for (uint32_t i = 0; i < iv->n; i++) {
-		struct peer *p = find_peer(d, iv->peers[i]);
+		struct peer *p = daemon_find_peer(d, iv->peers[i]);
 
 		if (!p) {
 			log_warn("INVALIDATE gen %llu names unknown node %u",
@@ -664,7 +664,7 @@ static void dreq_unlink(struct dstate *d, struct dreq *r)
 			break;
 		}
 	d->n_dreqs--;
-	if (r->deadline && (p = find_peer(d, r->peer)) && p->n_dreqs)
+	if (r->deadline && (p = daemon_find_peer(d, r->peer)) && p->n_dreqs)
 		p->n_dreqs--;
 }
 
@@ -722,7 +722,7 @@ static void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 			 r->kind == DREQ_ZAP ? "ZAP" : r->kind == DREQ_RESOLVE ? "RESOLVE" :
 			 "CHECK_GET", (unsigned long long)r->dseq, r->peer,
 			 d->cfg->ack_timeout_ms);
-	if ((p = find_peer(d, r->peer)) && p->hello_inc == r->peer_inc)
+	if ((p = daemon_find_peer(d, r->peer)) && p->hello_inc == r->peer_inc)
 		answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,
 			     r->peer_inc, -ETIMEDOUT);
 	d->dirty = 1;
@@ -765,7 +765,7 @@ static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
 	d->st.zaps++;
 	if (r->zap_all) {
 		d->ready_zapped = 1;
-	} else if ((p = find_peer(d, r->peer))) {
+	} else if ((p = daemon_find_peer(d, r->peer))) {
 		/* also after its deadline: the late ack releases the owner's quarantine */
 		struct xw_ack a = { .generation = r->gen, .incarnation = r->peer_inc,
 				    .error = s->error };
@@ -808,7 +808,7 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 		return;
 	}
 	/* after its deadline the peer was answered ETIMEDOUT: nothing to send */
-	if (!r->expired && (p = find_peer(d, r->peer))) {
+	if (!r->expired && (p = daemon_find_peer(d, r->peer))) {
 		struct xw_fault_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					      .error = fr->error, .nextents = fr->nextents };
 		struct sq_meta m = { .error = fr->error };
@@ -886,7 +886,7 @@ static struct rfault *rfault_new(struct dstate *d, struct peer *p)
 /* f is unlinked: count it out and free it */
 static void rfault_free(struct dstate *d, struct rfault *f)
 {
-	struct peer *p = find_peer(d, f->owner);
+	struct peer *p = daemon_find_peer(d, f->owner);
 
 	timerq_del(&d->tq, &f->tn);
 	d->n_rfaults--;
@@ -898,7 +898,7 @@ static void rfault_free(struct dstate *d, struct rfault *f)
 static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
 				       const struct xpmem_chan_remote_fault *m)
 {
-	struct peer *p = find_peer(d, m->owner);
+	struct peer *p = daemon_find_peer(d, m->owner);
 	struct rfault *f;
 	struct xw_remote_fault w;
 
@@ -954,7 +954,7 @@ static void handle_net_fault_reply(struct dstate *d, struct peer *p,
 static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
 				     const struct xpmem_chan_get *m)
 {
-	struct peer *p = find_peer(d, m->node);
+	struct peer *p = daemon_find_peer(d, m->node);
 	struct rfault *f;
 	struct xw_get w;
 
@@ -1026,7 +1026,7 @@ static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
 			chan_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &rel, sizeof(rel),
 				  NULL, 0);
 		}
-	} else if ((p = find_peer(d, r->peer))) {
+	} else if ((p = daemon_find_peer(d, r->peer))) {
 		struct xw_get_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
 					    .error = g->error, .size = g->error ? 0 : g->size };
 		struct sq_meta m = { .error = g->error, .segid = r->segid, .flags = r->flags,
@@ -1061,7 +1061,7 @@ static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct 
 
 static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_chan_release *m)
 {
-	struct peer *p = find_peer(d, m->node);
+	struct peer *p = daemon_find_peer(d, m->node);
 	struct xw_release w = { .segid = m->segid, .flags = m->flags,
 				.incarnation = m->incarnation };
 
@@ -1163,7 +1163,7 @@ static void handle_kernel_window_done(struct dstate *d, uint64_t seq,
 		log_warn("PEER_WINDOW_DONE for unknown request %llu", (unsigned long long)seq);
 		return;
 	}
-	p = find_peer(d, r->peer);
+	p = daemon_find_peer(d, r->peer);
 	if (d->windows_pending > 0)
 		d->windows_pending--;
 	if (s->error) {
@@ -1444,7 +1444,7 @@ static void peer_new_incarnation(struct dstate *d, struct peer *p, uint64_t inc)
  */
 int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released)
 {
-	struct peer *p = find_peer(d, node);
+	struct peer *p = daemon_find_peer(d, node);
 	struct xpmem_chan_peer_reset r;
 	uint64_t inc = realtime_ns();
 
@@ -1522,7 +1522,7 @@ static void net_rx(void *arg, const void *buf, size_t len)
 		d->st.rx_malformed++;
 		return;
 	}
-	p = find_peer(d, m.hdr.src);
+	p = daemon_find_peer(d, m.hdr.src);
 	if (!p) {
 		d->st.rx_unknown_sender++;
 		return;
@@ -1967,9 +1967,9 @@ static int setup_peers(struct dstate *d)
 }
 
 /* ------------------------------------------------------------------ */
-/* SIGHUP: reload what can change at runtime; refuse the rest, saying so */
+/* A peer added at runtime (SIGHUP, reload.c) */
 
-static int reload_add_peer(struct dstate *d, const struct peer_conf *pc)
+int daemon_add_peer(struct dstate *d, const struct peer_conf *pc)
 {
 	struct peer *np, *p;
 	char host[128], port[16], err[600];
@@ -2028,80 +2028,6 @@ static int reload_add_peer(struct dstate *d, const struct peer_conf *pc)
 	log_info("reload: [peer %u] added (%s)", p->id, p->address);
 	send_hello(d, p);
 	return 0;
-}
-
-void daemon_reload(struct dstate *d)
-{
-	static struct xconfig n;	/* large: not on the stack */
-	struct xconfig *c = d->cfg;
-	int refused = 0;
-
-	if (!c->reload) {
-		log_warn("SIGHUP: no configuration to reload");
-		return;
-	}
-	if (c->reload(&n)) {
-		log_err("SIGHUP: configuration not reloaded: %s", n.err);
-		return;
-	}
-#define FIXED_STR(f) do { if (strcmp(n.f, c->f)) { refused++; \
-	log_warn("reload: " #f " cannot change at runtime (restart xpmemd): keeps '%s'", c->f); \
-	} } while (0)
-#define FIXED_NUM(f) do { if (n.f != c->f) { refused++; \
-	log_warn("reload: " #f " cannot change at runtime (restart xpmemd): keeps %llu", \
-		 (unsigned long long)c->f); } } while (0)
-	FIXED_NUM(node_id);
-	FIXED_STR(provider);
-	FIXED_STR(listen);
-	FIXED_STR(channel);
-	FIXED_STR(node_key);
-	FIXED_STR(state_dir);
-	FIXED_STR(grpc_socket);
-	FIXED_NUM(grpc_socket_mode);
-	FIXED_STR(admin_group);
-	FIXED_NUM(peer_source_filter);
-	FIXED_STR(stats_file);
-	FIXED_NUM(fabric_rx_size);
-	FIXED_NUM(fabric_buffer_size);
-#undef FIXED_STR
-#undef FIXED_NUM
-	if (strcmp(n.log_level, c->log_level)) {
-		snprintf(c->log_level, sizeof(c->log_level), "%s", n.log_level);
-		xlog_level = xlog_parse_level(n.log_level);
-	}
-	c->ack_timeout_ms = n.ack_timeout_ms;
-	c->heartbeat_ms = n.heartbeat_ms;
-	c->dead_after = n.dead_after;
-	c->max_pending_per_peer = n.max_pending_per_peer;
-	c->remote_root_trusted = n.remote_root_trusted;
-	/* the peer table: new peers are added; a peer's address, window or key,
-	 * or its removal, need a restart */
-	for (int i = 0; i < c->npeers; i++) {
-		const struct peer_conf *o = &c->peers[i], *q = NULL;
-
-		for (int j = 0; j < n.npeers && !q; j++)
-			if (n.peers[j].id == o->id)
-				q = &n.peers[j];
-		if (!q) {
-			refused++;
-			log_warn("reload: [peer %u] was removed from the file: removing a peer needs "
-				 "a restart (kept)", o->id);
-		} else if (strcmp(q->address, o->address) || strcmp(q->window, o->window) ||
-			   sodium_memcmp(q->public_key, o->public_key, sizeof(o->public_key))) {
-			refused++;
-			log_warn("reload: [peer %u] address, window or public_key changed: that "
-				 "needs a restart (kept as it was)", o->id);
-		}
-	}
-	for (int j = 0; j < n.npeers; j++) {
-		if (find_peer(d, n.peers[j].id))
-			continue;
-		if (reload_add_peer(d, &n.peers[j]))
-			refused++;
-	}
-	log_info("SIGHUP: configuration reloaded (log_level %s, %d peers)%s", c->log_level,
-		 d->npeers, refused ? "; some changes refused, see above" : "");
-	d->dirty = 1;
 }
 
 static volatile sig_atomic_t got_signal;

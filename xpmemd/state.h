@@ -136,6 +136,10 @@ uint64_t now_ns(void);
  * timeouts, max_pending_per_peer, remote_root and new [peer N] sections;
  * refuse the rest with a log line naming it */
 void daemon_reload(struct dstate *d);
+struct peer *daemon_find_peer(struct dstate *d, uint32_t id);
+/* a [peer N] added at runtime: key checks, window, fabric address, PEER_WINDOW,
+ * HELLO; 0, or -1 (logged, nothing added) */
+int daemon_add_peer(struct dstate *d, const struct peer_conf *pc);
 /* a whole channel message to the kernel, never blocking (chanq.h): 0, or
  * -ENOBUFS (dropped, counted), or the channel's error (the daemon stops) */
 int daemon_chan_write(struct dstate *d, const void *buf, size_t n);
