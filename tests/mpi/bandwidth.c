@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (busy > 0)
-			mc_result(n, "bw_MBps", (double)n * win * windows / busy / 1e6);
+			mc_result(n, "bw_MiBps", (double)n * win * windows / busy / 1048576.0);
 		for (k = 0; k < win; k++)
 			mc_free(buf[k], n);
 		MC(MPI_Barrier(MPI_COMM_WORLD));

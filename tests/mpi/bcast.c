@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 	mc_init(&argc, &argv, "bcast");
 	for (s = 0; s < mc_nsizes; s++) {
 		size_t n = mc_sizes[s];
-		int iters = mc_iters(n, 100, 2 * mc_size);
+		int iters = mc_iters(n, 4 * mc_size, mc_size);	/* every rank the root */
 		char *buf = mc_alloc(n);
 		double t = 0, t0;
 

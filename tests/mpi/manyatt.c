@@ -14,7 +14,7 @@
 #include "mpicheck.h"
 
 #define NBUF 256
-#define BUFSZ (128 << 10)
+#define BUFSZ (1 << 20)	/* above UCX's rendezvous threshold for xpmem (256 KiB..1 MiB) */
 
 static long live_atts(void)
 {
