@@ -14,7 +14,7 @@
 
 #include "mpicheck.h"
 
-#define ITERS 40
+#define ITERS 24
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
