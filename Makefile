@@ -9,7 +9,7 @@ BUILD ?= build
 PREFIX ?= /usr
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug demo bench \
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug check-mpi demo bench \
 	soak-local \
 	bench-local install clean
 
@@ -50,6 +50,13 @@ check-debug: deps
 SOAK_S ?= 900
 soak-local: userspace
 	XPMEMD_SOAK_S=$(SOAK_S) $(BUILD)/tests/daemon/test_faults chaos $(BUILD)/xpmemd/xpmemd
+
+# UCX 1.13.1 (Debian's source package, built against this checkout's libxpmem
+# into ~/.cache/xpmem/ucx-<key> on first use) and Open MPI 4.1.4 in one guest:
+# ucx_perftest over xpmem/cma/posix, the MPI programs of tests/mpi/ (tests/mpi/check-mpi).
+check-mpi: deps
+	$(MAKE) all
+	tests/mpi/check-mpi $(BUILD)
 
 bench-local: deps
 	$(MAKE) all

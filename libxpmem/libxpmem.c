@@ -12,19 +12,36 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xpmem/xpmem_ioctl.h>
 
 #include "xpmem.h"
 
-#define XPMEM_DEV_PATH "/dev/" XPMEM_DEVICE_NAME
-
 _Static_assert(XPMEM_RDONLY == 0x1 && XPMEM_RDWR == 0x2, "flags");
 _Static_assert(sizeof(off_t) == 8 && sizeof(size_t) == 8, "64-bit ABI");
 
 static pthread_mutex_t xpmem_lock = PTHREAD_MUTEX_INITIALIZER;
 static int xpmem_fd = -1;
+
+/* Opens the device as the classic library does: it must be a character
+ * device; the fd is close-on-exec. Returns the fd or -1 (errno set). */
+static int xpmem_open(void)
+{
+	struct stat st = { .st_mode = S_IFCHR };
+	int fd = open(XPMEM_DEV_PATH, O_RDWR | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode))
+		return fd;
+	err = S_ISCHR(st.st_mode) ? errno : ENODEV;
+	close(fd);
+	errno = err;
+	return -1;
+}
 
 /* Returns the device fd, opening it if needed; replaces @stale if given. */
 static int xpmem_dev(int stale)
@@ -37,26 +54,44 @@ static int xpmem_dev(int stale)
 		xpmem_fd = -1;
 	}
 	if (xpmem_fd < 0)
-		xpmem_fd = open(XPMEM_DEV_PATH, O_RDWR | O_CLOEXEC);
+		xpmem_fd = xpmem_open();
 	fd = xpmem_fd;
 	pthread_mutex_unlock(&xpmem_lock);
 	return fd;
 }
 
-static int xpmem_ioctl(unsigned long cmd, void *arg)
+/*
+ * Exported as in the classic library (UCX's configure links against
+ * xpmem_init). Opens /dev/xpmem for the calls that follow: 0 on success, -1
+ * with errno set. The classic library opens a new fd on every call (leaking
+ * the previous one); here a second call keeps the fd already open.
+ */
+int xpmem_init(void)
+{
+	return xpmem_dev(-1) < 0 ? -1 : 0;
+}
+
+/*
+ * The classic library's ioctl wrapper, exported with its prototype: opens
+ * the device if needed, passes @cmd and @arg to ioctl(2) and returns its
+ * result (-1 and errno on failure). A fork child still holding its parent's
+ * fd gets XPMEM_ERRNO_NOPROC; the device is then opened again and the call
+ * retried once.
+ */
+int xpmem_ioctl(int cmd, void *arg)
 {
 	int fd = xpmem_dev(-1);
 	int ret;
 
 	if (fd < 0)
 		return -1;
-	ret = ioctl(fd, cmd, arg);
+	ret = ioctl(fd, (unsigned int)cmd, arg);
 	if (ret == -1 && errno == XPMEM_ERRNO_NOPROC) {
 		/* Inherited across fork: get our own fd and retry once. */
 		fd = xpmem_dev(fd);
 		if (fd < 0)
 			return -1;
-		ret = ioctl(fd, cmd, arg);
+		ret = ioctl(fd, (unsigned int)cmd, arg);
 	}
 	return ret;
 }

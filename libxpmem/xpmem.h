@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* ioctl numbers and structs for xpmem_ioctl(), as the classic header has */
+#include <xpmem/xpmem_ioctl.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,6 +28,10 @@ struct xpmem_addr {
 	off_t offset;		/* offset into the segment */
 };
 
+#ifndef XPMEM_DEV_PATH
+#define XPMEM_DEV_PATH		"/dev/xpmem"
+#endif
+
 #define XPMEM_MAXADDR_SIZE	((size_t)-1)
 
 /* xpmem_get() flags */
@@ -34,6 +41,10 @@ struct xpmem_addr {
 /* permit_type */
 #define XPMEM_PERMIT_MODE	0x1
 
+/* Opens /dev/xpmem (done on first use by every call below): 0 or -1. */
+int xpmem_init(void);
+/* ioctl(2) on the library's /dev/xpmem fd, opened if needed (classic API). */
+int xpmem_ioctl(int cmd, void *arg);
 int xpmem_version(void);
 xpmem_segid_t xpmem_make(void *vaddr, size_t size, int permit_type,
 			 void *permit_value);
