@@ -15,7 +15,6 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
-#include <linux/pfn_t.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
@@ -280,10 +279,10 @@ int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 	list_add_tail(&att->seg_node, &seg->atts);
 	mutex_unlock(&seg->lock);
 
-	vma->vm_flags |= VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP |
-			 VM_DONTCOPY;
+	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP |
+		     VM_DONTCOPY);
 	if (!att->writable)
-		vma->vm_flags &= ~VM_MAYWRITE;
+		vm_flags_clear(vma, VM_MAYWRITE);
 	vma->vm_private_data = att;	/* the lookup reference */
 	vma->vm_ops = &xpmem_vm_ops;
 	return 0;
