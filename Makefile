@@ -9,7 +9,7 @@ BUILD ?= build
 PREFIX ?= /usr
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug demo bench \
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug check-kernels demo bench \
 	bench-local install clean
 
 all: userspace kmod
@@ -41,6 +41,12 @@ check-unit check-vm check-cluster: check-%: deps
 check-debug: deps
 	$(MAKE) all
 	tests/check-debug $(BUILD)
+
+# The kernel matrix: a subset of the vm and cluster labels on trixie's 6.12 and
+# the newest Debian kernel, fetched into ~/.cache/xpmem (tests/check-kernels).
+check-kernels: deps
+	$(MAKE) all
+	tests/check-kernels $(BUILD)
 
 bench-local: deps
 	$(MAKE) all
