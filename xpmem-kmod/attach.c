@@ -676,21 +676,19 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 	return xpmem_local_fault(vmf, att, false);
 }
 
-static int xpmem_pte_check_ro(pte_t *pte, unsigned long addr, void *data)
-{
-	pte_t entry = ptep_get(pte);
-
-	*(bool *)data = pte_present(entry) && !pte_write(entry);
-	return 0;
-}
-
-/* Is the PTE at @addr still present and read-only? (PTE lock taken inside) */
+/*
+ * Is the PTE at @addr still present and read-only? (PTE lock taken inside;
+ * called from pfn_mkwrite, under the mmap_lock)
+ */
 static bool xpmem_pte_readonly(struct vm_area_struct *vma, unsigned long addr)
 {
-	bool ro = false;
+	struct follow_pfnmap_args args = { .vma = vma, .address = addr };
+	bool ro;
 
-	apply_to_existing_page_range(vma->vm_mm, addr, PAGE_SIZE,
-				     xpmem_pte_check_ro, &ro);
+	if (follow_pfnmap_start(&args))
+		return false;
+	ro = !args.writable;
+	follow_pfnmap_end(&args);
 	return ro;
 }
 
@@ -717,7 +715,7 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
 		return VM_FAULT_SIGBUS;
 	xpmem_zapper_enter(&z);
-	zap_vma_ptes(vma, addr, PAGE_SIZE);
+	zap_special_vma_range(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);
 	if (!seg->remote)
 		return xpmem_local_fault(vmf, att, true);
