@@ -1136,7 +1136,7 @@ static int t_fault_window(void)
 {
 	size_t n = 8;
 	char *buf = map_anon(n * PG);
-	long long c[5];
+	long long b[5], c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
 	char *p;
@@ -1158,12 +1158,24 @@ static int t_fault_window(void)
 	}
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(write_param("fault_window_pages", "16") == 0);
+	CHECK(seg_counters(s, b) == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
-	if (check_gen(p, n, 1) || seg_counters(s, c) ||
-	    c[0] != (long long)n + 1) {
-		fprintf(stderr, "  window 16: %lld faults in all\n", c[0]);
+	if (check_gen(p, n, 1) || seg_counters(s, c)) {
 		rc = 1;
+	} else if (c[0] - b[0] != 1) {
+		/*
+		 * One fault maps all n pages. An invalidation of the source
+		 * meanwhile (NUMA balancing's hinting scan in this 2-node
+		 * guest) zaps them, and each one costs at most one refault.
+		 */
+		long long inval = c[2] - b[2];
+
+		fprintf(stderr, "  window 16: %lld faults for %zu pages, %lld source invalidations meanwhile\n",
+			c[0] - b[0], n, inval);
+		if (inval == 0 || c[0] - b[0] > 1 + inval ||
+		    c[0] - b[0] >= (long long)n)
+			rc = 1;
 	}
 	return rc;
 }

@@ -246,6 +246,13 @@ vm_write_guest_main() {
 			printf 'mount --bind %q %q || { echo "vm: cannot bind-mount %q over %q" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' \
 				"$bind_src" "$bind_dst" "$bind_src" "$bind_dst"
 		fi
+		# A fetched kernel's modules are not in the host's /lib/modules:
+		# shown there (over a tmpfs) so modprobe/modinfo find them (zram).
+		if [ -n "$K_MODULES" ] && [ "$K_MODULES" != "/lib/modules/$K_RELEASE" ] &&
+			[ ! -d "/lib/modules/$K_RELEASE" ]; then
+			printf 'mount -t tmpfs -o mode=0755 tmpfs /lib/modules && mkdir %q && mount --bind %q %q || echo "vm: cannot show %q as %q" >&2\n' \
+				"/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE"
+		fi
 		if [ "$VM_NO_MODULE" = 0 ]; then
 			printf 'insmod %q || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD"
 			echo 'chmod 0666 /dev/xpmem 2>/dev/null  # what the udev rule does on a real node'
