@@ -9,8 +9,8 @@ BUILD ?= build
 PREFIX ?= /usr
 CTEST  = ctest --test-dir $(BUILD) --output-on-failure
 
-.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug check-mpi demo bench \
-	soak-local \
+.PHONY: all userspace kmod deps check check-unit check-vm check-cluster check-debug check-kernels check-mpi \
+	demo bench soak-local \
 	bench-local install clean
 
 all: userspace kmod
@@ -57,6 +57,12 @@ soak-local: userspace
 check-mpi: deps
 	$(MAKE) all
 	tests/mpi/check-mpi $(BUILD)
+
+# The kernel matrix: a subset of the vm and cluster labels on trixie's 6.12 and
+# the newest Debian kernel, fetched into ~/.cache/xpmem (tests/check-kernels).
+check-kernels: deps
+	$(MAKE) all
+	tests/check-kernels $(BUILD)
 
 bench-local: deps
 	$(MAKE) all

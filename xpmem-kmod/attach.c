@@ -15,7 +15,6 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
-#include <linux/pfn_t.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
@@ -280,10 +279,10 @@ int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 	list_add_tail(&att->seg_node, &seg->atts);
 	mutex_unlock(&seg->lock);
 
-	vma->vm_flags |= VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP |
-			 VM_DONTCOPY;
+	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP |
+		     VM_DONTCOPY);
 	if (!att->writable)
-		vma->vm_flags &= ~VM_MAYWRITE;
+		vm_flags_clear(vma, VM_MAYWRITE);
 	vma->vm_private_data = att;	/* the lookup reference */
 	vma->vm_ops = &xpmem_vm_ops;
 	return 0;
@@ -677,21 +676,19 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 	return xpmem_local_fault(vmf, att, false);
 }
 
-static int xpmem_pte_check_ro(pte_t *pte, unsigned long addr, void *data)
-{
-	pte_t entry = ptep_get(pte);
-
-	*(bool *)data = pte_present(entry) && !pte_write(entry);
-	return 0;
-}
-
-/* Is the PTE at @addr still present and read-only? (PTE lock taken inside) */
+/*
+ * Is the PTE at @addr still present and read-only? (PTE lock taken inside;
+ * called from pfn_mkwrite, under the mmap_lock)
+ */
 static bool xpmem_pte_readonly(struct vm_area_struct *vma, unsigned long addr)
 {
-	bool ro = false;
+	struct follow_pfnmap_args args = { .vma = vma, .address = addr };
+	bool ro;
 
-	apply_to_existing_page_range(vma->vm_mm, addr, PAGE_SIZE,
-				     xpmem_pte_check_ro, &ro);
+	if (follow_pfnmap_start(&args))
+		return false;
+	ro = !args.writable;
+	follow_pfnmap_end(&args);
 	return ro;
 }
 
@@ -718,7 +715,7 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
 		return VM_FAULT_SIGBUS;
 	xpmem_zapper_enter(&z);
-	zap_vma_ptes(vma, addr, PAGE_SIZE);
+	zap_special_vma_range(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);
 	if (!seg->remote)
 		return xpmem_local_fault(vmf, att, true);

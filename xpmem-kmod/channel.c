@@ -652,7 +652,6 @@ static const struct file_operations xpmem_chan_fops = {
 	.read		= xpmem_chan_read,
 	.write		= xpmem_chan_write,
 	.poll		= xpmem_chan_poll,
-	.llseek		= no_llseek,
 };
 
 static struct miscdevice xpmem_chan_misc = {

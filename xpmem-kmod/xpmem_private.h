@@ -27,6 +27,8 @@
 #include <xpmem/xpmem_channel.h>
 #include <xpmem/xpmem_ioctl.h>
 
+#include "compat/xpmem_compat.h"
+
 /*
  * Segment and access-permit ids: bit 63 is always clear (ids are positive),
  * bits 48..62 carry the owner's node, bits 32..47 a random tag checked on

@@ -1136,7 +1136,7 @@ static int t_fault_window(void)
 {
 	size_t n = 8;
 	char *buf = map_anon(n * PG);
-	long long c[5];
+	long long b[5], c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
 	char *p;
@@ -1158,12 +1158,24 @@ static int t_fault_window(void)
 	}
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(write_param("fault_window_pages", "16") == 0);
+	CHECK(seg_counters(s, b) == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
-	if (check_gen(p, n, 1) || seg_counters(s, c) ||
-	    c[0] != (long long)n + 1) {
-		fprintf(stderr, "  window 16: %lld faults in all\n", c[0]);
+	if (check_gen(p, n, 1) || seg_counters(s, c)) {
 		rc = 1;
+	} else if (c[0] - b[0] != 1) {
+		/*
+		 * One fault maps all n pages. An invalidation of the source
+		 * meanwhile (NUMA balancing's hinting scan in this 2-node
+		 * guest) zaps them, and each one costs at most one refault.
+		 */
+		long long inval = c[2] - b[2];
+
+		fprintf(stderr, "  window 16: %lld faults for %zu pages, %lld source invalidations meanwhile\n",
+			c[0] - b[0], n, inval);
+		if (inval == 0 || c[0] - b[0] > 1 + inval ||
+		    c[0] - b[0] >= (long long)n)
+			rc = 1;
 	}
 	return rc;
 }
@@ -2499,9 +2511,9 @@ static int t_lifecycle_leak(void)
 	struct memsnap m0 = { 0 }, m1;
 	struct timespec t0, t1;
 	double secs;
-	/* mm_struct count at each sample point, to see a trend, not a step */
-	long mm_at[8], mm_cyc[8];
-	int nmm = 0, rising = 0;
+	/* mm_struct count and MemFree at each sample point: a trend, not a step */
+	long mm_at[8], free_at[8], mm_cyc[8];
+	int nmm = 0, rising = 0, falling = 0;
 
 	if (access(ko_path, R_OK))
 		FAIL("%s not readable", ko_path);
@@ -2513,6 +2525,7 @@ static int t_lifecycle_leak(void)
 			memsnap(&m0);
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			mm_at[nmm] = m0.mm_structs;
+			free_at[nmm] = m0.free;
 			mm_cyc[nmm++] = i;
 		}
 		if (lc_cycle(i)) {
@@ -2527,6 +2540,7 @@ static int t_lifecycle_leak(void)
 				i, q.free, q.slab, q.sunreclaim, q.mm_structs);
 			if (nmm < 7) {
 				mm_at[nmm] = q.mm_structs;
+				free_at[nmm] = q.free;
 				mm_cyc[nmm++] = i + 1;
 			}
 		}
@@ -2535,6 +2549,7 @@ static int t_lifecycle_leak(void)
 	memsnap(&m1);
 	CHECK(lc_load() == 0);	/* leave it loaded, as we found it */
 	mm_at[nmm] = m1.mm_structs;
+	free_at[nmm] = m1.free;
 	mm_cyc[nmm++] = cycles;
 	secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	fprintf(stderr, "  %d cycles (%d measured, %.2f s each); MemFree %ld -> %ld kB, Slab %ld -> %ld kB, SUnreclaim %ld -> %ld kB, mm_struct objects %ld -> %ld\n",
@@ -2564,7 +2579,22 @@ static int t_lifecycle_leak(void)
 	 * cycles (a leak of one per two cycles) and the whole run by half.
 	 */
 	CHECK(m1.slab - m0.slab < 2048);
-	CHECK(m0.free - m1.free < 8192);
+	/*
+	 * MemFree also steps without a leak where the kernel's own module
+	 * loading keeps memory: on 7.3, insmod/rmmod of xpmem alone (no use)
+	 * took 6.7 MiB in 30 cycles, then 1 MiB in 30 more, with direct-map
+	 * splits and no slab or vmalloc growth. A leak falls in every
+	 * interval: fail when the whole run fell by 8 MiB and each interval
+	 * by at least 60 kB a cycle (half the smallest leak meant above).
+	 */
+	if (m0.free - m1.free >= 8192) {
+		for (int k = 1; k < nmm; k++)
+			if (free_at[k - 1] - free_at[k] >= 60L * (mm_cyc[k] - mm_cyc[k - 1]))
+				falling++;
+		fprintf(stderr, "  MemFree fell by %ld kB, by 60 kB a cycle or more in %d of %d intervals\n",
+			m0.free - m1.free, falling, nmm - 1);
+		CHECK(nmm >= 3 && falling < nmm - 1);
+	}
 	if (m0.mm_structs >= 0 && cycles - warm >= 48 && nmm >= 3) {
 		for (int k = 1; k < nmm; k++)
 			if (mm_at[k] - mm_at[k - 1] >= (mm_cyc[k] - mm_cyc[k - 1]) / 4 &&

@@ -85,6 +85,26 @@ kernel_debug() {
 	K_KNOWN='WARNING: CPU: [0-9]+ PID: [0-9]+ at include/linux/fs.h:[0-9]+ hugetlb_split\+'
 }
 
+# Debian's packaged kernels (tests/vm/fetch-kernel: fetched into a cache outside
+# the checkout, never installed on the host); xpmem.ko is built in the
+# kernel's own suite's build root (tests/vm/in-root, a chroot), with the
+# repository and $VM_CACHE bind-mounted at their paths.
+kernel_fetched() {
+	local dir
+	dir=$("$VM_DIR/fetch-kernel" "$1") || die "kernel '$1' could not be fetched (tests/vm/fetch-kernel $1)"
+	K_RELEASE=$(cat "$dir/release")
+	K_IMAGE=$dir/vmlinuz
+	K_KDIR=$(cat "$dir/kdir")
+	K_MODULES=$(ls -d "$dir"/kernel/{usr/,}lib/modules/"$K_RELEASE" 2>/dev/null | head -n 1)
+	K_KMOD=
+	K_MAKE=("$VM_DIR/in-root" "$dir/root" "$REPO:$VM_CACHE")
+	K_CMDLINE= K_DEBUG=0 K_KNOWN=
+}
+# trixie's (Debian 13) 6.12
+kernel_6.12() { kernel_fetched 6.12; }
+# the newest linux-image-amd64 of sid and experimental
+kernel_newest() { kernel_fetched newest; }
+
 # Selects kernel $1 and the module to load (XPMEM_KMOD overrides).
 # Sets KMOD, and VM_KMOD_TREE when the module was built here for a
 # non-default kernel.
@@ -126,12 +146,12 @@ vm_kernel_module() {
 	(
 		flock 8
 		# objects built against another tree (a rebuilt kernel) go
-		if [ "$(cat "$d/.kdir" 2>/dev/null)" != "$K_KDIR" ]; then
-			rm -rf "$d" && mkdir -p "$d" && echo "$K_KDIR" >"$d/.kdir"
+		if [ "$(cat "$d/.kdir" 2>/dev/null)" != "${K_MAKE[*]} $K_KDIR" ]; then
+			rm -rf "$d" && mkdir -p "$d" && echo "${K_MAKE[*]} $K_KDIR" >"$d/.kdir"
 		fi
 		ln -sfn "$REPO/include" "$top/include"
 		cd "$src"
-		find . -type f \( -name '*.[chS]' -o -name Kbuild -o -name Makefile \) ! -name '*.mod.c' |
+		find . -type f \( -name '*.[chS]' -o -name '*.sh' -o -name Kbuild -o -name Makefile \) ! -name '*.mod.c' ! -name xpmem_probes.h |
 		while read -r f; do
 			cmp -s "$f" "$d/$f" || { mkdir -p "$(dirname "$d/$f")"; cp "$f" "$d/$f"; }
 		done
@@ -158,11 +178,35 @@ vm_initramfs() {
 		ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
 	: >"$root/modules.list"
 	local m path
-	for m in ${K_MODULES:+$INIT_MODULES}; do
-		path=$(grep -E "/$m\.ko(\.[a-z]+)?:" "$K_MODULES/modules.dep" | cut -d: -f1)
-		[ -n "$path" ] || die "module $m not found for $K_RELEASE"
-		cp "$K_MODULES/$path" "$root/modules/$m.ko"
+	# each module of INIT_MODULES that this kernel has as a module, after
+	# what it depends on (modules.dep); one it lacks is built in (or gone:
+	# then mounting the root fails loudly), and said so in the build log
+	local -A seen=()
+	vm_initramfs_add() {
+		local m=$1 line path dep i deps=()
+		[ -z "${seen[$m]:-}" ] || return 0
+		seen[$m]=1
+		line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$K_MODULES/modules.dep" | head -n 1)
+		if [ -z "$line" ]; then
+			echo "vm: initramfs for $K_RELEASE: no module $m (built in?)" >>"$VM_CACHE/initramfs-$VM_KERNEL.log"
+			return 0
+		fi
+		path=${line%%:*}
+		read -r -a deps <<<"${line#*:}"
+		for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
+			dep=$(basename "${deps[$i]}"); vm_initramfs_add "${dep%%.ko*}"
+		done
+		case $path in
+		*.ko) cp "$K_MODULES/$path" "$root/modules/$m.ko" ;;
+		*.ko.xz) xz -dc "$K_MODULES/$path" >"$root/modules/$m.ko" ;;
+		*.ko.zst) zstd -qdc "$K_MODULES/$path" >"$root/modules/$m.ko" ;;
+		*.ko.gz) gzip -dc "$K_MODULES/$path" >"$root/modules/$m.ko" ;;
+		*) die "module $path: unknown compression" ;;
+		esac
 		echo "$m" >>"$root/modules.list"
+	}
+	for m in ${K_MODULES:+$INIT_MODULES}; do
+		vm_initramfs_add "$m"
 	done
 	cp "$VM_DIR/init" "$root/init"; chmod +x "$root/init"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$img.tmp"
@@ -201,6 +245,13 @@ vm_write_guest_main() {
 		if [ -n "$bind_src" ]; then
 			printf 'mount --bind %q %q || { echo "vm: cannot bind-mount %q over %q" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' \
 				"$bind_src" "$bind_dst" "$bind_src" "$bind_dst"
+		fi
+		# A fetched kernel's modules are not in the host's /lib/modules:
+		# shown there (over a tmpfs) so modprobe/modinfo find them (zram).
+		if [ -n "$K_MODULES" ] && [ "$K_MODULES" != "/lib/modules/$K_RELEASE" ] &&
+			[ ! -d "/lib/modules/$K_RELEASE" ]; then
+			printf 'mount -t tmpfs -o mode=0755 tmpfs /lib/modules && mkdir %q && mount --bind %q %q || echo "vm: cannot show %q as %q" >&2\n' \
+				"/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE"
 		fi
 		if [ "$VM_NO_MODULE" = 0 ]; then
 			printf 'insmod %q || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD"
