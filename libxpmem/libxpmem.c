@@ -23,7 +23,28 @@ _Static_assert(XPMEM_RDONLY == 0x1 && XPMEM_RDWR == 0x2, "flags");
 _Static_assert(sizeof(off_t) == 8 && sizeof(size_t) == 8, "64-bit ABI");
 
 static pthread_mutex_t xpmem_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t xpmem_once = PTHREAD_ONCE_INIT;
 static int xpmem_fd = -1;
+static pid_t xpmem_fd_pid;	/* the process that opened xpmem_fd */
+
+/* a fork taken while another thread holds xpmem_lock must not leave the
+ * child's copy of it locked for good */
+static void xpmem_prefork(void)
+{
+	pthread_mutex_lock(&xpmem_lock);
+}
+
+static void xpmem_postfork(void)
+{
+	pthread_mutex_unlock(&xpmem_lock);
+}
+
+static void xpmem_setup(void)
+{
+	/* on failure the child may deadlock only if fork races a call, as
+	 * before; nothing else depends on it */
+	(void)pthread_atfork(xpmem_prefork, xpmem_postfork, xpmem_postfork);
+}
 
 /* Opens the device as the classic library does: it must be a character
  * device; the fd is close-on-exec. Returns the fd or -1 (errno set). */
@@ -43,19 +64,42 @@ static int xpmem_open(void)
 	return -1;
 }
 
-/* Returns the device fd, opening it if needed; replaces @stale if given. */
+/*
+ * Returns the device fd, opening it if needed. @stale: the fd a call found
+ * inherited across fork (XPMEM_ERRNO_NOPROC); it is replaced only if it was
+ * opened by another process (a number compare alone let a second thread
+ * close the fd the first one had just reopened under the same number, and
+ * the module tear down that thread's new segments).
+ */
 static int xpmem_dev(int stale)
 {
 	int fd;
 
+	(void)pthread_once(&xpmem_once, xpmem_setup);
 	pthread_mutex_lock(&xpmem_lock);
-	if (xpmem_fd >= 0 && xpmem_fd == stale) {
-		close(xpmem_fd);
-		xpmem_fd = -1;
+	if (xpmem_fd >= 0 && xpmem_fd == stale && xpmem_fd_pid != getpid()) {
+		/*
+		 * The parent's fd is left open, not closed: another thread may
+		 * have fetched its number and be about to use it (it gets
+		 * NOPROC and retries on ours; closed, it got EBADF or, with
+		 * the number reused, our new file), and a close here would
+		 * flush under our tg. It is close-on-exec and goes at exit.
+		 */
+		int nfd = xpmem_open();
+
+		if (nfd < 0) {
+			fd = -1;
+			goto out;
+		}
+		xpmem_fd = nfd;
+		xpmem_fd_pid = getpid();
 	}
-	if (xpmem_fd < 0)
+	if (xpmem_fd < 0) {
 		xpmem_fd = xpmem_open();
+		xpmem_fd_pid = getpid();
+	}
 	fd = xpmem_fd;
+out:
 	pthread_mutex_unlock(&xpmem_lock);
 	return fd;
 }

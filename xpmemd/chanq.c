@@ -31,6 +31,17 @@ static int write_one(int fd, const void *buf, size_t n)
 	}
 }
 
+int chanq_fatal(int err)
+{
+	switch (err) {
+	case -EPIPE: case -EBADF: case -ENODEV: case -EIO: case -ECONNRESET:
+	case -ESHUTDOWN: case -ENXIO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int chanq_write(struct chanq *q, int fd, const void *buf, size_t n)
 {
 	struct chanq_msg *m;
@@ -73,8 +84,12 @@ int chanq_flush(struct chanq *q, int fd)
 		struct chanq_msg *m = q->head;
 		int r = write_one(fd, m->buf, m->n);
 
-		if (r <= 0)
+		if (r == 0 || (r < 0 && chanq_fatal(r)))
 			return r;
+		if (r < 0) {
+			q->rejected++;
+			q->last_reject = -r;
+		}
 		q->head = m->next;
 		if (!q->head)
 			q->tail = NULL;

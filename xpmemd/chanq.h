@@ -19,15 +19,27 @@ struct chanq {
 	uint32_t n, max_depth;
 	uint64_t queued;	/* messages that had to wait (EAGAIN) */
 	uint64_t dropped;	/* not written: queue full */
+	uint64_t rejected;	/* refused by the kernel (one message's error) */
+	int last_reject;	/* the errno of the last of those */
 };
+
+/*
+ * An error of the channel itself (it is gone: the daemon stops), as opposed
+ * to the kernel refusing one message (EINVAL, ENOMEM, ENOTCONN of a full
+ * reply queue...: that message is dropped, the channel goes on). The module
+ * handles each write inline and returns that message's own error.
+ */
+int chanq_fatal(int err);
 
 /*
  * Write one message to fd now if nothing waits, else queue it (copied).
  * 0: written or queued; -ENOBUFS: the queue is full (dropped); another
- * negative errno: the channel failed (EPIPE, ...: the caller stops).
+ * negative errno: the kernel refused this message, or the channel failed
+ * (chanq_fatal() tells which).
  */
 int chanq_write(struct chanq *q, int fd, const void *buf, size_t n);
-/* Write what waits until the channel says EAGAIN: 0, or the error. */
+/* Write what waits until the channel says EAGAIN: 0, or a fatal error. A
+ * message the kernel refuses is dropped (rejected, last_reject). */
 int chanq_flush(struct chanq *q, int fd);
 void chanq_clear(struct chanq *q);
 

@@ -182,8 +182,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	if (!strcmp(section, "xpmemd") || !strcmp(section, "")) {
 		if (!strcmp(name, "node_id")) {
-			if (parse_u32(value, &c->node_id, 1, 0xfffffffe))
-				FAIL("node_id: expected an integer 1..4294967294, got '%s'", value);
+			if (parse_u32(value, &c->node_id, 1, XPMEMD_NODE_MAX))
+				FAIL("node_id: expected an integer 1..%u, got '%s'", XPMEMD_NODE_MAX, value);
 		} else if (!strcmp(name, "provider")) {
 			if (set_str(c->provider, sizeof(c->provider), value) || !*value)
 				FAIL("provider: bad value '%s'", value);
@@ -282,8 +282,9 @@ static int handler(void *user, const char *section, const char *name, const char
 			const char *idstr = section + 4;
 			while (*idstr == ' ')
 				idstr++;
-			if (section[4] != ' ' || parse_u32(idstr, &id, 1, 0xfffffffe))
-				FAIL("bad section [%s]: expected [peer N] with N >= 1", section);
+			if (section[4] != ' ' || parse_u32(idstr, &id, 1, XPMEMD_NODE_MAX))
+				FAIL("bad section [%s]: expected [peer N] with N in 1..%u", section,
+				     XPMEMD_NODE_MAX);
 			for (int i = 0; i < c->npeers; i++)
 				if (c->peers[i].id == id)
 					FAIL("duplicate section [peer %u]", id);
@@ -296,7 +297,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			snprintf(ctx->cur_section, sizeof(ctx->cur_section), "%s", section);
 		}
 		if (!strcmp(name, "id")) {
-			if (parse_u32(value, &id, 1, 0xfffffffe) || id != p->id)
+			if (parse_u32(value, &id, 1, XPMEMD_NODE_MAX) || id != p->id)
 				FAIL("id = %s does not match section [%s]", value, section);
 		} else if (!strcmp(name, "address")) {
 			char h[128], pt[16];
@@ -352,10 +353,10 @@ static int prescan_sections(struct xconfig *c, FILE *f, const char *path)
 
 			while (*idstr == ' ')
 				idstr++;
-			if (strncmp(name, "peer ", 5) || parse_u32(idstr, &id, 1, 0xfffffffe)) {
+			if (strncmp(name, "peer ", 5) || parse_u32(idstr, &id, 1, XPMEMD_NODE_MAX)) {
 				snprintf(c->err, sizeof(c->err),
-					 "%.250s:%d: bad section [%s]: expected [xpmemd] or [peer N] with N >= 1",
-					 path, lineno, name);
+					 "%.250s:%d: bad section [%s]: expected [xpmemd] or [peer N] with N in 1..%u",
+					 path, lineno, name, XPMEMD_NODE_MAX);
 				return -1;
 			}
 			snprintf(name, sizeof(name), "peer %u", id);

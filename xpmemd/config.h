@@ -9,6 +9,9 @@
 #define XPMEMD_DEFAULT_NODE_KEY "/etc/xpmem/node.key"
 #define XPMEMD_DEFAULT_STATE_DIR "/var/lib/xpmem"
 #define XPMEMD_MAX_PEERS 64
+/* node ids: the kernel keeps 15 bits of node in a segid (XPMEM_ID_NODE_BITS in
+ * xpmem-kmod/xpmem_private.h) and refuses a peer above that on the channel */
+#define XPMEMD_NODE_MAX 32767U
 
 struct peer_conf {
 	uint32_t id;

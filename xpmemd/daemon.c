@@ -207,6 +207,15 @@ int daemon_chan_write(struct dstate *d, const void *buf, size_t n)
 				chan_type_name(h->type));
 		return r;
 	}
+	if (r < 0 && !chanq_fatal(r)) {
+		/* the kernel refused this one message: it is dropped (what
+		 * waits for it times out); the channel and the daemon go on */
+		d->st.chan_tx_rejected++;
+		if (warn_ok(&d->chan_warn_at))
+			log_err("channel: the kernel refused %s: %s (chan_tx_rejected counts them all)",
+				chan_type_name(h->type), strerror(-r));
+		return r;
+	}
 	if (r < 0) {
 		d->st.chan_tx_errors++;
 		log_err("channel write %s: %s", chan_type_name(h->type), strerror(-r));
@@ -234,8 +243,16 @@ static int chan_send(struct dstate *d, uint16_t type, uint64_t seq, const void *
 /* the channel is writable: what waits goes */
 static void chan_flush(struct dstate *d)
 {
+	uint64_t rej = d->chq.rejected;
 	int r = chanq_flush(&d->chq, d->chan_fd);
 
+	if (d->chq.rejected != rej) {
+		d->st.chan_tx_rejected += d->chq.rejected - rej;
+		if (warn_ok(&d->chan_warn_at))
+			log_err("channel: the kernel refused %llu queued messages: %s",
+				(unsigned long long)(d->chq.rejected - rej),
+				strerror(d->chq.last_reject));
+	}
 	if (r < 0) {
 		d->st.chan_tx_errors++;
 		log_err("channel write: %s", strerror(-r));
@@ -285,8 +302,9 @@ static void sq_dropped(void *arg, const struct sq_meta *m, enum sq_why why)
 	if (m->cls != SQ_REPLY)
 		return;
 	d->st.tx_replies_dropped++;
-	log_warn("%s to node %u lost (%s)", xw_type_name(m->type), m->peer,
-		 whys[why <= SQ_DROP_ERROR ? why : 0]);
+	if (warn_ok(&d->reply_warn_at))
+		log_warn("%s to node %u lost (%s; tx_replies_dropped counts them all)",
+			 xw_type_name(m->type), m->peer, whys[why <= SQ_DROP_ERROR ? why : 0]);
 	if (m->type == XW_GET_REPLY && !m->error && why != SQ_DROP_SESSION) {
 		struct xpmem_chan_release r = { .segid = m->segid, .node = m->peer,
 						.flags = m->flags, .incarnation = m->inc };
@@ -1846,7 +1864,7 @@ json_t *daemon_snapshot(struct dstate *d)
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
 	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
-	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(requests_refused); S(requests_expired); S(kernel_replies_lost);
+	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(chan_tx_rejected); S(requests_refused); S(requests_expired); S(kernel_replies_lost);
 #undef S
 	json_object_set_new(st, "pending_kernel_requests", json_integer(d->n_dreqs));
 	json_object_set_new(st, "chan_queue", json_integer(d->chq.n));

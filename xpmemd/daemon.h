@@ -41,6 +41,7 @@ struct dstats {
 	uint64_t chan_malformed;
 	uint64_t chan_tx_dropped;	/* channel messages dropped: its queue was full */
 	uint64_t chan_tx_errors;	/* channel writes that failed (the daemon stops) */
+	uint64_t chan_tx_rejected;	/* messages the kernel refused (dropped) */
 	uint64_t retransmits;		/* INVALIDATEs re-sent to silent peers */
 	uint64_t remote_gets;		/* REMOTE_GET from the kernel (xpmem_get of a remote segid) */
 	uint64_t get_errors;		/* ... answered with an error */

@@ -67,7 +67,8 @@ static int apply_flags(struct xconfig *cfg, int argc, char **argv)
 		switch (c) {
 		case 'n': case 't': case 'b':
 			v = strtoul(optarg, &end, 0);
-			if (*end || !*optarg || v == 0 || v > 0xfffffffeUL) {
+			if (*end || !*optarg || v == 0 || v > 0xfffffffeUL ||
+			    (c == 'n' && v > XPMEMD_NODE_MAX)) {
 				fprintf(stderr, "xpmemd: --%s: bad number '%s'\n",
 					c == 'n' ? "node-id" : c == 't' ? "ack-timeout-ms" :
 					"heartbeat-ms", optarg);

@@ -113,6 +113,7 @@ struct dstate {
 	struct chanq chq;	/* messages waiting for the channel to take them */
 	int chan_pollout;	/* EPOLLOUT set on chan_fd */
 	uint64_t chan_warn_at;	/* last warning about a full channel queue */
+	uint64_t reply_warn_at;	/* last warning about a lost reply */
 	struct fab *fab;
 	int npeers;
 	struct peer *peers;

@@ -19,7 +19,9 @@
 #include <xpmem/xpmem_channel.h>
 
 #define XW_MAGIC	0x57504d58	/* "XMPW" */
-#define XW_VERSION	2
+/* 3: an ACK may carry an error (not an ack: the importer has not zapped).
+ * A version-2 owner would take it for an ack, so versions never mix. */
+#define XW_VERSION	3
 #define XW_TAG_LEN	16		/* crypto_aead_chacha20poly1305_ietf_ABYTES */
 #define XW_SIG_LEN	64		/* crypto_sign_BYTES */
 #define XW_KEY_LEN	32		/* session key, crypto_aead_chacha20poly1305_ietf_KEYBYTES */

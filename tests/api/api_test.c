@@ -585,6 +585,76 @@ static int t_fork_child(void)
 	return 0;
 }
 
+/*
+ * Threads of a fork child whose first calls all find the parent's fd
+ * (XPMEM_ERRNO_NOPROC) at once: each reopens through the library, and none
+ * may close the fd another has just reopened under the same number (review
+ * finding: the module then tore down that thread's new segment).
+ */
+static pthread_barrier_t ft_bar;
+
+static void *ft_thread(void *arg)
+{
+	uint64_t *buf = arg, v = 0;
+	struct xpmem_addr ad;
+	xpmem_segid_t s;
+	uint64_t *p;
+
+	pthread_barrier_wait(&ft_bar);
+	s = xpmem_make(buf, PG, XPMEM_PERMIT_MODE, PERMIT);
+	if (s <= 0) {
+		fprintf(stderr, "  fork_threads: xpmem_make: %s\n", strerror(errno));
+		return (void *)1;
+	}
+	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
+	ad.offset = 0;
+	if (ad.apid == -1)
+		return (void *)2;
+	p = xpmem_attach(ad, PG, NULL);
+	if (p == (void *)-1)
+		return (void *)3;
+	v = *p;
+	if (v != buf[0] || xpmem_detach(p) || xpmem_release(ad.apid) || xpmem_remove(s))
+		return (void *)4;
+	return NULL;
+}
+
+static int t_fork_threads(void)
+{
+	enum { NT = 4, ROUNDS = 30 };
+	uint64_t *buf = map_anon(NT * PG);
+
+	CHECK(buf);
+	CHECK(xpmem_version() > 0);	/* the library's fd, opened by this process */
+	for (int i = 0; i < NT; i++)
+		buf[i * PG / 8] = 0x1000 + i;
+	for (int r = 0; r < ROUNDS; r++) {
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			pthread_t t[NT];
+			void *ret;
+			int bad = 0;
+
+			if (pthread_barrier_init(&ft_bar, NULL, NT))
+				_exit(10);
+			for (int i = 0; i < NT; i++)
+				if (pthread_create(&t[i], NULL, ft_thread, buf + i * PG / 8))
+					_exit(11);
+			for (int i = 0; i < NT; i++)
+				if (pthread_join(t[i], &ret) || ret)
+					bad = ret ? (int)(uintptr_t)ret : 12;
+			_exit(bad);
+		}
+		CHECK(waitpid(pid, &st, 0) == pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			FAIL("round %d: child status 0x%x (a thread's segment lost?)", r, st);
+	}
+	return 0;
+}
+
 /* Permission matrix, as non-root users. */
 static int t_permissions(void)
 {
@@ -2620,6 +2690,7 @@ static const struct tcase cases[] = {
 	{ "self_maxaddr", t_self_maxaddr, 60 },
 	{ "rdonly_write_segv", t_rdonly_write_segv, 60 },
 	{ "fork_child", t_fork_child, 60 },
+	{ "fork_threads", t_fork_threads, 120 },
 	{ "permissions", t_permissions, 60 },
 	{ "multiprocess", t_multiprocess, 60 },
 	{ "coherence", t_coherence, 120 },

@@ -73,6 +73,16 @@ static void test_wire(void)
 	T(m.body_len == sizeof(iv) && !memcmp(m.body, &iv, sizeof(iv)));
 	T(xw_parse(buf, n, &m) == XW_OK && xw_open(buf, key2, plain, &m) == XW_EFORGED);
 	T(xw_parse(buf, n - 1, &m) == XW_EMALFORMED);
+	{	/* wire version 2 (owners that took an ACK with an error for an
+		 * ack) and any other version are refused: review finding */
+		struct xw_hdr *wh = (struct xw_hdr *)buf;
+
+		T(XW_VERSION == 3);
+		wh->version = 2;
+		T(xw_parse(buf, n, &m) == XW_EMALFORMED);
+		wh->version = XW_VERSION;
+		T(xw_parse(buf, n, &m) == XW_OK);
+	}
 	for (size_t i = 0; i < n; i++) {	/* any flipped bit is caught */
 		int r;
 		buf[i] ^= 0x10;
