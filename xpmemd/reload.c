@@ -53,6 +53,10 @@ void daemon_reload(struct dstate *d)
 	c->heartbeat_ms = n.heartbeat_ms;
 	c->dead_after = n.dead_after;
 	c->max_pending_per_peer = n.max_pending_per_peer;
+	if (c->remote_root_trusted && !n.remote_root_trusted)
+		log_warn("reload: remote_root is now untrusted for new gets; grants "
+			 "already given to a remote uid 0 stay until released or the "
+			 "peer is fenced (xpmemctl fence)");
 	c->remote_root_trusted = n.remote_root_trusted;
 	/* the peer table: new peers are added; a peer's address, window or key,
 	 * or its removal, need a restart */
