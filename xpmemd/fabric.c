@@ -399,18 +399,28 @@ static int dest_backlogged(struct fab *f, fi_addr_t dest)
 	return 0;
 }
 
-int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
+/* a send buffer holding a copy of buf (queued: when it entered the backlog) */
+static struct txbuf *txbuf_new(fi_addr_t dest, const void *buf, size_t len, uint64_t queued)
 {
 	struct txbuf *t = malloc(sizeof(*t) + len);
+
+	if (!t)
+		return NULL;
+	t->dest = dest;
+	t->len = len;
+	t->next = NULL;
+	t->queued = queued;
+	memcpy(t->data, buf, len);
+	return t;
+}
+
+int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
+{
+	struct txbuf *t = txbuf_new(dest, buf, len, 0);
 	int r;
 
 	if (!t)
 		return -ENOMEM;
-	t->dest = dest;
-	t->len = len;
-	t->next = NULL;
-	t->queued = 0;
-	memcpy(t->data, buf, len);
 	r = try_send(f, t);
 	if (r == 0) {
 		f->st.tx_msgs++;
@@ -426,16 +436,11 @@ int fab_try_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
 
 int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len)
 {
-	struct txbuf *t = malloc(sizeof(*t) + len);
+	struct txbuf *t = txbuf_new(dest, buf, len, mono_ns());
 	int r;
 
 	if (!t)
 		return -ENOMEM;
-	t->dest = dest;
-	t->len = len;
-	t->next = NULL;
-	t->queued = mono_ns();
-	memcpy(t->data, buf, len);
 	f->st.tx_msgs++;
 	if (!dest_backlogged(f, dest)) {
 		r = try_send(f, t);
