@@ -4,7 +4,10 @@
  * compared with the running one: what can change at runtime is applied, the
  * rest refused with a log line naming it (docs/protocol.md 4).
  */
+#include "reload.h"
 #include "log.h"
+#include "member.h"
+#include "pout.h"
 #include "state.h"
 
 #include <sodium.h>
@@ -78,9 +81,9 @@ void daemon_reload(struct dstate *d)
 		}
 	}
 	for (int j = 0; j < n.npeers; j++) {
-		if (daemon_find_peer(d, n.peers[j].id))
+		if (peer_find(d, n.peers[j].id))
 			continue;
-		if (daemon_add_peer(d, &n.peers[j]))
+		if (member_add(d, &n.peers[j]))
 			refused++;
 	}
 	log_info("SIGHUP: configuration reloaded (log_level %s, %d peers)%s", c->log_level,
