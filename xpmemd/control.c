@@ -743,6 +743,33 @@ int control_start(struct control **cp, const struct xconfig *cfg, const struct c
 	return c->pfd;
 }
 
+/* wait for the thread to see both servers' shutdowns; it may be blocked
+ * in a job meanwhile, so keep failing queued ones (at most ~5 s) */
+static void shutdown_wait(struct control *c)
+{
+	for (int k = 0; k < 5000; k++) {
+		int done;
+
+		pthread_mutex_lock(&c->lock);
+		while (c->queue) {
+			struct job *j = c->queue;
+			c->queue = j->next;
+			j->error = -ESHUTDOWN;
+			if (j->abandoned) {
+				job_free(j);
+			} else {
+				j->done = 1;
+			}
+		}
+		pthread_cond_broadcast(&c->cond);
+		done = c->nshutdown >= c->nservers;
+		pthread_mutex_unlock(&c->lock);
+		if (done || !c->thread_started)
+			break;
+		usleep(1000);
+	}
+}
+
 void control_stop(struct control *c)
 {
 
@@ -767,29 +794,7 @@ void control_stop(struct control *c)
 				grpc_server_shutdown_and_notify(srvs[i]->server, c->cq, srvs[i]);
 				grpc_server_cancel_all_calls(srvs[i]->server);
 			}
-		/* wait for the thread to see both shutdowns; it may be blocked
-		 * in a job meanwhile, so keep failing queued ones */
-		for (int k = 0; k < 5000; k++) {
-			int done;
-
-			pthread_mutex_lock(&c->lock);
-			while (c->queue) {
-				struct job *j = c->queue;
-				c->queue = j->next;
-				j->error = -ESHUTDOWN;
-				if (j->abandoned) {
-					job_free(j);
-				} else {
-					j->done = 1;
-				}
-			}
-			pthread_cond_broadcast(&c->cond);
-			done = c->nshutdown >= c->nservers;
-			pthread_mutex_unlock(&c->lock);
-			if (done || !c->thread_started)
-				break;
-			usleep(1000);
-		}
+		shutdown_wait(c);
 		for (int i = 0; i < 2; i++)
 			if (srvs[i]->server) {
 				grpc_server_destroy(srvs[i]->server);

@@ -11,7 +11,7 @@
 
 #include "chanq.h"
 #include "config.h"
-#include "daemon.h"
+#include "counters.h"
 #include "keys.h"
 #include "sendq.h"
 #include "timerq.h"

@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "counters.h"
 #include "fabric.h"
 
 struct dstate;
