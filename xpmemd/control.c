@@ -20,13 +20,11 @@
  */
 #define _GNU_SOURCE	/* struct ucred, accept4 */
 #include "control.h"
-#include "chan.h"
+#include "config.h"
 #include "grpcx.h"
 #include "log.h"
-#include "config.h"
 #include "mgmt.h"
 #include "stats.h"
-#include "xpmem.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>

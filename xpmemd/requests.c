@@ -227,7 +227,9 @@ struct rfault *rfault_take(struct dstate *d, uint32_t owner, uint64_t req_id, in
 	for (struct rfault **pp = &d->rfaults; *pp; pp = &(*pp)->next) {
 		struct rfault *f = *pp;
 
-		if (f->req_id == req_id && f->owner == owner && (!get || f->get)) {
+		/* its own reply type only: a FAULT_REPLY naming a GET's req_id
+		 * (or the reverse) must not answer our kernel's other request */
+		if (f->req_id == req_id && f->owner == owner && f->get == get) {
 			*pp = f->next;
 			return f;
 		}

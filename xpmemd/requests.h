@@ -39,7 +39,8 @@ void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size);
 /* a request of our kernel to p (linked, deadline armed); NULL over p's cap
  * (counted) or out of memory */
 struct rfault *rfault_new(struct dstate *d, struct peer *p);
-/* the pending request req_id to owner (get: a REMOTE_GET), unlinked */
+/* the pending request req_id to owner, a REMOTE_GET if get, else a
+ * REMOTE_FAULT (a reply of the other type matches nothing), unlinked */
 struct rfault *rfault_take(struct dstate *d, uint32_t owner, uint64_t req_id, int get);
 /* f is unlinked: count it out and free it */
 void rfault_free(struct dstate *d, struct rfault *f);

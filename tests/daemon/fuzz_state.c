@@ -96,6 +96,15 @@ static struct dstate D;
 static int kfd = -1;		/* the kernel's end of the channel */
 static uint64_t kseqs[8];	/* seqs of the daemon's last requests to the kernel */
 static unsigned nkseq;
+/* the kernel's requests to the daemon (unique seqs, as the kernel's): each
+ * must be answered at most once, and with its own reply type */
+static struct kreq {
+	uint64_t seq;
+	uint16_t type;
+	int answered;
+} kreqs[512];
+static unsigned nkreq;
+static uint64_t kreq_seq;
 
 static void keys_init(void)
 {
@@ -190,6 +199,8 @@ void fz_bytes(struct fz *in, void *out, size_t n)
 	in->n -= k;
 }
 
+static void op_drain(struct dstate *d);
+
 /* ------------------------------------------------------------------ */
 /* Setup and teardown */
 
@@ -203,6 +214,8 @@ struct dstate *fz_setup(void)
 	fake_real = 1700000000000000000ull;
 	provider_busy = 0;
 	nkseq = 0;
+	nkreq = 0;
+	kreq_seq = 1ull << 40;
 	memset(d, 0, sizeof(*d));
 	config_defaults(&cfg);
 	cfg.node_id = SELF;
@@ -254,6 +267,8 @@ struct dstate *fz_setup(void)
 
 void fz_teardown(struct dstate *d)
 {
+	if (!d->fatal)
+		op_drain(d);	/* the last answers are checked too */
 	inval_free_all(d);
 	requests_free_all(d);
 	timerq_free(&d->tq);
@@ -267,8 +282,37 @@ void fz_teardown(struct dstate *d)
 /* ------------------------------------------------------------------ */
 /* Operations */
 
-/* the channel's kernel end read (seqs of the daemon's requests kept),
- * then what waits in chanq flushed */
+/* a reply of the daemon to one of the kernel's requests: to a request
+ * made, of its type, the first answer */
+static void check_answer(uint16_t type, uint64_t seq)
+{
+	uint16_t want = type == XPMEM_CHAN_FAULT_REPLY ? XPMEM_CHAN_REMOTE_FAULT :
+			type == XPMEM_CHAN_REMOTE_GET_REPLY ? XPMEM_CHAN_REMOTE_GET :
+			type == XPMEM_CHAN_ACKED || type == XPMEM_CHAN_TIMED_OUT ?
+			XPMEM_CHAN_INVALIDATE : 0;
+
+	if (!want)
+		return;
+	for (unsigned i = 0; i < nkreq; i++)
+		if (kreqs[i].seq == seq) {
+			if (kreqs[i].type != want || kreqs[i].answered) {
+				/* the wrong reply type, or a second answer */
+				fprintf(stderr, "fuzz_state: %s seq %llu answers a %s%s\n",
+					chan_type_name(type), (unsigned long long)seq,
+					chan_type_name(kreqs[i].type),
+					kreqs[i].answered ? " answered before" : "");
+				abort();
+			}
+			kreqs[i].answered = 1;
+			return;
+		}
+	fprintf(stderr, "fuzz_state: %s seq %llu answers no request\n", chan_type_name(type),
+		(unsigned long long)seq);
+	abort();
+}
+
+/* the channel's kernel end read (seqs of the daemon's requests kept,
+ * answers checked), then what waits in chanq flushed */
 static void op_drain(struct dstate *d)
 {
 	static char buf[XPMEM_CHAN_MAX_MSG + 1];
@@ -279,6 +323,7 @@ static void op_drain(struct dstate *d)
 
 		if (t < 0)
 			abort();	/* the daemon wrote a malformed message */
+		check_answer((uint16_t)t, ((struct xpmem_chan_hdr *)buf)->seq);
 		kseqs[nkseq++ % 8] = ((struct xpmem_chan_hdr *)buf)->seq;
 	}
 	kout_flush(d);
@@ -374,6 +419,15 @@ static void op_kernel(struct dstate *d, struct fz *in)
 	uint16_t type = ktypes[fz_u8(in) % (sizeof(ktypes) / sizeof(ktypes[0]))];
 	uint64_t seq = pick_seq(d, in);
 	size_t n = kbody(d, in, type, body);
+
+	if ((type == XPMEM_CHAN_INVALIDATE || type == XPMEM_CHAN_REMOTE_FAULT ||
+	     type == XPMEM_CHAN_REMOTE_GET) && nkreq < sizeof(kreqs) / sizeof(kreqs[0])) {
+		seq = ++kreq_seq;
+		kreqs[nkreq++] = (struct kreq){ .seq = seq, .type = type };
+	} else if (type == XPMEM_CHAN_INVALIDATE || type == XPMEM_CHAN_REMOTE_FAULT ||
+		   type == XPMEM_CHAN_REMOTE_GET) {
+		return;	/* as many as it can check */
+	}
 
 	n = chan_build(buf, type, seq, body, n, NULL, 0);
 	kernel_dispatch(d, buf, n);
