@@ -172,6 +172,8 @@ static int set_str(char *dst, size_t n, const char *v)
 
 #define FAIL(...) do { if (!c->err[0]) snprintf(c->err, sizeof(c->err), __VA_ARGS__); return 0; } while (0)
 
+/* long: inih's callback, one branch per configuration key (the order of
+ * deploy/xpmemd.conf); split up, the table of keys would be scattered */
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;

@@ -13,17 +13,18 @@
  * is decoded.
  *
  * One thread runs both servers over one completion queue, handling unary
- * calls one at a time. Handlers never touch daemon state: they queue a job
- * for the main loop (eventfd wakeup) and wait for it, so all daemon state
- * stays single-threaded.
+ * calls one at a time (the handlers: mgmt.c). Handlers never touch daemon
+ * state: they queue a job for the main loop (eventfd wakeup) and wait for
+ * it; the main loop runs it through the core's operations (control.h), so
+ * all daemon state stays single-threaded and this file knows none of it.
  */
 #define _GNU_SOURCE	/* struct ucred, accept4 */
 #include "control.h"
-#include "chan.h"
+#include "config.h"
 #include "grpcx.h"
 #include "log.h"
-#include "state.h"
-#include "xpmem.pb-c.h"
+#include "mgmt.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,10 +44,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef XPMEM_VERSION
-#define XPMEM_VERSION "unknown"
-#endif
-
 #define JOB_TIMEOUT_MS 5000
 /* a management connection is closed after this long without a call, and
  * after MAX_AGE in any case (bounds the fds a local user can hold) */
@@ -64,7 +61,7 @@ struct job {
 	struct xpmem_chan_query q;
 	/* out */
 	int done, abandoned, error;
-	json_t *snapshot;
+	struct stats_pod *pod;
 	struct xpmem_chan_record *recs;
 	uint32_t nrecs, total;
 	uint64_t qseq;
@@ -78,7 +75,9 @@ struct srv {
 };
 
 struct control {
-	struct dstate *d;
+	const struct xconfig *cfg;
+	const struct core_ops *ops;
+	void *core;
 	int efd;
 	pthread_t thread;
 	int thread_started;
@@ -150,8 +149,7 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
-	if (j->snapshot)
-		json_decref(j->snapshot);
+	free(j->pod);
 	free(j->recs);
 	free(j);
 }
@@ -174,22 +172,14 @@ static void job_finish(struct control *c, struct job *j)
 
 static void query_send(struct control *c, struct job *j)
 {
-	j->qseq = ++c->d->dseq;
+	int r;
+
 	j->q.offset = j->nrecs;
-	if (c->d->chan_fd < 0) {
-		j->error = -EPIPE;
+	r = c->ops->query(c->core, &j->qseq, &j->q);
+	if (r) {
+		j->error = r;
 		job_finish(c, j);
 		return;
-	}
-	{
-		char buf[XPMEM_CHAN_MAX_MSG];
-		size_t n = chan_build(buf, XPMEM_CHAN_QUERY, j->qseq, &j->q, sizeof(j->q), NULL, 0);
-
-		if (daemon_chan_write(c->d, buf, n)) {
-			j->error = -EIO;
-			job_finish(c, j);
-			return;
-		}
 	}
 	j->next = c->waiting;
 	c->waiting = j;
@@ -198,9 +188,32 @@ static void query_send(struct control *c, struct job *j)
 static void mgmt_accept(struct control *c);
 static void mgmt_resume(struct control *c);
 
-void control_event(struct dstate *d)
+/* the queued jobs, run on the main thread */
+static void jobs_run(struct control *c, struct job *list)
 {
-	struct control *c = d->control;
+	while (list) {
+		struct job *j = list;
+
+		list = j->next;
+		j->next = NULL;
+		switch (j->kind) {
+		case JOB_SNAPSHOT:
+			j->pod = c->ops->snapshot(c->core);
+			job_finish(c, j);
+			break;
+		case JOB_FENCE:
+			j->error = c->ops->fence(c->core, j->node, &j->fenced_inc, &j->released);
+			job_finish(c, j);
+			break;
+		case JOB_QUERY:
+			query_send(c, j);
+			break;
+		}
+	}
+}
+
+void control_event(struct control *c)
+{
 	struct job *list;
 	uint64_t v;
 
@@ -216,30 +229,12 @@ void control_event(struct dstate *d)
 	list = c->queue;
 	c->queue = NULL;
 	pthread_mutex_unlock(&c->lock);
-	while (list) {
-		struct job *j = list;
-
-		list = j->next;
-		j->next = NULL;
-		switch (j->kind) {
-		case JOB_SNAPSHOT:
-			j->snapshot = daemon_snapshot(d);
-			job_finish(c, j);
-			break;
-		case JOB_FENCE:
-			j->error = daemon_fence(d, j->node, &j->fenced_inc, &j->released);
-			job_finish(c, j);
-			break;
-		case JOB_QUERY:
-			query_send(c, j);
-			break;
-		}
-	}
+	jobs_run(c, list);
 }
 
-void control_query_reply(struct dstate *d, uint64_t seq, const struct xpmem_chan_query_reply *r)
+void control_query_reply(void *arg, uint64_t seq, const struct xpmem_chan_query_reply *r)
 {
-	struct control *c = d->control;
+	struct control *c = arg;
 	struct job *j = NULL;
 
 	if (!c)
@@ -280,21 +275,9 @@ void control_query_reply(struct dstate *d, uint64_t seq, const struct xpmem_chan
 }
 
 /* ------------------------------------------------------------------ */
-/* Handlers (control thread) */
+/* The handlers' view of the daemon (mgmt.h): jobs (control thread) */
 
-typedef grpc_status_code (*handler_fn)(struct control *c, int admin, const uint8_t *req,
-				       size_t len, ProtobufCMessage **resp, char *err,
-				       size_t errlen);
-
-#define UNPACK(type, fn, var) \
-	type *var = fn(NULL, len, req); \
-	if (!var) { snprintf(err, errlen, "request does not decode as " #type); \
-		return GRPC_STATUS_INVALID_ARGUMENT; }
-
-static struct job *query(struct control *c, uint32_t what, uint32_t peer, int64_t segid,
-			 uint32_t access, grpc_status_code *code, char *err, size_t errlen);
-
-static json_t *snapshot(struct control *c)
+static json_t *env_snapshot(void *ctx)
 {
 	struct job *j = calloc(1, sizeof(*j)), *done;
 	json_t *s;
@@ -302,319 +285,57 @@ static json_t *snapshot(struct control *c)
 	if (!j)
 		return NULL;
 	j->kind = JOB_SNAPSHOT;
-	done = job_run(c, j);
-	if (!done)
+	done = job_run(ctx, j);
+	if (!done || !done->pod) {
+		job_free(done);
 		return NULL;
-	s = done->snapshot;
-	done->snapshot = NULL;
+	}
+	s = stats_json(done->pod);	/* here, not on the main loop */
 	job_free(done);
 	return s;
 }
 
-static uint64_t jint(json_t *o, const char *k)
-{
-	return (uint64_t)json_integer_value(json_object_get(o, k));
-}
-
-static char *jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return strdup(s ? s : "");
-}
-
-static grpc_status_code h_status(struct control *c, int admin, const uint8_t *req, size_t len,
-				 ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	(void)admin;
-	UNPACK(Xpmem__StatusRequest, xpmem__status_request__unpack, in);
-	xpmem__status_request__free_unpacked(in, NULL);
-	json_t *s = snapshot(c), *st, *peers, *p;
-	Xpmem__StatusReply *r;
-	grpc_status_code qcode;
-	char qerr[128];
-	struct job *q;
-	size_t i;
-
-	if (!s) {
-		snprintf(err, errlen, "daemon main loop did not answer");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	r = malloc(sizeof(*r));
-	xpmem__status_reply__init(r);
-	st = json_object_get(s, "stats");
-	peers = json_object_get(s, "peers");
-	r->node_id = (uint32_t)jint(s, "node_id");
-	r->incarnation = jint(s, "incarnation");
-	r->provider = jstr(s, "provider");
-	r->listen = jstr(s, "listen");
-	r->ready = json_is_true(json_object_get(s, "ready"));
-	r->uptime_ms = jint(s, "uptime_ms");
-	r->peers_total = (uint32_t)json_array_size(peers);
-	json_array_foreach(peers, i, p)
-		r->peers_alive += json_is_true(json_object_get(p, "alive"));
-	r->pending_invalidations = jint(st, "pending_invalidations");
-	r->timed_out_outstanding = jint(st, "timed_out_outstanding");
-	r->rss_kb = jint(s, "rss_kb");
-	r->version = strdup(XPMEM_VERSION);
-	json_decref(s);
-	/* the kernel's quarantine, which also pins the module */
-	q = query(c, XPMEM_CHAN_Q_QUARANTINE, 0, 0, 0, &qcode, qerr, sizeof(qerr));
-	if (q) {
-		r->quarantine_entries = q->nrecs;
-		for (uint32_t n = 0; n < q->nrecs; n++)
-			r->quarantine_pages += (q->recs[n].len + 4095) / 4096;
-		job_free(q);
-	}
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_list_peers(struct control *c, int admin, const uint8_t *req, size_t len,
-				     ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	(void)admin;
-	UNPACK(Xpmem__ListPeersRequest, xpmem__list_peers_request__unpack, in);
-	xpmem__list_peers_request__free_unpacked(in, NULL);
-	json_t *s = snapshot(c), *peers, *p;
-	Xpmem__ListPeersReply *r;
-	size_t i;
-
-	if (!s) {
-		snprintf(err, errlen, "daemon main loop did not answer");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	peers = json_object_get(s, "peers");
-	r = malloc(sizeof(*r));
-	xpmem__list_peers_reply__init(r);
-	r->n_peers = json_array_size(peers);
-	r->peers = calloc(r->n_peers ? r->n_peers : 1, sizeof(*r->peers));
-	json_array_foreach(peers, i, p) {
-		Xpmem__PeerInfo *pi = malloc(sizeof(*pi));
-
-		xpmem__peer_info__init(pi);
-		pi->id = (uint32_t)jint(p, "id");
-		pi->address = jstr(p, "address");
-		pi->window = jstr(p, "window");
-		pi->alive = json_is_true(json_object_get(p, "alive"));
-		pi->incarnation = jint(p, "incarnation");
-		pi->last_heard_ms = json_integer_value(json_object_get(p, "last_heard_ms"));
-		pi->rx = jint(p, "rx");
-		pi->tx = jint(p, "tx");
-		r->peers[i] = pi;
-	}
-	json_decref(s);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_stats(struct control *c, int admin, const uint8_t *req, size_t len,
-				ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	(void)admin;
-	UNPACK(Xpmem__StatsRequest, xpmem__stats_request__unpack, in);
-	xpmem__stats_request__free_unpacked(in, NULL);
-	json_t *s = snapshot(c), *st, *v;
-	Xpmem__StatsReply *r;
-	const char *k;
-	size_t i = 0;
-	struct job *q;
-	grpc_status_code qcode;
-	char qerr[128];
-
-	if (!s) {
-		snprintf(err, errlen, "daemon main loop did not answer");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	st = json_object_get(s, "stats");
-	/* the kernel's quarantine: pages withheld from reuse (invariant 1) */
-	q = query(c, XPMEM_CHAN_Q_QUARANTINE, 0, 0, 0, &qcode, qerr, sizeof(qerr));
-	if (q) {
-		uint64_t pages = 0;
-
-		for (uint32_t n = 0; n < q->nrecs; n++)
-			pages += (q->recs[n].len + 4095) / 4096;
-		json_object_set_new(st, "quarantine_entries", json_integer(q->nrecs));
-		json_object_set_new(st, "quarantine_pages", json_integer((json_int_t)pages));
-		job_free(q);
-	}
-	r = malloc(sizeof(*r));
-	xpmem__stats_reply__init(r);
-	r->n_counters = json_object_size(st);
-	r->counters = calloc(r->n_counters ? r->n_counters : 1, sizeof(*r->counters));
-	json_object_foreach(st, k, v) {
-		Xpmem__Counter *ctr = malloc(sizeof(*ctr));
-
-		xpmem__counter__init(ctr);
-		ctr->name = strdup(k);
-		ctr->value = (uint64_t)json_integer_value(v);
-		r->counters[i++] = ctr;
-	}
-	json_decref(s);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code errno_status(int e, char *err, size_t errlen, const char *what)
-{
-	snprintf(err, errlen, "%s: %s", what, strerror(-e));
-	switch (-e) {
-	case ENOENT: return GRPC_STATUS_NOT_FOUND;
-	case EACCES: case EPERM: return GRPC_STATUS_PERMISSION_DENIED;
-	case EINVAL: return GRPC_STATUS_INVALID_ARGUMENT;
-	default: return GRPC_STATUS_UNAVAILABLE;
-	}
-}
-
-/* run a kernel QUERY; returns the finished job or NULL (err set) */
-static struct job *query(struct control *c, uint32_t what, uint32_t peer, int64_t segid,
-			 uint32_t access, grpc_status_code *code, char *err, size_t errlen)
+static int env_fence(void *ctx, uint32_t node, uint64_t *fenced_inc, uint32_t *released)
 {
 	struct job *j = calloc(1, sizeof(*j)), *done;
-
-	if (!j) {
-		*code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-		return NULL;
-	}
-	j->kind = JOB_QUERY;
-	j->q = (struct xpmem_chan_query){ .what = what, .peer = peer, .segid = segid,
-					  .access = access };
-	done = job_run(c, j);
-	if (!done) {
-		snprintf(err, errlen, "kernel did not answer the query");
-		*code = GRPC_STATUS_UNAVAILABLE;
-		return NULL;
-	}
-	if (done->error) {
-		*code = errno_status(done->error, err, errlen, "kernel");
-		job_free(done);
-		return NULL;
-	}
-	*code = GRPC_STATUS_OK;
-	return done;
-}
-
-/* physical addresses only for admin callers (as /proc/iomem shows zeros) */
-static Xpmem__Segment *seg_from_rec(const struct xpmem_chan_record *rec, int admin)
-{
-	Xpmem__Segment *s = malloc(sizeof(*s));
-
-	xpmem__segment__init(s);
-	s->segid = rec->segid;
-	s->size = rec->len;
-	s->phys = admin ? rec->aux : 0;
-	s->readonly = !!(rec->flags & XPMEM_CHAN_REC_RDONLY);
-	return s;
-}
-
-static grpc_status_code h_list_segments(struct control *c, int admin, const uint8_t *req, size_t len,
-					ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	UNPACK(Xpmem__ListSegmentsRequest, xpmem__list_segments_request__unpack, in);
-	xpmem__list_segments_request__free_unpacked(in, NULL);
-	grpc_status_code code;
-	struct job *j = query(c, XPMEM_CHAN_Q_SEGMENTS, 0, 0, 0, &code, err, errlen);
-	Xpmem__ListSegmentsReply *r;
+	int e;
 
 	if (!j)
-		return code;
-	r = malloc(sizeof(*r));
-	xpmem__list_segments_reply__init(r);
-	r->n_segments = j->nrecs;
-	r->segments = calloc(j->nrecs ? j->nrecs : 1, sizeof(*r->segments));
-	for (uint32_t i = 0; i < j->nrecs; i++)
-		r->segments[i] = seg_from_rec(&j->recs[i], admin);
-	job_free(j);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_list_mappings(struct control *c, int admin, const uint8_t *req, size_t len,
-					ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	(void)admin;
-	UNPACK(Xpmem__ListRemoteMappingsRequest, xpmem__list_remote_mappings_request__unpack, in);
-	uint32_t peer = in->peer;
-	xpmem__list_remote_mappings_request__free_unpacked(in, NULL);
-	grpc_status_code code;
-	struct job *j = query(c, XPMEM_CHAN_Q_MAPPINGS, peer, 0, 0, &code, err, errlen);
-	Xpmem__ListRemoteMappingsReply *r;
-
-	if (!j)
-		return code;
-	r = malloc(sizeof(*r));
-	xpmem__list_remote_mappings_reply__init(r);
-	r->n_mappings = j->nrecs;
-	r->mappings = calloc(j->nrecs ? j->nrecs : 1, sizeof(*r->mappings));
-	for (uint32_t i = 0; i < j->nrecs; i++) {
-		Xpmem__RemoteMapping *m = malloc(sizeof(*m));
-
-		xpmem__remote_mapping__init(m);
-		m->segid = j->recs[i].segid;
-		m->start = j->recs[i].start;
-		m->len = j->recs[i].len;
-		m->peer = j->recs[i].peer;
-		m->peer_incarnation = j->recs[i].aux;
-		r->mappings[i] = m;
-	}
-	job_free(j);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code h_fence(struct control *c, int admin, const uint8_t *req, size_t len,
-				ProtobufCMessage **resp, char *err, size_t errlen)
-{
-	(void)admin;
-	UNPACK(Xpmem__FenceRequest, xpmem__fence_request__unpack, in);
-	struct job *j = calloc(1, sizeof(*j)), *done;
-	Xpmem__FenceReply *r;
-
+		return -ENOMEM;
 	j->kind = JOB_FENCE;
-	j->node = in->node_id;
-	xpmem__fence_request__free_unpacked(in, NULL);
-	if (!j->node) {
-		free(j);
-		snprintf(err, errlen, "node_id must be set");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	done = job_run(c, j);
-	if (!done) {
-		snprintf(err, errlen, "daemon main loop did not answer");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	if (done->error) {
-		uint32_t node = done->node;
-		int e = done->error;
-
-		job_free(done);
-		if (e != -ENOENT)
-			return errno_status(e, err, errlen, "fence");
-		snprintf(err, errlen, "node %u is not a configured peer", node);
-		return GRPC_STATUS_NOT_FOUND;
-	}
-	r = malloc(sizeof(*r));
-	xpmem__fence_reply__init(r);
-	r->node_id = done->node;
-	r->fenced_incarnation = done->fenced_inc;
-	r->invalidations_released = done->released;
+	j->node = node;
+	done = job_run(ctx, j);
+	if (!done)
+		return -ETIMEDOUT;
+	e = done->error;
+	*fenced_inc = done->fenced_inc;
+	*released = done->released;
 	job_free(done);
-	*resp = &r->base;
-	return GRPC_STATUS_OK;
+	return e;
 }
 
-/* mutating: changes daemon or kernel state; root or admin_group only */
-static const struct {
-	const char *method;
-	int mutating;
-	handler_fn fn;
-} methods[] = {
-	{ "/xpmem.Management/Status", 0, h_status },
-	{ "/xpmem.Management/ListPeers", 0, h_list_peers },
-	{ "/xpmem.Management/ListSegments", 0, h_list_segments },
-	{ "/xpmem.Management/ListRemoteMappings", 0, h_list_mappings },
-	{ "/xpmem.Management/Stats", 0, h_stats },
-	{ "/xpmem.Management/Fence", 1, h_fence },
-};
+static int env_query(void *ctx, const struct xpmem_chan_query *q,
+		     struct xpmem_chan_record **recs, uint32_t *n)
+{
+	struct job *j = calloc(1, sizeof(*j)), *done;
+	int e;
+
+	if (!j)
+		return -ENOMEM;
+	j->kind = JOB_QUERY;
+	j->q = *q;
+	done = job_run(ctx, j);
+	if (!done)
+		return -ETIMEDOUT;
+	e = done->error;
+	if (!e) {
+		*recs = done->recs;
+		*n = done->nrecs;
+		done->recs = NULL;
+	}
+	job_free(done);
+	return e;
+}
 
 /* ------------------------------------------------------------------ */
 /* Call state machine (control thread) */
@@ -657,36 +378,26 @@ static void rpc_respond(struct rpc *r)
 {
 	char method[128], err[256] = "";
 	grpc_slice m = r->details.method;
-	grpc_status_code code = GRPC_STATUS_UNIMPLEMENTED;
+	grpc_status_code code;
 	ProtobufCMessage *resp = NULL;
 	grpc_op ops[3];
-	int nops = 0;
+	int nops = 0, idx, mutating = 0;
 	size_t len = 0;
 	uint8_t *req = grpcx_flatten(r->req, &len);
+	struct mgmt_env env = { .ctx = r->c, .snapshot = env_snapshot, .fence = env_fence,
+				.query = env_query, .admin_group = r->c->cfg->admin_group };
 
 	snprintf(method, sizeof(method), "%.*s", (int)GRPC_SLICE_LENGTH(m),
 		 (const char *)GRPC_SLICE_START_PTR(m));
-	snprintf(err, sizeof(err), "unknown method %s", method);
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		if (strcmp(methods[i].method, method))
-			continue;
-		if (methods[i].mutating && !r->srv->admin) {
-			code = GRPC_STATUS_PERMISSION_DENIED;
-			snprintf(err, sizeof(err), "%.60s changes daemon state: only root%s%.60s%s may "
-				 "call it, and this caller is not (SO_PEERCRED)", method,
-				 r->c->d->cfg->admin_group[0] ? " or members of admin_group '" : "",
-				 r->c->d->cfg->admin_group,
-				 r->c->d->cfg->admin_group[0] ? "'" : "");
-			break;
-		}
-		if (!r->req) {
-			code = GRPC_STATUS_INVALID_ARGUMENT;
-			snprintf(err, sizeof(err), "missing request message");
-			break;
-		}
-		code = methods[i].fn(r->c, r->srv->admin, req ? req : (const uint8_t *)"", len,
-				     &resp, err, sizeof(err));
-		break;
+	idx = mgmt_find(method, &mutating);
+	if (idx < 0) {
+		code = GRPC_STATUS_UNIMPLEMENTED;
+		snprintf(err, sizeof(err), "unknown method %s", method);
+	} else if (!r->req && (!mutating || r->srv->admin)) {
+		code = GRPC_STATUS_INVALID_ARGUMENT;
+		snprintf(err, sizeof(err), "missing request message");
+	} else {
+		code = mgmt_call(&env, idx, r->srv->admin, req, len, &resp, err, sizeof(err));
 	}
 	free(req);
 	log_debug("gRPC %s (%s) -> %s %s", method, r->srv->admin ? "admin" : "read-only",
@@ -879,7 +590,7 @@ static void mgmt_adopt(struct control *c, int fd)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	long long ag = c->d->cfg->admin_gid;
+	long long ag = c->cfg->admin_gid;
 	grpc_server_credentials *creds;
 	int admin;
 
@@ -980,26 +691,29 @@ static void mgmt_accept(struct control *c)
 		c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-int control_start(struct dstate *d)
+int control_start(struct control **cp, const struct xconfig *cfg, const struct core_ops *ops,
+		  void *core)
 {
 	struct control *c = calloc(1, sizeof(*c));
 	struct epoll_event ev;
 
+	*cp = c;
 	if (!c)
 		return -1;
-	c->d = d;
+	c->cfg = cfg;
+	c->ops = ops;
+	c->core = core;
 	c->lfd = c->reserve_fd = c->pfd = c->tfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	d->control = c;
 	c->pfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->efd < 0 || c->pfd < 0)
 		return -1;
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
 	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->efd, &ev) < 0)
 		return -1;
-	if (!d->cfg->grpc_socket[0]) {
+	if (!cfg->grpc_socket[0]) {
 		log_info("gRPC control plane disabled");
 		return c->pfd;
 	}
@@ -1008,7 +722,7 @@ int control_start(struct dstate *d)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 3 };
 	if (c->tfd < 0 || epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->tfd, &ev) < 0)
 		return -1;
-	c->lfd = mgmt_listen(d->cfg);
+	c->lfd = mgmt_listen(cfg);
 	if (c->lfd < 0)
 		return -1;
 	grpc_init();
@@ -1021,15 +735,41 @@ int control_start(struct dstate *d)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 2 };
 	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->lfd, &ev) < 0)
 		return -1;
-	log_info("gRPC Management on unix:%s (mode %04o%s%s%s)", d->cfg->grpc_socket,
-		 d->cfg->grpc_socket_mode, d->cfg->admin_group[0] ? ", admin_group " : "",
-		 d->cfg->admin_group, d->cfg->admin_group[0] ? "" : ", mutating calls root only");
+	log_info("gRPC Management on unix:%s (mode %04o%s%s%s)", cfg->grpc_socket,
+		 cfg->grpc_socket_mode, cfg->admin_group[0] ? ", admin_group " : "",
+		 cfg->admin_group, cfg->admin_group[0] ? "" : ", mutating calls root only");
 	return c->pfd;
 }
 
-void control_stop(struct dstate *d)
+/* wait for the thread to see both servers' shutdowns; it may be blocked
+ * in a job meanwhile, so keep failing queued ones (at most ~5 s) */
+static void shutdown_wait(struct control *c)
 {
-	struct control *c = d->control;
+	for (int k = 0; k < 5000; k++) {
+		int done;
+
+		pthread_mutex_lock(&c->lock);
+		while (c->queue) {
+			struct job *j = c->queue;
+			c->queue = j->next;
+			j->error = -ESHUTDOWN;
+			if (j->abandoned) {
+				job_free(j);
+			} else {
+				j->done = 1;
+			}
+		}
+		pthread_cond_broadcast(&c->cond);
+		done = c->nshutdown >= c->nservers;
+		pthread_mutex_unlock(&c->lock);
+		if (done || !c->thread_started)
+			break;
+		usleep(1000);
+	}
+}
+
+void control_stop(struct control *c)
+{
 
 	if (!c)
 		return;
@@ -1052,29 +792,7 @@ void control_stop(struct dstate *d)
 				grpc_server_shutdown_and_notify(srvs[i]->server, c->cq, srvs[i]);
 				grpc_server_cancel_all_calls(srvs[i]->server);
 			}
-		/* wait for the thread to see both shutdowns; it may be blocked
-		 * in a job meanwhile, so keep failing queued ones */
-		for (int k = 0; k < 5000; k++) {
-			int done;
-
-			pthread_mutex_lock(&c->lock);
-			while (c->queue) {
-				struct job *j = c->queue;
-				c->queue = j->next;
-				j->error = -ESHUTDOWN;
-				if (j->abandoned) {
-					job_free(j);
-				} else {
-					j->done = 1;
-				}
-			}
-			pthread_cond_broadcast(&c->cond);
-			done = c->nshutdown >= c->nservers;
-			pthread_mutex_unlock(&c->lock);
-			if (done || !c->thread_started)
-				break;
-			usleep(1000);
-		}
+		shutdown_wait(c);
 		for (int i = 0; i < 2; i++)
 			if (srvs[i]->server) {
 				grpc_server_destroy(srvs[i]->server);
@@ -1085,8 +803,8 @@ void control_stop(struct dstate *d)
 			pthread_join(c->thread, NULL);
 		grpc_completion_queue_destroy(c->cq);
 		grpc_shutdown();
-		if (d->cfg->grpc_socket[0])
-			unlink(d->cfg->grpc_socket);
+		if (c->cfg->grpc_socket[0])
+			unlink(c->cfg->grpc_socket);
 	}
 	if (c->reserve_fd >= 0)
 		close(c->reserve_fd);
@@ -1095,6 +813,5 @@ void control_stop(struct dstate *d)
 	if (c->pfd >= 0)
 		close(c->pfd);
 	close(c->efd);
-	d->control = NULL;
 	free(c);
 }

@@ -53,6 +53,8 @@ const char *grpcx_code_name(grpc_status_code c)
 	return "?";
 }
 
+/* long: one unary call from start to finish (call, batch of six ops, wait,
+ * status, decode), each step's failure handled where it happens */
 grpc_status_code grpcx_call_raw(grpc_channel *ch, const char *method,
 				const uint8_t *req, size_t reqlen,
 				const ProtobufCMessageDescriptor *reply_desc,

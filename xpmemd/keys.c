@@ -37,6 +37,8 @@ int keys_pk_from_base64(uint8_t pk[KEYS_PK_LEN], const char *b64)
 	return decode32(pk, b64, strlen(b64));
 }
 
+/* long: every check on the key file (type, owner, mode, size, encoding,
+ * the pair matching) in order, each with its own message */
 int keys_load(const char *path, uint8_t pk[KEYS_PK_LEN], uint8_t sk[KEYS_SK_LEN],
 	      char *err, size_t errlen)
 {

@@ -884,6 +884,7 @@ static void on_peer_reset(struct simk *k, const struct xpmem_chan_peer_reset *r)
 	}
 }
 
+/* long: one case per query kind (the kernel's table, simulated) */
 static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query *q)
 {
 	struct {
@@ -1124,6 +1125,7 @@ static void on_hello(struct simk *k, uint64_t seq)
 		send_invalidate(k, q->segid, q->start, q->len, q->peers, q->incs, q->n, q);
 }
 
+/* long: one case per channel message type */
 static void dispatch(struct simk *k, char *buf, size_t n)
 {
 	struct xpmem_chan_hdr *h = (void *)buf;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* xpmemd internal state (shared by the daemon core and the control plane). */
+/* xpmemd core state: the loop's, the kernel side's and the peer side's (not
+ * the control plane's: it reaches the core through control.h's operations). */
 #ifndef XPMEMD_STATE_H
 #define XPMEMD_STATE_H
 
@@ -10,11 +11,12 @@
 
 #include "chanq.h"
 #include "config.h"
-#include "daemon.h"
+#include "counters.h"
 #include "keys.h"
 #include "sendq.h"
 #include "timerq.h"
 #include "wire.h"
+#include <xpmem/xpmem_channel.h>
 
 struct peer {
 	uint32_t id;
@@ -129,28 +131,11 @@ struct dstate {
 	int dirty, fatal;
 	int ready, ready_hello, ready_zapped, windows_pending;
 	struct dstats st;
-	void *control;		/* control plane (gRPC) state */
+	struct control *control;	/* control plane (gRPC) state */
+	struct statsw *statsw;	/* the stats file's writer (NULL: no file) */
+	/* a QUERY_REPLY from the kernel goes here (set with the control plane) */
+	void (*query_reply)(void *arg, uint64_t seq, const struct xpmem_chan_query_reply *r);
+	void *query_arg;
 };
-
-uint64_t now_ns(void);
-/* SIGHUP: re-read the configuration (cfg->reload); apply log_level, the
- * timeouts, max_pending_per_peer, remote_root and new [peer N] sections;
- * refuse the rest with a log line naming it */
-void daemon_reload(struct dstate *d);
-struct peer *daemon_find_peer(struct dstate *d, uint32_t id);
-/* a [peer N] added at runtime: key checks, window, fabric address, PEER_WINDOW,
- * HELLO; 0, or -1 (logged, nothing added) */
-int daemon_add_peer(struct dstate *d, const struct peer_conf *pc);
-/* a whole channel message to the kernel, never blocking (chanq.h): 0, or
- * -ENOBUFS (dropped, counted), or the channel's error (the daemon stops) */
-int daemon_chan_write(struct dstate *d, const void *buf, size_t n);
-json_t *daemon_snapshot(struct dstate *d);
-int daemon_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t *released);
-/* incarnation = max(stored + 1, CLOCK_REALTIME ns), stored in dir/incarnation
- * (temp file, fsync, rename) before it is used; -1 with err set */
-int incarnation_next(const char *dir, uint64_t *inc, char *err, size_t errlen);
-/* incarnations are below 2^63: HELLOs claiming more are refused, a fence
- * saturates at it, incarnation_next refuses to produce one */
-#define INCARNATION_LIMIT (1ull << 63)
 
 #endif

@@ -125,28 +125,45 @@ static int cmd_peers(grpc_channel *ch)
 		json_t *a = json_array();
 		for (size_t i = 0; i < r->n_peers; i++) {
 			Xpmem__PeerInfo *p = r->peers[i];
-			json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:b,s:I,s:I,s:I,s:I}",
+			json_t *o = json_pack("{s:i,s:s,s:s,s:b,s:I,s:I,s:I,s:I}",
 				"id", (int)p->id, "address", p->address, "window", p->window,
 				"alive", p->alive,
 				"incarnation", (json_int_t)p->incarnation,
 				"last_heard_ms", (json_int_t)p->last_heard_ms,
-				"rx", (json_int_t)p->rx, "tx", (json_int_t)p->tx));
+				"rx", (json_int_t)p->rx, "tx", (json_int_t)p->tx);
+
+			/* added fields (the ones above keep their names) */
+			json_t *more = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I}",
+				"established", p->established, "sendq", (json_int_t)p->sendq,
+				"sendq_max", (json_int_t)p->sendq_max,
+				"sendq_dropped", (json_int_t)p->sendq_dropped,
+				"backoff_ms", (json_int_t)p->backoff_ms,
+				"pending_kernel_requests", (json_int_t)p->pending_kernel_requests,
+				"pending_remote_requests", (json_int_t)p->pending_remote_requests);
+
+			json_object_update(o, more);
+			json_decref(more);
+			json_array_append_new(a, o);
 		}
 		print_json(a);
 	} else {
-		printf("%-6s %-24s %-16s %-6s %-20s %-12s %10s %10s\n", "NODE", "ADDRESS",
-		       "WINDOW", "STATE", "INCARNATION", "LAST HEARD", "RX", "TX");
+		printf("%-6s %-24s %-16s %-6s %-20s %-12s %10s %10s %6s %9s\n", "NODE", "ADDRESS",
+		       "WINDOW", "STATE", "INCARNATION", "LAST HEARD", "RX", "TX", "SENDQ",
+		       "PENDING");
 		for (size_t i = 0; i < r->n_peers; i++) {
 			Xpmem__PeerInfo *p = r->peers[i];
-			char heard[32];
+			char heard[32], pend[24];
 
 			if (p->last_heard_ms < 0)
 				snprintf(heard, sizeof(heard), "never");
 			else
 				snprintf(heard, sizeof(heard), "%lld ms ago", (long long)p->last_heard_ms);
-			printf("%-6u %-24s %-16s %-6s %-20llu %-12s %10llu %10llu\n", p->id,
-			       p->address, p->window[0] ? p->window : "-", p->alive ? "up" : "down", (unsigned long long)p->incarnation, heard,
-			       (unsigned long long)p->rx, (unsigned long long)p->tx);
+			snprintf(pend, sizeof(pend), "%u/%u", p->pending_kernel_requests,
+				 p->pending_remote_requests);
+			printf("%-6u %-24s %-16s %-6s %-20llu %-12s %10llu %10llu %6u %9s\n", p->id,
+			       p->address, p->window[0] ? p->window : "-", p->alive ? "up" : "down",
+			       (unsigned long long)p->incarnation, heard, (unsigned long long)p->rx,
+			       (unsigned long long)p->tx, p->sendq, pend);
 		}
 	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -272,6 +289,38 @@ static int parse_u32(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* one command with its arguments (argv[optind..argc)): its exit status */
+static int run_cmd(grpc_channel *ch, const char *cmd, int argc, char **argv, int optind)
+{
+	int rc = 2;
+
+	if (!strcmp(cmd, "status") && optind == argc) {
+		rc = cmd_status(ch);
+	} else if (!strcmp(cmd, "peers") && optind == argc) {
+		rc = cmd_peers(ch);
+	} else if (!strcmp(cmd, "segments") && optind == argc) {
+		rc = cmd_segments(ch);
+	} else if (!strcmp(cmd, "mappings") && optind >= argc - 1) {
+		uint32_t peer = 0;
+		if (optind < argc && parse_u32(argv[optind], &peer))
+			fprintf(stderr, "xpmemctl: mappings: bad node '%s'\n", argv[optind]);
+		else
+			rc = cmd_mappings(ch, peer);
+	} else if (!strcmp(cmd, "stats") && optind == argc) {
+		rc = cmd_stats(ch);
+	} else if (!strcmp(cmd, "fence") && optind == argc - 1) {
+		uint32_t node;
+		if (parse_u32(argv[optind], &node) || !node)
+			fprintf(stderr, "xpmemctl: fence: bad node '%s'\n", argv[optind]);
+		else
+			rc = cmd_fence(ch, node);
+	} else {
+		fprintf(stderr, "xpmemctl: unknown command or wrong arguments: %s\n", cmd);
+		usage(stderr);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -327,31 +376,7 @@ int main(int argc, char **argv)
 	ch = grpc_channel_create(addr, creds, NULL);
 	grpc_channel_credentials_release(creds);
 
-	rc = 2;
-	if (!strcmp(cmd, "status") && optind == argc) {
-		rc = cmd_status(ch);
-	} else if (!strcmp(cmd, "peers") && optind == argc) {
-		rc = cmd_peers(ch);
-	} else if (!strcmp(cmd, "segments") && optind == argc) {
-		rc = cmd_segments(ch);
-	} else if (!strcmp(cmd, "mappings") && optind >= argc - 1) {
-		uint32_t peer = 0;
-		if (optind < argc && parse_u32(argv[optind], &peer))
-			fprintf(stderr, "xpmemctl: mappings: bad node '%s'\n", argv[optind]);
-		else
-			rc = cmd_mappings(ch, peer);
-	} else if (!strcmp(cmd, "stats") && optind == argc) {
-		rc = cmd_stats(ch);
-	} else if (!strcmp(cmd, "fence") && optind == argc - 1) {
-		uint32_t node;
-		if (parse_u32(argv[optind], &node) || !node)
-			fprintf(stderr, "xpmemctl: fence: bad node '%s'\n", argv[optind]);
-		else
-			rc = cmd_fence(ch, node);
-	} else {
-		fprintf(stderr, "xpmemctl: unknown command or wrong arguments: %s\n", cmd);
-		usage(stderr);
-	}
+	rc = run_cmd(ch, cmd, argc, argv, optind);
 	grpc_channel_destroy(ch);
 	grpc_shutdown();
 	return rc;

@@ -568,6 +568,15 @@ static void t_grpc(const char *bin)
 	      !strcmp(json_string_value(json_object_get(json_array_get(a, 0), "window")),
 		      "phys:0x20000000000+0x40000000") &&
 	      json_is_true(json_object_get(json_array_get(a, 0), "alive")), "json peers");
+	/* on demand, per peer: session, send queue, pending requests both ways */
+	CHECK(json_is_true(json_object_get(json_array_get(a, 0), "established")) &&
+	      json_is_integer(json_object_get(json_array_get(a, 0), "sendq")) &&
+	      json_is_integer(json_object_get(json_array_get(a, 0), "sendq_max")) &&
+	      json_is_integer(json_object_get(json_array_get(a, 0), "backoff_ms")) &&
+	      json_is_integer(json_object_get(json_array_get(a, 0), "pending_kernel_requests")) &&
+	      json_integer_value(json_object_get(json_array_get(a, 0),
+						 "pending_remote_requests")) == 0,
+	      "json peers: send queue and pending requests");
 	json_decref(a);
 	snprintf(out, sizeof(out), "%s segments", sock);
 	a = ctl_json(out);
@@ -583,6 +592,7 @@ static void t_grpc(const char *bin)
 	snprintf(out, sizeof(out), "%s stats", sock);
 	j = ctl_json(out);
 	CHECK(json_integer_value(json_object_get(j, "resolves")) == 1, "json stats resolves");
+	CHECK(json_integer_value(json_object_get(j, "rss_kb")) > 1000, "json stats rss_kb");
 	json_decref(j);
 
 	/* Management socket: created 0666, owned by the daemon's user; any

@@ -40,7 +40,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 #include "rogue.h"
-#include "state.h"
+#include "incarnation.h"
 
 #include <errno.h>
 #include <sodium.h>
