@@ -375,7 +375,7 @@ vm_boot() {
 # kernel's K_KNOWN are left out, and said so.
 vm_check_kernel_log() {
 	local node=$1 label=$2 f hits= first known said=
-	for f in "$node/console.log" "$node/dmesg"; do
+	for f in "$node/console.log" "$node/dmesg" "$node"/console.before-restart-*.log; do
 		[ -f "$f" ] || continue
 		if [ -n "${K_KNOWN:-}" ] && [ -z "$said" ] &&
 			known=$(grep -E "$KERNEL_PROBLEMS" "$f" | grep -E "$K_KNOWN" |
