@@ -533,6 +533,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 				   bool want_write)
 {
 	bool writable = hpfn & HMM_PFN_WRITE;
+	struct folio *folio;
 	struct page *page;
 	unsigned long pfn;
 	vm_fault_t ret;
@@ -546,6 +547,16 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 		return VM_FAULT_FALLBACK;
 	writable &= want_write;
 	page = hmm_pfn_to_page(hpfn);
+	/*
+	 * Only anonymous, page-cache and hugetlb folios: not the huge zero
+	 * folio a read of an untouched THP source maps, which the core
+	 * treats as its own wherever it finds its pfn under a PMD (7.x's
+	 * zap withdraws a page table deposited only for its own use).
+	 */
+	folio = page_folio(page);
+	if (!folio_test_anon(folio) && !folio_test_hugetlb(folio) &&
+	    !READ_ONCE(folio->mapping))
+		return VM_FAULT_FALLBACK;
 	pfn = page_to_pfn(page) - ((src & ~PMD_MASK) >> PAGE_SHIFT);
 	if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
 		return VM_FAULT_FALLBACK;

@@ -1211,6 +1211,27 @@ static int t_pmd_map(void)
 
 	CHECK(raw != MAP_FAILED && spare && spare2);
 	CHECK(madvise(buf, len, MADV_HUGEPAGE) == 0);
+	/* 0. untouched source, read-only: the source maps the huge zero
+	 * page, which must not be PMD-mapped (7.x: the unmap crashed) */
+	tl_step("read-only attachment of an untouched THP source");
+	s = xpmem_make(buf, len, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	aro.apid = xpmem_get(s, XPMEM_RDONLY, XPMEM_PERMIT_MODE, NULL);
+	aro.offset = 0;
+	CHECK(aro.apid > 0);
+	q = xpmem_attach(aro, len, NULL);
+	CHECK(q != (void *)-1);
+	CHECK(seg_counters(s, c0) == 0);
+	if (pm_bad(q, 0, len / 8, 0))
+		FAIL("untouched source: %zu words read non-zero",
+		     pm_bad(q, 0, len / 8, 0));
+	CHECK(seg_counters(s, c1) == 0);
+	fprintf(stderr, "  untouched source, read-only: PMDs %lld (the huge zero page is mapped with PTEs)\n",
+		c1[4] - c0[4]);
+	if (c1[4] != c0[4])
+		FAIL("the source's huge zero page was PMD-mapped");
+	CHECK(xpmem_detach(q) == 0);
+	CHECK(xpmem_release(aro.apid) == 0 && xpmem_remove(s) == 0);
 	memset(buf, 0, len);		/* zero-filled THPs */
 	if (smaps_anon_huge(buf) < 4096)
 		return tl_skip("no THPs for the source (AnonHugePages %ld kB) -- PMD mappings NOT TESTED",
