@@ -93,6 +93,7 @@ static inline vm_fault_t xpmem_compat_insert_pfn_pmd(struct vm_fault *vmf,
 {
 	return vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), write);
 }
+
 #define vmf_insert_pfn_pmd xpmem_compat_insert_pfn_pmd
 #endif
 #else
