@@ -281,6 +281,12 @@ int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 
 	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP |
 		     VM_DONTCOPY);
+	/*
+	 * The core calls ->huge_fault only if THP is enabled for the vma:
+	 * sysfs "always", or "madvise" and VM_HUGEPAGE ("never" keeps PTEs).
+	 */
+	if (XPMEM_PMD_MAPPINGS)
+		vm_flags_set(vma, VM_HUGEPAGE);
 	if (!att->writable)
 		vm_flags_clear(vma, VM_MAYWRITE);
 	vma->vm_private_data = att;	/* the lookup reference */
@@ -500,6 +506,86 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 	w->idx = (addr - lo) >> PAGE_SHIFT;
 }
 
+#if XPMEM_PMD_MAPPINGS
+/**
+ * xpmem_insert_pmd() - map a whole PMD of a huge source page
+ * @vmf: the fault (vmf->pmd empty when the caller looked)
+ * @hpfn: hmm_range_fault() answer for the touched page
+ * @src: source address of the touched page
+ * @write: write access was asked for (the source broke COW)
+ * @want_write: the attachment is writable
+ *
+ * Caller: seg->lock held and the notifier sequence still valid, so no
+ * invalidation of the source (and no zap of ours) runs until it is dropped.
+ * The answer's map order says that the source maps the touched page with a
+ * PMD (THP) or a huge page table entry (hugetlb): the 2 MiB around it are
+ * physically contiguous and have its access. The PMD is installed
+ * read-only first: a page table a racing PTE fault put there makes that a
+ * no-op, where a write insert would WARN on the mismatch; the same PMD is
+ * then made writable.
+ *
+ * Return: VM_FAULT_NOPAGE if the PMD maps the source, VM_FAULT_FALLBACK if
+ * anything is not exactly right (the PTE path handles the fault then), or
+ * an error.
+ */
+static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
+				   unsigned long src, bool write,
+				   bool want_write)
+{
+	bool writable = hpfn & HMM_PFN_WRITE;
+	struct folio *folio;
+	struct page *page;
+	unsigned long pfn;
+	vm_fault_t ret;
+	pmd_t pmd;
+
+	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR) ||
+	    hmm_pfn_to_map_order(hpfn) < PMD_ORDER)
+		return VM_FAULT_FALLBACK;
+	/* no read-only mapping over a writable source (see the PTE path) */
+	if (write && !writable)
+		return VM_FAULT_FALLBACK;
+	writable &= want_write;
+	page = hmm_pfn_to_page(hpfn);
+	/*
+	 * Only anonymous, page-cache and hugetlb folios: not the huge zero
+	 * folio a read of an untouched THP source maps, which the core
+	 * treats as its own wherever it finds its pfn under a PMD (7.x's
+	 * zap withdraws a page table deposited only for its own use).
+	 */
+	folio = page_folio(page);
+	if (!folio_test_anon(folio) && !folio_test_hugetlb(folio) &&
+	    !READ_ONCE(folio->mapping))
+		return VM_FAULT_FALLBACK;
+	pfn = page_to_pfn(page) - ((src & ~PMD_MASK) >> PAGE_SHIFT);
+	if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
+		return VM_FAULT_FALLBACK;
+	ret = vmf_insert_pfn_pmd(vmf, pfn, false);
+	if (ret != VM_FAULT_NOPAGE)
+		return ret;
+	pmd = pmdp_get_lockless(vmf->pmd);
+	if (!pmd_leaf(pmd) || pmd_pfn(pmd) != pfn)
+		return VM_FAULT_FALLBACK;	/* a page table came first */
+	if (writable) {
+		ret = vmf_insert_pfn_pmd(vmf, pfn, true);
+		if (ret != VM_FAULT_NOPAGE)
+			return ret;
+		/* Writes through the attachment bypass the source PMD. */
+		if (!PageDirty(page))
+			set_page_dirty(page);
+	}
+	return VM_FAULT_NOPAGE;
+}
+
+#else
+static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
+				   unsigned long src, bool write,
+				   bool want_write)
+{
+	return VM_FAULT_FALLBACK;
+}
+#endif
+
 /*
  * Fault on a local attachment.
  *
@@ -513,7 +599,7 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
  * (xpmem_pfn_mkwrite()).
  */
 static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
-				    bool mkwrite)
+				    bool mkwrite, bool huge)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct xpmem_seg *seg = att->seg;
@@ -542,7 +628,9 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 		return VM_FAULT_SIGBUS;
 	/* The vma, and with it @att, may go once VM_FAULT_RETRY drops locks. */
 	kref_get(&seg->kref);
-	atomic64_inc(&seg->nr_faults);
+	/* a PMD attempt counts as a fault only if it is not handed to PTEs */
+	if (!huge)
+		atomic64_inc(&seg->nr_faults);
 
 again:
 	if (fatal_signal_pending(current)) {
@@ -582,7 +670,16 @@ again:
 	if (!svma || !xpmem_vma_exportable(svma)) {
 		err = -EFAULT;
 	} else {
-		xpmem_fault_window_calc(vma, svma, att, addr, &w);
+		if (huge) {
+			/* the touched page; its map order tells the rest */
+			w.wstart = addr;
+			w.wend = addr + PAGE_SIZE;
+			w.src = xpmem_src_of(vma, att, addr);
+			w.n = 1;
+			w.idx = 0;
+		} else {
+			xpmem_fault_window_calc(vma, svma, att, addr, &w);
+		}
 		src_ro = !(svma->vm_flags & VM_WRITE);
 		/*
 		 * A load does not ask for write access where the source
@@ -611,10 +708,12 @@ again:
 		cond_resched();
 		goto again;
 	}
-	if (!err)
+	if (!err && !huge)
 		err = xpmem_prealloc_ptes(vma, vmf->pmd, w.wstart, w.wend);
 	if (err) {
-		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		/* a PMD attempt leaves errors to the PTE path */
+		ret = huge ? VM_FAULT_FALLBACK :
+		      err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 		goto out;
 	}
 
@@ -627,6 +726,16 @@ again:
 	if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
 		mutex_unlock(&seg->lock);
 		goto again;
+	}
+	if (huge) {
+		ret = xpmem_insert_pmd(vmf, pfns[0], w.src, write, want_write);
+		mutex_unlock(&seg->lock);
+		if (ret == VM_FAULT_NOPAGE) {
+			atomic64_inc(&seg->nr_faults);
+			atomic64_inc(&seg->nr_pmd_mapped);
+			mapped = PTRS_PER_PMD;
+		}
+		goto out;
 	}
 	ret = VM_FAULT_NOPAGE;
 	for (i = 0; i < w.n; i++) {
@@ -655,9 +764,9 @@ again:
 		mapped++;
 	}
 	mutex_unlock(&seg->lock);
-	atomic64_add(mapped, &seg->nr_mapped);
 
 out:
+	atomic64_add(mapped, &seg->nr_mapped);
 	trace_xpmem_fault(seg->segid, vmf->address, w.src, mapped,
 			  (__force int)ret);
 	xpmem_seg_put(seg);
@@ -673,8 +782,54 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	if (att->seg->remote)
 		return xpmem_remote_fault(vmf, att);
-	return xpmem_local_fault(vmf, att, false);
+	return xpmem_local_fault(vmf, att, false, false);
 }
+
+#if XPMEM_PMD_MAPPINGS
+/*
+ * First fault in an empty PMD of an attachment (the core calls this only
+ * there, or on a store to a read-only PMD): map the source's huge page with
+ * one PMD if the vma covers the whole 2 MiB, the source range does too at
+ * the same alignment, and the source maps it huge; otherwise (and for
+ * remote segments) count a fallback and let the PTE path handle the fault.
+ */
+static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_att *att = vma->vm_private_data;
+	unsigned long haddr = vmf->address & PMD_MASK;
+	unsigned long hsrc = xpmem_src_of(vma, att, haddr);
+	vm_fault_t ret = VM_FAULT_FALLBACK;
+
+	if (order != PMD_ORDER)
+		return VM_FAULT_FALLBACK;
+	/*
+	 * A store to a read-only PMD: the core splits it (which zaps a
+	 * special one) and the PTE path decides (pfn_mkwrite rules).
+	 */
+	if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
+		return VM_FAULT_FALLBACK;
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+		return VM_FAULT_SIGBUS;
+	/*
+	 * The core calls ->huge_fault under the per-vma lock too (->fault
+	 * only under the mmap_lock, which the source lookup and the retry
+	 * logic need): drop it and let the fault come back with the
+	 * mmap_lock, as the core does for ->fault.
+	 */
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
+	if (!att->seg->remote && haddr >= vma->vm_start &&
+	    haddr + PMD_SIZE <= vma->vm_end && IS_ALIGNED(hsrc, PMD_SIZE) &&
+	    hsrc >= att->src_start && hsrc + PMD_SIZE <= att->src_end)
+		ret = xpmem_local_fault(vmf, att, false, true);
+	if (ret & VM_FAULT_FALLBACK)
+		atomic64_inc(&att->seg->nr_pmd_fallback);
+	return ret;
+}
+#endif
 
 /*
  * Is the PTE at @addr still present and read-only? (PTE lock taken inside;
@@ -718,7 +873,7 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 	zap_special_vma_range(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);
 	if (!seg->remote)
-		return xpmem_local_fault(vmf, att, true);
+		return xpmem_local_fault(vmf, att, true, false);
 	mutex_lock(&seg->lock);
 	att->wr_intent = xpmem_src_of(vma, att, addr) + 1;
 	mutex_unlock(&seg->lock);
@@ -729,5 +884,8 @@ static const struct vm_operations_struct xpmem_vm_ops = {
 	.open		= xpmem_vm_open,
 	.close		= xpmem_vm_close,
 	.fault		= xpmem_fault,
+#if XPMEM_PMD_MAPPINGS
+	.huge_fault	= xpmem_huge_fault,
+#endif
 	.pfn_mkwrite	= xpmem_pfn_mkwrite,
 };

@@ -15,7 +15,7 @@ static struct dentry *xpmem_debugfs_dir;
 
 static int xpmem_segments_show(struct seq_file *m, void *v)
 {
-	seq_puts(m, "segid range mode faults pages_mapped invalidations pages_zapped pmds_mapped\n");
+	seq_puts(m, "segid range mode faults pages_mapped invalidations pages_zapped pmds_mapped pmd_fallbacks\n");
 	xpmem_show_segments(m);
 	return 0;
 }

@@ -42,15 +42,16 @@ MODULE_PARM_DESC(fault_window_pages,
 		 "Pages mapped around a fault if already present in the source (1-64, default 16)");
 
 /*
- * Attachments are mapped with PTEs only: before special huge PFN maps
- * (pmd_special, 6.12) GUP-fast takes page references through any huge PMD,
- * so a PMD-mapped attachment could be pinned past its revocation. Shown
- * read-only so tests and tools can tell.
+ * Whether huge source pages map with one PMD: only where the kernel has
+ * special huge PFN maps (pmd_special, 6.12), which GUP-fast refuses; before
+ * that GUP-fast takes page references through any huge PMD, so a PMD-mapped
+ * attachment could be pinned past its revocation (compat/xpmem_compat.h).
+ * Shown read-only so tests and tools can tell.
  */
-static bool xpmem_map_pmd;
+static bool xpmem_map_pmd = XPMEM_PMD_MAPPINGS;
 module_param_named(map_pmd, xpmem_map_pmd, bool, 0444);
 MODULE_PARM_DESC(map_pmd,
-		 "Huge source pages map with one PMD (only on kernels with special huge PFN maps; always off here)");
+		 "Huge source pages map with one PMD (Y only on kernels with special huge PFN maps)");
 
 unsigned int xpmem_remote_timeout_ms = 5000;
 unsigned int xpmem_ack_timeout_ms = 5000;

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1153,6 +1154,238 @@ static int t_thp(void)
 	}
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(xpmem_remove(s) == 0);
+	return 0;
+}
+
+/*
+ * PMD mappings proven where the kernel makes them (map_pmd=Y: special huge
+ * PFN maps, 6.12+): one fault and one PMD per 2 MiB of a zero-filled THP
+ * source, checked word by word both ways, and no PMD at all where map_pmd=N.
+ * Then what must fall back or stay exact on a PMD-mapped attachment: a
+ * mapping misaligned with the source (counted fallback), a read-only
+ * attachment (read-only PMD, stores fail), a read-only source under a
+ * writable attachment (store fails, source intact), mprotect and munmap of
+ * one page of the attachment (the PMD is split, i.e. zapped), mremap, fork
+ * of the attacher (VM_DONTCOPY), process_vm_readv (fails or copies).
+ */
+static uint64_t pm_word(size_t i, uint64_t gen)
+{
+	return gen ? gen << 56 | i : 0;
+}
+
+/* Words of @p (word @first of the source on) that are not @gen's. */
+static size_t pm_bad(const void *p, size_t first, size_t nwords, uint64_t gen)
+{
+	const volatile uint64_t *w = p;
+	size_t bad = 0;
+
+	for (size_t i = 0; i < nwords; i++)
+		bad += w[i] != pm_word(first + i, gen);
+	return bad;
+}
+
+static void pm_fill(void *p, size_t first, size_t nwords, uint64_t gen)
+{
+	volatile uint64_t *w = p;
+
+	for (size_t i = 0; i < nwords; i++)
+		w[i] = pm_word(first + i, gen);
+}
+
+static int t_pmd_map(void)
+{
+	const size_t H = 2UL << 20, len = 2 * H, W = H / 8;
+	char *raw = mmap(NULL, len + H, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = (char *)(((uintptr_t)raw + H - 1) & ~(H - 1));
+	char *spare = map_aligned(H, H), *spare2 = map_aligned(len, H);
+	char *p, *q, *r, *m;
+	int pmd = pmd_mappings_expected(), st;
+	long long c0[5], c1[5], fb0, fb1;
+	struct xpmem_addr ad, aro;
+	struct iovec liov, riov;
+	xpmem_segid_t s;
+	uint64_t v;
+	ssize_t n;
+	pid_t pid;
+
+	CHECK(raw != MAP_FAILED && spare && spare2);
+	CHECK(madvise(buf, len, MADV_HUGEPAGE) == 0);
+	/* 0. untouched source, read-only: the source maps the huge zero
+	 * page, which must not be PMD-mapped (7.x: the unmap crashed) */
+	tl_step("read-only attachment of an untouched THP source");
+	/* (a region of its own: on 6.1 a write to the huge zero page splits
+	 * it, and the source below must be THPs) */
+	CHECK(spare2 && madvise(spare2, len, MADV_HUGEPAGE) == 0);
+	s = xpmem_make(spare2, len, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	aro.apid = xpmem_get(s, XPMEM_RDONLY, XPMEM_PERMIT_MODE, NULL);
+	aro.offset = 0;
+	CHECK(aro.apid > 0);
+	q = xpmem_attach(aro, len, NULL);
+	CHECK(q != (void *)-1);
+	CHECK(seg_counters(s, c0) == 0);
+	if (pm_bad(q, 0, len / 8, 0))
+		FAIL("untouched source: %zu words read non-zero",
+		     pm_bad(q, 0, len / 8, 0));
+	CHECK(seg_counters(s, c1) == 0);
+	fprintf(stderr, "  untouched source, read-only: PMDs %lld (the huge zero page is mapped with PTEs)\n",
+		c1[4] - c0[4]);
+	if (c1[4] != c0[4])
+		FAIL("the source's huge zero page was PMD-mapped");
+	CHECK(xpmem_detach(q) == 0);
+	CHECK(xpmem_release(aro.apid) == 0 && xpmem_remove(s) == 0);
+	CHECK(madvise(spare2, len, MADV_DONTNEED) == 0);
+	memset(buf, 0, len);		/* zero-filled THPs */
+	if (pmd && smaps_anon_huge(buf) < 4096)
+		return tl_skip("no THPs for the source (AnonHugePages %ld kB of 4096) -- PMD mappings NOT TESTED",
+			       smaps_anon_huge(buf));
+	if (smaps_anon_huge(buf) < 4096)	/* map_pmd=N: PTEs either way */
+		fprintf(stderr, "  note: AnonHugePages %ld kB of 4096\n",
+			smaps_anon_huge(buf));
+	s = xpmem_make(buf, len, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
+	ad.offset = 0;
+	CHECK(ad.apid > 0);
+	p = xpmem_attach(ad, len, NULL);
+	CHECK(p != (void *)-1 && ((uintptr_t)p & (H - 1)) == 0);
+
+	/* 1. zero-filled, word by word, one fault per 2 MiB */
+	tl_step("read the zero-filled source through the attachment");
+	CHECK(seg_counters(s, c0) == 0 && (fb0 = seg_pmd_fallbacks(s)) >= 0);
+	if (pm_bad(p, 0, len / 8, 0))
+		FAIL("zero-filled source: %zu words read non-zero",
+		     pm_bad(p, 0, len / 8, 0));
+	CHECK(seg_counters(s, c1) == 0 && (fb1 = seg_pmd_fallbacks(s)) >= 0);
+	fprintf(stderr, "  2 x 2 MiB read: faults %lld, PMDs %lld, pages mapped %lld, PMD fallbacks %lld (PMDs %sexpected)\n",
+		c1[0] - c0[0], c1[4] - c0[4], c1[1] - c0[1], fb1 - fb0,
+		pmd ? "" : "not ");
+	if (pmd && (c1[4] - c0[4] != 2 || c1[0] - c0[0] != 2 || fb1 != fb0))
+		FAIL("map_pmd=Y: want 2 PMDs in 2 faults, no fallback");
+	if (!pmd && (c1[4] != 0 || fb1 != 0))
+		FAIL("map_pmd=N: want PTEs only");
+	/* 2. writes both ways, word by word */
+	tl_step("write through the attachment, then through the source");
+	pm_fill(p, 0, len / 8, 1);
+	if (pm_bad(buf, 0, len / 8, 1))
+		FAIL("%zu source words differ after writing through the attachment",
+		     pm_bad(buf, 0, len / 8, 1));
+	pm_fill(buf, 0, len / 8, 2);
+	if (pm_bad(p, 0, len / 8, 2))
+		FAIL("%zu attachment words differ after writing the source",
+		     pm_bad(p, 0, len / 8, 2));
+
+	/* 3. read-only attachment: read-only PMDs, stores fail */
+	tl_step("read-only attachment");
+	aro.apid = xpmem_get(s, XPMEM_RDONLY, XPMEM_PERMIT_MODE, NULL);
+	aro.offset = 0;
+	CHECK(aro.apid > 0);
+	q = xpmem_attach(aro, len, NULL);
+	CHECK(q != (void *)-1);
+	CHECK(seg_counters(s, c0) == 0);
+	CHECK(pm_bad(q, 0, len / 8, 2) == 0);
+	CHECK(seg_counters(s, c1) == 0);
+	if (pmd && c1[4] - c0[4] != 2)
+		FAIL("read-only attachment: %lld PMDs, want 2", c1[4] - c0[4]);
+	if (!probe_write((uint64_t *)(q + 8), 7))
+		FAIL("a store through the read-only attachment succeeded");
+	CHECK(pm_bad(buf, 0, len / 8, 2) == 0);
+
+	/* 4. misaligned with the source: no PMD, a counted fallback */
+	tl_step("attachment misaligned with the source");
+	ad.offset = PG;
+	CHECK(seg_counters(s, c0) == 0 && (fb0 = seg_pmd_fallbacks(s)) >= 0);
+	r = xpmem_attach(ad, H, spare);
+	CHECK(r == spare);
+	CHECK(pm_bad(r, PG / 8, W, 2) == 0);
+	CHECK(seg_counters(s, c1) == 0 && (fb1 = seg_pmd_fallbacks(s)) >= 0);
+	fprintf(stderr, "  misaligned: PMDs %lld, PMD fallbacks %lld\n",
+		c1[4] - c0[4], fb1 - fb0);
+	if (c1[4] != c0[4] || (pmd && fb1 == fb0))
+		FAIL("misaligned attachment: want no PMD%s",
+		     pmd ? " and a counted fallback" : "");
+	CHECK(xpmem_detach(r) == 0);
+	ad.offset = 0;
+
+	/* 5. read-only source under the writable attachment */
+	tl_step("read-only source, writable attachment");
+	CHECK(mprotect(buf + H, H, PROT_READ) == 0);
+	CHECK(pm_bad(p + H, W, W, 2) == 0);
+	if (!probe_write((uint64_t *)(p + H + 16), 7))
+		FAIL("a store through the attachment into a read-only source succeeded");
+	CHECK(pm_bad(buf + H, W, W, 2) == 0);
+	CHECK(mprotect(buf + H, H, PROT_READ | PROT_WRITE) == 0);
+	pm_fill(p + H, W, W, 3);
+	CHECK(pm_bad(buf + H, W, W, 3) == 0);
+
+	/* 6. mprotect one page of the PMD-mapped attachment */
+	tl_step("mprotect one page of the attachment");
+	CHECK(pm_bad(p, 0, W, 2) == 0);		/* (re)mapped */
+	CHECK(mprotect(p + 3 * PG, PG, PROT_READ) == 0);
+	if (!probe_write((uint64_t *)(p + 3 * PG), 7))
+		FAIL("store to a page mprotect()ed read-only succeeded");
+	pm_fill(p + 4 * PG, 4 * PG / 8, PG / 8, 4);
+	CHECK(pm_bad(buf + 4 * PG, 4 * PG / 8, PG / 8, 4) == 0);
+	CHECK(pm_bad(p, 0, 4 * PG / 8, 2) == 0);
+	CHECK(pm_bad(p + 5 * PG, 5 * PG / 8, W - 5 * PG / 8, 2) == 0);
+	CHECK(mprotect(p + 3 * PG, PG, PROT_READ | PROT_WRITE) == 0);
+	pm_fill(buf, 0, W, 2);
+
+	/* 7. munmap one page of the second 2 MiB */
+	tl_step("munmap one page of the attachment");
+	CHECK(pm_bad(p + H, W, W, 3) == 0);
+	CHECK(munmap(p + H + 10 * PG, PG) == 0);
+	CHECK(count_faults(p + H + 10 * PG, 1) == 1);
+	CHECK(pm_bad(p + H, W, 10 * PG / 8, 3) == 0);
+	CHECK(pm_bad(p + H + 11 * PG, W + 11 * PG / 8, W - 11 * PG / 8, 3) == 0);
+
+	/* 8. mremap the read-only attachment */
+	tl_step("mremap of the attachment");
+	m = mremap(q, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, spare2);
+	if (m != spare2)
+		FAIL("mremap of the read-only attachment: %s", strerror(errno));
+	CHECK(count_faults(q, 1) == 1);
+	if (pm_bad(m, 0, W, 2) || pm_bad(m + H, W, W, 3))
+		FAIL("moved attachment reads wrong words");
+
+	/* 9. fork of the attacher: the child has no attachment */
+	tl_step("fork of the attacher");
+	pid = fork();
+	if (pid == 0)
+		_exit(probe_read((uint64_t *)p, &v) ? 0 : 1);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL("a forked attacher read the attachment (VM_DONTCOPY)");
+
+	/* 10. process_vm_readv from the PMD-mapped attachment */
+	tl_step("process_vm_readv from the attachment");
+	{
+		uint64_t out[2 * PG / 8];
+
+		CHECK(pm_bad(p, 0, W, 2) == 0);
+		liov.iov_base = out;
+		liov.iov_len = sizeof(out);
+		riov.iov_base = p + 5 * PG;
+		riov.iov_len = sizeof(out);
+		errno = 0;
+		n = process_vm_readv(getpid(), &liov, 1, &riov, 1, 0);
+		fprintf(stderr, "  process_vm_readv of 2 pages: %zd (%s)\n", n,
+			n < 0 ? strerror(errno) : "copied");
+		if (n >= 0 && (n != (ssize_t)sizeof(out) ||
+			       pm_bad(out, 5 * PG / 8, 2 * PG / 8, 2)))
+			FAIL("process_vm_readv returned %zd with wrong words", n);
+		if (n < 0 && errno != EFAULT)
+			FAIL("process_vm_readv: %s, want EFAULT or a copy",
+			     strerror(errno));
+	}
+	CHECK(pm_bad(buf, 0, W, 2) == 0 && pm_bad(buf + H, W, W, 3) == 0);
+	CHECK(xpmem_detach(m) == 0);
+	CHECK(munmap(p, len) == 0);	/* several vmas by now */
+	CHECK(xpmem_release(aro.apid) == 0 && xpmem_release(ad.apid) == 0);
+	CHECK(xpmem_remove(s) == 0);
+	tl_summary("%s; zero-filled and patterned sources word-exact both ways; misaligned, read-only, mprotect, munmap, mremap, fork, process_vm_readv exact",
+		   pmd ? "one fault and one PMD per 2 MiB" : "PTEs only (map_pmd=N)");
 	return 0;
 }
 
@@ -2703,6 +2936,7 @@ static const struct tcase cases[] = {
 	{ "fault_window", t_fault_window, 60 },
 	{ "thp", t_thp, 60 },
 	{ "hugetlb", t_hugetlb, 60 },
+	{ "pmd_map", t_pmd_map, 60 },
 	{ "migrate", t_migrate, 120 },
 	{ "stress_remap", t_stress_remap, 120 },
 	{ "mutual", t_mutual, 120 },

@@ -1183,6 +1183,10 @@ static int gup_setup(struct gup *g)
 	if (g->thp_kb < 2048)
 		fprintf(stderr, "  WARNING: THP source is not huge (AnonHugePages %ld kB): its variant tests PTEs only\n",
 			g->thp_kb);
+	/* where the kernel maps PMDs, the THP variant must test one */
+	else if (pmd_mappings_expected() && !g->pmds[1])
+		FAIL("%s: map_pmd=Y but the huge source's attachment is not PMD-mapped (%lld PMD fallbacks): GUP through a PMD would go untested",
+		     gup_name[1], seg_pmd_fallbacks(g->seg[1]));
 	return 0;
 }
 
@@ -2599,6 +2603,10 @@ static int race(int thp, int zero, int half)
 	if (pmds && !pmd_mappings_expected())
 		FAIL("%lld PMD mappings, though map_pmd says this kernel makes none",
 		     pmds);
+	/* fresh slots over THPs: the first touches race a PMD insertion */
+	if (thp && !half && rc->huge_kb >= (long)(RC_LEN / 2048) &&
+	    pmd_mappings_expected() && !pmds)
+		FAIL("no PMD mapped in %d rounds over THPs (map_pmd=Y): the PMD path did not race", rounds);
 	tl_summary("%d rounds, %lld faults (%lld PMDs), %ld concurrent touches (in %d rounds; first touches in %d); mutator split %ld+%ld collapse %ld%s cow %ld unmap %ld; exporter memory word-exact",
 		   rounds, faults, pmds, (long)ra.conc_touches, conc, overlap,
 		   (long)rc->ops[OP_SPLIT_PROT],

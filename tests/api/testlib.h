@@ -103,6 +103,9 @@ long smaps_anon_huge(void *addr);
 /* Counters of segment @s from debugfs: faults, pages_mapped,
  * invalidations, pages_zapped, pmds_mapped. -1 if not listed. */
 int seg_counters(xpmem_segid_t s, long long c[5]);
+/* First faults of a 2 MiB range of segment @s's attachments that the PMD
+ * path left to PTEs (debugfs pmd_fallbacks), -1 if not listed. */
+long long seg_pmd_fallbacks(xpmem_segid_t s);
 /* Is segment @s listed in /sys/kernel/debug/xpmem/segments? -1: no debugfs. */
 int seg_listed(xpmem_segid_t s);
 int write_file(const char *path, const char *val);

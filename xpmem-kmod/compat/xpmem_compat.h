@@ -75,4 +75,29 @@ static inline void follow_pfnmap_end(struct follow_pfnmap_args *args)
 }
 #endif
 
+/*
+ * PMD (2 MiB) mappings of huge sources need special huge PFN maps (GUP-fast
+ * refuses them; see probes/pmd_pfnmap.c) and the order-shaped .huge_fault;
+ * mainline has both since 6.12. Without either, attachments map PTEs only
+ * and no .huge_fault handler is installed.
+ */
+#if defined(XPMEM_HAVE_PMD_PFNMAP) && defined(XPMEM_HAVE_HUGE_FAULT_ORDER)
+#define XPMEM_PMD_MAPPINGS 1
+#include <linux/huge_mm.h>
+#ifndef XPMEM_HAVE_INSERT_PFN_PMD_ULONG
+#include <linux/pfn_t.h>
+/* 6.12: the pfn is a pfn_t; without PFN_DEV the PMD is made special */
+static inline vm_fault_t xpmem_compat_insert_pfn_pmd(struct vm_fault *vmf,
+						     unsigned long pfn,
+						     bool write)
+{
+	return vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), write);
+}
+
+#define vmf_insert_pfn_pmd xpmem_compat_insert_pfn_pmd
+#endif
+#else
+#define XPMEM_PMD_MAPPINGS 0
+#endif
+
 #endif /* XPMEM_COMPAT_H */
