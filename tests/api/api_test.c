@@ -2642,8 +2642,13 @@ static int t_reload(void)
 			FAIL("cycle %d: round trip failed", i);
 	}
 	after = meminfo("MemAvailable:");
+	/*
+	 * Printed, not judged: 20 reloads are too few to tell a leak from the
+	 * steps the kernel's own module loading takes (6.12 once fell 8.4 MiB
+	 * here with no leak; see lifecycle_leak). lifecycle_leak judges leaks
+	 * over 100 cycles by their trend.
+	 */
 	fprintf(stderr, "  MemAvailable %ld -> %ld kB\n", before, after);
-	CHECK(after > before - 8192);
 	return 0;
 }
 
