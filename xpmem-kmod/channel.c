@@ -497,6 +497,7 @@ static int xpmem_chan_dispatch(struct xpmem_chan_hdr *h, bool *taken)
 		if (!xpmem_peer_valid(pr->peer))
 			return -EINVAL;
 		xpmem_quar_peer_reset(pr->peer, pr->incarnation);
+		xpmem_remote_peer_reset(pr->peer);
 		return 0;
 	}
 	case XPMEM_CHAN_QUERY:

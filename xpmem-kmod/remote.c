@@ -86,10 +86,16 @@ int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 {
 	u64 end;
 
-	if (z->flags & ~XPMEM_CHAN_ZAP_ALL)
+	if (z->flags & ~(XPMEM_CHAN_ZAP_ALL | XPMEM_CHAN_ZAP_OWNER))
 		return -EINVAL;
 	if (z->flags & XPMEM_CHAN_ZAP_ALL) {
 		xpmem_rsegs_zap(true, 0, true, 0, 0, ULONG_MAX);
+		return 0;
+	}
+	if (z->flags & XPMEM_CHAN_ZAP_OWNER) {
+		if (z->owner > XPMEM_ID_NODE_MAX)
+			return -EINVAL;
+		xpmem_remote_peer_reset(z->owner);
 		return 0;
 	}
 	if (z->owner > XPMEM_ID_NODE_MAX || z->segid <= 0 || !z->len ||
@@ -97,6 +103,20 @@ int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 		return -EINVAL;
 	xpmem_rsegs_zap(false, z->owner, false, z->segid, z->start, end);
 	return 0;
+}
+
+/**
+ * xpmem_remote_peer_reset() - @peer died or runs a new incarnation
+ * @peer: the owner node
+ *
+ * Its partition may have rebooted: the frames this node maps through its
+ * window are then its new kernel's to reuse. Every mapping of its segments
+ * goes (answers kept or in flight go stale with the zap); a later fault asks
+ * the owner again, which a rebooted one (the segid unknown) refuses.
+ */
+void xpmem_remote_peer_reset(u32 peer)
+{
+	xpmem_rsegs_zap(false, peer, true, 0, 0, ULONG_MAX);
 }
 
 int xpmem_window_set(u32 peer, u64 base, u64 size)

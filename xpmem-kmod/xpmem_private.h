@@ -237,6 +237,7 @@ void xpmem_rfaults_drop(struct xpmem_att *att);
 void xpmem_rfaults_free(struct xpmem_att *att);
 struct xpmem_chan_zap;
 int xpmem_remote_zap(const struct xpmem_chan_zap *z);
+void xpmem_remote_peer_reset(u32 peer);
 int xpmem_window_set(u32 peer, u64 base, u64 size);
 void xpmem_remote_release(struct xpmem_seg *seg, int flags);
 void xpmem_windows_exit(void);

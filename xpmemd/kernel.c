@@ -47,6 +47,10 @@ static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
 	d->st.zaps++;
 	if (r->zap_all) {
 		d->ready_zapped = 1;
+	} else if (r->zap_owner) {
+		if (s->error)
+			log_warn("kernel could not drop the mappings of node %u's segments: %s",
+				 r->peer, strerror(-s->error));
 	} else if ((p = peer_find(d, r->peer))) {
 		/* also after its deadline: the late ack releases the owner's quarantine */
 		struct xw_ack a = { .generation = r->gen, .incarnation = r->peer_inc,

@@ -323,6 +323,29 @@ int member_fence(struct dstate *d, uint32_t node, uint64_t *fenced_inc, uint32_t
 	return 0;
 }
 
+/*
+ * p is dead: it may be rebooting, and its new kernel reuses the frames this
+ * node maps through its window, before its daemon can tell us. Our kernel
+ * drops every mapping of p's segments (a fault asks p again, which fails
+ * while it is dead; PEER_RESET zaps them again on its new incarnation).
+ */
+static void zap_owner(struct dstate *d, struct peer *p)
+{
+	struct xpmem_chan_zap z = { .owner = p->id, .flags = XPMEM_CHAN_ZAP_OWNER };
+	struct dreq *r;
+	int err = 0;
+
+	r = dreq_new(d, DREQ_ZAP, NULL, &err);
+	if (!r) {
+		log_warn("node %u is dead but its segments stay mapped here: %s", p->id,
+			 strerror(-err));
+		return;
+	}
+	r->peer = p->id;
+	r->zap_owner = 1;
+	kout_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
+}
+
 void member_heartbeat(struct dstate *d, uint64_t now)
 {
 	uint64_t dead_ns = (uint64_t)d->cfg->heartbeat_ms * d->cfg->dead_after * 1000000ull;
@@ -350,6 +373,7 @@ void member_heartbeat(struct dstate *d, uint64_t now)
 				 d->cfg->dead_after);
 			/* nothing waits for a dead peer but what its rejoin needs */
 			sendq_purge(&p->sq, 1, SQ_DROP_DEAD, pout_dropped, d);
+			zap_owner(d, p);
 		}
 	}
 }

@@ -74,7 +74,7 @@ static void handle_net_invalidate(struct dstate *d, struct peer *p,
 	/* a retransmission while our kernel is still zapping: the pending
 	 * ZAP's completion will ack it */
 	for (r = d->dreqs; r; r = r->next)
-		if (r->kind == DREQ_ZAP && !r->zap_all && r->peer == p->id &&
+		if (r->kind == DREQ_ZAP && !r->zap_all && !r->zap_owner && r->peer == p->id &&
 		    r->gen == w->generation && r->peer_inc == p->hello_inc)
 			return;
 	r = dreq_new(d, DREQ_ZAP, p, &err);

@@ -791,6 +791,7 @@ static void on_zap(struct simk *k, uint64_t seq, const struct xpmem_chan_zap *z)
 		struct import *i = *pp;
 
 		if ((z->flags & XPMEM_CHAN_ZAP_ALL) ||
+		    ((z->flags & XPMEM_CHAN_ZAP_OWNER) && i->owner == z->owner) ||
 		    (i->owner == z->owner && i->segid == z->segid &&
 		     overlaps(i->start, i->len, z->start, z->len))) {
 			*pp = i->next;
@@ -802,6 +803,10 @@ static void on_zap(struct simk *k, uint64_t seq, const struct xpmem_chan_zap *z)
 	if (z->flags & XPMEM_CHAN_ZAP_ALL) {
 		k->st.zap_alls++;
 		zap_done(k, seq);	/* never held: startup path */
+		return;
+	}
+	if (z->flags & XPMEM_CHAN_ZAP_OWNER) {
+		zap_done(k, seq);	/* a dead owner's: never held */
 		return;
 	}
 	k->st.zaps++;
@@ -847,6 +852,17 @@ static void on_peer_reset(struct simk *k, const struct xpmem_chan_peer_reset *r)
 	int i;
 
 	k->st.peer_resets++;
+	/* as an importer: r->peer's segments are unmapped (it may have rebooted) */
+	for (struct import **pp = &k->imports; *pp;) {
+		struct import *im = *pp;
+
+		if (im->owner == r->peer) {
+			*pp = im->next;
+			free(im);
+		} else {
+			pp = &im->next;
+		}
+	}
 	for (i = 0; i < k->nknown && k->known_peer[i] != r->peer; i++)
 		;
 	if (i == k->nknown) {

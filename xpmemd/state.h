@@ -88,6 +88,7 @@ struct dreq {
 	uint64_t deadline;	/* monotonic ns (0: none, our own startup request) */
 	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
+	int zap_owner;		/* ZAP_OWNER of a dead peer: nobody to ack */
 };
 
 /* A REMOTE_FAULT (or REMOTE_GET) of the local kernel waiting for the

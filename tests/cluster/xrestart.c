@@ -12,6 +12,9 @@
  *   the unmapped page; its old permit resolves nothing any more, a new
  *   xpmem_get reads the other pages.
  * With the argument "vm", B's whole partition is killed instead (node_a_vm).
+ * With "owner-vm" the owner's partition is killed instead (node_i_owner_vm):
+ * the importer's mappings of its segment must be gone before its RAM is the
+ * rebooted kernel's.
  * Rendezvous through files in $XPMEM_CLUSTER_DIR.
  */
 #define _GNU_SOURCE
@@ -396,9 +399,116 @@ static int node_b_vm(void)
 		pause();
 }
 
+/*
+ * The owner's partition (node 1) power-cycles while node 0 maps every page of
+ * its segment: node 0's PTEs point at node 1's RAM, which its next kernel
+ * reuses. Once node 0's daemon has declared node 1 dead (its new boot may
+ * run by then), and again once node 1's new daemon is up, no page of the old
+ * attachment may read. Reads before the death is noticed are reported, not
+ * failed: nothing can tell them apart from a live owner's (the residual
+ * window of a reboot faster than heartbeat_ms x dead_after).
+ */
+static int probe_old(volatile char *p, const char *when, int must_fault)
+{
+	char c, label[32];
+	int readable = 0, changed = 0;
+
+	for (unsigned long i = 0; i < NPAGES; i++) {
+		if (try_read(p + i * PAGE, &c))
+			continue;
+		readable++;
+		snprintf(label, sizeof(label), "page %lu of node 1", i);
+		if (strncmp((const char *)p + i * PAGE, label, strlen(label) + 1))
+			changed++;
+	}
+	if (!readable)
+		PASS("%s: every page of the old attachment faults", when);
+	else if (must_fault)
+		FAIL("%s: %d of %d pages of the old attachment still read (%d no longer hold "
+		     "the owner's data: another kernel's memory)", when, readable, NPAGES, changed);
+	else
+		SAY("%s: %d of %d pages of the old attachment still read (%d changed)", when,
+		    readable, NPAGES, changed);
+	return readable;
+}
+
+static int node_i_owner_vm(void)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+	volatile char *p;
+	xpmem_apid_t apid;
+	char line[64], c;
+	double t0;
+	long alive;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	await("w-segid", line, sizeof(line));
+	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDONLY,
+			 XPMEM_PERMIT_MODE, NULL);
+	if (apid == -1)
+		die("xpmem_get");
+	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
+	if (p == (void *)-1)
+		die("xpmem_attach");
+	for (unsigned long i = 0; i < NPAGES; i++) {
+		snprintf(line, sizeof(line), "page %lu of node 1", i);
+		if (try_read(p + i * PAGE, &c) || strcmp((const char *)p + i * PAGE, line)) {
+			FAIL("page %lu of node 1 not readable", i);
+			return 1;
+		}
+	}
+	PASS("mapped every page of node 1's segment; node 1 power-cycles now");
+	publish(".restart-node1", "1\n");
+	await(".killed-node1", NULL, 0);
+	probe_old(p, "node 1 killed, its death not noticed yet", 0);
+
+	t0 = now_ms();
+	while ((alive = ctl_field("status", "peers_alive")) != 0 && now_ms() - t0 < 120000)
+		usleep(100000);
+	if (alive != 0)
+		FAIL("node 1's death not noticed after 120 s (peers_alive %ld)", alive);
+	else
+		probe_old(p, "node 1 declared dead (its new boot may run)", 1);
+
+	await("w-back", NULL, 0);
+	probe_old(p, "node 1 rebooted, its daemon back", 1);
+	xpmem_detach((void *)p);
+	xpmem_release(apid);
+	publish("w-done", "1\n");
+	return fails ? 1 : 0;
+}
+
+static int node_o_owner_vm(void)
+{
+	char *buf;
+	xpmem_segid_t segid;
+
+	if (getenv("XPMEM_RESTARTED")) {
+		PASS("booted again after the power cycle; xpmemd up with a new incarnation");
+		publish("w-back", "1\n");
+		await("w-done", NULL, 0);
+		return 0;
+	}
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap");
+	for (unsigned long i = 0; i < NPAGES; i++)
+		snprintf(buf + i * PAGE, PAGE, "page %lu of node 1", i);
+	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
+	if (segid == -1)
+		die("xpmem_make");
+	publish("w-segid", "%llx\n", (unsigned long long)segid);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	int vm = argc > 1 && !strcmp(argv[1], "vm");
+	int owner_vm = argc > 1 && !strcmp(argv[1], "owner-vm");
 
 	const char *id = getenv("XPMEM_NODE_ID"), *bin = getenv("XPMEM_XPMEMD");
 	char *b;
@@ -413,6 +523,8 @@ int main(int argc, char **argv)
 	free(b);
 	snprintf(tag, sizeof(tag), "node%s", id);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (owner_vm)
+		return atoi(id) == 0 ? node_i_owner_vm() : atoi(id) == 1 ? node_o_owner_vm() : 0;
 	if (atoi(id) == 0)
 		return vm ? node_a_vm() : node_a();
 	if (atoi(id) == 1)

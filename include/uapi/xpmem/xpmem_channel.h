@@ -166,9 +166,13 @@ struct xpmem_chan_frames {
 /*
  * ZAP: drop this node's mappings of [start, start+len) of owner's segid.
  * With XPMEM_CHAN_ZAP_ALL the kernel drops every remote mapping it holds
- * (used by a starting daemon before it announces a new incarnation).
+ * (used by a starting daemon before it announces a new incarnation); with
+ * XPMEM_CHAN_ZAP_OWNER every mapping of owner's segments (segid, start and
+ * len are ignored; sent when owner is declared dead: its frames may belong
+ * to a rebooted kernel by now).
  */
 #define XPMEM_CHAN_ZAP_ALL	0x1
+#define XPMEM_CHAN_ZAP_OWNER	0x2
 struct xpmem_chan_zap {
 	__s64 segid;
 	__u64 start;
@@ -201,7 +205,9 @@ struct xpmem_chan_peer_acked {
  * contact and whenever it changes). Every mapping the peer made under an
  * older incarnation is gone (a starting daemon ZAP_ALLs before it talks), so
  * the kernel releases quarantine held for those mappings and does not
- * quarantine them on a later TIMED_OUT.
+ * quarantine them on a later TIMED_OUT. As an importer, the kernel drops
+ * every mapping of peer's segments: a new incarnation may be a rebooted
+ * partition, whose frames its new kernel reuses (a later fault asks anew).
  */
 struct xpmem_chan_peer_reset {
 	__u64 incarnation;
