@@ -52,7 +52,7 @@ int kout_open(const char *path)
 static void chan_poll_out(struct dstate *d)
 {
 	int want = d->chq.n > 0;
-	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = 1 };
+	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = EV_CHAN };
 
 	if (want == d->chan_pollout || d->epfd <= 0 || d->chan_fd < 0)
 		return;
