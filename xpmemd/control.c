@@ -4,7 +4,7 @@
  * on a local unix socket. There is no network service (docs/security.md).
  *
  * The daemon creates, binds and accepts the socket itself, in its main
- * loop: the socket gets its final mode at bind (umask), and every accepted
+ * loop: the socket gets its final mode and group before listen(), and every accepted
  * connection's SO_PEERCRED (uid, gid) and SO_PEERGROUPS decide which of two
  * gRPC servers gets it (grpc_server_add_channel_from_fd): "admin" (uid 0 or
  * a member of admin_group) or "read-only". A call is judged by the server it
@@ -504,18 +504,18 @@ static int add_server(struct control *c, struct srv *s, int admin)
 }
 
 /*
- * The Management socket, created with its final mode: bound under a umask
- * that leaves exactly `mode`, so there is no moment when it is more open;
- * then given to admin_group (a chown only ever narrows who the group bits
- * admit: before it the group is root's).
+ * The Management socket: bound, given to admin_group, chmod'ed to `mode`,
+ * and only then listen()ed on. A connect() to a unix socket that does not
+ * listen yet is refused, so whatever mode bind() left (the process umask)
+ * never admits anyone. The umask is not touched: it is process-wide and
+ * other threads (the stats writer, libfabric's, gRPC's) create files.
  */
 static int mgmt_listen(const struct xconfig *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = cfg->grpc_socket;
 	struct stat st;
-	mode_t old;
-	int fd, r, e;
+	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_err("grpc_socket %s: path too long for a unix socket", path);
@@ -538,17 +538,22 @@ static int mgmt_listen(const struct xconfig *cfg)
 		log_err("grpc_socket: socket: %s", strerror(errno));
 		return -1;
 	}
-	old = umask(0777 & ~(mode_t)cfg->grpc_socket_mode);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	umask(old);
-	if (r < 0) {
-		log_err("grpc_socket %s: bind: %s", path, strerror(e));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_err("grpc_socket %s: bind: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (cfg->admin_gid >= 0 && lchown(path, (uid_t)-1, (gid_t)cfg->admin_gid) < 0) {
 		log_err("grpc_socket %s: chown to group %lld: %s", path, cfg->admin_gid,
+			strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	/* after the chown (which may clear mode bits); lstat: never a symlink's target */
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    chmod(path, (mode_t)cfg->grpc_socket_mode) < 0) {
+		log_err("grpc_socket %s: chmod %o: %s", path, (unsigned)cfg->grpc_socket_mode,
 			strerror(errno));
 		close(fd);
 		unlink(path);
