@@ -1042,6 +1042,76 @@ static void t_stats_file(const char *bin)
 	cluster_stop(&C);
 }
 
+static int file_has(const char *path, const char *what)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return strstr(buf, what) != NULL;
+}
+
+/* user + system CPU time of pid in clock ticks, -1 if unreadable */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/*
+ * A kernel that never answers a QUERY: the caller gets UNAVAILABLE, and the
+ * daemon gives the query up after QUERY_TIMEOUT_MS (logged) instead of
+ * keeping it waiting forever; its timer does not spin; queries answered
+ * again afterwards work.
+ */
+static void t_query_timeout(const char *bin)
+{
+	char sock[300];
+	long long t0, t1;
+
+	{
+		char *dup = strdup(bin);
+		snprintf(ctl_bin, sizeof(ctl_bin), "%s/xpmemctl", dirname(dup));
+		free(dup);
+	}
+	cluster_init(&C, bin, 2, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	snprintf(sock, sizeof(sock), "-s %s", C.nodes[0].grpc);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_QUERY, 1);
+	for (int i = 0; i < 2; i++)
+		CHECK(ctl("%s segments", sock) == 1 && strstr(out, "UNAVAILABLE") &&
+		      strstr(out, "kernel did not answer"), "unanswered query: %s", out);
+	pump(&C, 200);
+	CHECK(file_has(C.nodes[0].log, "not answered in 4000 ms: given up (2 so far)"),
+	      "the daemon still keeps the unanswered queries");
+	t0 = cpu_ticks(C.nodes[0].pid);
+	pump(&C, 1000);
+	t1 = cpu_ticks(C.nodes[0].pid);
+	CHECK(t0 >= 0 && t1 - t0 < 30, "node 1 used %lld ticks of CPU idle", t1 - t0);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_QUERY, 0);
+	CHECK(ctl("%s segments", sock) == 0 && strstr(out, "0x1000 "), "query after the timeouts");
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -1076,6 +1146,8 @@ int main(int argc, char **argv)
 		t_grants(argv[2]);
 	else if (!strcmp(argv[1], "stale_release"))
 		t_stale_release(argv[2]);
+	else if (!strcmp(argv[1], "query_timeout"))
+		t_query_timeout(argv[2]);
 	else if (!strcmp(argv[1], "stats_file"))
 		t_stats_file(argv[2]);
 	else {
