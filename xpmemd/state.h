@@ -48,6 +48,8 @@ struct peer {
 	struct sendq sq;	/* what the provider could not take yet (sendq.h) */
 	uint32_t n_dreqs;	/* its requests pending at our kernel (cap: max_pending_per_peer) */
 	uint32_t n_rfaults;	/* our kernel's requests pending at it (same cap) */
+	uint32_t chan_queued;	/* its RELEASE_GRANTs waiting in d->chq (same cap) */
+	uint64_t release_warn_at;	/* last warning about dropped RELEASEs */
 	int reset_pending;	/* PEER_RESET not taken by the channel: re-sent */
 	uint64_t refuse_warn_at;	/* monotonic ns of the last warning about the cap */
 	uint64_t ack_warn_at;	/* last warning about its ACKs with an error */

@@ -101,7 +101,7 @@ static void json_counters(json_t *st, const struct dstats *c)
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
-	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
+	S(releases_stale); S(releases_dropped); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
 	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(chan_tx_rejected);
 	S(requests_refused); S(requests_expired); S(kernel_replies_lost);
 #undef S
