@@ -10,6 +10,7 @@
 struct chanq_msg {
 	struct chanq_msg *next;
 	size_t n;
+	uint32_t tag;
 	char buf[];
 };
 
@@ -42,7 +43,19 @@ int chanq_fatal(int err)
 	}
 }
 
+static void msg_done(struct chanq *q, struct chanq_msg *m)
+{
+	if (m->tag && q->done)
+		q->done(q->done_arg, m->tag);
+	free(m);
+}
+
 int chanq_write(struct chanq *q, int fd, const void *buf, size_t n)
+{
+	return chanq_write_tag(q, fd, buf, n, 0);
+}
+
+int chanq_write_tag(struct chanq *q, int fd, const void *buf, size_t n, uint32_t tag)
 {
 	struct chanq_msg *m;
 
@@ -65,6 +78,7 @@ int chanq_write(struct chanq *q, int fd, const void *buf, size_t n)
 	}
 	m->next = NULL;
 	m->n = n;
+	m->tag = tag;
 	memcpy(m->buf, buf, n);
 	if (q->tail)
 		q->tail->next = m;
@@ -94,7 +108,7 @@ int chanq_flush(struct chanq *q, int fd)
 		if (!q->head)
 			q->tail = NULL;
 		q->n--;
-		free(m);
+		msg_done(q, m);
 	}
 	return 0;
 }
@@ -105,7 +119,7 @@ void chanq_clear(struct chanq *q)
 		struct chanq_msg *m = q->head;
 
 		q->head = m->next;
-		free(m);
+		msg_done(q, m);
 	}
 	q->tail = NULL;
 	q->n = 0;

@@ -21,6 +21,11 @@ struct chanq {
 	uint64_t dropped;	/* not written: queue full */
 	uint64_t rejected;	/* refused by the kernel (one message's error) */
 	int last_reject;	/* the errno of the last of those */
+	/* a queued message with a tag left the queue (written, refused or
+	 * cleared): done(done_arg, tag), so its owner can count what it has
+	 * waiting here */
+	void (*done)(void *arg, uint32_t tag);
+	void *done_arg;
 };
 
 /*
@@ -38,6 +43,8 @@ int chanq_fatal(int err);
  * (chanq_fatal() tells which).
  */
 int chanq_write(struct chanq *q, int fd, const void *buf, size_t n);
+/* as chanq_write; if queued, the message carries tag (0: none) to q->done */
+int chanq_write_tag(struct chanq *q, int fd, const void *buf, size_t n, uint32_t tag);
 /* Write what waits until the channel says EAGAIN: 0, or a fatal error. A
  * message the kernel refuses is dropped (rejected, last_reject). */
 int chanq_flush(struct chanq *q, int fd);

@@ -4,7 +4,7 @@
  * on a local unix socket. There is no network service (docs/security.md).
  *
  * The daemon creates, binds and accepts the socket itself, in its main
- * loop: the socket gets its final mode at bind (umask), and every accepted
+ * loop: the socket gets its final mode and group before listen(), and every accepted
  * connection's SO_PEERCRED (uid, gid) and SO_PEERGROUPS decide which of two
  * gRPC servers gets it (grpc_server_add_channel_from_fd): "admin" (uid 0 or
  * a member of admin_group) or "read-only". A call is judged by the server it
@@ -45,6 +45,9 @@
 #include <unistd.h>
 
 #define JOB_TIMEOUT_MS 5000
+/* a QUERY the kernel has not answered (every page) in this long leaves
+ * c->waiting, answered -ETIMEDOUT: before its caller stops waiting */
+#define QUERY_TIMEOUT_MS (JOB_TIMEOUT_MS - 1000)
 /* a management connection is closed after this long without a call, and
  * after MAX_AGE in any case (bounds the fds a local user can hold) */
 #define MGMT_IDLE_MS 30000
@@ -65,6 +68,7 @@ struct job {
 	struct xpmem_chan_record *recs;
 	uint32_t nrecs, total;
 	uint64_t qseq;
+	uint64_t qdeadline;	/* CLOCK_MONOTONIC ns: QUERY_TIMEOUT_MS after the first page */
 	uint64_t fenced_inc;
 	uint32_t released;
 };
@@ -98,6 +102,8 @@ struct control {
 	 */
 	int tfd;
 	int paused;
+	int qtfd;		/* timerfd: the oldest waiting QUERY's deadline */
+	uint64_t queries_expired;
 	uint64_t pauses;
 	uint64_t accepted, accepted_admin, accept_errors;
 };
@@ -170,10 +176,65 @@ static void job_finish(struct control *c, struct job *j)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* qtfd at the earliest deadline in c->waiting (disarmed if none) */
+static void query_timer_arm(struct control *c)
+{
+	struct itimerspec its = { 0 };
+	uint64_t first = 0;
+
+	for (struct job *j = c->waiting; j; j = j->next)
+		if (!first || j->qdeadline < first)
+			first = j->qdeadline;
+	if (first) {
+		its.it_value.tv_sec = (time_t)(first / 1000000000ull);
+		its.it_value.tv_nsec = (long)(first % 1000000000ull);
+	}
+	if (c->qtfd >= 0 && timerfd_settime(c->qtfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_warn("control: query timer: %s", strerror(errno));
+}
+
+/* QUERYs the kernel did not answer in time: out of c->waiting, their
+ * callers answered -ETIMEDOUT (or, if they gave up, freed) */
+static void query_reap(struct control *c)
+{
+	uint64_t now = mono_ns(), n;
+	struct job **pp = &c->waiting;
+
+	if (c->qtfd >= 0 && read(c->qtfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("control: query timer read: %s", strerror(errno));
+	while (*pp) {
+		struct job *j = *pp;
+
+		if (j->qdeadline > now) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		j->next = NULL;
+		c->queries_expired++;
+		log_warn("kernel QUERY %llu not answered in %d ms: given up (%llu so far)",
+			 (unsigned long long)j->qseq, QUERY_TIMEOUT_MS,
+			 (unsigned long long)c->queries_expired);
+		j->error = -ETIMEDOUT;
+		job_finish(c, j);
+	}
+	query_timer_arm(c);
+}
+
 static void query_send(struct control *c, struct job *j)
 {
 	int r;
 
+	if (!j->qdeadline)
+		j->qdeadline = mono_ns() + QUERY_TIMEOUT_MS * 1000000ull;
 	j->q.offset = j->nrecs;
 	r = c->ops->query(c->core, &j->qseq, &j->q);
 	if (r) {
@@ -183,6 +244,7 @@ static void query_send(struct control *c, struct job *j)
 	}
 	j->next = c->waiting;
 	c->waiting = j;
+	query_timer_arm(c);
 }
 
 static void mgmt_accept(struct control *c);
@@ -230,6 +292,7 @@ void control_event(struct control *c)
 	c->queue = NULL;
 	pthread_mutex_unlock(&c->lock);
 	jobs_run(c, list);
+	query_reap(c);	/* always: it also reads qtfd (level-triggered) */
 }
 
 void control_query_reply(void *arg, uint64_t seq, const struct xpmem_chan_query_reply *r)
@@ -504,18 +567,18 @@ static int add_server(struct control *c, struct srv *s, int admin)
 }
 
 /*
- * The Management socket, created with its final mode: bound under a umask
- * that leaves exactly `mode`, so there is no moment when it is more open;
- * then given to admin_group (a chown only ever narrows who the group bits
- * admit: before it the group is root's).
+ * The Management socket: bound, given to admin_group, chmod'ed to `mode`,
+ * and only then listen()ed on. A connect() to a unix socket that does not
+ * listen yet is refused, so whatever mode bind() left (the process umask)
+ * never admits anyone. The umask is not touched: it is process-wide and
+ * other threads (the stats writer, libfabric's, gRPC's) create files.
  */
 static int mgmt_listen(const struct xconfig *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = cfg->grpc_socket;
 	struct stat st;
-	mode_t old;
-	int fd, r, e;
+	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_err("grpc_socket %s: path too long for a unix socket", path);
@@ -538,17 +601,22 @@ static int mgmt_listen(const struct xconfig *cfg)
 		log_err("grpc_socket: socket: %s", strerror(errno));
 		return -1;
 	}
-	old = umask(0777 & ~(mode_t)cfg->grpc_socket_mode);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	umask(old);
-	if (r < 0) {
-		log_err("grpc_socket %s: bind: %s", path, strerror(e));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_err("grpc_socket %s: bind: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (cfg->admin_gid >= 0 && lchown(path, (uid_t)-1, (gid_t)cfg->admin_gid) < 0) {
 		log_err("grpc_socket %s: chown to group %lld: %s", path, cfg->admin_gid,
+			strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	/* after the chown (which may clear mode bits); lstat: never a symlink's target */
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    chmod(path, (mode_t)cfg->grpc_socket_mode) < 0) {
+		log_err("grpc_socket %s: chmod %o: %s", path, (unsigned)cfg->grpc_socket_mode,
 			strerror(errno));
 		close(fd);
 		unlink(path);
@@ -703,7 +771,7 @@ int control_start(struct control **cp, const struct xconfig *cfg, const struct c
 	c->cfg = cfg;
 	c->ops = ops;
 	c->core = core;
-	c->lfd = c->reserve_fd = c->pfd = c->tfd = -1;
+	c->lfd = c->reserve_fd = c->pfd = c->tfd = c->qtfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -712,6 +780,10 @@ int control_start(struct control **cp, const struct xconfig *cfg, const struct c
 		return -1;
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
 	if (epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->efd, &ev) < 0)
+		return -1;
+	c->qtfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 4 };
+	if (c->qtfd < 0 || epoll_ctl(c->pfd, EPOLL_CTL_ADD, c->qtfd, &ev) < 0)
 		return -1;
 	if (!cfg->grpc_socket[0]) {
 		log_info("gRPC control plane disabled");
@@ -810,6 +882,8 @@ void control_stop(struct control *c)
 		close(c->reserve_fd);
 	if (c->tfd >= 0)
 		close(c->tfd);
+	if (c->qtfd >= 0)
+		close(c->qtfd);
 	if (c->pfd >= 0)
 		close(c->pfd);
 	close(c->efd);

@@ -51,6 +51,7 @@ struct dstats {
 	uint64_t releases_rx;		/* RELEASE from peers, sent as RELEASE_GRANT */
 	uint64_t release_errors;	/* ... the kernel refused (RELEASE_GRANT_DONE error) */
 	uint64_t releases_stale;	/* releases of another incarnation's permit, dropped */
+	uint64_t releases_dropped;	/* a peer's RELEASEs over its cap in the channel queue */
 	/* send queues (sendq.h) */
 	uint64_t tx_dropped;		/* messages dropped: queue full, aged, peer dead, ... */
 	uint64_t tx_replies_dropped;	/* ... of them replies (ACK, FAULT_REPLY, GET_REPLY, RELEASE) */

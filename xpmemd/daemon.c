@@ -41,7 +41,6 @@
 #define FAB_PROGRESS_BUDGET 256			/* completions per loop iteration */
 #define STATS_FILE_NS	(50 * 1000000ull)	/* the stats file, at most once per */
 
-enum { EV_CHAN = 1, EV_FAB, EV_SIG, EV_CONTROL, EV_WATCHDOG };	/* epoll data.u32 */
 
 struct loop {
 	struct dstate d;
@@ -127,10 +126,14 @@ static int next_timeout_ms(struct dstate *d, uint64_t now)
 static void stats_tick(struct dstate *d, int force)
 {
 	uint64_t now = now_ns();
+	struct stats_pod *s;
 
 	if (!d->statsw || (!force && (!d->dirty || now < d->next_stats_write)))
 		return;
-	statsw_post(d->statsw, stats_capture(d));
+	s = stats_capture(d);
+	if (!s)
+		return;	/* no memory for the copy: still dirty, tried again */
+	statsw_post(d->statsw, s);
 	d->dirty = 0;
 	d->next_stats_write = now + STATS_FILE_NS;
 }
@@ -377,6 +380,8 @@ static void daemon_stop(struct loop *l)
 
 	control_stop(d->control);
 	d->control = NULL;
+	d->query_reply = NULL;	/* query_arg was the control plane, now freed */
+	d->query_arg = NULL;
 	if (d->ready || d->dirty)
 		stats_tick(d, 1);
 	statsw_stop(d->statsw);	/* after the last copy is written */

@@ -52,7 +52,7 @@ int kout_open(const char *path)
 static void chan_poll_out(struct dstate *d)
 {
 	int want = d->chq.n > 0;
-	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = 1 };
+	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = EV_CHAN };
 
 	if (want == d->chan_pollout || d->epfd <= 0 || d->chan_fd < 0)
 		return;
@@ -68,10 +68,10 @@ static void chan_poll_out(struct dstate *d)
  * for. 0; -ENOBUFS: dropped, the queue is full (counted, logged: the kernel
  * times out what waits for it); another error: the channel failed, the
  * daemon stops (the kernel handles the hangup, docs/protocol.md 3.3). */
-int kout_write(struct dstate *d, const void *buf, size_t n)
+static int kout_write_tag(struct dstate *d, const void *buf, size_t n, uint32_t tag)
 {
 	const struct xpmem_chan_hdr *h = buf;
-	int r = chanq_write(&d->chq, d->chan_fd, buf, n);
+	int r = chanq_write_tag(&d->chq, d->chan_fd, buf, n, tag);
 
 	if (r == -ENOBUFS) {
 		d->st.chan_tx_dropped++;
@@ -100,6 +100,42 @@ int kout_write(struct dstate *d, const void *buf, size_t n)
 		  d->chq.n ? " (queued)" : "");
 	chan_poll_out(d);
 	return 0;
+}
+
+int kout_write(struct dstate *d, const void *buf, size_t n)
+{
+	return kout_write_tag(d, buf, n, 0);
+}
+
+/* a message made on peer `tag`'s behalf left the channel queue */
+static void peer_chan_done(void *arg, uint32_t tag)
+{
+	struct dstate *d = arg;
+
+	for (int i = 0; i < d->npeers; i++)
+		if (d->peers[i].id == tag && d->peers[i].chan_queued) {
+			d->peers[i].chan_queued--;
+			return;
+		}
+}
+
+int kout_send_for(struct dstate *d, struct peer *p, uint16_t type, uint64_t seq,
+		  const void *body, size_t blen)
+{
+	static char buf[XPMEM_CHAN_MAX_MSG];	/* the loop's only */
+	uint64_t queued = d->chq.queued;
+	size_t n;
+	int r;
+
+	if (sizeof(struct xpmem_chan_hdr) + blen > sizeof(buf))
+		return -EMSGSIZE;
+	d->chq.done = peer_chan_done;
+	d->chq.done_arg = d;
+	n = chan_build(buf, type, seq, body, blen, NULL, 0);
+	r = kout_write_tag(d, buf, n, p->id);
+	if (r == 0 && d->chq.queued != queued)
+		p->chan_queued++;	/* waits in the queue, until peer_chan_done */
+	return r;
 }
 
 int kout_send(struct dstate *d, uint16_t type, uint64_t seq, const void *body,

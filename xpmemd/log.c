@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
-int xlog_level = LOG_LVL_INFO;
+atomic_int xlog_level = LOG_LVL_INFO;
 static char prefix[64] = "xpmemd";
 
 void xlog_set_prefix(const char *p)

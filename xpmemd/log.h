@@ -2,9 +2,12 @@
 #ifndef XPMEMD_LOG_H
 #define XPMEMD_LOG_H
 
+#include <stdatomic.h>
+
 enum { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 
-extern int xlog_level;
+/* set on the loop (startup, SIGHUP), read by every thread that logs */
+extern atomic_int xlog_level;
 void xlog_set_prefix(const char *prefix);
 int xlog_parse_level(const char *s);
 void xlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -131,14 +131,26 @@ static grpc_status_code h_status(const struct mgmt_env *e, int admin, const uint
 	return GRPC_STATUS_OK;
 }
 
-static Xpmem__PeerInfo *peer_info(json_t *p)
+/* a window as configured, for admin callers; for others a phys:BASE+SIZE
+ * window is "phys" (a physical address, as seg_from_rec), a PCI address
+ * (what lspci shows anyone) stays */
+static char *window_for(json_t *p, int admin)
+{
+	const char *w = json_string_value(json_object_get(p, "window"));
+
+	if (!admin && w && !strncmp(w, "phys:", 5))
+		return strdup("phys");
+	return jstr(p, "window");
+}
+
+static Xpmem__PeerInfo *peer_info(json_t *p, int admin)
 {
 	Xpmem__PeerInfo *pi = malloc(sizeof(*pi));
 
 	xpmem__peer_info__init(pi);
 	pi->id = (uint32_t)jint(p, "id");
 	pi->address = jstr(p, "address");
-	pi->window = jstr(p, "window");
+	pi->window = window_for(p, admin);
 	pi->alive = json_is_true(json_object_get(p, "alive"));
 	pi->incarnation = jint(p, "incarnation");
 	pi->last_heard_ms = json_integer_value(json_object_get(p, "last_heard_ms"));
@@ -157,7 +169,6 @@ static Xpmem__PeerInfo *peer_info(json_t *p)
 static grpc_status_code h_list_peers(const struct mgmt_env *e, int admin, const uint8_t *req,
 				     size_t len, ProtobufCMessage **resp, char *err, size_t errlen)
 {
-	(void)admin;
 	UNPACK(Xpmem__ListPeersRequest, xpmem__list_peers_request__unpack, in);
 	xpmem__list_peers_request__free_unpacked(in, NULL);
 	json_t *s = snapshot(e, err, errlen), *peers, *p;
@@ -172,7 +183,7 @@ static grpc_status_code h_list_peers(const struct mgmt_env *e, int admin, const 
 	r->n_peers = json_array_size(peers);
 	r->peers = calloc(r->n_peers ? r->n_peers : 1, sizeof(*r->peers));
 	json_array_foreach(peers, i, p)
-		r->peers[i] = peer_info(p);
+		r->peers[i] = peer_info(p, admin);
 	json_decref(s);
 	*resp = &r->base;
 	return GRPC_STATUS_OK;

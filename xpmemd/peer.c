@@ -143,8 +143,17 @@ static void handle_net_release(struct dstate *d, struct peer *p, const struct xw
 		d->st.releases_stale++;
 		return;
 	}
+	/* what waits for the channel on p's behalf is capped (as its requests
+	 * are): a flood of RELEASEs cannot fill the queue other peers need */
+	if (p->chan_queued >= d->cfg->max_pending_per_peer) {
+		d->st.releases_dropped++;
+		if (warn_ok(&p->release_warn_at))
+			log_warn("node %u: %u RELEASEs wait for the kernel already: dropped "
+				 "(releases_dropped counts them all)", p->id, p->chan_queued);
+		return;
+	}
 	d->st.releases_rx++;
-	kout_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);
+	kout_send_for(d, p, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r));
 }
 
 /* a verified message of p's session: handled by type */

@@ -48,9 +48,11 @@ struct peer {
 	struct sendq sq;	/* what the provider could not take yet (sendq.h) */
 	uint32_t n_dreqs;	/* its requests pending at our kernel (cap: max_pending_per_peer) */
 	uint32_t n_rfaults;	/* our kernel's requests pending at it (same cap) */
+	uint32_t chan_queued;	/* its RELEASE_GRANTs waiting in d->chq (same cap) */
+	uint64_t release_warn_at;	/* last warning about dropped RELEASEs */
 	int reset_pending;	/* PEER_RESET not taken by the channel: re-sent */
-	uint64_t refuse_warn_at;
-	uint64_t ack_warn_at;	/* last warning about its ACKs with an error */	/* monotonic ns of the last warning about the cap */
+	uint64_t refuse_warn_at;	/* monotonic ns of the last warning about the cap */
+	uint64_t ack_warn_at;	/* last warning about its ACKs with an error */
 };
 
 /* An INVALIDATE from the local kernel: pending, or timed out and waiting
@@ -101,6 +103,10 @@ struct rfault {
 	uint32_t owner;
 	uint64_t deadline;
 };
+
+/* the epoll data.u32 of each fd in the loop's set (daemon.c); kout.c
+ * re-arms EV_CHAN's EPOLLOUT */
+enum { EV_CHAN = 1, EV_FAB, EV_SIG, EV_CONTROL, EV_WATCHDOG };
 
 struct dstate {
 	struct xconfig *cfg;

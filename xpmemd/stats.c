@@ -9,10 +9,14 @@
 #include "log.h"
 #include "state.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void capture_peer(struct stats_peer *s, const struct peer *p, uint64_t now)
 {
@@ -97,7 +101,7 @@ static void json_counters(json_t *st, const struct dstats *c)
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);
 	S(get_checks); S(windows); S(releases_sent); S(releases_rx); S(release_errors);
-	S(releases_stale); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
+	S(releases_stale); S(releases_dropped); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
 	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(chan_tx_rejected);
 	S(requests_refused); S(requests_expired); S(kernel_replies_lost);
 #undef S
@@ -179,14 +183,53 @@ struct statsw {
 	char path[300], tmp[310];
 };
 
+/* the tmp file, created here and now, 0600 (never followed, never an
+ * existing file: the daemon runs as root): an fd, or -1 (logged). What is
+ * in the way is removed if it is our regular file or a symlink (unlink
+ * removes the link, never its target); anything else stops the write. */
+static int statsw_open_tmp(struct statsw *w)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(w->tmp, &st) == 0) {
+		if (!S_ISLNK(st.st_mode) && (!S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+			log_warn("stats file %s: %s is in the way (not our regular file); "
+				 "not writing", w->path, w->tmp);
+			return -1;
+		}
+		if (unlink(w->tmp) < 0 && errno != ENOENT) {
+			log_warn("stats file %s: unlink %s: %s", w->path, w->tmp, strerror(errno));
+			return -1;
+		}
+	}
+	fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		log_warn("stats file %s: create %s: %s", w->path, w->tmp, strerror(errno));
+	return fd;
+}
+
 static void statsw_write(struct statsw *w, struct stats_pod *s)
 {
 	json_t *o = stats_json(s);
+	int fd, r;
 
 	free(s);
-	if (json_dump_file(o, w->tmp, JSON_INDENT(1)) == 0 && rename(w->tmp, w->path) < 0)
-		log_warn("stats file %s: rename failed", w->path);
+	fd = statsw_open_tmp(w);
+	if (fd < 0) {
+		json_decref(o);
+		return;
+	}
+	r = json_dumpfd(o, fd, JSON_INDENT(1));
 	json_decref(o);
+	if (close(fd) < 0 || r < 0) {
+		log_warn("stats file %s: write %s failed", w->path, w->tmp);
+		if (unlink(w->tmp) < 0)
+			log_warn("stats file %s: unlink %s: %s", w->path, w->tmp, strerror(errno));
+		return;
+	}
+	if (rename(w->tmp, w->path) < 0)
+		log_warn("stats file %s: rename: %s", w->path, strerror(errno));
 }
 
 static void *statsw_thread(void *arg)

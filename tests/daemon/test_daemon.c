@@ -622,6 +622,15 @@ static void t_grpc(const char *bin)
 		      json_integer_value(json_object_get(json_array_get(a, 1), "phys")) == 0,
 		      "physical addresses shown to an unprivileged user");
 		json_decref(a);
+		/* a phys: window is a physical address too (root saw it above) */
+		snprintf(out, sizeof(out), "%s peers", sock);
+		a = ctl_json(out);
+		CHECK(json_array_size(a) == 1 &&
+		      !strcmp(json_string_value(json_object_get(json_array_get(a, 0), "window")),
+			      "phys"), "a peer's physical window shown to an unprivileged user");
+		json_decref(a);
+		CHECK(ctl("%s peers", sock) == 0 && !strstr(out, "0x20000000000"),
+		      "peers table: physical window shown to an unprivileged user");
 		CHECK(ctl("%s fence 2", sock) == 1 && strstr(out, "PERMISSION_DENIED") &&
 		      strstr(out, "Fence changes daemon state: only root or members of "
 			     "admin_group '4242' may call it"),
@@ -978,6 +987,131 @@ static void t_windows(const char *bin)
 	cluster_stop(&C);
 }
 
+/*
+ * The stats file's writer runs as root in a directory that may not be only
+ * root's: a stats.json.tmp planted as a symlink to a victim file is never
+ * followed (the victim is untouched), the file is still written, 0600.
+ * SIGUSR1 only hands a copy to the writer thread: the test waits for the
+ * file to be replaced (a new inode: written to the tmp, renamed).
+ */
+struct ino_arg { int node; ino_t ino; };
+
+static int ino_cond(struct cluster *c, void *a)
+{
+	struct ino_arg *x = a;
+	struct stat st;
+
+	return stat(c->nodes[x->node].stats, &st) == 0 && st.st_ino != x->ino;
+}
+
+static void t_stats_file(const char *bin)
+{
+	static const char victim_text[] = "victim: not the daemon's\n";
+	char tmp[300], victim[300], buf[256];
+	struct ino_arg ia = { 0, 0 };
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	cluster_init(&C, bin, 2, 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", C.nodes[0].stats);
+	snprintf(victim, sizeof(victim), "%s/victim", C.dir);
+	f = fopen(victim, "w");
+	CHECK(f && fputs(victim_text, f) >= 0 && fclose(f) == 0, "victim %s", victim);
+	CHECK(chmod(victim, 0644) == 0, "chmod victim");
+	CHECK(symlink(victim, tmp) == 0, "symlink %s: %s", tmp, strerror(errno));
+	start_all(&C);
+	CHECK(node_stat(&C, 0, "sessions") >= 0, "node 1 wrote no stats file");
+	CHECK(lstat(C.nodes[0].stats, &st) == 0 && S_ISREG(st.st_mode) &&
+	      (st.st_mode & 0777) == 0600 && st.st_uid == geteuid(),
+	      "stats file mode %o", (unsigned)(st.st_mode & 07777));
+	ia.ino = st.st_ino;
+	f = fopen(victim, "r");
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	buf[n] = 0;
+	CHECK(f && fclose(f) == 0, "victim gone");
+	CHECK(!strcmp(buf, victim_text), "the victim was written through the symlink: %.80s", buf);
+	CHECK(stat(victim, &st) == 0 && (st.st_mode & 0777) == 0644, "victim mode %o",
+	      (unsigned)(st.st_mode & 0777));
+	/* SIGUSR1: written by the writer thread, later: wait for the new file */
+	CHECK(kill(C.nodes[0].pid, SIGUSR1) == 0, "SIGUSR1");
+	CHECK(wait_for(&C, ino_cond, &ia, 5000), "SIGUSR1: stats file not rewritten");
+	CHECK(lstat(tmp, &st) < 0 && errno == ENOENT, "tmp left behind");
+	CHECK(stat(C.nodes[0].stats, &st) == 0 && (st.st_mode & 0777) == 0600, "rewritten mode %o",
+	      (unsigned)(st.st_mode & 0777));
+	cluster_stop(&C);
+}
+
+static int file_has(const char *path, const char *what)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return strstr(buf, what) != NULL;
+}
+
+/* user + system CPU time of pid in clock ticks, -1 if unreadable */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/*
+ * A kernel that never answers a QUERY: the caller gets UNAVAILABLE, and the
+ * daemon gives the query up after QUERY_TIMEOUT_MS (logged) instead of
+ * keeping it waiting forever; its timer does not spin; queries answered
+ * again afterwards work.
+ */
+static void t_query_timeout(const char *bin)
+{
+	char sock[300];
+	long long t0, t1;
+
+	{
+		char *dup = strdup(bin);
+		snprintf(ctl_bin, sizeof(ctl_bin), "%s/xpmemctl", dirname(dup));
+		free(dup);
+	}
+	cluster_init(&C, bin, 2, 0);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	start_all(&C);
+	snprintf(sock, sizeof(sock), "-s %s", C.nodes[0].grpc);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_QUERY, 1);
+	for (int i = 0; i < 2; i++)
+		CHECK(ctl("%s segments", sock) == 1 && strstr(out, "UNAVAILABLE") &&
+		      strstr(out, "kernel did not answer"), "unanswered query: %s", out);
+	pump(&C, 200);
+	CHECK(file_has(C.nodes[0].log, "not answered in 4000 ms: given up (2 so far)"),
+	      "the daemon still keeps the unanswered queries");
+	t0 = cpu_ticks(C.nodes[0].pid);
+	pump(&C, 1000);
+	t1 = cpu_ticks(C.nodes[0].pid);
+	CHECK(t0 >= 0 && t1 - t0 < 30, "node 1 used %lld ticks of CPU idle", t1 - t0);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_QUERY, 0);
+	CHECK(ctl("%s segments", sock) == 0 && strstr(out, "0x1000 "), "query after the timeouts");
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -1012,6 +1146,10 @@ int main(int argc, char **argv)
 		t_grants(argv[2]);
 	else if (!strcmp(argv[1], "stale_release"))
 		t_stale_release(argv[2]);
+	else if (!strcmp(argv[1], "query_timeout"))
+		t_query_timeout(argv[2]);
+	else if (!strcmp(argv[1], "stats_file"))
+		t_stats_file(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

@@ -770,6 +770,84 @@ static void t_chaos(const char *bin)
 	relay_close(&R13);
 }
 
+/*
+ * A keyed peer floods RELEASEs while node 1's kernel does not read: each
+ * would be a RELEASE_GRANT in node 1's channel queue, which every peer
+ * shares. Only max_pending_per_peer of them may wait there (the rest are
+ * dropped, releases_dropped), so node 2's GET (a CHECK_GET in the same
+ * queue) still reaches the kernel when it reads again.
+ */
+#define RELEASE_FLOOD 17000	/* more than the channel queue holds (CHANQ_CAP) */
+
+static struct rogue_node rn;
+
+static void rn_idle(void)
+{
+	rogue_node_progress(&rn);
+}
+
+static int rn_established(struct cluster *c, void *a)
+{
+	(void)c;
+	(void)a;
+	return rogue_node_peer(&rn, 1)->established;
+}
+
+static int releases_seen(struct cluster *c, void *a)
+{
+	long long rx = node_stat(c, 0, "releases_rx"), dr = node_stat(c, 0, "releases_dropped");
+
+	return rx >= 0 && dr >= 0 && rx + dr >= *(long long *)a;
+}
+
+static void t_release_flood(const char *bin)
+{
+	struct xw_release rel = { .segid = SEG, .flags = 2, .incarnation = 500 };
+	long long want = RELEASE_FLOOD;
+	struct get_arg a = { 1, 0 };
+	int err = -1;
+
+	cluster_init(&C, bin, 2, 1);	/* nodes 1 and 2 real, node 3 keyed, ours */
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	CHECK(rogue_node_open(&rn, 3, rel.incarnation, C.key[2], C.ports[2]) == 0, "rogue node");
+	CHECK(rogue_node_add_peer(&rn, 1, C.ports[0], C.pub[0]) == 0, "rogue node's peer");
+	harness_idle = rn_idle;
+	start_all(&C);
+	CHECK(wait_for(&C, rn_established, NULL, 5000), "no session with the rogue node");
+	get_and_fault(&C, 1, 0);
+	simk_stall(C.nodes[0].k, 1);
+	for (int i = 0; i < RELEASE_FLOOD; i++) {
+		int r;
+
+		while ((r = rogue_node_send(&rn, 1, XW_RELEASE, 0, &rel, sizeof(rel))) == -ENOBUFS)
+			pump(&C, 1);
+		CHECK(r == 0, "RELEASE #%d: %d", i, r);
+		if (i % 128 == 0)
+			pump(&C, 1);
+	}
+	CHECK(wait_for(&C, releases_seen, &want, 30000), "node 1 got %lld + %lld of %d RELEASEs",
+	      node_stat(&C, 0, "releases_rx"), node_stat(&C, 0, "releases_dropped"),
+	      RELEASE_FLOOD);
+	fprintf(stderr, "node 1: releases_rx %lld, releases_dropped %lld, chan_queue %lld\n",
+		node_stat(&C, 0, "releases_rx"), node_stat(&C, 0, "releases_dropped"),
+		node_stat(&C, 0, "chan_queue"));
+	/* node 2's GET: its CHECK_GET waits in the same queue */
+	a.id = simk_remote_get(C.nodes[1].k, 1, SEG, 2, 1000, 1000);
+	pump(&C, 300);
+	simk_stall(C.nodes[0].k, 0);
+	CHECK(wait_for(&C, get_cond, &a, 20000), "node 2's get never answered");
+	simk_get_state(C.nodes[1].k, a.id, &err, NULL);
+	CHECK(err == 0, "node 2's get behind the flood: error %d", err);
+	CHECK(node_stat(&C, 0, "chan_tx_dropped") == 0, "node 1 dropped %lld channel messages",
+	      node_stat(&C, 0, "chan_tx_dropped"));
+	CHECK(node_stat(&C, 0, "releases_dropped") >= RELEASE_FLOOD / 2,
+	      "releases_dropped %lld", node_stat(&C, 0, "releases_dropped"));
+	harness_idle = NULL;
+	rogue_node_close(&rn);
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -793,6 +871,8 @@ int main(int argc, char **argv)
 		t_isolation(argv[2]);
 	else if (!strcmp(argv[1], "backoff"))
 		t_backoff(argv[2]);
+	else if (!strcmp(argv[1], "release_flood"))
+		t_release_flood(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;
