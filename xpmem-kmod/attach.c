@@ -540,6 +540,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 	pmd_t pmd;
 
 	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR) ||
+	    !pfn_valid(hpfn & ~HMM_PFN_FLAGS) ||
 	    hmm_pfn_to_map_order(hpfn) < PMD_ORDER)
 		return VM_FAULT_FALLBACK;
 	/* no read-only mapping over a writable source (see the PTE path) */
@@ -560,6 +561,10 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 	pfn = page_to_pfn(page) - ((src & ~PMD_MASK) >> PAGE_SHIFT);
 	if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
 		return VM_FAULT_FALLBACK;
+	/*
+	 * write=false inserts with vma->vm_page_prot, which is write-protected
+	 * only because xpmem_vm_ops has ->pfn_mkwrite (writenotify): keep it.
+	 */
 	ret = vmf_insert_pfn_pmd(vmf, pfn, false);
 	if (ret != VM_FAULT_NOPAGE)
 		return ret;
@@ -743,7 +748,8 @@ again:
 		struct page *page;
 		vm_fault_t r;
 
-		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR))
+		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR) ||
+		    !pfn_valid(pfns[i] & ~HMM_PFN_FLAGS))
 			continue;
 		/* See above: no read-only PTE over a writable source. */
 		if (write && !writable)
@@ -786,6 +792,21 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 }
 
 #if XPMEM_PMD_MAPPINGS
+/* Zap the PMD at @haddr of attachment @vma under @seg's lock. */
+static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
+			  unsigned long haddr)
+{
+	unsigned long start = max(haddr, vma->vm_start);
+	unsigned long end = min(haddr + PMD_SIZE, vma->vm_end);
+	struct xpmem_zapper z;
+
+	mutex_lock(&seg->lock);
+	xpmem_zapper_enter(&z);
+	zap_special_vma_range(vma, start, end - start);
+	xpmem_zapper_exit(&z);
+	mutex_unlock(&seg->lock);
+}
+
 /*
  * First fault in an empty PMD of an attachment (the core calls this only
  * there, or on a store to a read-only PMD): map the source's huge page with
@@ -803,12 +824,6 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 
 	if (order != PMD_ORDER)
 		return VM_FAULT_FALLBACK;
-	/*
-	 * A store to a read-only PMD: the core splits it (which zaps a
-	 * special one) and the PTE path decides (pfn_mkwrite rules).
-	 */
-	if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
-		return VM_FAULT_FALLBACK;
 	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
 		return VM_FAULT_SIGBUS;
 	/*
@@ -820,6 +835,18 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
 		release_fault_lock(vmf);
 		return VM_FAULT_RETRY;
+	}
+	/*
+	 * A store to a read-only PMD: zap it here, under seg->lock, and let
+	 * the PTE path decide (pfn_mkwrite rules); the core's split then
+	 * finds nothing. Left to the core, the split could clear the PMD
+	 * between xpmem_insert_pmd()'s read-only insert and its upgrade, a
+	 * racing PTE fault could put a page table there, and the upgrade
+	 * would WARN on it.
+	 */
+	if (!pmd_none(pmdp_get_lockless(vmf->pmd))) {
+		xpmem_zap_pmd(vma, att->seg, haddr);
+		return VM_FAULT_FALLBACK;
 	}
 	if (!att->seg->remote && haddr >= vma->vm_start &&
 	    haddr + PMD_SIZE <= vma->vm_end && IS_ALIGNED(hsrc, PMD_SIZE) &&
