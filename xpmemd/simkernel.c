@@ -557,22 +557,17 @@ size_t simk_import_count(struct simk *k)
 	return n;
 }
 
-uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
-			   uint64_t start, uint64_t len, uint32_t access)
+uint64_t simk_remote_fault_inst(struct simk *k, uint32_t owner, int64_t segid,
+				uint64_t start, uint64_t len, uint32_t access,
+				uint64_t inst)
 {
 	struct fault *f = calloc(1, sizeof(*f));
 	struct xpmem_chan_remote_fault m = { .segid = segid, .start = start, .len = len,
 					     .owner = owner, .access = access,
-					     .owner_instance = k->get_inst };
+					     .owner_instance = inst };
 
 	if (!f)
 		return 0;
-	/* the instance of the permit held on it, as the module's remote segment */
-	for (struct fault *g = k->faults; g; g = g->next)
-		if (g->get && g->held && g->owner == owner && g->segid == segid) {
-			m.owner_instance = g->inst;
-			break;
-		}
 	f->id = ++k->next_seq;
 	f->owner = owner;
 	f->segid = segid;
@@ -585,6 +580,25 @@ uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
 		f->error = -EHOSTDOWN;
 	}
 	return f->id;
+}
+
+uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
+			   uint64_t start, uint64_t len, uint32_t access)
+{
+	uint64_t inst = k->get_inst;
+
+	/* the instance of the permit held on it, as the module's remote segment */
+	for (struct fault *g = k->faults; g; g = g->next)
+		if (g->get && g->held && g->owner == owner && g->segid == segid) {
+			inst = g->inst;
+			break;
+		}
+	return simk_remote_fault_inst(k, owner, segid, start, len, access, inst);
+}
+
+uint64_t simk_instance(const struct simk *k)
+{
+	return k->instance;
 }
 
 int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
