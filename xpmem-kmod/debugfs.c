@@ -2,7 +2,8 @@
 /*
  * /sys/kernel/debug/xpmem/segments: one line per live segment with its
  * fault/mapping/invalidation counters; remote: the same for the remote
- * segments this node attaches (faults = round trips to the owner). Also instantiates the tracepoints.
+ * segments this node attaches (faults: round trips to the owner).
+ * Also instantiates the tracepoints.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
