@@ -811,8 +811,9 @@ static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
  * First fault in an empty PMD of an attachment (the core calls this only
  * there, or on a store to a read-only PMD): map the source's huge page with
  * one PMD if the vma covers the whole 2 MiB, the source range does too at
- * the same alignment, and the source maps it huge; otherwise (and for
- * remote segments) count a fallback and let the PTE path handle the fault.
+ * the same alignment, and the source maps it huge (remote: the owner's
+ * answer is one 2 MiB-aligned physical run, xpmem_remote_huge_fault());
+ * otherwise count a fallback and let the PTE path handle the fault.
  */
 static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -848,10 +849,14 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 		xpmem_zap_pmd(vma, att->seg, haddr);
 		return VM_FAULT_FALLBACK;
 	}
-	if (!att->seg->remote && haddr >= vma->vm_start &&
-	    haddr + PMD_SIZE <= vma->vm_end && IS_ALIGNED(hsrc, PMD_SIZE) &&
-	    hsrc >= att->src_start && hsrc + PMD_SIZE <= att->src_end)
-		ret = xpmem_local_fault(vmf, att, false, true);
+	if (haddr >= vma->vm_start && haddr + PMD_SIZE <= vma->vm_end &&
+	    IS_ALIGNED(hsrc, PMD_SIZE) && hsrc >= att->src_start &&
+	    hsrc + PMD_SIZE <= att->src_end) {
+		if (att->seg->remote)
+			ret = xpmem_remote_huge_fault(vmf, att);
+		else
+			ret = xpmem_local_fault(vmf, att, false, true);
+	}
 	if (ret & VM_FAULT_FALLBACK)
 		atomic64_inc(&att->seg->nr_pmd_fallback);
 	return ret;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /sys/kernel/debug/xpmem/segments: one line per live segment with its
- * fault/mapping/invalidation counters. Also instantiates the tracepoints.
+ * fault/mapping/invalidation counters; remote: the same for the remote
+ * segments this node attaches (faults: round trips to the owner).
+ * Also instantiates the tracepoints.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -20,6 +22,14 @@ static int xpmem_segments_show(struct seq_file *m, void *v)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_segments);
+
+static int xpmem_remote_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "segid owner size faults pages_mapped pages_zapped pmds_mapped pmd_fallbacks\n");
+	xpmem_show_rsegs(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_remote);
 
 static int xpmem_objects_show(struct seq_file *m, void *v)
 {
@@ -44,6 +54,8 @@ void xpmem_debugfs_init(void)
 	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
 	debugfs_create_file("segments", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_segments_fops);
+	debugfs_create_file("remote", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_remote_fops);
 	debugfs_create_file("objects", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_objects_fops);
 	debugfs_create_file("channel", 0444, xpmem_debugfs_dir, NULL,

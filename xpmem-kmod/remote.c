@@ -15,6 +15,7 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
@@ -117,6 +118,28 @@ int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 void xpmem_remote_peer_reset(u32 peer)
 {
 	xpmem_rsegs_zap(false, peer, true, 0, 0, ULONG_MAX);
+}
+
+/**
+ * xpmem_show_rsegs() - one line per remote segment, for debugfs "remote"
+ * @m: the seq_file
+ *
+ * faults counts REMOTE_FAULT round trips (requests to the owner).
+ */
+void xpmem_show_rsegs(struct seq_file *m)
+{
+	struct xpmem_seg *seg;
+
+	mutex_lock(&xpmem_rseg_mutex);
+	list_for_each_entry(seg, &xpmem_rsegs, rseg_node)
+		seq_printf(m, "0x%016llx %u 0x%lx %lld %lld %lld %lld %lld\n",
+			   seg->segid, seg->owner, seg->end,
+			   (long long)atomic64_read(&seg->nr_faults),
+			   (long long)atomic64_read(&seg->nr_mapped),
+			   (long long)atomic64_read(&seg->nr_zapped),
+			   (long long)atomic64_read(&seg->nr_pmd_mapped),
+			   (long long)atomic64_read(&seg->nr_pmd_fallback));
+	mutex_unlock(&xpmem_rseg_mutex);
 }
 
 int xpmem_window_set(u32 peer, u64 base, u64 size)
@@ -299,6 +322,13 @@ struct xpmem_rfault {
 #define XPMEM_MAX_RFAULTS	16
 
 /*
+ * Pages one REMOTE_FAULT asks for at most: a PMD's worth, what one RESOLVE
+ * answers and one FAULT_REPLY carries even as scattered 4 KiB pages.
+ */
+#define XPMEM_MAX_RWINDOW	512
+static_assert(XPMEM_MAX_RWINDOW <= XPMEM_CHAN_MAX_EXTENTS);
+
+/*
  * Has a ZAP since @zseq covered segment offsets [start, end)? ZAPs of other
  * ranges do not make an answer stale, so an owner busy invalidating one
  * part of a segment cannot starve faults on another. Caller: seg->lock.
@@ -361,7 +391,7 @@ void xpmem_rfaults_drop(struct xpmem_att *att)
 static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
 					     unsigned long off, unsigned long n,
 					     bool want_write, bool store,
-					     u64 zseq)
+					     bool ahead, u64 zseq)
 {
 	struct xpmem_chan_remote_fault *req;
 	struct xpmem_chan_frames *fr;
@@ -388,7 +418,8 @@ again:
 	req->owner = seg->owner;
 	req->owner_instance = seg->owner_instance;
 	req->access = XPMEM_CHAN_ACCESS_READ |
-		      (write ? XPMEM_CHAN_ACCESS_WRITE : 0);
+		      (write ? XPMEM_CHAN_ACCESS_WRITE : 0) |
+		      (ahead ? XPMEM_CHAN_ACCESS_AHEAD : 0);
 	atomic64_inc(&seg->nr_faults);
 	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
 			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
@@ -509,6 +540,71 @@ static void xpmem_rfault_keep(struct xpmem_att *att, struct xpmem_rfault *rf)
 	att->nr_rfaults++;
 }
 
+/*
+ * Pages to ask for at segment offset @off: the window doubles, up to
+ * XPMEM_MAX_RWINDOW, while faults come where the previous answer ended
+ * (sequential access) and shrinks back towards fault_window_pages when
+ * they do not. A grown window asks the owner to fault in every page of it
+ * (*@ahead): a sequential reader touches them next. Caller: seg->lock.
+ */
+static unsigned long xpmem_rwin_next(struct xpmem_att *att, unsigned long off,
+				     bool *ahead)
+{
+	unsigned int base = clamp(READ_ONCE(xpmem_fault_window), 1U,
+				  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
+	unsigned int w = max(att->rwin, base);
+
+	lockdep_assert_held(&att->seg->lock);
+	if (att->rnext == off + 1)
+		w = min(w * 2, (unsigned int)XPMEM_MAX_RWINDOW);
+	else
+		w = max(w / 4, base);
+	att->rwin = w;
+	*ahead = w > base;
+	return w;
+}
+
+/*
+ * Ask the owner for @n pages at segment offset @off with the attacher's
+ * mmap_lock dropped, and keep the answer for the retried fault (which
+ * installs it if no ZAP came in between). A failure is noted for the page
+ * at offset @touched: its retried fault fails. Return: VM_FAULT_RETRY.
+ */
+static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
+				     struct xpmem_att *att, unsigned long off,
+				     unsigned long n, unsigned long touched,
+				     bool store, bool ahead, u64 zseq)
+{
+	bool want_write = vmf->vma->vm_flags & VM_WRITE;
+	struct xpmem_seg *seg = att->seg;
+	struct xpmem_rfault *rf;
+
+	/* The vma may go while unlocked; @att and @seg may not. */
+	xpmem_att_get(att);
+	mmap_read_unlock(vmf->vma->vm_mm);
+	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
+	if (!IS_ERR(rf)) {
+		mutex_lock(&seg->lock);
+		if (!att->dead && !seg->dead &&
+		    !xpmem_rfault_stale(seg, off, off + (rf->n << PAGE_SHIFT),
+					zseq)) {
+			att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
+			xpmem_rfault_keep(att, rf);
+			rf = NULL;
+		}
+		mutex_unlock(&seg->lock);
+		kfree(rf);
+	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN) {
+		/* Retried with the error noted: the fault fails then. */
+		mutex_lock(&seg->lock);
+		att->rfault_error = touched + 1;
+		att->rfault_error_zseq = zseq;
+		mutex_unlock(&seg->lock);
+	}
+	xpmem_att_put(att);
+	return VM_FAULT_RETRY;
+}
+
 /**
  * xpmem_remote_fault() - fault on an attachment of a remote segment
  * @vmf: the fault
@@ -531,14 +627,14 @@ static void xpmem_rfault_keep(struct xpmem_att *att, struct xpmem_rfault *rf)
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct mm_struct *mm = vma->vm_mm;
 	struct xpmem_seg *seg = att->seg;
 	bool want_write = vma->vm_flags & VM_WRITE;
 	bool store = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long addr = vmf->address & PAGE_MASK;
 	bool may_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
-	unsigned long off, n, lo, hi;
+	unsigned long off, n, nmax, lo, hi;
 	struct xpmem_rfault *rf;
+	bool ahead;
 	vm_fault_t ret;
 	u64 zseq;
 
@@ -546,13 +642,9 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	      (addr - vma->vm_start);
 	if (off < att->src_start || off >= att->src_end)
 		return VM_FAULT_SIGBUS;
-	n = clamp(READ_ONCE(xpmem_fault_window), 1U,
-		  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
-	n = min(n, (vma->vm_end - addr) >> PAGE_SHIFT);
-	n = min(n, (att->src_end - off) >> PAGE_SHIFT);
 	lo = max(vma->vm_start, addr & PMD_MASK);
 	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
-	n = min(n, (hi - addr) >> PAGE_SHIFT);
+	nmax = min((hi - addr) >> PAGE_SHIFT, (att->src_end - off) >> PAGE_SHIFT);
 	if (xpmem_prealloc_ptes(vma, vmf->pmd, lo, hi))
 		return VM_FAULT_OOM;
 
@@ -583,40 +675,20 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		kfree(rf);
 		return ret;
 	}
+	/* Not allowed to wait: let the caller come back. */
+	if (may_drop && (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_RETRY;
+	}
+	n = min(xpmem_rwin_next(att, off, &ahead), nmax);
 	zseq = seg->zap_seq;
 	mutex_unlock(&seg->lock);
 
-	if (may_drop) {
-		/* Not allowed to wait: let the caller come back. */
-		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
-			return VM_FAULT_RETRY;
-		/* The vma may go while unlocked; @att and @seg may not. */
-		xpmem_att_get(att);
-		mmap_read_unlock(mm);
-		rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
-		if (!IS_ERR(rf)) {
-			mutex_lock(&seg->lock);
-			if (!att->dead && !seg->dead &&
-			    !xpmem_rfault_stale(seg, off,
-						off + (rf->n << PAGE_SHIFT),
-						zseq)) {
-				xpmem_rfault_keep(att, rf);
-				rf = NULL;
-			}
-			mutex_unlock(&seg->lock);
-			kfree(rf);
-		} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN) {
-			/* Retried with the error noted: the fault fails then. */
-			mutex_lock(&seg->lock);
-			att->rfault_error = off + 1;
-			att->rfault_error_zseq = zseq;
-			mutex_unlock(&seg->lock);
-		}
-		xpmem_att_put(att);
-		return VM_FAULT_RETRY;
-	}
+	if (may_drop)
+		return xpmem_rfault_fetch(vmf, att, off, n, off, store, ahead,
+					  zseq);
 
-	rf = xpmem_rfault_ask(seg, off, n, want_write, store, zseq);
+	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
 	if (IS_ERR(rf)) {
 		switch (PTR_ERR(rf)) {
 		case -EINTR:
@@ -629,8 +701,125 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		}
 	}
 	mutex_lock(&seg->lock);
+	att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
 	ret = xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi);
 	mutex_unlock(&seg->lock);
 	kfree(rf);
 	return ret;
 }
+
+#if XPMEM_PMD_MAPPINGS
+/*
+ * Map @rf with one PMD at the faulting PMD (segment offset @hoff) if it is
+ * exactly that: the PMD's 512 pages, one physically contiguous run starting
+ * 2 MiB aligned (the owner's THP or hugetlb page, seen through a window that
+ * is itself 2 MiB aligned: a PCI BAR is aligned to its size), frames that
+ * xpmem_rfault_ask() checked are inside the owner's window. As the local
+ * path (xpmem_insert_pmd()): read-only first, then upgraded if the owner
+ * granted write access and the attachment is writable. Caller: seg->lock,
+ * so no ZAP runs until the PMD is complete.
+ *
+ * Return: VM_FAULT_FALLBACK if @rf is not such a PMD (the caller keeps it for
+ * the PTE path), else the fault's result (@rf is used up).
+ */
+static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
+					   struct xpmem_att *att,
+					   struct xpmem_rfault *rf,
+					   unsigned long hoff)
+{
+	struct xpmem_seg *seg = att->seg;
+	unsigned long pfn, i;
+	vm_fault_t ret;
+	pmd_t pmd;
+
+	lockdep_assert_held(&seg->lock);
+	if (att->dead || seg->dead)
+		return VM_FAULT_SIGBUS;
+	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
+			       rf->zseq))
+		return VM_FAULT_NOPAGE;		/* refault */
+	if (rf->off != hoff || rf->n < PTRS_PER_PMD)
+		return VM_FAULT_FALLBACK;
+	pfn = rf->pfns[0];
+	if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
+		return VM_FAULT_FALLBACK;
+	for (i = 1; i < PTRS_PER_PMD; i++)
+		if (rf->pfns[i] != pfn + i)
+			return VM_FAULT_FALLBACK;
+	ret = vmf_insert_pfn_pmd(vmf, pfn, false);
+	if (ret != VM_FAULT_NOPAGE)
+		return ret;
+	pmd = pmdp_get_lockless(vmf->pmd);
+	if (!pmd_leaf(pmd) || pmd_pfn(pmd) != pfn)
+		return VM_FAULT_FALLBACK;	/* a page table came first */
+	if (rf->writable && (vmf->vma->vm_flags & VM_WRITE)) {
+		ret = vmf_insert_pfn_pmd(vmf, pfn, true);
+		if (ret != VM_FAULT_NOPAGE)
+			return ret;
+	}
+	atomic64_inc(&seg->nr_pmd_mapped);
+	atomic64_add(PTRS_PER_PMD, &seg->nr_mapped);
+	return VM_FAULT_NOPAGE;
+}
+
+/**
+ * xpmem_remote_huge_fault() - first fault in an empty PMD of a remote attachment
+ * @vmf: the fault, under the mmap_lock (not the per-vma lock)
+ * @att: the attachment; its vma covers the whole PMD and so does the
+ *	 attachment's segment range, at the same alignment
+ *
+ * Asks the owner for the PMD's 512 pages in one round trip, every one
+ * faulted in (XPMEM_CHAN_ACCESS_AHEAD), and maps the answer with one PMD
+ * where it is one (xpmem_rfault_install_pmd()). Any other answer is kept
+ * for the PTE path, which the core runs next on VM_FAULT_FALLBACK: it
+ * installs the same answer with PTEs, without another round trip.
+ *
+ * Return: VM_FAULT_NOPAGE, VM_FAULT_RETRY (mmap_lock dropped),
+ * VM_FAULT_FALLBACK or an error.
+ */
+vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct xpmem_seg *seg = att->seg;
+	unsigned long haddr = vmf->address & PMD_MASK;
+	unsigned long hoff, off;
+	bool store = vmf->flags & FAULT_FLAG_WRITE;
+	struct xpmem_rfault *rf;
+	vm_fault_t ret;
+	u64 zseq;
+
+	/* Waiting for the owner needs the mmap_lock dropped. */
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
+	    (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+		return VM_FAULT_FALLBACK;
+	hoff = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
+	       (haddr - vma->vm_start);
+	off = hoff + ((vmf->address & PAGE_MASK) - haddr);
+
+	mutex_lock(&seg->lock);
+	if (att->dead || seg->dead) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_SIGBUS;
+	}
+	/* A failed request or a store's refault: the PTE path's rules. */
+	if (att->rfault_error == off + 1 || att->wr_intent == off + 1) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_FALLBACK;
+	}
+	rf = xpmem_rfault_take(att, off, store);
+	if (rf) {
+		ret = xpmem_rfault_install_pmd(vmf, att, rf, hoff);
+		if (ret == VM_FAULT_FALLBACK) {
+			xpmem_rfault_keep(att, rf);
+			rf = NULL;
+		}
+		mutex_unlock(&seg->lock);
+		kfree(rf);
+		return ret;
+	}
+	zseq = seg->zap_seq;
+	mutex_unlock(&seg->lock);
+	return xpmem_rfault_fetch(vmf, att, hoff, PTRS_PER_PMD, off, store,
+				  true, zseq);
+}
+#endif

@@ -38,7 +38,7 @@
 
 #include "xpmem_private.h"
 
-/* One RESOLVE maps at most this many pages (and 256 extents). */
+/* One RESOLVE maps at most this many pages (XPMEM_CHAN_MAX_EXTENTS extents). */
 #define XPMEM_RESOLVE_MAX_PAGES	512
 /*
  * RESOLVEs queued or running at most; more are answered -EAGAIN, as are
@@ -440,6 +440,27 @@ again:
 	rest.end = min(rest.end, svma->vm_end);
 	if (rest.end <= rest.start)
 		e->npages = 1;
+	/*
+	 * The importer reads ahead (sequentially, or a whole PMD): fault in
+	 * the whole range if every page of it can be; if one cannot, resolve
+	 * as without AHEAD.
+	 */
+	if ((r->access & XPMEM_CHAN_ACCESS_AHEAD) && e->npages > 1) {
+		struct hmm_range all = first;
+
+		all.end = rest.end;
+		err = hmm_range_fault(&all);
+		if (err == -EBUSY) {
+			mmap_read_unlock(seg->mm);
+			cond_resched();
+			goto again;
+		}
+		if (!err) {
+			n = (all.end - all.start) >> PAGE_SHIFT;
+			mmap_read_unlock(seg->mm);
+			goto resolved;
+		}
+	}
 	err = hmm_range_fault(&first);
 	n = 1;
 	if (!err && e->npages > 1) {
@@ -465,6 +486,7 @@ again:
 		goto out;
 	}
 
+resolved:
 	mutex_lock(&seg->lock);
 	if (seg->dead) {
 		mutex_unlock(&seg->lock);
@@ -631,8 +653,10 @@ int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 	struct xpmem_chan_frames fr = { .error = -EINVAL };
 	struct xpmem_resolve_work *w;
 
-	if (r->requester > XPMEM_ID_NODE_MAX || !r->access ||
-	    (r->access & ~(XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE)))
+	if (r->requester > XPMEM_ID_NODE_MAX ||
+	    !(r->access & (XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE)) ||
+	    (r->access & ~(XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE |
+			   XPMEM_CHAN_ACCESS_AHEAD)))
 		goto fail;
 	fr.error = -EAGAIN;
 	if (atomic_inc_return(&xpmem_resolves) > XPMEM_MAX_RESOLVES)

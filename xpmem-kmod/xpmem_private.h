@@ -192,6 +192,8 @@ struct xpmem_att {
 	unsigned long wr_intent;	/* offset + 1 a store wants writable */
 	unsigned long rfault_error;	/* offset + 1 whose request failed */
 	u64 rfault_error_zseq;		/* zap_seq that request was made at */
+	unsigned int rwin;		/* pages the next sequential ask asks */
+	unsigned long rnext;		/* offset + 1 where the last answer ended */
 	/* the user charged for this attachment, and for a big slot (limits.c) */
 	kuid_t charged;
 	bool charged_big;
@@ -234,7 +236,10 @@ struct vm_fault;
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp);
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att);
 void xpmem_remote_put(struct xpmem_seg *seg);
+vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf,
+				   struct xpmem_att *att);
 void xpmem_rfaults_drop(struct xpmem_att *att);
+void xpmem_show_rsegs(struct seq_file *m);
 void xpmem_rfaults_free(struct xpmem_att *att);
 struct xpmem_chan_zap;
 int xpmem_remote_zap(const struct xpmem_chan_zap *z);

@@ -16,6 +16,7 @@ struct dstats {
 	uint64_t remote_faults;		/* REMOTE_FAULT from the kernel */
 	uint64_t fault_errors;
 	uint64_t resolves;		/* RESOLVE sent on behalf of peers */
+	uint64_t fault_replies_trimmed;	/* RESOLVED with more extents than a FAULT_REPLY carries */
 	/* fabric messages dropped (docs/protocol.md 2.4), one counter per reason */
 	uint64_t rx_malformed;		/* format: size, magic, version, type, body */
 	uint64_t rx_forged;		/* HELLO signature or AEAD tag does not verify */

@@ -73,12 +73,18 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 	}
 	/* after its deadline the peer was answered ETIMEDOUT: nothing to send */
 	if (!r->expired && (p = peer_find(d, r->peer))) {
+		/* more extents than one message carries: a prefix of the pages
+		 * (the importer maps in order from start), never an error */
+		uint32_t n = fr->nextents < XW_FAULT_REPLY_EXTENTS ? fr->nextents :
+			     (uint32_t)XW_FAULT_REPLY_EXTENTS;
 		struct xw_fault_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
-					      .error = fr->error, .nextents = fr->nextents };
+					      .error = fr->error, .nextents = n };
 		struct sq_meta m = { .error = fr->error };
 
+		if (n < fr->nextents)
+			d->st.fault_replies_trimmed++;
 		pout_send_m(d, p, &m, XW_FAULT_REPLY, &rep, sizeof(rep), fr->extents,
-			 fr->nextents * sizeof(struct xpmem_chan_extent));
+			 n * sizeof(struct xpmem_chan_extent));
 	}
 	free(r);
 }

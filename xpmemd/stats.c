@@ -96,7 +96,8 @@ static void json_counters(json_t *st, const struct dstats *c)
 	S(tx_no_session); S(hellos_unanswered); S(hellos_duplicate); S(rx_hello_rate);
 	S(rx_hello_budget); S(rx_bad_incarnation);
 	S(invalidations); S(acked); S(timed_out); S(late_acks); S(peer_resets);
-	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(rx_malformed);
+	S(zaps); S(remote_faults); S(fault_errors); S(resolves); S(fault_replies_trimmed);
+	S(rx_malformed);
 	S(rx_forged); S(rx_replayed); S(rx_stale_incarnation); S(rx_unknown_sender);
 	S(rx_misaddressed); S(stale_acks); S(duplicate_acks); S(heartbeats_rx);
 	S(peer_deaths); S(chan_malformed); S(retransmits); S(remote_gets); S(get_errors);

@@ -22,14 +22,19 @@
 /* 3: an ACK may carry an error (not an ack: the importer has not zapped).
  * A version-2 owner would take it for an ack, so versions never mix.
  * 4: REMOTE_FAULT, GET_REPLY and RELEASE carry the owner kernel's instance
- * (a version-3 importer would not send it: every refault would be refused). */
+ * (a version-3 importer would not send it: every refault would be refused),
+ * and a FAULT_REPLY may carry 512 extents (a 2 MiB window of scattered
+ * pages), a message up to XW_MAX_MSG = 8448 bytes, which a version-3
+ * daemon's receive buffers (8192) would truncate. */
 #define XW_VERSION	4
 #define XW_TAG_LEN	16		/* crypto_aead_chacha20poly1305_ietf_ABYTES */
 #define XW_SIG_LEN	64		/* crypto_sign_BYTES */
 #define XW_KEY_LEN	32		/* session key, crypto_aead_chacha20poly1305_ietf_KEYBYTES */
 #define XW_KX_LEN	32		/* crypto_kx_PUBLICKEYBYTES */
 #define XW_MAX_EXTENTS	XPMEM_CHAN_MAX_EXTENTS
-#define XW_MAX_MSG	8192
+/* a FAULT_REPLY of XW_MAX_EXTENTS sealed (8272 bytes) fits, and with rxm's
+ * header still one fabric_buffer_size (>= 9216) buffer */
+#define XW_MAX_MSG	8448
 
 enum xw_type {
 	XW_HELLO	= 1,	/* struct xw_hello, signed (the only unsealed type) */
@@ -131,6 +136,11 @@ struct xw_get_reply {
 	uint64_t size;
 	uint64_t owner_instance;	/* the owner kernel's (CHECK_GET_REPLY) */
 };
+
+/* Extents a sealed FAULT_REPLY can carry (XW_MAX_EXTENTS: all of them). */
+#define XW_FAULT_REPLY_EXTENTS						\
+	((XW_MAX_MSG - sizeof(struct xw_hdr) - sizeof(struct xw_fault_reply) - \
+	  XW_TAG_LEN) / sizeof(struct xpmem_chan_extent))
 
 /* A parsed message. After xw_parse, body points into the received buffer
  * (a HELLO's body, or a sealed message's ciphertext); after xw_open, to the

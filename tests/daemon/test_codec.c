@@ -73,7 +73,8 @@ static void test_wire(void)
 	T(m.body_len == sizeof(iv) && !memcmp(m.body, &iv, sizeof(iv)));
 	T(xw_parse(buf, n, &m) == XW_OK && xw_open(buf, key2, plain, &m) == XW_EFORGED);
 	T(xw_parse(buf, n - 1, &m) == XW_EMALFORMED);
-	{	/* wire version 2 (owners that took an ACK with an error for an
+	{	/* wire version 3 (8192-byte messages: a 512-extent FAULT_REPLY
+		 * does not fit), 2 (owners that took an ACK with an error for an
 		 * ack) and any other version are refused: review finding */
 		struct xw_hdr *wh = (struct xw_hdr *)buf;
 
@@ -101,6 +102,17 @@ static void test_wire(void)
 	T(seal_open(key, key, XW_FAULT_REPLY, &fr, sizeof(fr), ext, sizeof(ext), &m, plain) ==
 	  XW_EMALFORMED);
 	T(seal_open(key, key, XW_HEARTBEAT, &iv, 8, NULL, 0, &m, plain) == XW_EMALFORMED);
+	{	/* a 2 MiB window of scattered pages: 512 extents in one message */
+		static struct xpmem_chan_extent big[XW_MAX_EXTENTS + 1];
+
+		T(XW_MAX_EXTENTS == 512 && XW_FAULT_REPLY_EXTENTS >= XW_MAX_EXTENTS);
+		fr.nextents = XW_MAX_EXTENTS;
+		T(seal_open(key, key, XW_FAULT_REPLY, &fr, sizeof(fr), big,
+			    XW_MAX_EXTENTS * sizeof(big[0]), &m, plain) == XW_OK);
+		fr.nextents = XW_MAX_EXTENTS + 1;	/* over the count limit */
+		T(seal_open(key, key, XW_FAULT_REPLY, &fr, sizeof(fr), big, sizeof(big), &m,
+			    plain) == XW_EMALFORMED);
+	}
 	T(xw_seal(buf, key, 9, XW_FAULT_REPLY, 2, 1, 56, 1, buf, XW_MAX_MSG, NULL, 0) == 0);
 	T(xw_seal(buf, key, 9, XW_HELLO, 2, 1, 56, 1, NULL, 0, NULL, 0) == 0);
 	{	/* remote xpmem_get */

@@ -52,7 +52,8 @@
 
 /* Upper bounds a receiver enforces before trusting counts. */
 #define XPMEM_CHAN_MAX_PEERS	1024
-#define XPMEM_CHAN_MAX_EXTENTS	256
+/* a 2 MiB fault window of scattered 4 KiB pages (512 pages) */
+#define XPMEM_CHAN_MAX_EXTENTS	512
 #define XPMEM_CHAN_MAX_RECORDS	256
 #define XPMEM_CHAN_MAX_MSG	(16 * 1024)
 
@@ -96,6 +97,12 @@ struct xpmem_chan_hdr {
 /* access bits (REMOTE_FAULT, RESOLVE) */
 #define XPMEM_CHAN_ACCESS_READ	0x1
 #define XPMEM_CHAN_ACCESS_WRITE	0x2
+/*
+ * Fault in every page of the range, not only the first (the importer's
+ * access is sequential, or it fills a whole PMD). Without it the owner
+ * faults in the first page and includes the following ones while present.
+ */
+#define XPMEM_CHAN_ACCESS_AHEAD	0x4
 
 /*
  * INVALIDATE: the owner kernel revokes [start, start+len) of segid from the
@@ -365,9 +372,12 @@ struct xpmem_chan_peer_window {
  *   QUERY records) is a byte offset within the segment, page aligned.
  * - ACKED / TIMED_OUT are matched by generation only (seq is not looked at).
  * - RESOLVED may cover only a prefix of the range: the first page is
- *   faulted in, the following ones are included while present in the
- *   source (at most 512 pages and XPMEM_CHAN_MAX_EXTENTS extents); extents
- *   are in order from start.
+ *   faulted in (every page with XPMEM_CHAN_ACCESS_AHEAD, if they all can
+ *   be), the following ones are included while present in the source (at
+ *   most 512 pages and XPMEM_CHAN_MAX_EXTENTS extents: physically
+ *   contiguous pages are one extent, so a THP is one); extents are in order
+ *   from start. A daemon that cannot carry every extent passes on a prefix
+ *   of them (fewer pages, never an error).
  *   FAULT_REPLY extents are mapped in order from the REMOTE_FAULT's start
  *   and must cover its first page; error -EAGAIN makes the importer refault.
  * - INVALIDATE names the union of the reverse-map entries it revokes, which
