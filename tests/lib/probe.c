@@ -55,6 +55,27 @@ int probe_copy(uint64_t *dst, const volatile uint64_t *src, size_t n)
 	return 0;
 }
 
+static __attribute__((noinline)) void copy_bytes(char *dst, const volatile char *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i];
+}
+
+int probe_bytes(void *dst, const volatile void *src, size_t n)
+{
+	sigjmp_buf jb;
+	int sig = sigsetjmp(jb, 1);
+
+	if (sig) {
+		probe_jb = NULL;
+		return sig;
+	}
+	probe_jb = &jb;
+	copy_bytes(dst, src, n);
+	probe_jb = NULL;
+	return 0;
+}
+
 int probe_read(const volatile uint64_t *p, uint64_t *out)
 {
 	return probe_copy(out, p, 1);

@@ -21,6 +21,8 @@ int probe_read(const volatile uint64_t *p, uint64_t *out);
 int probe_write(volatile uint64_t *p, uint64_t v);
 /* Copies @n words from @src word by word; 0, or the signal that stopped it. */
 int probe_copy(uint64_t *dst, const volatile uint64_t *src, size_t n);
+/* The same, byte by byte (@n bytes). */
+int probe_bytes(void *dst, const volatile void *src, size_t n);
 /*
  * Runs fn(arg) with a deadline: 0 if it returned, the signal it raised
  * (SIGBUS, SIGSEGV), or PROBE_HUNG if it was still running after
