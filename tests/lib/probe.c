@@ -32,48 +32,71 @@ int probe_setup(void)
 	return 0;
 }
 
-/* out of line: the accesses happen inside the probe's sigsetjmp frame */
-static __attribute__((noinline)) void copy_words(uint64_t *dst, const volatile uint64_t *src,
-						 size_t n)
+/*
+ * Runs op(arg) with the thread's probe armed: 0, or the signal it raised.
+ * @op runs inside this frame, whose sigsetjmp the handler jumps back to.
+ */
+static int probe_run(void (*op)(void *), void *arg)
 {
-	for (size_t i = 0; i < n; i++)
+	sigjmp_buf jb;
+	int sig = sigsetjmp(jb, 1);
+
+	if (sig) {
+		probe_jb = NULL;
+		return sig;
+	}
+	probe_jb = &jb;
+	op(arg);
+	probe_jb = NULL;
+	return 0;
+}
+
+struct copy {
+	void *dst;
+	const volatile void *src;
+	size_t n;
+	uint64_t v;
+};
+
+static void copy_words(void *a)
+{
+	struct copy *c = a;
+	const volatile uint64_t *src = c->src;
+	uint64_t *dst = c->dst;
+
+	for (size_t i = 0; i < c->n; i++)
 		dst[i] = src[i];
+}
+
+static void copy_bytes(void *a)
+{
+	struct copy *c = a;
+	const volatile char *src = c->src;
+	char *dst = c->dst;
+
+	for (size_t i = 0; i < c->n; i++)
+		dst[i] = src[i];
+}
+
+static void store_word(void *a)
+{
+	struct copy *c = a;
+
+	*(volatile uint64_t *)c->dst = c->v;
 }
 
 int probe_copy(uint64_t *dst, const volatile uint64_t *src, size_t n)
 {
-	sigjmp_buf jb;
-	int sig = sigsetjmp(jb, 1);
+	struct copy c = { .dst = dst, .src = src, .n = n };
 
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	copy_words(dst, src, n);
-	probe_jb = NULL;
-	return 0;
-}
-
-static __attribute__((noinline)) void copy_bytes(char *dst, const volatile char *src, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		dst[i] = src[i];
+	return probe_run(copy_words, &c);
 }
 
 int probe_bytes(void *dst, const volatile void *src, size_t n)
 {
-	sigjmp_buf jb;
-	int sig = sigsetjmp(jb, 1);
+	struct copy c = { .dst = dst, .src = src, .n = n };
 
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	copy_bytes(dst, src, n);
-	probe_jb = NULL;
-	return 0;
+	return probe_run(copy_bytes, &c);
 }
 
 int probe_read(const volatile uint64_t *p, uint64_t *out)
@@ -83,40 +106,40 @@ int probe_read(const volatile uint64_t *p, uint64_t *out)
 
 int probe_write(volatile uint64_t *p, uint64_t v)
 {
-	sigjmp_buf jb;
-	int sig = sigsetjmp(jb, 1);
+	struct copy c = { .dst = (void *)p, .v = v };
 
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
+	return probe_run(store_word, &c);
+}
+
+struct timed {
+	void (*fn)(void *);
+	void *arg;
+	const struct itimerval *it;
+	int timer_err;
+};
+
+static void run_timed(void *a)
+{
+	struct timed *t = a;
+
+	if (setitimer(ITIMER_REAL, t->it, NULL)) {
+		t->timer_err = 1;
+		return;
 	}
-	probe_jb = &jb;
-	*p = v;
-	probe_jb = NULL;
-	return 0;
+	t->fn(t->arg);
 }
 
 int probe_call(void (*fn)(void *), void *arg, unsigned int timeout_ms)
 {
 	struct itimerval off = { { 0, 0 }, { 0, 0 } }, it = off;
-	sigjmp_buf jb;
+	struct timed t = { .fn = fn, .arg = arg, .it = &it };
 	int sig;
 
 	it.it_value.tv_sec = timeout_ms / 1000;
 	it.it_value.tv_usec = (timeout_ms % 1000) * 1000;
-	sig = sigsetjmp(jb, 1);
-	if (sig) {
-		setitimer(ITIMER_REAL, &off, NULL);
-		probe_jb = NULL;
-		return sig == SIGALRM ? PROBE_HUNG : sig;
-	}
-	probe_jb = &jb;
-	if (setitimer(ITIMER_REAL, &it, NULL)) {
-		probe_jb = NULL;
-		return -1;
-	}
-	fn(arg);
+	sig = probe_run(run_timed, &t);
 	setitimer(ITIMER_REAL, &off, NULL);
-	probe_jb = NULL;
-	return 0;
+	if (t.timer_err)
+		return -1;
+	return sig == SIGALRM ? PROBE_HUNG : sig;
 }
