@@ -579,6 +579,25 @@ static long count_in_log(const char *log, const char *what)
 	return n;
 }
 
+/* sd_notify messages on @nfd for @us (until READY=1 if @until_ready),
+ * pumping the kernels: READY=1 seen into *ready, WATCHDOG=1s added to *pings */
+static void read_notify(int nfd, uint64_t us, int until_ready, int *ready, int *pings)
+{
+	char msg[256];
+
+	for (uint64_t t0 = us_now(); !(until_ready && *ready) && us_now() - t0 < us;) {
+		ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
+
+		if (n <= 0) {
+			pump(&C, 5);
+			continue;
+		}
+		msg[n] = 0;
+		*ready |= !!strstr(msg, "READY=1");
+		*pings += !!strstr(msg, "WATCHDOG=1");
+	}
+}
+
 static int connected_cond(struct cluster *c, void *a)
 {
 	(void)c;
@@ -603,7 +622,7 @@ static int hello_held_cond(struct cluster *c, void *a)
 static void t_starting(const char *bin)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char args[300], msg[256];
+	char args[300];
 	int nfd, pings = 0, ready = 0, st = 0;
 	uint64_t t0, took;
 	pid_t pid;
@@ -620,17 +639,7 @@ static void t_starting(const char *bin)
 	node_start(&C, 0);
 	CHECK(unsetenv("WATCHDOG_USEC") == 0, "unsetenv");
 	CHECK(wait_for(&C, hello_held_cond, C.nodes[0].k, 10000), "node 1 sent no HELLO");
-	for (t0 = us_now(); us_now() - t0 < 3000000;) {
-		ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
-
-		if (n <= 0) {
-			pump(&C, 5);
-			continue;
-		}
-		msg[n] = 0;
-		ready |= !!strstr(msg, "READY=1");
-		pings += !!strstr(msg, "WATCHDOG=1");
-	}
+	read_notify(nfd, 3000000, 0, &ready, &pings);
 	CHECK(!ready, "READY=1 before the kernel answered HELLO");
 	CHECK(pings >= 6, "%d WATCHDOG=1 in 3 s of startup: fewer than half of the 12 due", pings);
 	snprintf(args, sizeof(args), "-s %s status", C.nodes[0].grpc);
@@ -646,16 +655,7 @@ static void t_starting(const char *bin)
 		pings);
 	/* the kernel answers: READY=1, the peers meet */
 	simk_hold_hello(C.nodes[0].k, 0);
-	for (t0 = us_now(); !ready && us_now() - t0 < 10000000;) {
-		ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
-
-		if (n <= 0) {
-			pump(&C, 5);
-			continue;
-		}
-		msg[n] = 0;
-		ready |= !!strstr(msg, "READY=1");
-	}
+	read_notify(nfd, 10000000, 1, &ready, &pings);
 	CHECK(ready, "no READY=1 within 10 s of the HELLO_REPLY");
 	CHECK(wait_ready(&C, 15000), "the peers did not meet after the handshake");
 	snprintf(args, sizeof(args), "-s %s -j status", C.nodes[0].grpc);
