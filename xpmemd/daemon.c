@@ -45,6 +45,7 @@
 struct loop {
 	struct dstate d;
 	int sfd, wdfd, stop;
+	int reload_pending;	/* a SIGHUP before ready: reloaded once ready */
 	char host[128], port[16];
 };
 
@@ -58,6 +59,12 @@ static struct stats_pod *op_snapshot(void *core)
 
 static int op_fence(void *core, uint32_t node, uint64_t *fenced_inc, uint32_t *released)
 {
+	struct dstate *d = core;
+
+	/* before the kernel's ZAP_DONE the new incarnation is not ours to
+	 * tell (docs/protocol.md 3.3): no PEER_RESET goes out yet */
+	if (!d->ready)
+		return -EAGAIN;
 	return member_fence(core, node, fenced_inc, released);
 }
 
@@ -107,7 +114,8 @@ static void run_timers(struct dstate *d, uint64_t now)
 
 static int next_timeout_ms(struct dstate *d, uint64_t now)
 {
-	uint64_t next = d->next_heartbeat, q = pout_next(d);
+	/* until ready: no peers to beat for, the handshake's deadline */
+	uint64_t next = d->ready ? d->next_heartbeat : d->start_deadline, q = pout_next(d);
 	struct tnode *t = timerq_top(&d->tq);
 
 	if (t && t->when < next)
@@ -257,7 +265,7 @@ static int loop_setup(struct loop *l)
 	}
 	d->chan_pollout = d->chq.n > 0;
 	if (ep_add(d, d->chan_fd, EPOLLIN | (d->chq.n ? EPOLLOUT : 0), EV_CHAN) ||
-	    ep_add(d, fab_wait_fd(d->fab), EPOLLIN, EV_FAB) || ep_add(d, l->sfd, EPOLLIN, EV_SIG))
+	    ep_add(d, l->sfd, EPOLLIN, EV_SIG))
 		return -1;
 	cfd = control_start(&d->control, d->cfg, &core_ops, d);
 	if (cfd < 0) {
@@ -275,28 +283,48 @@ static int loop_setup(struct loop *l)
 	return 0;
 }
 
-/* everything before the loop: 0, or -1 (logged) */
+/*
+ * Everything before the loop: 0, or -1 (logged). The kernel's handshake is
+ * not waited for here: the loop runs (control plane, watchdog, signals)
+ * while its answers come, and daemon_ready brings the fabric up after them.
+ */
 static int daemon_start(struct loop *l, struct xconfig *cfg)
 {
 	struct dstate *d = &l->d;
-	struct kheld *held = NULL;
 
 	if (core_init(l, cfg) || signals_open(l) || member_init(d))
 		return -1;
 	d->statsw = statsw_start(cfg->stats_file);
-	/* 1. kernel channel, 2. fabric: kernel requests that came meanwhile
-	 * (the replay of quarantined invalidations) wait for the fabric */
-	if (chan_up(d) || kernel_handshake(d, &held) || fabric_up(l)) {
-		kernel_replay(NULL, held);
+	/* 1. kernel channel and its handshake, 2. (daemon_ready) the fabric */
+	if (chan_up(d) || kernel_start(d) || loop_setup(l))
 		return -1;
-	}
-	kernel_replay(d, held);
-	if (loop_setup(l))
+	log_info("node %u: waiting for the kernel's answers (HELLO, ZAP_ALL, %d windows)",
+		 cfg->node_id, d->windows_pending);
+	sd_notifyf(0, "STATUS=node %u, waiting for the kernel", cfg->node_id);
+	stats_tick(d, 1);
+	return 0;
+}
+
+/* The kernel answered the handshake: the fabric, the kernel requests held
+ * meanwhile (the replay of quarantined invalidations), READY. 0, or -1. */
+static int daemon_ready(struct loop *l)
+{
+	struct dstate *d = &l->d;
+	struct xconfig *cfg = d->cfg;
+
+	if (fabric_up(l) || ep_add(d, fab_wait_fd(d->fab), EPOLLIN, EV_FAB))
 		return -1;
+	if (d->n_held)
+		log_info("%u kernel messages held during startup: handled now", d->n_held);
+	kernel_replay(d, 1);
 	log_info("node %u ready: listening on %s, %d peers, incarnation %llu",
 		 cfg->node_id, cfg->listen, d->npeers, (unsigned long long)d->incarnation);
 	sd_notifyf(0, "READY=1\nSTATUS=node %u, %d peers", cfg->node_id, d->npeers);
 	stats_tick(d, 1);
+	if (l->reload_pending) {
+		l->reload_pending = 0;
+		daemon_reload(d);
+	}
 	return 0;
 }
 
@@ -312,6 +340,9 @@ static void on_signals(struct loop *l)
 	while ((r = read(l->sfd, &si, sizeof(si))) == sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			stats_tick(d, 1);
+		} else if (si.ssi_signo == SIGHUP && !d->ready) {
+			log_info("SIGHUP before the kernel answered: reloading once ready");
+			l->reload_pending = 1;
 		} else if (si.ssi_signo == SIGHUP) {
 			daemon_reload(d);
 		} else {
@@ -356,12 +387,24 @@ static void loop_once(struct loop *l)
 	uint64_t now = now_ns();
 	int timeout, n, more;
 
-	more = fab_progress(d->fab, peer_rx, d, FAB_PROGRESS_BUDGET);
-	pout_flush(d);
-	run_timers(d, now_ns());
+	if (!d->ready) {
+		/* startup: the kernel's answers, nothing of the fabric yet */
+		int r = kernel_started(d, now);
+
+		if (r < 0 || (r > 0 && daemon_ready(l))) {
+			d->fatal = 1;
+			return;
+		}
+	}
+	more = 0;
+	if (d->ready) {
+		more = fab_progress(d->fab, peer_rx, d, FAB_PROGRESS_BUDGET);
+		pout_flush(d);
+		run_timers(d, now_ns());
+	}
 	stats_tick(d, 0);
 	timeout = next_timeout_ms(d, now);
-	if (more || (timeout > 0 && !fab_trywait(d->fab)))
+	if (more || (d->ready && timeout > 0 && !fab_trywait(d->fab)))
 		timeout = 0;
 	n = epoll_wait(d->epfd, evs, 8, timeout);
 	if (n < 0 && errno != EINTR) {
@@ -389,6 +432,7 @@ static void daemon_stop(struct loop *l)
 	if (d->chan_fd >= 0 && d->chq.n && chanq_flush(&d->chq, d->chan_fd) == 0 && d->chq.n)
 		log_warn("%u channel messages not written at exit", d->chq.n);
 	chanq_clear(&d->chq);
+	kernel_replay(d, 0);	/* held at a stop during startup: dropped */
 	inval_free_all(d);
 	requests_free_all(d);
 	timerq_free(&d->tq);

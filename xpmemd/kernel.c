@@ -18,7 +18,6 @@
 #include "wire.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -348,6 +347,33 @@ void kernel_dispatch(struct dstate *d, void *buf, size_t n)
 	kernel_handle(d, type, h->seq, chan_body(buf));
 }
 
+/* a message read before the handshake ended: the answers to it (and a
+ * QUERY_REPLY the control plane waits for) are handled, the rest held in
+ * order until kernel_replay; 0, or -1 (out of memory) */
+static int kernel_hold(struct dstate *d, char *buf, size_t n)
+{
+	int t = chan_validate(buf, n);
+	struct kheld *h;
+
+	if (t == XPMEM_CHAN_HELLO_REPLY || t == XPMEM_CHAN_ZAP_DONE ||
+	    t == XPMEM_CHAN_PEER_WINDOW_DONE || t == XPMEM_CHAN_QUERY_REPLY || t < 0) {
+		kernel_dispatch(d, buf, n);
+		return 0;
+	}
+	h = malloc(sizeof(*h) + n);
+	if (!h) {
+		log_err("out of memory holding a kernel message during startup");
+		return -1;
+	}
+	h->next = NULL;
+	h->n = n;
+	memcpy(h->buf, buf, n);
+	*d->held_tail = h;
+	d->held_tail = &h->next;
+	d->n_held++;
+	return 0;
+}
+
 /* returns 0, or -1 when the channel is gone */
 int kernel_read(struct dstate *d)
 {
@@ -364,111 +390,64 @@ int kernel_read(struct dstate *d)
 			return -1;
 		}
 		if (n == 0) {
-			log_err("kernel channel closed");
+			log_err("kernel channel closed%s", d->ready ? "" : " during startup");
 			return -1;
 		}
-		kernel_dispatch(d, buf, (size_t)n);
+		if (d->ready)
+			kernel_dispatch(d, buf, (size_t)n);
+		else if (kernel_hold(d, buf, (size_t)n))
+			return -1;
 	}
 	return 0;
 }
 
-/* HELLO, ZAP_ALL, PEER_WINDOWs: 0, or -1 */
-static int kernel_hello(struct dstate *d)
+int kernel_start(struct dstate *d)
 {
 	struct xpmem_chan_hello h = { .node_id = d->cfg->node_id, .incarnation = d->incarnation };
 	struct xpmem_chan_zap z = { .flags = XPMEM_CHAN_ZAP_ALL };
 	struct dreq *r;
 	int err = 0;
 
+	d->held = NULL;
+	d->held_tail = &d->held;
+	d->start_deadline = now_ns() + STARTUP_NS;
 	kout_send(d, XPMEM_CHAN_HELLO, ++d->dseq, &h, sizeof(h), NULL, 0);
 	r = dreq_new(d, DREQ_ZAP, NULL, &err);
-	if (!r)
+	if (!r) {
+		log_err("startup ZAP_ALL: %s", strerror(-err));
 		return -1;
+	}
 	r->zap_all = 1;
 	kout_send(d, XPMEM_CHAN_ZAP, r->dseq, &z, sizeof(z), NULL, 0);
-	return send_windows(d);
-}
-
-/* one message read during the handshake: an answer to it is handled, the
- * rest held (in order); 0, or -1 (out of memory) */
-static int kernel_hold(struct dstate *d, char *buf, size_t n, struct kheld ***tail)
-{
-	int t = chan_validate(buf, n);
-	struct kheld *h;
-
-	if (t == XPMEM_CHAN_HELLO_REPLY || t == XPMEM_CHAN_ZAP_DONE ||
-	    t == XPMEM_CHAN_PEER_WINDOW_DONE) {
-		kernel_dispatch(d, buf, n);
-		return 0;
-	}
-	h = malloc(sizeof(*h) + n);
-	if (!h)
+	if (send_windows(d)) {
+		log_err("startup PEER_WINDOWs: out of memory or channel error");
 		return -1;
-	h->next = NULL;
-	h->n = n;
-	memcpy(h->buf, buf, n);
-	**tail = h;
-	*tail = &h->next;
-	return 0;
-}
-
-/* one poll of the channel during the handshake: 0, or -1 (logged) */
-static int kernel_wait_once(struct dstate *d, struct kheld ***tail)
-{
-	static char buf[XPMEM_CHAN_MAX_MSG + 1];
-	struct pollfd pfd = { .fd = d->chan_fd, .events = POLLIN | (d->chq.n ? POLLOUT : 0) };
-	int t = poll(&pfd, 1, 100);
-	ssize_t n;
-
-	if (t < 0 && errno != EINTR) {
-		log_err("poll: %s", strerror(errno));
-		return -1;
-	}
-	if (t <= 0)
-		return 0;
-	if (pfd.revents & POLLOUT)
-		kout_flush(d);
-	if (d->fatal)
-		return -1;
-	if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-		return 0;
-	n = read(d->chan_fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
-		log_err("kernel channel closed during startup");
-		return -1;
-	}
-	return kernel_hold(d, buf, (size_t)n, tail) || d->fatal ? -1 : 0;
-}
-
-int kernel_handshake(struct dstate *d, struct kheld **held)
-{
-	uint64_t deadline = now_ns() + STARTUP_NS;
-	struct kheld **tail = held;
-
-	*held = NULL;
-	if (kernel_hello(d))
-		return -1;
-	while (!(d->ready_hello && d->ready_zapped && !d->windows_pending)) {
-		if (now_ns() > deadline) {
-			log_err("kernel did not answer HELLO/ZAP_ALL/PEER_WINDOW");
-			return -1;
-		}
-		if (kernel_wait_once(d, &tail))
-			return -1;
 	}
 	return 0;
 }
 
-void kernel_replay(struct dstate *d, struct kheld *held)
+int kernel_started(struct dstate *d, uint64_t now)
 {
-	while (held) {
-		struct kheld *h = held;
+	if (d->ready_hello && d->ready_zapped && !d->windows_pending)
+		return 1;
+	if (now < d->start_deadline)
+		return 0;
+	log_err("kernel did not answer %s within %llu s",
+		!d->ready_hello ? "HELLO" : !d->ready_zapped ? "ZAP_ALL" : "PEER_WINDOW",
+		STARTUP_NS / 1000000000ull);
+	return -1;
+}
 
-		held = h->next;
-		if (d)
+void kernel_replay(struct dstate *d, int dispatch)
+{
+	while (d->held) {
+		struct kheld *h = d->held;
+
+		d->held = h->next;
+		if (dispatch)
 			kernel_dispatch(d, h->buf, h->n);
 		free(h);
 	}
+	d->held_tail = &d->held;
+	d->n_held = 0;
 }

@@ -325,6 +325,10 @@ static grpc_status_code h_fence(const struct mgmt_env *e, int admin, const uint8
 		snprintf(err, errlen, "node %u is not a configured peer", node);
 		return GRPC_STATUS_NOT_FOUND;
 	}
+	if (rc == -EAGAIN) {
+		snprintf(err, errlen, "starting: the kernel has not answered HELLO/ZAP_ALL yet");
+		return GRPC_STATUS_UNAVAILABLE;
+	}
 	if (rc)
 		return errno_status(rc, err, errlen, "fence");
 	r = malloc(sizeof(*r));

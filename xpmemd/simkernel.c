@@ -119,6 +119,8 @@ struct simk {
 	struct fault *faults;
 	struct held_zap *held;
 	int hold_zaps;
+	int hold_hello, hello_held;	/* simk_hold_hello; a HELLO is waiting */
+	uint64_t hello_seq;		/* the held HELLO's seq */
 	uint64_t ignore;	/* bit t: requests of type t are never answered */
 	int stalled;		/* the channel is not read (simk_stall) */
 	uint32_t known_peer[MAXP];
@@ -1180,6 +1182,20 @@ static void on_hello(struct simk *k, uint64_t seq)
 		send_invalidate(k, q->segid, q->start, q->len, q->peers, q->incs, q->n, q);
 }
 
+void simk_hold_hello(struct simk *k, int hold)
+{
+	k->hold_hello = hold;
+	if (!hold && k->hello_held) {
+		k->hello_held = 0;
+		on_hello(k, k->hello_seq);
+	}
+}
+
+int simk_hello_held(struct simk *k)
+{
+	return k->hello_held;
+}
+
 /* long: one case per channel message type */
 static void dispatch(struct simk *k, char *buf, size_t n)
 {
@@ -1222,7 +1238,12 @@ static void dispatch(struct simk *k, char *buf, size_t n)
 		on_fault_reply(k, h->seq, b);
 		break;
 	case XPMEM_CHAN_HELLO:
-		on_hello(k, h->seq);
+		if (k->hold_hello) {
+			k->hello_held = 1;	/* answered by simk_hold_hello(k, 0) */
+			k->hello_seq = h->seq;
+		} else {
+			on_hello(k, h->seq);
+		}
 		break;
 	case XPMEM_CHAN_PEER_ACKED: {
 		const struct xpmem_chan_peer_acked *pa = b;
@@ -1264,6 +1285,7 @@ static void disconnect(struct simk *k)
 	/* the daemon is gone: nobody will answer, time out pending at once */
 	kernel_timeout_all(k, 0);
 	FREE_LIST(struct held_zap, k->held);
+	k->hello_held = 0;	/* that daemon's HELLO: nobody to answer */
 	for (struct fault *f = k->faults; f; f = f->next)
 		if (!f->done) {
 			f->done = 1;

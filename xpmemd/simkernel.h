@@ -102,6 +102,10 @@ void simk_stall(struct simk *k, int on);
 /* on: requests of channel type `type` (e.g. XPMEM_CHAN_CHECK_GET) are
  * swallowed, never answered (a kernel that loses a reply). */
 void simk_ignore(struct simk *k, int type, int on);
+/* While held, a HELLO is kept unanswered (a kernel that answers late);
+ * off: the held HELLO is answered now. simk_hello_held: one is waiting. */
+void simk_hold_hello(struct simk *k, int hold);
+int simk_hello_held(struct simk *k);
 /* While held, ZAP requests are applied but ZAP_DONE is not sent. */
 void simk_hold_zaps(struct simk *k, int hold);
 

@@ -18,6 +18,8 @@
 #include "wire.h"
 #include <xpmem/xpmem_channel.h>
 
+struct kheld;
+
 struct peer {
 	uint32_t id;
 	char address[128];
@@ -137,7 +139,12 @@ struct dstate {
 	uint64_t next_heartbeat;
 	uint64_t next_stats_write;
 	int dirty, fatal;
+	/* ready: the kernel handshake ended and the fabric is up (daemon.c);
+	 * until then kernel messages other than its answers wait in held */
 	int ready, ready_hello, ready_zapped, windows_pending;
+	uint64_t start_deadline;	/* the handshake's answers are due by */
+	struct kheld *held, **held_tail;
+	unsigned int n_held;
 	struct dstats st;
 	struct control *control;	/* control plane (gRPC) state */
 	struct statsw *statsw;	/* the stats file's writer (NULL: no file) */

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Shared test helpers for tests/api; see testlib.h. */
 #define _GNU_SOURCE
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -89,83 +88,6 @@ int stress_secs(int def)
 	const char *e = getenv("XPMEM_STRESS_SECS");
 
 	return e && atoi(e) > 0 ? atoi(e) : def;
-}
-
-/* ---- fault probes -------------------------------------------------------- */
-
-static __thread sigjmp_buf *volatile probe_jb;
-
-static void probe_handler(int sig, siginfo_t *si, void *uc)
-{
-	(void)si; (void)uc;
-	if (probe_jb)
-		siglongjmp(*probe_jb, sig);
-	if (sig == SIGALRM)	/* a probe_call deadline that came late */
-		return;
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void probe_setup(void)
-{
-	struct sigaction sa = { .sa_sigaction = probe_handler,
-				.sa_flags = SA_SIGINFO | SA_NODEFER };
-
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGALRM, &sa, NULL);
-}
-
-/* One access to *p: a store of *val if @store, else a load into *val. */
-static int probe_access(volatile uint64_t *p, uint64_t *val, int store)
-{
-	sigjmp_buf jb;
-	int sig;
-
-	sig = sigsetjmp(jb, 1);
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	if (store)
-		*p = *val;
-	else
-		*val = *p;
-	probe_jb = NULL;
-	return 0;
-}
-
-int probe_read(volatile uint64_t *p, uint64_t *out)
-{
-	return probe_access(p, out, 0);
-}
-
-int probe_write(volatile uint64_t *p, uint64_t v)
-{
-	return probe_access(p, &v, 1);
-}
-
-int probe_call(void (*fn)(void *), void *arg, unsigned int timeout_ms)
-{
-	struct itimerval off = { { 0, 0 }, { 0, 0 } }, it = off;
-	sigjmp_buf jb;
-	int sig;
-
-	it.it_value.tv_sec = timeout_ms / 1000;
-	it.it_value.tv_usec = (timeout_ms % 1000) * 1000;
-	sig = sigsetjmp(jb, 1);
-	if (sig) {
-		setitimer(ITIMER_REAL, &off, NULL);
-		probe_jb = NULL;
-		return sig == SIGALRM ? PROBE_HUNG : sig;
-	}
-	probe_jb = &jb;
-	setitimer(ITIMER_REAL, &it, NULL);
-	fn(arg);
-	setitimer(ITIMER_REAL, &off, NULL);
-	probe_jb = NULL;
-	return 0;
 }
 
 /* ---- helper processes ---------------------------------------------------- */
@@ -451,7 +373,10 @@ static int run_case(const struct tcase *c, char *why, size_t len)
 	pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0);
-		probe_setup();
+		if (probe_setup()) {
+			perror("sigaction");
+			_exit(1);
+		}
 		_exit(c->fn());
 	}
 	setpgid(pid, pid);

@@ -47,20 +47,9 @@ void tl_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Stress durations scale with XPMEM_STRESS_SECS (seconds, default @def). */
 int stress_secs(int def);
 
-/* ---- fault probes -------------------------------------------------------- */
+/* ---- fault probes: tests/lib/probe.h ------------------------------------- */
 
-/* SIGBUS/SIGSEGV (and SIGALRM, for probe_call) jump back into the probe. */
-void probe_setup(void);
-/* Reads/writes *p; 0, or the signal the access raised. */
-int probe_read(volatile uint64_t *p, uint64_t *out);
-int probe_write(volatile uint64_t *p, uint64_t v);
-/*
- * Runs fn(arg) with a deadline: 0 if it returned, the signal it raised
- * (SIGBUS, SIGSEGV), or PROBE_HUNG if it was still running after
- * @timeout_ms (interrupted by SIGALRM). Single-threaded callers only.
- */
-#define PROBE_HUNG 1000
-int probe_call(void (*fn)(void *), void *arg, unsigned int timeout_ms);
+#include "probe.h"
 
 /* ---- helper processes ---------------------------------------------------- */
 

@@ -35,46 +35,13 @@
 #include <xpmem/xpmem_ioctl.h>
 
 #include "chanlib.h"
+#include "rendezvous.h"
 
 #define PG 4096UL
 #define NPAGES 4
 #define OWNER 1
 #define IMPORTER 2
 
-static const char *dir;
-
-static void publish(const char *name, const char *text)
-{
-	char tmp[600], path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path)) {
-		perror(path);
-		exit(1);
-	}
-}
-
-static void await(const char *name, char *buf, size_t len)
-{
-	char path[512];
-	time_t end = time(NULL) + 60;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	while (!(f = fopen(path, "r"))) {
-		if (time(NULL) > end) {
-			fprintf(stderr, "timed out waiting for %s\n", path);
-			exit(1);
-		}
-		usleep(20000);
-	}
-	if (!fgets(buf, (int)len, f))
-		buf[0] = 0;
-	fclose(f);
-}
 
 static int hello(uint32_t node)
 {
@@ -168,7 +135,7 @@ static int owner(void)
 		 (unsigned long long)kinst());
 	/* What the importer's xpmem_get got from the owner's CHECK_GET. */
 	CHECK(grant(segid, IMPORTER, 1, XPMEM_RDWR) == 0);
-	publish("seg", text);
+	rv_put("seg", "%s", text);
 
 	/* Serve the importer's faults until it says it is done. */
 	for (n = 1; ; n++) {
@@ -180,7 +147,7 @@ static int owner(void)
 		int k;
 
 		snprintf(name, sizeof(name), "fault.%d", n);
-		await(name, buf, sizeof(buf));
+		rv_wait(name, buf, sizeof(buf));
 		if (!strncmp(buf, "done", 4))
 			break;
 		CHECK(sscanf(buf, "%llu %llu %u %llu", &start, &len, &access, &inst) == 4);
@@ -202,7 +169,7 @@ static int owner(void)
 		printf("node0: RESOLVE %llu+%llu access %u -> %s", start, len,
 		       access, text);
 		snprintf(name, sizeof(name), "frames.%d", n);
-		publish(name, text);
+		rv_put(name, "%s", text);
 	}
 
 	/* The importer's store went through the fabric into our page. */
@@ -219,8 +186,8 @@ static int owner(void)
 	snprintf(text, sizeof(text), "%llu %llu %llu\n",
 		 (unsigned long long)inv->generation,
 		 (unsigned long long)inv->start, (unsigned long long)inv->len);
-	publish("inval", text);
-	await("zapped", buf, sizeof(buf));
+	rv_put("inval", "%s", text);
+	rv_wait("zapped", buf, sizeof(buf));
 	{
 		struct pollfd p = { .fd = rep, .events = POLLIN };
 		struct xpmem_chan_acked a = { .generation = inv->generation };
@@ -230,7 +197,7 @@ static int owner(void)
 	}
 	CHECK(read(rep, &c, 1) == 1 && c == 'u');
 	printf("node0: munmap returned after the importer zapped\n");
-	publish("done", "1\n");
+	rv_put("done", "%s", "1\n");
 	CHECK(write(cmd, "q", 1) == 1);
 	CHECK(waitpid(pid, &st, 0) == pid);
 	return 0;
@@ -322,9 +289,9 @@ static int relay_fault(int n, uint32_t want_access)
 		 (unsigned long long)rf->start, (unsigned long long)rf->len,
 		 rf->access, (unsigned long long)rf->owner_instance);
 	snprintf(name, sizeof(name), "fault.%d", n);
-	publish(name, text);
+	rv_put(name, "%s", text);
 	snprintf(name, sizeof(name), "frames.%d", n);
-	await(name, buf, sizeof(buf));
+	rv_wait(name, buf, sizeof(buf));
 	CHECK(sscanf(buf, "%d %u%n", &fr.f.error, &fr.f.nextents, &off) == 2);
 	CHECK(fr.f.nextents <= XPMEM_CHAN_MAX_EXTENTS);
 	s = buf + off;
@@ -358,7 +325,7 @@ static int importer(void)
 	CHECK(cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 5000));
 	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
 
-	await("seg", buf, sizeof(buf));
+	rv_wait("seg", buf, sizeof(buf));
 	CHECK(sscanf(buf, "%" SCNd64 " %lu %llu", &segid, &size, &inst) == 3);
 	gr.owner_instance = inst;	/* what the owner's CHECK_GET_REPLY says */
 	pid = child(importer_fn, &segid, &cmd, &rep);
@@ -379,9 +346,9 @@ static int importer(void)
 	CHECK(write(cmd, "w", 1) == 1);
 	CHECK(read(rep, o, 1) == 1);
 	CHECK(cquiet(200));
-	publish("fault.2", "done\n");
+	rv_put("fault.2", "%s", "done\n");
 
-	await("inval", buf, sizeof(buf));
+	rv_wait("inval", buf, sizeof(buf));
 	CHECK(sscanf(buf, "%llu %llu %llu", &gen, &start, &len) == 3);
 	{
 		struct xpmem_chan_zap z = { .segid = segid, .start = start,
@@ -391,8 +358,8 @@ static int importer(void)
 		CHECK(cexpect(&m, XPMEM_CHAN_ZAP_DONE, 5000));
 		CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
 	}
-	publish("zapped", "1\n");
-	await("done", buf, sizeof(buf));
+	rv_put("zapped", "%s", "1\n");
+	rv_wait("done", buf, sizeof(buf));
 	/* Zapped: the next touch asks again; the owner's pages are gone. */
 	CHECK(write(cmd, "r", 1) == 1);
 	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_FAULT, 10000));
@@ -416,11 +383,11 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	dseq = 0;	/* requests are numbered from 1 */
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!id || !dir) {
+	if (rv_init()) {
 		fprintf(stderr, "run me under tests/vm/run-cluster --no-daemon\n");
 		return 2;
 	}
+	rv_wait_seconds = 60;
 	if (atoi(id) > 1)
 		return 0;	/* two partitions are enough */
 	rc = atoi(id) == 0 ? owner() : importer();

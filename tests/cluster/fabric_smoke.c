@@ -18,13 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
 #define OWNER_WORDS (WORDS / 2)	/* the owner's pattern; replies follow */
 #define REPLY_WORDS 32
 #define WAIT_SECONDS 120
 
-static const char *dir;
 
 static void fail(const char *what)
 {
@@ -40,40 +41,6 @@ static uint64_t pattern(uint64_t nonce, unsigned int i)
 static uint64_t reply(uint64_t nonce, int node, unsigned int i)
 {
 	return ~pattern(nonce + node, i);
-}
-
-static void publish(const char *name, const char *text)
-{
-	char tmp[600], path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		fail(tmp);
-	if (rename(tmp, path))
-		fail(path);
-}
-
-/* Waits for a rendezvous file and returns its first line. */
-static void await(const char *name, char *buf, size_t len)
-{
-	char path[512];
-	time_t end = time(NULL) + WAIT_SECONDS;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	while (!(f = fopen(path, "r"))) {
-		if (time(NULL) > end) {
-			fprintf(stderr, "fabric_smoke: timed out waiting for %s\n", path);
-			exit(1);
-		}
-		usleep(50000);
-	}
-	if (!fgets(buf, (int)len, f))
-		buf[0] = 0;
-	fclose(f);
 }
 
 static uint64_t phys_addr(void *va)
@@ -127,12 +94,12 @@ static int owner(int nodes)
 	for (i = 0; i < WORDS; i++)
 		page[i] = i < OWNER_WORDS ? pattern(nonce, i) : 0;
 	snprintf(text, sizeof(text), "%" PRIx64 " %" PRIx64 "\n", phys_addr(page), nonce);
-	publish("owner", text);
+	rv_put("owner", "%s", text);
 	printf("node0: pattern at physical 0x%" PRIx64 "\n", phys_addr(page));
 
 	for (node = 1; node < nodes; node++) {
 		snprintf(text, sizeof(text), "replied.%d", node);
-		await(text, buf, sizeof(buf));
+		rv_wait(text, buf, sizeof(buf));
 		for (i = 0; i < REPLY_WORDS; i++) {
 			volatile uint64_t *w = &page[OWNER_WORDS + (node - 1) * REPLY_WORDS + i];
 
@@ -153,7 +120,7 @@ static int peer(int node)
 	int fd;
 
 	window_onto_owner(pci, sizeof(pci));
-	await("owner", buf, sizeof(buf));
+	rv_wait("owner", buf, sizeof(buf));
 	if (sscanf(buf, "%" SCNx64 " %" SCNx64, &pa, &nonce) != 2) {
 		fprintf(stderr, "fabric_smoke: bad owner record '%s'\n", buf);
 		return 1;
@@ -174,7 +141,7 @@ static int peer(int node)
 		win[OWNER_WORDS + (node - 1) * REPLY_WORDS + i] = reply(nonce, node, i);
 	__sync_synchronize();
 	snprintf(text, sizeof(text), "replied.%d", node);
-	publish(text, "1\n");
+	rv_put(text, "1\n");
 	return bad ? 1 : 0;
 }
 
@@ -182,10 +149,10 @@ int main(void)
 {
 	const char *id = getenv("XPMEM_NODE_ID"), *n = getenv("XPMEM_NODES");
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!id || !n || !dir) {
+	if (rv_init() || !n) {
 		fprintf(stderr, "fabric_smoke: run me under tests/vm/run-cluster\n");
 		return 2;
 	}
+	rv_wait_seconds = WAIT_SECONDS;
 	return atoi(id) == 0 ? owner(atoi(n)) : peer(atoi(id));
 }

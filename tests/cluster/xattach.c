@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +32,9 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "probe.h"
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define NPAGES 4
 #define WORDS (PAGE / sizeof(uint64_t))
@@ -40,7 +42,6 @@
 #define REPLY_WORDS 32
 #define WAIT_SECONDS 240
 
-static const char *dir;
 static int me, nodes, fails;
 static char tag[32];
 
@@ -73,76 +74,14 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static void publish(const char *name, const char *fmt, ...)
-{
-	char tmp[600], path[512], text[256];
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f))
-		die(tmp);
-	if (rename(tmp, path))
-		die(path);
-}
-
-static void await(const char *name, char *buf, size_t len)
-{
-	char path[512];
-	time_t end = time(NULL) + WAIT_SECONDS;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			if (!buf || fgets(buf, (int)len, f)) {
-				fclose(f);
-				return;
-			}
-			fclose(f);
-		}
-		if (time(NULL) > end) {
-			printf("FAIL %s: no %s after %d s\n", tag, name, WAIT_SECONDS);
-			exit(1);
-		}
-		usleep(20000);
-	}
-}
-
 static void await_all(const char *prefix)
 {
 	char name[64];
 
 	for (int n = 1; n < nodes; n++) {
 		snprintf(name, sizeof(name), "%s-%d", prefix, n);
-		await(name, NULL, 0);
+		rv_wait(name, NULL, 0);
 	}
-}
-
-/* ---- touching memory that may fault ---- */
-
-static sigjmp_buf jb;
-
-static void on_fault(int sig)
-{
-	siglongjmp(jb, sig);
-}
-
-/* 0 if the word could be read (*out set), else the signal */
-static int try_read(volatile uint64_t *p, uint64_t *out)
-{
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig)
-		return sig;
-	*out = *p;
-	return 0;
 }
 
 /* ---- A: the exporter (a child, so the parent outlives it) ---- */
@@ -165,7 +104,7 @@ static int exporter(uint64_t nonce)
 		die("xpmem_make");
 	SAY("exported %d pages at %p as segid %#llx (mode 0600)", NPAGES, (void *)buf,
 	    (unsigned long long)segid);
-	publish("segid", "%llx %llx\n", (unsigned long long)segid, (unsigned long long)nonce);
+	rv_put("segid", "%llx %llx\n", (unsigned long long)segid, (unsigned long long)nonce);
 
 	await_all("attached");
 	for (int n = 1; n < nodes; n++)
@@ -178,7 +117,7 @@ static int exporter(uint64_t nonce)
 
 	for (unsigned int i = 0; i < WORDS; i++)
 		buf[WORDS + i] = pat(nonce + 1, 1, i);
-	publish("rewrote", "1\n");
+	rv_put("rewrote", "1\n");
 	await_all("saw-rewrite");
 
 	t0 = now_us();
@@ -189,7 +128,7 @@ static int exporter(uint64_t nonce)
 	    nodes - 1, t1 - t0);
 	for (unsigned int i = 0; i < WORDS; i++)
 		buf[2 * WORDS + i] = pat(nonce + 2, 2, i);
-	publish("dontneed", "1\n");
+	rv_put("dontneed", "1\n");
 	await_all("saw-dontneed");
 
 	t0 = now_us();
@@ -197,8 +136,8 @@ static int exporter(uint64_t nonce)
 		die("munmap");
 	t1 = now_us();
 	SAY("LATENCY munmap of a page %d remote partition(s) map: %.0f us", nodes - 1, t1 - t0);
-	publish("latency", "%.0f\n", t1 - t0);
-	publish("unmapped", "1\n");
+	rv_put("latency", "%.0f\n", t1 - t0);
+	rv_put("unmapped", "1\n");
 	await_all("saw-unmapped");
 	SAY("exiting with the segment still exported");
 	return fails ? 1 : 0;
@@ -216,7 +155,7 @@ static int owner(void)
 		_exit(exporter(nonce));
 	if (waitpid(pid, &st, 0) != pid)
 		die("waitpid");
-	publish("owner-exited", "1\n");
+	rv_put("owner-exited", "1\n");
 	await_all("done");
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		return 1;
@@ -252,7 +191,7 @@ static int faulting_pages(volatile uint64_t *p, unsigned int from, unsigned int 
 	uint64_t v;
 
 	for (unsigned int pg = from; pg < to; pg++)
-		n += try_read(p + pg * WORDS, &v) != 0;
+		n += probe_read(p + pg * WORDS, &v) != 0;
 	return n;
 }
 
@@ -265,15 +204,13 @@ static int attacher(void)
 	xpmem_apid_t apid;
 	volatile uint64_t *p, *q;
 	unsigned int bad = 0, stale = 0;
-	struct sigaction sa = { .sa_handler = on_fault };
 	double t0;
 	int r, sig;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
+	if (probe_setup())
+		die("sigaction");
 
-	await("segid", line, sizeof(line));
+	rv_wait("segid", line, sizeof(line));
 	if (sscanf(line, "%llx %llx", &segid_u, &nonce_u) != 2)
 		die("bad segid file");
 	segid = (xpmem_segid_t)segid_u;
@@ -303,7 +240,7 @@ static int attacher(void)
 	if (p == (void *)-1)
 		die("xpmem_attach");
 	t0 = now_us();
-	sig = try_read(p, &v);
+	sig = probe_read(p, &v);
 	if (sig) {
 		FAIL("first touch of the attachment: signal %d", sig);
 		exit(1);
@@ -313,7 +250,7 @@ static int attacher(void)
 		for (unsigned int i = 0; i < WORDS; i++) {
 			if (pg == 0 && i >= REPLY_AT)
 				continue;	/* the attachers' replies */
-			if ((sig = try_read(p + pg * WORDS + i, &v))) {
+			if ((sig = probe_read(p + pg * WORDS + i, &v))) {
 				FAIL("page %u faults (signal %d)", pg, sig);
 				exit(1);
 			}
@@ -326,12 +263,12 @@ static int attacher(void)
 	for (unsigned int i = 0; i < REPLY_WORDS; i++)
 		p[REPLY_AT + (me - 1) * REPLY_WORDS + i] = reply(nonce, me, i);
 	snprintf(line, sizeof(line), "attached-%d", me);
-	publish(line, "1\n");
+	rv_put(line, "1\n");
 
-	await("rewrote", NULL, 0);
+	rv_wait("rewrote", NULL, 0);
 	bad = 0;
 	for (unsigned int i = 0; i < WORDS; i++) {
-		if (try_read(p + WORDS + i, &v)) {
+		if (probe_read(p + WORDS + i, &v)) {
 			bad = WORDS;
 			break;
 		}
@@ -342,12 +279,12 @@ static int attacher(void)
 	else
 		PASS("page rewritten in place by node 0: new data seen");
 	snprintf(line, sizeof(line), "saw-rewrite-%d", me);
-	publish(line, "1\n");
+	rv_put(line, "1\n");
 
-	await("dontneed", NULL, 0);
+	rv_wait("dontneed", NULL, 0);
 	bad = stale = 0;
 	for (unsigned int i = 0; i < WORDS; i++) {
-		if ((sig = try_read(p + 2 * WORDS + i, &v))) {
+		if ((sig = probe_read(p + 2 * WORDS + i, &v))) {
 			FAIL("page after MADV_DONTNEED + rewrite faults (signal %d)", sig);
 			bad = 1;
 			break;
@@ -363,10 +300,10 @@ static int attacher(void)
 	else
 		PASS("page dropped (MADV_DONTNEED) and rewritten by node 0: new data, nothing stale");
 	snprintf(line, sizeof(line), "saw-dontneed-%d", me);
-	publish(line, "1\n");
+	rv_put(line, "1\n");
 
-	await("unmapped", NULL, 0);
-	sig = try_read(p + 3 * WORDS, &v);
+	rv_wait("unmapped", NULL, 0);
+	sig = probe_read(p + 3 * WORDS, &v);
 	if (sig)
 		PASS("page node 0 unmapped: access faults (%s)", strsignal(sig));
 	else if (v == pat(nonce, 3, 0))
@@ -378,7 +315,7 @@ static int attacher(void)
 	 * Page 2 is still there. Through the first attachment its fault asks
 	 * for a fault-around window that reaches the unmapped page 3.
 	 */
-	sig = try_read(p + 2 * WORDS, &v);
+	sig = probe_read(p + 2 * WORDS, &v);
 	if (!sig && v == pat(nonce + 2, 2, 0))
 		PASS("page 2 next to the unmapped page 3: current data");
 	else if (sig)
@@ -397,7 +334,7 @@ static int attacher(void)
 		for (unsigned int i = 0; i < WORDS; i++) {
 			if (pg == 0 && i >= REPLY_AT)
 				continue;
-			if (try_read(q + pg * WORDS + i, &v)) {
+			if (probe_read(q + pg * WORDS + i, &v)) {
 				bad += WORDS;
 				break;
 			}
@@ -408,9 +345,9 @@ static int attacher(void)
 	else
 		PASS("second attachment (pages 0-2): current data of node 0");
 	snprintf(line, sizeof(line), "saw-unmapped-%d", me);
-	publish(line, "1\n");
+	rv_put(line, "1\n");
 
-	await("owner-exited", NULL, 0);
+	rv_wait("owner-exited", NULL, 0);
 	r = faulting_pages(p, 0, 3) + faulting_pages(q, 0, 3);
 	if (r == 6)
 		PASS("node 0's exporter exited: every page of the attachment faults");
@@ -422,7 +359,7 @@ static int attacher(void)
 	else
 		FAIL("xpmem_get after the owner exited: %s", apid == -1 ? strerror(errno) : "succeeded");
 	snprintf(line, sizeof(line), "done-%d", me);
-	publish(line, "%d\n", fails);
+	rv_put(line, "%d\n", fails);
 	return fails ? 1 : 0;
 }
 
@@ -430,14 +367,14 @@ int main(void)
 {
 	const char *id = getenv("XPMEM_NODE_ID"), *n = getenv("XPMEM_NODES");
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id || !n) {
+	if (rv_init() || !n) {
 		fprintf(stderr, "xattach: run under tests/vm/run-cluster\n");
 		return 2;
 	}
 	me = atoi(id);
 	nodes = atoi(n);
 	snprintf(tag, sizeof(tag), "node%d", me);
+	rv_wait_seconds = WAIT_SECONDS;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	return me == 0 ? owner() : attacher();
 }

@@ -46,7 +46,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -59,13 +58,15 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "probe.h"
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
 #define WAIT_SECONDS 180
 #define MAGIC 0xc0deULL
 #define HUGE (2UL << 20)
 
-static const char *dir;
 static int me, nodes, passes, fails, conc_seconds = 15;
 static char tag[32];
 
@@ -80,6 +81,12 @@ static void die(const char *what)
 	printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
 	fflush(stdout);
 	exit(1);
+}
+
+/* what a FAIL that exits adds (rv_on_fail): the counts, that failure included */
+static void counts_on_fail(void)
+{
+	printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
 }
 
 /* ---- patterns: magic | generation (24 bits) | page (12) | word (12) ---- */
@@ -126,55 +133,22 @@ static const char *describe(uint64_t v)
 
 static void publish(const char *fmt, ...)
 {
-	char tmp[600], path[512], name[128];
+	char name[128];
 	va_list ap;
-	FILE *f;
 
 	va_start(ap, fmt);
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs("1\n", f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
+	rv_put(name, "1\n");
 }
 
-static void publish_val(const char *name, unsigned long long v)
-{
-	char tmp[600], path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fprintf(f, "%llx\n", v) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
-}
-
+/* the hex value file @name holds, once it exists */
 static unsigned long long await_name(const char *name)
 {
-	char path[512], line[64];
-	time_t end = time(NULL) + WAIT_SECONDS;
+	char line[64];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			char *ok = fgets(line, sizeof(line), f);
-
-			fclose(f);
-			if (ok)
-				return strtoull(line, NULL, 16);
-		}
-		if (time(NULL) > end) {
-			printf("FAIL %s: no %s after %d s\n", tag, name, WAIT_SECONDS);
-			printf("%s: %d passed, %d failed\n", tag, passes, fails + 1);
-			exit(1);
-		}
-		usleep(20000);
-	}
+	rv_wait(name, line, sizeof(line));
+	return strtoull(line, NULL, 16);
 }
 
 static unsigned long long await(const char *fmt, ...)
@@ -199,72 +173,6 @@ static void await_all(const char *step)
 static void ack(const char *step)
 {
 	publish("%s-%d", step, me);
-}
-
-/* ---- fault probes (per thread) ---- */
-
-static __thread sigjmp_buf *volatile probe_jb;
-
-static void probe_handler(int sig, siginfo_t *si, void *uc)
-{
-	(void)si; (void)uc;
-	if (probe_jb)
-		siglongjmp(*probe_jb, sig);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void probe_setup(void)
-{
-	struct sigaction sa = { .sa_sigaction = probe_handler,
-				.sa_flags = SA_SIGINFO | SA_NODEFER };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
-}
-
-static __attribute__((noinline)) void copy_words(uint64_t *dst, const volatile uint64_t *src,
-						 size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		dst[i] = src[i];
-}
-
-/* copy n words from src; 0, or the signal the access raised */
-static int probe_copy(uint64_t *dst, const volatile uint64_t *src, size_t n)
-{
-	sigjmp_buf jb;
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	copy_words(dst, src, n);
-	probe_jb = NULL;
-	return 0;
-}
-
-static int probe_read(const volatile uint64_t *p, uint64_t *out)
-{
-	return probe_copy(out, p, 1);
-}
-
-static int probe_write(volatile uint64_t *p, uint64_t v)
-{
-	sigjmp_buf jb;
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig) {
-		probe_jb = NULL;
-		return sig;
-	}
-	probe_jb = &jb;
-	*p = v;
-	probe_jb = NULL;
-	return 0;
 }
 
 /* ---- B's checks ---- */
@@ -360,7 +268,7 @@ static xpmem_segid_t a_export(const char *name, void *buf, size_t len, int mode)
 
 	if (segid == -1)
 		die("xpmem_make");
-	publish_val(name, (unsigned long long)segid);
+	rv_put(name, "%llx\n", (unsigned long long)segid);
 	return segid;
 }
 
@@ -895,7 +803,7 @@ static void a_thp(void)
 		SKIP("thp: source is NOT a THP (AnonHugePages %ld/%ld kB; "
 		     "/sys/kernel/mm/transparent_hugepage/enabled?): the split is not exercised, "
 		     "the checks still run on 4K pages", kb0, kb1);
-	publish_val("thp-huge", kb0 >= 2048);
+	rv_put("thp-huge", "%llx\n", (unsigned long long)(kb0 >= 2048));
 	s = a_export("thp-seg", buf, NHUGE * HUGE, 0600);
 	await_all("thp-touched");
 	if (madvise(buf + 100 * PAGE, PAGE, MADV_DONTNEED))
@@ -937,7 +845,7 @@ static void a_thp(void)
 	/* the attachers must see these through the new frames */
 	for (unsigned int i = 2 * THP_PAGES; i < ALL_PAGES; i += 64)
 		fill(buf + i * PAGE, GEN(C_THP, 3), i);
-	publish_val("thp-event4", r == 0 && kb2 >= 2048);
+	rv_put("thp-event4", "%llx\n", (unsigned long long)(r == 0 && kb2 >= 2048));
 	await_all("thp-done");
 	xpmem_remove(s);
 	munmap(raw, (NHUGE + 1) * HUGE);
@@ -1119,7 +1027,7 @@ static void a_swap(void)
 	if (swap_on(why, sizeof(why))) {
 		SKIP("swap: cannot enable swap in the guest: %s", why);
 		swap_off();
-		publish_val("swap-seg", 0);
+		rv_put("swap-seg", "%llx\n", (unsigned long long)(0));
 		return;
 	}
 	buf = map_anon(SWAP_PAGES * PAGE);
@@ -1249,7 +1157,7 @@ static void a_migrate(void)
 	await_all("migrate-checked1");
 	for (int i = 0; i < MIG_PAGES; i++)	/* old frames would show gen 1 */
 		fill(buf + i * PAGE, GEN(C_MIGRATE, 2), i);
-	publish_val("migrate-event2", moved);
+	rv_put("migrate-event2", "%llx\n", (unsigned long long)(moved));
 	await_all("migrate-done");
 	if (fd >= 0)
 		close(fd);
@@ -1518,7 +1426,7 @@ static void a_conc(void)
 	    "hole; %llu rewrites in place; %llu MADV_DONTNEED)", (unsigned long long)g - 1,
 	    conc_seconds, (unsigned long long)kinds[0], (unsigned long long)holes,
 	    (unsigned long long)kinds[1], (unsigned long long)kinds[2]);
-	publish_val("conc-gens", g);
+	rv_put("conc-gens", "%llx\n", (unsigned long long)(g));
 	await_all("conc-done");
 	xpmem_remove(s);
 	munmap(buf, 2 * PAGE);
@@ -1765,11 +1673,11 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--selftest")) {
 		snprintf(tag, sizeof(tag), "selftest");
-		probe_setup();
+		if (probe_setup())
+			die("sigaction");
 		return selftest();
 	}
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id || !n) {
+	if (rv_init() || !n) {
 		fprintf(stderr, "xcoherence: run under tests/vm/run-cluster\n");
 		return 2;
 	}
@@ -1778,8 +1686,11 @@ int main(int argc, char **argv)
 	me = atoi(id);
 	nodes = atoi(n);
 	snprintf(tag, sizeof(tag), "node%d", me);
+	rv_wait_seconds = WAIT_SECONDS;
+	rv_on_fail = counts_on_fail;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	probe_setup();
+	if (probe_setup())
+		die("sigaction");
 	if (me == 0)
 		owner();
 	else

@@ -31,6 +31,7 @@
 #include <xpmem.h>
 
 #include "clusterlib.h"
+#include "rendezvous.h"
 
 #define PAGE 4096UL
 #define NPAGES 4
@@ -40,45 +41,6 @@ static char ctl[512];
 static uint64_t word(unsigned int i)
 {
 	return 0x4772616e74000000ULL | i;	/* "Grant" */
-}
-
-/* `xpmemctl -j CMD`: count of @key in its output, -1 if it failed. */
-static long ctl_count(const char *cmd, const char *key)
-{
-	char line[4096], run[700];
-	long n = 0;
-	FILE *f;
-
-	snprintf(run, sizeof(run), "%s -t 3000 -j %s 2>/dev/null", ctl, cmd);
-	f = popen(run, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		for (char *p = line; (p = strstr(p, key)); p += strlen(key))
-			n++;
-	return pclose(f) == 0 ? n : -1;
-}
-
-/* An integer field of `xpmemctl -j CMD`, -1 if absent. */
-static long ctl_field(const char *cmd, const char *name)
-{
-	char line[4096], key[80], run[700];
-	long v = -1;
-	FILE *f;
-
-	snprintf(run, sizeof(run), "%s -t 3000 -j %s 2>/dev/null", ctl, cmd);
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	f = popen(run, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, key);
-
-		if (p)
-			v = strtol(p + strlen(key), NULL, 10);
-	}
-	pclose(f);
-	return v;
 }
 
 /* "grants N" of /sys/kernel/debug/xpmem/channel, -1 if unreadable. */
@@ -129,7 +91,7 @@ static void owner(void)
 	publish("g-seg", text);
 
 	free(await("g-mapped"));
-	n = ctl_count("mappings 2", "\"segid\"");
+	n = rv_ctl_count(ctl, "mappings 2", "\"segid\"");
 	g = debugfs_grants();
 	if (n >= 1 && g == 1)
 		PASS("node 2 maps R (%ld mapping(s) in xpmemctl mappings), one grant", n);
@@ -140,7 +102,7 @@ static void owner(void)
 
 	free(await("g-released"));
 	for (double end = now() + 30; now() < end; usleep(100000)) {
-		n = ctl_count("mappings 2", "\"segid\"");
+		n = rv_ctl_count(ctl, "mappings 2", "\"segid\"");
 		g = debugfs_grants();
 		if (n == 0 && g == 0)
 			break;
@@ -149,15 +111,15 @@ static void owner(void)
 		PASS("after node 2's xpmem_release: its grant and its mappings are gone");
 	else
 		FAIL("after node 2's xpmem_release: %ld mapping(s), %ld grant(s) left", n, g);
-	if (ctl_field("stats", "releases_rx") >= 1 && ctl_field("stats", "release_errors") == 0)
-		PASS("xpmemd: releases_rx %ld, release_errors 0", ctl_field("stats", "releases_rx"));
+	if (rv_ctl_field(ctl, "stats", "releases_rx") >= 1 && rv_ctl_field(ctl, "stats", "release_errors") == 0)
+		PASS("xpmemd: releases_rx %ld, release_errors 0", rv_ctl_field(ctl, "stats", "releases_rx"));
 	else
 		FAIL("xpmemd: releases_rx %ld, release_errors %ld",
-		     ctl_field("stats", "releases_rx"), ctl_field("stats", "release_errors"));
-	if (ctl_field("stats", "quarantine_entries") == 0)
+		     rv_ctl_field(ctl, "stats", "releases_rx"), rv_ctl_field(ctl, "stats", "release_errors"));
+	if (rv_ctl_field(ctl, "stats", "quarantine_entries") == 0)
 		PASS("nothing quarantined (node 2 acked the revocation)");
 	else
-		FAIL("quarantine_entries %ld", ctl_field("stats", "quarantine_entries"));
+		FAIL("quarantine_entries %ld", rv_ctl_field(ctl, "stats", "quarantine_entries"));
 	for (unsigned int i = 0; i < NPAGES * PAGE / 8; i++)
 		bad += r[i] != word(i);
 	if (!bad && !p[0])

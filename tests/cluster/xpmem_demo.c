@@ -21,13 +21,14 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define NPAGES 64
 #define ROUNDS 5
 #define FIRST 8			/* the pages A unmaps: FIRST .. FIRST+ROUNDS-1 */
 #define IDLE_PAGE 48		/* a page B never maps (baseline) */
 
-static const char *dir;
 static int me;
 
 static void die(const char *what)
@@ -36,40 +37,21 @@ static void die(const char *what)
 	exit(1);
 }
 
+/* the demo's rendezvous files are $XPMEM_CLUSTER_DIR/demo-NAME */
 static void put(const char *name, const char *text)
 {
-	char tmp[600], path[512];
-	FILE *f;
+	char path[64];
 
-	snprintf(path, sizeof(path), "%s/demo-%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
+	snprintf(path, sizeof(path), "demo-%s", name);
+	rv_put(path, "%s", text);
 }
 
 static void get(const char *name, char *buf, size_t len)
 {
-	char path[512];
-	time_t end = time(NULL) + 240;
+	char path[64];
 
-	snprintf(path, sizeof(path), "%s/demo-%s", dir, name);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			char *ok = buf ? fgets(buf, (int)len, f) : (char *)path;
-
-			fclose(f);
-			if (ok)
-				return;
-		}
-		if (time(NULL) > end) {
-			printf("partition %d: gave up waiting for %s\n", me, name);
-			exit(1);
-		}
-		usleep(10000);
-	}
+	snprintf(path, sizeof(path), "demo-%s", name);
+	rv_wait(path, buf, len);
 }
 
 static double now_us(void)
@@ -193,12 +175,12 @@ int main(void)
 {
 	const char *id = getenv("XPMEM_NODE_ID");
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id) {
+	if (rv_init() || !id) {
 		fprintf(stderr, "xpmem_demo: run under tests/vm/run-cluster\n");
 		return 2;
 	}
 	me = atoi(id);
+	rv_wait_seconds = 240;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (me == 0)
 		return partition_a();

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -33,11 +32,13 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "probe.h"
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define NPAGES 4
 #define WAIT_SECONDS 240
 
-static const char *dir;
 static char ctl[512], tag[16];
 static int fails;
 
@@ -49,72 +50,6 @@ static void die(const char *what)
 {
 	printf("FAIL %s: %s: %s\n", tag, what, strerror(errno));
 	exit(1);
-}
-
-static void publish(const char *name, const char *fmt, ...)
-{
-	char tmp[600], path[512], text[128];
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
-}
-
-static void await(const char *name, char *buf, size_t len)
-{
-	char path[512];
-	time_t end = time(NULL) + WAIT_SECONDS;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-
-		if (f) {
-			char *ok = buf ? fgets(buf, (int)len, f) : path;
-
-			fclose(f);
-			if (ok)
-				return;
-		}
-		if (time(NULL) > end) {
-			printf("FAIL %s: no %s after %d s\n", tag, name, WAIT_SECONDS);
-			exit(1);
-		}
-		usleep(20000);
-	}
-}
-
-/* a field of `xpmemctl -j CMD` (integer; true = 1, false = 0), -1 if absent */
-static long ctl_field(const char *cmd, const char *name)
-{
-	char line[512], key[80], run[700];
-	long v = -1;
-	FILE *f;
-
-	snprintf(run, sizeof(run), "%s -t 3000 -j %s 2>/dev/null", ctl, cmd);
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	f = popen(run, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, key);
-
-		if (!p)
-			continue;
-		p += strlen(key);
-		while (*p == ' ')
-			p++;
-		v = !strncmp(p, "true", 4) ? 1 : !strncmp(p, "false", 5) ? 0 : strtol(p, NULL, 10);
-	}
-	pclose(f);
-	return v;
 }
 
 static double now_ms(void)
@@ -139,7 +74,7 @@ static char *export_pages(const char *name)
 	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
 	if (segid == -1)
 		die("xpmem_make");
-	publish(name, "%llx\n", (unsigned long long)segid);
+	rv_put(name, "%llx\n", (unsigned long long)segid);
 	return buf;
 }
 
@@ -149,58 +84,41 @@ static int node_a(void)
 	double t0, t;
 	long q = -1;
 
-	await("r-daemon-killed", NULL, 0);
+	rv_wait("r-daemon-killed", NULL, 0);
 
 	t0 = now_ms();
 	if (munmap(buf, PAGE))
 		die("munmap");
 	t = now_ms() - t0;
 	SAY("munmap of a page node 1 maps, node 1's xpmemd dead: %.0f ms (ack timeout 1000 ms)", t);
-	q = ctl_field("stats", "quarantine_entries");
+	q = rv_ctl_field(ctl, "stats", "quarantine_entries");
 	if (q >= 1)
 		PASS("invalidation timed out: %ld quarantined range(s) (xpmemctl stats)", q);
 	else
 		FAIL("no quarantine after the timed-out invalidation (quarantine_entries %ld, "
-		     "timed_out %ld)", q, ctl_field("stats", "timed_out"));
+		     "timed_out %ld)", q, rv_ctl_field(ctl, "stats", "timed_out"));
 	/* status says so too (rmmod's refusal: vm-quarantine-unload) */
-	if (ctl_field("status", "quarantine_entries") == q &&
-	    ctl_field("status", "quarantine_pages") >= 1)
+	if (rv_ctl_field(ctl, "status", "quarantine_entries") == q &&
+	    rv_ctl_field(ctl, "status", "quarantine_pages") >= 1)
 		PASS("xpmemctl status shows the quarantine (%ld range(s))", q);
 	else
 		FAIL("xpmemctl status: quarantine_entries %ld pages %ld, want %ld and >= 1",
-		     ctl_field("status", "quarantine_entries"),
-		     ctl_field("status", "quarantine_pages"), q);
-	publish("r-unmapped", "1\n");
+		     rv_ctl_field(ctl, "status", "quarantine_entries"),
+		     rv_ctl_field(ctl, "status", "quarantine_pages"), q);
+	rv_put("r-unmapped", "1\n");
 
-	await("r-restarted", NULL, 0);
+	rv_wait("r-restarted", NULL, 0);
 	t0 = now_ms();
-	while ((q = ctl_field("stats", "quarantine_entries")) != 0 && now_ms() - t0 < 30000)
+	while ((q = rv_ctl_field(ctl, "stats", "quarantine_entries")) != 0 && now_ms() - t0 < 30000)
 		usleep(100000);
 	if (q == 0)
 		PASS("node 1's xpmemd came back with a new incarnation: quarantine released "
 		     "after %.0f ms", now_ms() - t0);
 	else
 		FAIL("quarantine not released after node 1's restart (%ld entries)", q);
-	publish("r-a-checked", "1\n");
-	await("r-done", NULL, 0);
+	rv_put("r-a-checked", "1\n");
+	rv_wait("r-done", NULL, 0);
 	return fails ? 1 : 0;
-}
-
-static sigjmp_buf jb;
-
-static void on_fault(int sig)
-{
-	siglongjmp(jb, sig);
-}
-
-static int try_read(volatile char *p, char *out)
-{
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig)
-		return sig;
-	*out = *p;
-	return 0;
 }
 
 /*
@@ -214,7 +132,7 @@ static volatile char *attach_pages(const char *name)
 	char line[64], c;
 	int sig;
 
-	await(name, line, sizeof(line));
+	rv_wait(name, line, sizeof(line));
 	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR, XPMEM_PERMIT_MODE,
 			 NULL);
 	if (apid == -1)
@@ -222,7 +140,7 @@ static volatile char *attach_pages(const char *name)
 	p = xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 }, NPAGES * PAGE, NULL);
 	if (p == (void *)-1)
 		die("xpmem_attach");
-	if ((sig = try_read(p, &c)) || strcmp((const char *)p, "page 0 of node 0")) {
+	if ((sig = probe_bytes(&c, p, 1)) || strcmp((const char *)p, "page 0 of node 0")) {
 		FAIL("page 0 of node 0 not readable (signal %d)", sig);
 		return NULL;
 	}
@@ -255,7 +173,6 @@ static pid_t start_daemon(void)
 static int node_b(void)
 {
 	const char *pidfile = getenv("XPMEM_DAEMON_PIDFILE");
-	struct sigaction sa = { .sa_handler = on_fault };
 	volatile char *p;
 	pid_t dpid;
 	char c;
@@ -263,9 +180,8 @@ static int node_b(void)
 	int sig;
 	double t0;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
+	if (probe_setup())
+		die("sigaction");
 	if (!pidfile || !(f = fopen(pidfile, "r")) || fscanf(f, "%d", &dpid) != 1)
 		die("daemon pid file");
 	fclose(f);
@@ -278,29 +194,29 @@ static int node_b(void)
 		die("kill xpmemd");
 	usleep(500000);
 	SAY("killed xpmemd (pid %d) while mapping node 0's page", dpid);
-	publish("r-daemon-killed", "1\n");
-	await("r-unmapped", NULL, 0);
+	rv_put("r-daemon-killed", "1\n");
+	rv_wait("r-unmapped", NULL, 0);
 
 	t0 = now_ms();
 	dpid = start_daemon();
 	f = fopen(pidfile, "w");
 	if (!f || fprintf(f, "%d\n", dpid) < 0 || fclose(f))
 		die(pidfile);
-	while (ctl_field("status", "ready") != 1 && now_ms() - t0 < 60000)
+	while (rv_ctl_field(ctl, "status", "ready") != 1 && now_ms() - t0 < 60000)
 		usleep(200000);
-	while (ctl_field("status", "peers_alive") < 1 && now_ms() - t0 < 60000)
+	while (rv_ctl_field(ctl, "status", "peers_alive") < 1 && now_ms() - t0 < 60000)
 		usleep(200000);
-	if (ctl_field("status", "peers_alive") < 1) {
+	if (rv_ctl_field(ctl, "status", "peers_alive") < 1) {
 		FAIL("restarted xpmemd not ready with its peer after 60 s");
-		publish("r-restarted", "1\n");
-		publish("r-done", "1\n");
+		rv_put("r-restarted", "1\n");
+		rv_put("r-done", "1\n");
 		return 1;
 	}
 	PASS("xpmemd restarted (pid %d), ready after %.0f ms", dpid, now_ms() - t0);
-	publish("r-restarted", "1\n");
-	await("r-a-checked", NULL, 0);
+	rv_put("r-restarted", "1\n");
+	rv_wait("r-a-checked", NULL, 0);
 
-	sig = try_read(p, &c);
+	sig = probe_bytes(&c, p, 1);
 	if (sig)
 		PASS("the page node 0 unmapped faults after the restart (%s)", strsignal(sig));
 	else
@@ -311,7 +227,7 @@ static int node_b(void)
 	 * it dropped when the new one appeared: the old permit resolves
 	 * nothing any more (issue 15); a new xpmem_get does.
 	 */
-	sig = try_read(p + PAGE, &c);
+	sig = probe_bytes(&c, p + PAGE, 1);
 	if (sig)
 		PASS("page 1 through the permit of the old incarnation faults (%s)",
 		     strsignal(sig));
@@ -321,19 +237,19 @@ static int node_b(void)
 		char line[64];
 		xpmem_apid_t apid;
 
-		await("r-segid", line, sizeof(line));
+		rv_wait("r-segid", line, sizeof(line));
 		apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDWR,
 				 XPMEM_PERMIT_MODE, NULL);
 		p = apid == -1 ? (void *)-1 :
 		    xpmem_attach((struct xpmem_addr){ .apid = apid, .offset = 0 },
 				 NPAGES * PAGE, NULL);
 	}
-	sig = p != (void *)-1 ? try_read(p + PAGE, &c) : -1;
+	sig = p != (void *)-1 ? probe_bytes(&c, p + PAGE, 1) : -1;
 	if (!sig && !strcmp((const char *)p + PAGE, "page 1 of node 0"))
 		PASS("page 1 of node 0 readable again through the new daemon (a new get)");
 	else
 		FAIL("page 1 of node 0 after the restart and a new get: signal %d", sig);
-	publish("r-done", "1\n");
+	rv_put("r-done", "1\n");
 	return fails ? 1 : 0;
 }
 
@@ -349,7 +265,7 @@ static int node_a_vm(void)
 	double t0, t;
 	long q;
 
-	await(".killed-node1", NULL, 0);
+	rv_wait(".killed-node1", NULL, 0);
 
 	t0 = now_ms();
 	if (munmap(buf, PAGE))
@@ -359,42 +275,40 @@ static int node_a_vm(void)
 		PASS("munmap of a page the dead partition mapped returned in %.0f ms (ack timeout 1000 ms)", t);
 	else
 		FAIL("munmap with a dead peer took %.0f ms (ack timeout 1000 ms)", t);
-	q = ctl_field("stats", "quarantine_entries");
+	q = rv_ctl_field(ctl, "stats", "quarantine_entries");
 	if (q >= 1)
 		PASS("the page went to quarantine (%ld range(s))", q);
 	else
 		FAIL("no quarantine after the dead partition's timeout (quarantine_entries %ld)", q);
 
 	t0 = now_ms();
-	while ((q = ctl_field("stats", "quarantine_entries")) != 0 && now_ms() - t0 < 180000)
+	while ((q = rv_ctl_field(ctl, "stats", "quarantine_entries")) != 0 && now_ms() - t0 < 180000)
 		usleep(250000);
 	if (q == 0)
 		PASS("node 1 rebooted and rejoined: quarantine drained to 0 after %.0f s",
 		     (now_ms() - t0) / 1000);
 	else
 		FAIL("quarantine not drained 180 s after node 1's reboot (%ld entries)", q);
-	publish("v-done", "1\n");
+	rv_put("v-done", "1\n");
 	return fails ? 1 : 0;
 }
 
 static int node_b_vm(void)
 {
-	struct sigaction sa = { .sa_handler = on_fault };
 	volatile char *p;
 
 	if (getenv("XPMEM_RESTARTED")) {
 		PASS("booted again after the power cycle; xpmemd up with a new incarnation");
-		await("v-done", NULL, 0);
+		rv_wait("v-done", NULL, 0);
 		return 0;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
+	if (probe_setup())
+		die("sigaction");
 	p = attach_pages("v-segid");
 	if (!p)
 		return 1;
 	PASS("mapped node 0's page 0; asking for this partition to be killed");
-	publish(".restart-node1", "1\n");
+	rv_put(".restart-node1", "1\n");
 	for (;;)
 		pause();
 }
@@ -414,7 +328,7 @@ static int probe_old(volatile char *p, const char *when, int must_fault)
 	int readable = 0, changed = 0;
 
 	for (unsigned long i = 0; i < NPAGES; i++) {
-		if (try_read(p + i * PAGE, &c))
+		if (probe_bytes(&c, p + i * PAGE, 1))
 			continue;
 		readable++;
 		snprintf(label, sizeof(label), "page %lu of node 1", i);
@@ -434,17 +348,15 @@ static int probe_old(volatile char *p, const char *when, int must_fault)
 
 static int node_i_owner_vm(void)
 {
-	struct sigaction sa = { .sa_handler = on_fault };
 	volatile char *p;
 	xpmem_apid_t apid;
 	char line[64], c;
 	double t0;
 	long alive;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
-	await("w-segid", line, sizeof(line));
+	if (probe_setup())
+		die("sigaction");
+	rv_wait("w-segid", line, sizeof(line));
 	apid = xpmem_get((xpmem_segid_t)strtoull(line, NULL, 16), XPMEM_RDONLY,
 			 XPMEM_PERMIT_MODE, NULL);
 	if (apid == -1)
@@ -454,29 +366,29 @@ static int node_i_owner_vm(void)
 		die("xpmem_attach");
 	for (unsigned long i = 0; i < NPAGES; i++) {
 		snprintf(line, sizeof(line), "page %lu of node 1", i);
-		if (try_read(p + i * PAGE, &c) || strcmp((const char *)p + i * PAGE, line)) {
+		if (probe_bytes(&c, p + i * PAGE, 1) || strcmp((const char *)p + i * PAGE, line)) {
 			FAIL("page %lu of node 1 not readable", i);
 			return 1;
 		}
 	}
 	PASS("mapped every page of node 1's segment; node 1 power-cycles now");
-	publish(".restart-node1", "1\n");
-	await(".killed-node1", NULL, 0);
+	rv_put(".restart-node1", "1\n");
+	rv_wait(".killed-node1", NULL, 0);
 	probe_old(p, "node 1 killed, its death not noticed yet", 0);
 
 	t0 = now_ms();
-	while ((alive = ctl_field("status", "peers_alive")) != 0 && now_ms() - t0 < 120000)
+	while ((alive = rv_ctl_field(ctl, "status", "peers_alive")) != 0 && now_ms() - t0 < 120000)
 		usleep(100000);
 	if (alive != 0)
 		FAIL("node 1's death not noticed after 120 s (peers_alive %ld)", alive);
 	else
 		probe_old(p, "node 1 declared dead (its new boot may run)", 1);
 
-	await("w-back", NULL, 0);
+	rv_wait("w-back", NULL, 0);
 	probe_old(p, "node 1 rebooted, its daemon back", 1);
 	xpmem_detach((void *)p);
 	xpmem_release(apid);
-	publish("w-done", "1\n");
+	rv_put("w-done", "1\n");
 	return fails ? 1 : 0;
 }
 
@@ -487,8 +399,8 @@ static int node_o_owner_vm(void)
 
 	if (getenv("XPMEM_RESTARTED")) {
 		PASS("booted again after the power cycle; xpmemd up with a new incarnation");
-		publish("w-back", "1\n");
-		await("w-done", NULL, 0);
+		rv_put("w-back", "1\n");
+		rv_wait("w-done", NULL, 0);
 		return 0;
 	}
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE,
@@ -500,7 +412,7 @@ static int node_o_owner_vm(void)
 	segid = xpmem_make(buf, NPAGES * PAGE, XPMEM_PERMIT_MODE, (void *)0666);
 	if (segid == -1)
 		die("xpmem_make");
-	publish("w-segid", "%llx\n", (unsigned long long)segid);
+	rv_put("w-segid", "%llx\n", (unsigned long long)segid);
 	for (;;)
 		pause();
 }
@@ -513,8 +425,7 @@ int main(int argc, char **argv)
 	const char *id = getenv("XPMEM_NODE_ID"), *bin = getenv("XPMEM_XPMEMD");
 	char *b;
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id || !bin) {
+	if (rv_init() || !id || !bin) {
 		fprintf(stderr, "xrestart: run under tests/vm/run-cluster (with xpmemd)\n");
 		return 2;
 	}
@@ -522,6 +433,7 @@ int main(int argc, char **argv)
 	snprintf(ctl, sizeof(ctl), "%s/xpmemctl", dirname(b));
 	free(b);
 	snprintf(tag, sizeof(tag), "node%s", id);
+	rv_wait_seconds = WAIT_SECONDS;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (owner_vm)
 		return atoi(id) == 0 ? node_i_owner_vm() : atoi(id) == 1 ? node_o_owner_vm() : 0;

@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +53,9 @@
 #include <unistd.h>
 #include <xpmem.h>
 
+#include "probe.h"
+#include "rendezvous.h"
+
 #define PAGE 4096UL
 #define WORDS (PAGE / 8)
 #define NPAGES 64
@@ -63,7 +65,6 @@
 #define NONCE_MAGIC 0xc0deULL
 #define FOREIGN_MAGIC 0xf0f0ULL
 
-static const char *dir;
 static int me;
 static char tag[32];
 
@@ -100,14 +101,8 @@ static void die(const char *what)
 
 static void put_file(const char *name, const char *text)
 {
-	char path[512], tmp[530];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
-		die(path);
+	if (rv_publish(name, text))
+		die(name);
 }
 
 /* ---- owner -------------------------------------------------------------- */
@@ -312,25 +307,6 @@ static int owner(time_t end, time_t stop)
 
 /* ---- reader ------------------------------------------------------------- */
 
-static sigjmp_buf jb;
-
-static void on_fault(int sig)
-{
-	siglongjmp(jb, sig);
-}
-
-/* copies @n words from @src; 0 or the signal that stopped it */
-static int copy_words(uint64_t *dst, const volatile uint64_t *src, unsigned long n)
-{
-	int sig = sigsetjmp(jb, 1);
-
-	if (sig)
-		return sig;
-	for (unsigned long i = 0; i < n; i++)
-		dst[i] = src[i];
-	return 0;
-}
-
 static int read_seg_file(int owner, xpmem_segid_t *segid, uint64_t *nonce)
 {
 	char path[512];
@@ -339,7 +315,7 @@ static int read_seg_file(int owner, xpmem_segid_t *segid, uint64_t *nonce)
 	FILE *f;
 	int ok;
 
-	snprintf(path, sizeof(path), "%s/seg-node%d", dir, owner);
+	snprintf(path, sizeof(path), "%s/seg-node%d", rv_dir, owner);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -359,7 +335,6 @@ struct rstat {
 
 static int reader(int owner, time_t end)
 {
-	struct sigaction sa = { .sa_handler = on_fault };
 	uint64_t nonce = 0, fnonce, buf[WORDS], t0[1 + 2 * NPAGES], t1[1 + 2 * NPAGES];
 	volatile uint64_t *att = NULL, *prev = NULL;
 	xpmem_apid_t apid = -1, prev_apid = -1;
@@ -371,9 +346,8 @@ static int reader(int owner, time_t end)
 	char text[512], name[64];
 	int sig;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
+	if (probe_setup())
+		die("sigaction");
 	snprintf(name, sizeof(name), "st/read-node%d-of%d-%d", me, owner, getpid());
 
 #define BAD(kind, ...) do { \
@@ -407,7 +381,7 @@ static int reader(int owner, time_t end)
 				 * (its frames are the new kernel's to reuse).
 				 */
 				for (unsigned long i = 0; i <= NPAGES; i++) {
-					sig = copy_words(buf, prev + i * WORDS, 1);
+					sig = probe_copy(buf, prev + i * WORDS, 1);
 					if (sig) {
 						st.old_probe_faulted++;
 						continue;
@@ -460,9 +434,9 @@ static int reader(int owner, time_t end)
 			}
 		}
 		p = (p + 1 + (unsigned long)rand() % 7) % NPAGES;
-		if ((sig = copy_words(t0, att, 1 + 2 * NPAGES)) ||
-		    (sig = copy_words(buf, att + (1 + p) * WORDS, WORDS)) ||
-		    (sig = copy_words(t1, att, 1 + 2 * NPAGES))) {
+		if ((sig = probe_copy(t0, att, 1 + 2 * NPAGES)) ||
+		    (sig = probe_copy(buf, att + (1 + p) * WORDS, WORDS)) ||
+		    (sig = probe_copy(t1, att, 1 + 2 * NPAGES))) {
 			st.faults++;
 			consecutive++;
 			usleep(consecutive > 3 ? 100000 : 1000);
@@ -539,8 +513,7 @@ int main(int argc, char **argv)
 {
 	const char *id = getenv("XPMEM_NODE_ID");
 
-	dir = getenv("XPMEM_CLUSTER_DIR");
-	if (!dir || !id) {
+	if (rv_init() || !id) {
 		fprintf(stderr, "xsoak: run under tests/vm/run-cluster (tests/cluster/soak)\n");
 		return 2;
 	}

@@ -340,6 +340,17 @@ int wait_stat(struct cluster *c, int i, const char *name, long long atleast, int
 	return wait_for(c, stat_cond, &a, timeout_ms);
 }
 
+/* "ready": true in node i's stats file: its kernel answered the handshake
+ * and its fabric is up (the file is written from the start, ready false) */
+static int node_ready(struct cluster *c, int i)
+{
+	json_t *o = load_stats(c, i);
+	int r = o && json_is_true(json_object_get(o, "ready"));
+
+	json_decref(o);
+	return r;
+}
+
 /* every running daemon connected to its kernel, ready, and has heard every
  * other running daemon */
 static int ready_cond(struct cluster *c, void *a)
@@ -348,7 +359,7 @@ static int ready_cond(struct cluster *c, void *a)
 	for (int i = 0; i < c->n; i++) {
 		if (c->nodes[i].pid <= 0)
 			continue;
-		if (!simk_connected(c->nodes[i].k))
+		if (!simk_connected(c->nodes[i].k) || !node_ready(c, i))
 			return 0;
 		for (int j = 0; j < c->n; j++) {
 			if (j == i || c->nodes[j].pid <= 0)

@@ -563,6 +563,126 @@ static void t_watchdog(const char *bin)
 	cluster_stop(&C);
 }
 
+static long count_in_log(const char *log, const char *what)
+{
+	char cmd[700];
+	long n = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "grep -c '%s' %s", what, log);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	pclose(f);
+	return n;
+}
+
+/* sd_notify messages on @nfd for @us (until READY=1 if @until_ready),
+ * pumping the kernels: READY=1 seen into *ready, WATCHDOG=1s added to *pings */
+static void read_notify(int nfd, uint64_t us, int until_ready, int *ready, int *pings)
+{
+	char msg[256];
+
+	for (uint64_t t0 = us_now(); !(until_ready && *ready) && us_now() - t0 < us;) {
+		ssize_t n = recv(nfd, msg, sizeof(msg) - 1, 0);
+
+		if (n <= 0) {
+			pump(&C, 5);
+			continue;
+		}
+		msg[n] = 0;
+		*ready |= !!strstr(msg, "READY=1");
+		*pings += !!strstr(msg, "WATCHDOG=1");
+	}
+}
+
+static int connected_cond(struct cluster *c, void *a)
+{
+	(void)c;
+	return simk_connected(((struct node *)a)->k);
+}
+
+static int hello_held_cond(struct cluster *c, void *a)
+{
+	(void)c;
+	return simk_hello_held(a);
+}
+
+/*
+ * Startup does not block the loop (issue 10): node 1's kernel holds its
+ * HELLO unanswered for 3 s. Meanwhile the daemon pings the watchdog from its
+ * loop, answers the management API ("starting", ready false), refuses a fence
+ * (EAGAIN: no PEER_RESET before ZAP_DONE) and says nothing to its peer (node 2
+ * never hears it: docs/protocol.md 3.3); no READY=1. Once HELLO_REPLY comes:
+ * READY=1, the peers see each other. Then a kernel that never answers HELLO:
+ * the daemon gives up after its 10 s deadline (exit 1, said in its log).
+ */
+static void t_starting(const char *bin)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char args[300];
+	int nfd, pings = 0, ready = 0, st = 0;
+	uint64_t t0, took;
+	pid_t pid;
+
+	cluster_init(&C, bin, 2, 0);
+	node_start(&C, 1);	/* node 2, an ordinary peer, without the notify socket */
+	CHECK(wait_for(&C, connected_cond, &C.nodes[1], 10000), "node 2 did not open its kernel");
+	snprintf(C.notify, sizeof(C.notify), "%s/notify", C.dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", C.notify);
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(nfd >= 0 && bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind notify");
+	CHECK(setenv("WATCHDOG_USEC", "1000000", 1) == 0, "setenv");
+	simk_hold_hello(C.nodes[0].k, 1);
+	node_start(&C, 0);
+	CHECK(unsetenv("WATCHDOG_USEC") == 0, "unsetenv");
+	CHECK(wait_for(&C, hello_held_cond, C.nodes[0].k, 10000), "node 1 sent no HELLO");
+	read_notify(nfd, 3000000, 0, &ready, &pings);
+	CHECK(!ready, "READY=1 before the kernel answered HELLO");
+	CHECK(pings >= 6, "%d WATCHDOG=1 in 3 s of startup: fewer than half of the 12 due", pings);
+	snprintf(args, sizeof(args), "-s %s status", C.nodes[0].grpc);
+	CHECK(ctl(args) == 0 && strstr(out, "starting"), "status while starting: %s", out);
+	snprintf(args, sizeof(args), "-s %s -j status", C.nodes[0].grpc);
+	CHECK(ctl(args) == 0 && strstr(out, "\"ready\": false"), "-j status while starting: %s", out);
+	snprintf(args, sizeof(args), "-s %s fence 2", C.nodes[0].grpc);
+	CHECK(ctl(args) != 0 && strstr(out, "UNAVAILABLE"), "fence while starting: %s", out);
+	pump(&C, 200);
+	CHECK(node_peer_field(&C, 1, 1, "alive") != 1, "node 2 heard node 1 before its ZAP_DONE");
+	CHECK(simk_hello_held(C.nodes[0].k), "the held HELLO went away");
+	fprintf(stderr, "starting: %d watchdog pings and a status in 3 s without HELLO_REPLY\n",
+		pings);
+	/* the kernel answers: READY=1, the peers meet */
+	simk_hold_hello(C.nodes[0].k, 0);
+	read_notify(nfd, 10000000, 1, &ready, &pings);
+	CHECK(ready, "no READY=1 within 10 s of the HELLO_REPLY");
+	CHECK(wait_ready(&C, 15000), "the peers did not meet after the handshake");
+	snprintf(args, sizeof(args), "-s %s -j status", C.nodes[0].grpc);
+	CHECK(ctl(args) == 0 && strstr(out, "\"ready\": true"), "-j status once ready: %s", out);
+	close(nfd);
+	C.notify[0] = 0;
+	/* a kernel that never answers HELLO: the deadline, not a hang */
+	node_kill(&C, 0, SIGTERM);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_HELLO, 1);
+	node_start(&C, 0);
+	pid = C.nodes[0].pid;
+	t0 = us_now();
+	while (waitpid(pid, &st, WNOHANG) == 0 && us_now() - t0 < 30000000)
+		pump(&C, 10);
+	took = us_now() - t0;
+	CHECK(took < 30000000, "xpmemd still running 30 s after a HELLO that is never answered");
+	C.nodes[0].pid = 0;
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %#x", st);
+	CHECK(took >= 9000000, "gave up after %llu ms, before the 10 s deadline",
+	      (unsigned long long)took / 1000);
+	CHECK(count_in_log(C.nodes[0].log, "kernel did not answer HELLO within 10 s") == 1,
+	      "no 'kernel did not answer HELLO' in %s", C.nodes[0].log);
+	fprintf(stderr, "starting: without HELLO_REPLY xpmemd stopped after %llu ms\n",
+		(unsigned long long)took / 1000);
+	cluster_stop(&C);
+}
+
 /*
  * grpc_socket_mode = 0600: the socket is created 0600, so only root can
  * connect at all (an unprivileged status fails to connect); root's works.
@@ -593,22 +713,6 @@ static int est_cond(struct cluster *c, void *a)
 {
 	(void)a;
 	return node_peer_field(c, 1, 1, "established") == 1;
-}
-
-static long count_in_log(const char *log, const char *what)
-{
-	char cmd[700];
-	long n = -1;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "grep -c '%s' %s", what, log);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &n) != 1)
-		n = -1;
-	pclose(f);
-	return n;
 }
 
 static void t_mgmtfds(const char *bin)
@@ -663,7 +767,7 @@ int main(int argc, char **argv)
 	char *dup;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s listen|flood|foreign|watchdog|socket|mgmtfds XPMEMD\n", argv[0]);
+		fprintf(stderr, "usage: %s listen|flood|foreign|watchdog|socket|mgmtfds|starting XPMEMD\n", argv[0]);
 		return 2;
 	}
 	test_name = argv[1];
@@ -684,6 +788,8 @@ int main(int argc, char **argv)
 		t_socket(argv[2]);
 	else if (!strcmp(argv[1], "mgmtfds"))
 		t_mgmtfds(argv[2]);
+	else if (!strcmp(argv[1], "starting"))
+		t_starting(argv[2]);
 	else {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return 2;

@@ -306,6 +306,8 @@ vm_qemu_base() {
 	# no_timer_check: a TCG guest on a loaded host can miss the IO-APIC
 	# timer check's window and panic at boot (as KVM guests skip it)
 	local cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr mitigations=off secretmem.enable=1 no_timer_check $K_CMDLINE"
+	# VM_APPEND: a run's own kernel parameters (run-cluster --append)
+	[ -n "${VM_APPEND:-}" ] && cmdline+=" $VM_APPEND"
 	cmdline+=" XPMEM_JOB=$job XPMEM_NODE=$node XPMEM_SHOW=$REPO:$PWD"
 	[ -n "${VM_OUT:-}" ] && cmdline+=" XPMEM_OUT=$VM_OUT"
 	QEMU_ARGS=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot

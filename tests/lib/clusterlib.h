@@ -2,7 +2,8 @@
 /*
  * Shared by the two-partition tests xaccess.c and xmutual.c (run on every
  * partition by tests/vm/run-cluster): who we are, PASS/FAIL counting with the
- * node's tag, and the rendezvous through files in $XPMEM_CLUSTER_DIR.
+ * node's tag, and the rendezvous through files in $XPMEM_CLUSTER_DIR
+ * (rendezvous.h, whose failures here also print the counts).
  */
 #ifndef XPMEM_TESTS_CLUSTERLIB_H
 #define XPMEM_TESTS_CLUSTERLIB_H
