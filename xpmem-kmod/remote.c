@@ -568,7 +568,8 @@ static unsigned long xpmem_rwin_next(struct xpmem_att *att, unsigned long off,
  * Ask the owner for @n pages at segment offset @off with the attacher's
  * mmap_lock dropped, and keep the answer for the retried fault (which
  * installs it if no ZAP came in between). A failure is noted for the page
- * at offset @touched: its retried fault fails. Return: VM_FAULT_RETRY.
+ * at offset @touched (ULONG_MAX: for none): its retried fault fails.
+ * Return: VM_FAULT_RETRY.
  */
 static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 				     struct xpmem_att *att, unsigned long off,
@@ -594,7 +595,8 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 		}
 		mutex_unlock(&seg->lock);
 		kfree(rf);
-	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN) {
+	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN &&
+		   touched != ULONG_MAX) {
 		/* Retried with the error noted: the fault fails then. */
 		mutex_lock(&seg->lock);
 		att->rfault_error = touched + 1;
@@ -768,11 +770,16 @@ static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
  * @att: the attachment; its vma covers the whole PMD and so does the
  *	 attachment's segment range, at the same alignment
  *
- * Asks the owner for the PMD's 512 pages in one round trip, every one
- * faulted in (XPMEM_CHAN_ACCESS_AHEAD), and maps the answer with one PMD
- * where it is one (xpmem_rfault_install_pmd()). Any other answer is kept
- * for the PTE path, which the core runs next on VM_FAULT_FALLBACK: it
- * installs the same answer with PTEs, without another round trip.
+ * Asks the owner for the PMD's 512 pages in one round trip (not
+ * XPMEM_CHAN_ACCESS_AHEAD: a THP's pages are present once its first is, and
+ * other sources cannot give one PMD, so a load must not make the owner
+ * write-fault 2 MiB), and maps the answer with one PMD where it is one
+ * (xpmem_rfault_install_pmd()). Any other answer is kept for the PTE path,
+ * which the core runs next on VM_FAULT_FALLBACK: it installs the same
+ * answer with PTEs, without another round trip. The PMD is asked for once
+ * (att->huge_asked): an answer that stops short of the touched page, or
+ * fails for the PMD's first page, sends the fault to the PTE path, which
+ * asks from the touched page (never a retry loop, never that page's error).
  *
  * Return: VM_FAULT_NOPAGE, VM_FAULT_RETRY (mmap_lock dropped),
  * VM_FAULT_FALLBACK or an error.
@@ -813,13 +820,21 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 			xpmem_rfault_keep(att, rf);
 			rf = NULL;
 		}
+		att->huge_asked = 0;
 		mutex_unlock(&seg->lock);
 		kfree(rf);
 		return ret;
 	}
+	if (att->huge_asked == hoff + 1) {
+		att->huge_asked = 0;
+		mutex_unlock(&seg->lock);
+		atomic64_inc(&att->seg->nr_pmd_fallback);
+		return VM_FAULT_FALLBACK;
+	}
+	att->huge_asked = hoff + 1;
 	zseq = seg->zap_seq;
 	mutex_unlock(&seg->lock);
-	return xpmem_rfault_fetch(vmf, att, hoff, PTRS_PER_PMD, off, store,
-				  true, zseq);
+	return xpmem_rfault_fetch(vmf, att, hoff, PTRS_PER_PMD, ULONG_MAX, store,
+				  false, zseq);
 }
 #endif

@@ -191,6 +191,7 @@ struct xpmem_att {
 	unsigned int nr_rfaults;
 	unsigned long wr_intent;	/* offset + 1 a store wants writable */
 	unsigned long rfault_error;	/* offset + 1 whose request failed */
+	unsigned long huge_asked;	/* PMD offset + 1 asked for once */
 	u64 rfault_error_zseq;		/* zap_seq that request was made at */
 	unsigned int rwin;		/* pages the next sequential ask asks */
 	unsigned long rnext;		/* offset + 1 where the last answer ended */
