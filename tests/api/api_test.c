@@ -1544,7 +1544,10 @@ static int t_hugetlb(void)
 	return 0;
 }
 
-/* fault_window_pages: 1 = one fault per page, 16 = neighbours mapped too. */
+/*
+ * local_window_pages: 1 = one fault per page, 16 = neighbours mapped too.
+ * fault_window_pages (the remote window) keeps its bounds.
+ */
 static int t_fault_window(void)
 {
 	size_t n = 8;
@@ -1552,17 +1555,23 @@ static int t_fault_window(void)
 	long long b[5], c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
-	char *p;
+	char *p, v[24];
 	int rc = 0;
+	long keep;
 
 	CHECK(buf);
 	fill(buf, n, 1);
 	s = xpmem_make(buf, n * PG, XPMEM_PERMIT_MODE, PERMIT);
 	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
 	ad.offset = 0;
+	keep = read_long("/sys/module/xpmem/parameters/local_window_pages");
+	CHECK(keep >= 1);
+	snprintf(v, sizeof(v), "%ld", keep);
 	CHECK(write_param("fault_window_pages", "0") == -1);
 	CHECK(write_param("fault_window_pages", "65") == -1);
-	CHECK(write_param("fault_window_pages", "1") == 0);
+	CHECK(write_param("local_window_pages", "0") == -1);
+	CHECK(write_param("local_window_pages", "513") == -1);
+	CHECK(write_param("local_window_pages", "1") == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
 	if (check_gen(p, n, 1) || seg_counters(s, c) || c[0] != (long long)n) {
@@ -1570,7 +1579,7 @@ static int t_fault_window(void)
 		rc = 1;
 	}
 	CHECK(xpmem_detach(p) == 0);
-	CHECK(write_param("fault_window_pages", "16") == 0);
+	CHECK(write_param("local_window_pages", "16") == 0);
 	CHECK(seg_counters(s, b) == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
@@ -1590,7 +1599,57 @@ static int t_fault_window(void)
 		    c[0] - b[0] >= (long long)n)
 			rc = 1;
 	}
+	CHECK(write_param("local_window_pages", v) == 0);
 	return rc;
+}
+
+/*
+ * The memory type of a live attachment of local RAM (issue "Window memory
+ * type"): every PTE of a touched 4 KiB-page attachment maps write-back, as
+ * the source maps it (debugfs "memtype" decodes the PTEs' PAT bits).
+ */
+static int t_window_memtype(void)
+{
+	size_t n = 64;
+	char *buf = map_anon(n * PG);
+	unsigned long lo, hi, present = 0, wb = 0;
+	char line[256];
+	struct xpmem_addr ad;
+	xpmem_segid_t s;
+	int found = 0;
+	FILE *f;
+	char *p;
+
+	CHECK(buf);
+	CHECK(madvise(buf, n * PG, MADV_NOHUGEPAGE) == 0);
+	fill(buf, n, 1);
+	s = xpmem_make(buf, n * PG, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
+	CHECK(ad.apid > 0);
+	ad.offset = 0;
+	p = xpmem_attach(ad, n * PG, NULL);
+	CHECK(p != (void *)-1);
+	CHECK(check_gen(p, n, 1) == 0);
+	f = fopen("/sys/kernel/debug/xpmem/memtype", "r");
+	if (!f)
+		return tl_skip("no debugfs");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx present %lu WB %lu", &lo, &hi,
+			   &present, &wb) != 4)
+			continue;
+		if (lo <= (uintptr_t)p && (uintptr_t)p < hi) {
+			found = 1;
+			fprintf(stderr, "  %s", line);
+			break;
+		}
+	}
+	fclose(f);
+	CHECK(found);
+	CHECK(present == n && wb == n);
+	CHECK(xpmem_detach(p) == 0);
+	CHECK(xpmem_remove(s) == 0);
+	return 0;
 }
 
 /* debugfs counters move with faults and invalidations. */
@@ -2227,7 +2286,7 @@ static char *helper_attach(struct peer *h, xpmem_segid_t s, size_t npages)
 	       (char *)(uintptr_t)r;
 }
 
-#define FAULT_WINDOW "/sys/module/xpmem/parameters/fault_window_pages"
+#define FAULT_WINDOW "/sys/module/xpmem/parameters/local_window_pages"
 
 /*
  * Helper @h reads its attachment of segment @s (command @op, 'T' or 'K',
@@ -3049,6 +3108,7 @@ static const struct tcase cases[] = {
 	{ "teardown_race", t_teardown_race, 120 },
 	{ "debugfs_counters", t_debugfs_counters, 60 },
 	{ "fault_window", t_fault_window, 60 },
+	{ "window_memtype", t_window_memtype, 60 },
 	{ "thp", t_thp, 60 },
 	{ "hugetlb", t_hugetlb, 60 },
 	{ "pmd_map", t_pmd_map, 60 },

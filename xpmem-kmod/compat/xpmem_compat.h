@@ -45,6 +45,7 @@ struct follow_pfnmap_args {
 	struct vm_area_struct *vma;
 	unsigned long address;
 	unsigned long pfn;
+	pgprot_t pgprot;
 	bool present;
 	bool writable;
 };
@@ -58,6 +59,7 @@ static inline int xpmem_compat_read_pte(pte_t *pte, unsigned long addr,
 	args->present = pte_present(entry);
 	args->writable = pte_write(entry);
 	args->pfn = pte_pfn(entry);
+	args->pgprot = pte_pgprot(entry);
 	return 0;
 }
 
