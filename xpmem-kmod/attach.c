@@ -1095,8 +1095,8 @@ void xpmem_show_memtypes(struct seq_file *m)
 	struct vm_area_struct *vma;
 	unsigned long addr, other, present;
 	unsigned long count[ARRAY_SIZE(xpmem_memtypes)];
-	unsigned int j;
 	VMA_ITERATOR(vmi, mm, 0);
+	unsigned int j;
 
 	if (!mm || mmap_read_lock_killable(mm))
 		return;
