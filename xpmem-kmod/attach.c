@@ -1091,11 +1091,11 @@ static const struct {
  */
 void xpmem_show_memtypes(struct seq_file *m)
 {
+	VMA_ITERATOR(vmi, current->mm, 0);
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	unsigned long addr, other, present;
 	unsigned long count[ARRAY_SIZE(xpmem_memtypes)];
-	VMA_ITERATOR(vmi, mm, 0);
 	unsigned int j;
 
 	if (!mm || mmap_read_lock_killable(mm))
