@@ -437,6 +437,7 @@ static int xpmem_chan_check_get(const struct xpmem_chan_hdr *req,
 	xpmem_seg_put(seg);
 out:
 	rep.error = err;
+	rep.owner_instance = xpmem_incarnation;
 	return xpmem_chan_reply(req, XPMEM_CHAN_CHECK_GET_REPLY, &rep,
 				sizeof(rep));
 }
@@ -665,8 +666,10 @@ static struct miscdevice xpmem_chan_misc = {
 void xpmem_chan_show(struct seq_file *m)
 {
 	unsigned long qe, qp;
+	u64 rs, rb;
 
 	xpmem_quar_counts(&qe, &qp);
+	xpmem_resolve_counts(&rs, &rb);
 	spin_lock(&chan.lock);
 	seq_printf(m, "open %d\nhello %d\nnode_id %u\nincarnation %llu\n"
 		   "daemon_incarnation %llu\nqueued %u\ntx %llu\nrx %llu\n"
@@ -676,8 +679,9 @@ void xpmem_chan_show(struct seq_file *m)
 		   chan.nr_tx, chan.nr_rx, chan.nr_malformed, chan.nr_stale,
 		   chan.nr_dropped);
 	spin_unlock(&chan.lock);
-	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\ngrants %lu\n",
-		   qe, qp, xpmem_grant_count());
+	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\ngrants %lu\n"
+		   "resolve_stale %llu\nresolve_peer_busy %llu\n",
+		   qe, qp, xpmem_grant_count(), rs, rb);
 }
 
 int xpmem_chan_init(void)

@@ -57,6 +57,14 @@ module_param_named(max_grants_per_peer, xpmem_max_grants_peer, uint, 0644);
 MODULE_PARM_DESC(max_grants_per_peer,
 		 "Segments one remote partition may hold grants on at once (default 65536)");
 
+/* RESOLVEs of one peer queued or running at once (of 256 in all). */
+static unsigned int xpmem_max_resolves_peer = 64;
+module_param_named(max_resolves_per_peer, xpmem_max_resolves_peer, uint, 0644);
+MODULE_PARM_DESC(max_resolves_per_peer,
+		 "RESOLVEs one remote partition may have queued or running at once, of 256 in all (default 64)");
+
+static DEFINE_XARRAY(xpmem_peer_resolves);
+
 struct xpmem_user {
 	struct hlist_node node;
 	kuid_t uid;
@@ -218,6 +226,56 @@ int xpmem_peer_charge(u32 peer, unsigned long npages)
 		pr_warn_ratelimited("xpmem: peer %u holds %lu resolved pages (max_rmap_pages_per_peer): its RESOLVEs are refused until invalidations shrink that\n",
 				    peer, n);
 	return ret;
+}
+
+/**
+ * xpmem_peer_resolve_get() - take one of @peer's RESOLVE slots
+ * @peer: the requesting remote node
+ *
+ * A keyed peer that floods RESOLVEs fills at most max_resolves_per_peer of
+ * the kernel's 256 slots, so other partitions' faults still get through.
+ *
+ * Return: 0, -EAGAIN if @peer has max_resolves_per_peer in flight, or
+ * -ENOMEM.
+ */
+int xpmem_peer_resolve_get(u32 peer)
+{
+	unsigned long n;
+	void *old;
+	int ret = 0;
+
+	xa_lock(&xpmem_peer_resolves);
+	n = xa_to_value(xa_load(&xpmem_peer_resolves, peer) ?: xa_mk_value(0));
+	if (n >= READ_ONCE(xpmem_max_resolves_peer)) {
+		ret = -EAGAIN;
+	} else {
+		old = __xa_store(&xpmem_peer_resolves, peer, xa_mk_value(n + 1),
+				 GFP_ATOMIC);
+		if (xa_is_err(old))
+			ret = xa_err(old);
+	}
+	xa_unlock(&xpmem_peer_resolves);
+	return ret;
+}
+
+/**
+ * xpmem_peer_resolve_put() - give back a slot xpmem_peer_resolve_get() took
+ * @peer: the peer passed to it
+ */
+void xpmem_peer_resolve_put(u32 peer)
+{
+	unsigned long n;
+
+	xa_lock(&xpmem_peer_resolves);
+	n = xa_to_value(xa_load(&xpmem_peer_resolves, peer) ?: xa_mk_value(0));
+	if (!WARN_ON_ONCE(!n)) {
+		if (n == 1)
+			__xa_erase(&xpmem_peer_resolves, peer);
+		else
+			__xa_store(&xpmem_peer_resolves, peer,
+				   xa_mk_value(n - 1), GFP_ATOMIC);
+	}
+	xa_unlock(&xpmem_peer_resolves);
 }
 
 /**

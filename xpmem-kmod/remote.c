@@ -189,7 +189,8 @@ void xpmem_remote_put(struct xpmem_seg *seg)
  * xpmem_get of a segid owned by another node: the daemon asks the owner
  * (REMOTE_GET -> CHECK_GET there) with the caller's fsuid/fsgid. On success
  * *@segp is a new remote segment (one reference) holding the daemon
- * incarnation the owner granted the permit under, for its release.
+ * incarnation the owner granted the permit under, for its release, and the
+ * owner kernel's instance, which every REMOTE_FAULT and release names.
  */
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 {
@@ -197,7 +198,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	struct xpmem_chan_get *g;
 	struct xpmem_chan_hdr *h;
 	struct xpmem_seg *seg;
-	u64 seq, size, inc;
+	u64 seq, size, inc, inst;
 	void *reply;
 	int err;
 
@@ -221,12 +222,14 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	err = rep->error;
 	size = rep->size;
 	inc = rep->incarnation;
+	inst = rep->owner_instance;
 	xpmem_chan_free(reply);
 	if (err > 0 || err < -MAX_ERRNO)
 		return -EIO;
 	if (err)
 		return err;
-	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE)
+	/* No owner instance: refaults would be refused; fail the get now. */
+	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE || !inst)
 		return -EIO;
 
 	seg = xpmem_seg_alloc();
@@ -238,6 +241,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	seg->segid = segid;
 	seg->owner = xpmem_segid_node(segid);
 	seg->incarnation = inc;
+	seg->owner_instance = inst;
 	seg->start = 0;
 	seg->end = size;
 	mutex_lock(&xpmem_rseg_mutex);
@@ -272,6 +276,7 @@ void xpmem_remote_release(struct xpmem_seg *seg, int flags)
 	rel->node = seg->owner;
 	rel->flags = flags;
 	rel->incarnation = seg->incarnation;
+	rel->owner_instance = seg->owner_instance;
 	xpmem_chan_post(h);
 }
 
@@ -381,6 +386,7 @@ again:
 	req->start = off;
 	req->len = n << PAGE_SHIFT;
 	req->owner = seg->owner;
+	req->owner_instance = seg->owner_instance;
 	req->access = XPMEM_CHAN_ACCESS_READ |
 		      (write ? XPMEM_CHAN_ACCESS_WRITE : 0);
 	atomic64_inc(&seg->nr_faults);

@@ -40,7 +40,10 @@
 
 /* One RESOLVE maps at most this many pages (and 256 extents). */
 #define XPMEM_RESOLVE_MAX_PAGES	512
-/* RESOLVEs queued or running at most; more are answered -EAGAIN. */
+/*
+ * RESOLVEs queued or running at most; more are answered -EAGAIN, as are
+ * those of a peer over its share (max_resolves_per_peer, limits.c).
+ */
 #define XPMEM_MAX_RESOLVES	256
 
 struct xpmem_resolve_work {
@@ -51,6 +54,8 @@ struct xpmem_resolve_work {
 
 static struct workqueue_struct *xpmem_wq;
 static atomic_t xpmem_resolves;
+/* RESOLVEs refused: of another owner instance; over the peer's share */
+static atomic64_t xpmem_resolve_stale, xpmem_resolve_busy;
 static atomic64_t xpmem_generation;
 
 /* A quarantined invalidation: rmap entries of peers that did not ack. */
@@ -549,6 +554,15 @@ static void xpmem_resolve_fn(struct work_struct *work)
 		goto done;
 	fr = XPMEM_CHAN_BODY(h);
 
+	/*
+	 * The permit was granted by this kernel instance: a segment id reused
+	 * after the owner rebooted is another segment (xpmem_channel.h).
+	 */
+	if (r->owner_instance != xpmem_incarnation) {
+		atomic64_inc(&xpmem_resolve_stale);
+		err = -ESTALE;
+		goto reply;
+	}
 	seg = xpmem_seg_lookup(r->segid);
 	if (!seg) {
 		err = -ENOENT;
@@ -595,8 +609,20 @@ reply:
 	h->len = sizeof(*h) + struct_size(fr, extents, fr->nextents);
 	xpmem_chan_post(h);
 done:
+	xpmem_peer_resolve_put(r->requester);
 	kfree(w);
 	atomic_dec(&xpmem_resolves);
+}
+
+/**
+ * xpmem_resolve_counts() - RESOLVEs refused since load
+ * @stale: set to those naming another owner instance (-ESTALE)
+ * @busy: set to those over their peer's share of slots (-EAGAIN)
+ */
+void xpmem_resolve_counts(u64 *stale, u64 *busy)
+{
+	*stale = atomic64_read(&xpmem_resolve_stale);
+	*busy = atomic64_read(&xpmem_resolve_busy);
 }
 
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
@@ -611,16 +637,23 @@ int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 	fr.error = -EAGAIN;
 	if (atomic_inc_return(&xpmem_resolves) > XPMEM_MAX_RESOLVES)
 		goto fail_dec;
+	fr.error = xpmem_peer_resolve_get(r->requester);
+	if (fr.error) {
+		atomic64_inc(&xpmem_resolve_busy);
+		goto fail_dec;
+	}
 	fr.error = -ENOMEM;
 	w = kmalloc(sizeof(*w), GFP_KERNEL);
 	if (!w)
-		goto fail_dec;
+		goto fail_put;
 	INIT_WORK(&w->work, xpmem_resolve_fn);
 	w->hdr = *hdr;
 	w->r = *r;
 	queue_work(xpmem_wq, &w->work);
 	return 0;
 
+fail_put:
+	xpmem_peer_resolve_put(r->requester);
 fail_dec:
 	atomic_dec(&xpmem_resolves);
 fail:
@@ -914,6 +947,10 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
 	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
 		st.error = -EINVAL;
+		goto answer;
+	}
+	if (r->owner_instance != xpmem_incarnation) {
+		st.error = -ESTALE;	/* a permit of a previous instance */
 		goto answer;
 	}
 	seg = xpmem_seg_lookup(r->segid);

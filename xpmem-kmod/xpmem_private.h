@@ -136,6 +136,7 @@ struct xpmem_seg {
 	bool remote;
 	u32 owner;
 	u64 incarnation;		/* the daemon's, that the permit is under */
+	u64 owner_instance;		/* the owner kernel's (REMOTE_GET_REPLY) */
 	u64 zap_seq;
 	/* the last ZAPs' ranges, by zap_seq % XPMEM_ZAP_RING (remote.c) */
 #define XPMEM_ZAP_RING	8
@@ -248,6 +249,7 @@ void xpmem_windows_exit(void);
 int xpmem_rmap_init(void);
 void xpmem_rmap_exit(void);
 struct xpmem_chan_resolve;
+void xpmem_resolve_counts(u64 *stale, u64 *busy);
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_resolve *r);
 bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
@@ -352,6 +354,8 @@ int xpmem_charge(kuid_t uid, enum xpmem_limit what);
 void xpmem_uncharge(kuid_t uid, enum xpmem_limit what);
 int xpmem_peer_charge(u32 peer, unsigned long npages);
 void xpmem_peer_uncharge(u32 peer, unsigned long npages);
+int xpmem_peer_resolve_get(u32 peer);
+void xpmem_peer_resolve_put(u32 peer);
 unsigned int xpmem_grants_per_seg_max(void);
 int xpmem_peer_grant_charge(u32 peer);
 void xpmem_peer_grant_uncharge(u32 peer);

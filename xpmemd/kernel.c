@@ -112,7 +112,8 @@ static void handle_kernel_remote_fault(struct dstate *d, uint64_t kseq,
 	f->owner = m->owner;
 	w = (struct xw_remote_fault){ .req_id = f->req_id, .segid = m->segid,
 				      .start = m->start, .len = m->len,
-				      .access = m->access };
+				      .access = m->access,
+				      .owner_instance = m->owner_instance };
 	pout_send(d, p, XW_REMOTE_FAULT, &w, sizeof(w), NULL, 0);
 }
 
@@ -127,16 +128,16 @@ static void handle_kernel_remote_get(struct dstate *d, uint64_t kseq,
 	if (!p) {		/* no such partition: no such segment */
 		log_debug("REMOTE_GET segid %#llx of unknown node %u", (unsigned long long)m->segid,
 			  m->node);
-		kreply_get(d, kseq, -ENOENT, 0);
+		kreply_get(d, kseq, -ENOENT, 0, 0);
 		return;
 	}
 	if (!p->alive && p->last_heard) {
-		kreply_get(d, kseq, -EHOSTDOWN, 0);
+		kreply_get(d, kseq, -EHOSTDOWN, 0, 0);
 		return;
 	}
 	f = rfault_new(d, p);
 	if (!f) {
-		kreply_get(d, kseq, p->n_rfaults ? -EBUSY : -ENOMEM, 0);
+		kreply_get(d, kseq, p->n_rfaults ? -EBUSY : -ENOMEM, 0, 0);
 		return;
 	}
 	f->get = 1;
@@ -163,7 +164,8 @@ static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
 		if (!g->error) {
 			struct xpmem_chan_release rel = { .segid = r->segid, .node = r->peer,
 							  .flags = r->flags,
-							  .incarnation = r->peer_inc };
+							  .incarnation = r->peer_inc,
+							  .owner_instance = g->owner_instance };
 
 			d->st.grants_undone++;
 			kout_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &rel, sizeof(rel),
@@ -171,7 +173,8 @@ static void handle_kernel_check_get_reply(struct dstate *d, uint64_t seq,
 		}
 	} else if ((p = peer_find(d, r->peer))) {
 		struct xw_get_reply rep = { .req_id = r->req_id, .incarnation = r->peer_inc,
-					    .error = g->error, .size = g->error ? 0 : g->size };
+					    .error = g->error, .size = g->error ? 0 : g->size,
+					    .owner_instance = g->error ? 0 : g->owner_instance };
 		struct sq_meta m = { .error = g->error, .segid = r->segid, .flags = r->flags,
 				     .inc = r->peer_inc };
 
@@ -184,7 +187,8 @@ static void handle_kernel_remote_release(struct dstate *d, const struct xpmem_ch
 {
 	struct peer *p = peer_find(d, m->node);
 	struct xw_release w = { .segid = m->segid, .flags = m->flags,
-				.incarnation = m->incarnation };
+				.incarnation = m->incarnation,
+				.owner_instance = m->owner_instance };
 
 	/* a permit of our previous incarnation: its grant went with our
 	 * restart's PEER_RESET, and one of ours is not its to give back */
@@ -267,6 +271,7 @@ static void handle_kernel_hello_reply(struct dstate *d, const struct xpmem_chan_
 			d->cfg->node_id);
 		d->fatal = 1;
 	}
+	d->kernel_instance = hr->incarnation;
 	d->ready_hello = 1;
 }
 

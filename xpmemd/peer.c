@@ -61,7 +61,7 @@ static void handle_net_get_reply(struct dstate *d, struct peer *p, const struct 
 		d->st.stale_acks++;
 		return;
 	}
-	kreply_get(d, f->kseq, w->error, w->size);
+	kreply_get(d, f->kseq, w->error, w->size, w->owner_instance);
 	rfault_free(d, f);
 }
 
@@ -97,7 +97,8 @@ static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 	struct xpmem_chan_resolve rs = { .segid = f->segid, .start = f->start,
 					 .len = f->len, .requester = p->id,
 					 .access = f->access,
-					 .requester_incarnation = p->hello_inc };
+					 .requester_incarnation = p->hello_inc,
+					 .owner_instance = f->owner_instance };
 
 	if (!r) {
 		dreq_answer_error(d, p, DREQ_RESOLVE, f->req_id, p->hello_inc, err);
@@ -136,7 +137,8 @@ static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get
 static void handle_net_release(struct dstate *d, struct peer *p, const struct xw_release *w)
 {
 	struct xpmem_chan_release r = { .segid = w->segid, .node = p->id, .flags = w->flags,
-					.incarnation = w->incarnation };
+					.incarnation = w->incarnation,
+					.owner_instance = w->owner_instance };
 
 	/* only the peer's current incarnation gives back its own permits */
 	if (w->incarnation != p->hello_inc) {

@@ -48,7 +48,8 @@ void pout_dropped(void *arg, const struct sq_meta *m, enum sq_why why)
 			 xw_type_name(m->type), m->peer, whys[why <= SQ_DROP_ERROR ? why : 0]);
 	if (m->type == XW_GET_REPLY && !m->error && why != SQ_DROP_SESSION) {
 		struct xpmem_chan_release r = { .segid = m->segid, .node = m->peer,
-						.flags = m->flags, .incarnation = m->inc };
+						.flags = m->flags, .incarnation = m->inc,
+						.owner_instance = d->kernel_instance };
 
 		d->st.grants_undone++;
 		kout_send(d, XPMEM_CHAN_RELEASE_GRANT, ++d->dseq, &r, sizeof(r), NULL, 0);

@@ -152,10 +152,12 @@ void kreply_fault(struct dstate *d, uint64_t kseq, int error,
 
 /* the grant is recorded under our incarnation: the kernel keeps it with the
  * permit and names it in the permit's REMOTE_RELEASE */
-void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size)
+void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size,
+		uint64_t owner_instance)
 {
 	struct xpmem_chan_get_reply r = { .error = error, .size = error ? 0 : size,
-					  .incarnation = error ? 0 : d->incarnation };
+					  .incarnation = error ? 0 : d->incarnation,
+					  .owner_instance = error ? 0 : owner_instance };
 
 	if (error) {
 		d->st.get_errors++;
@@ -168,7 +170,7 @@ void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size)
 static void rfault_fail(struct dstate *d, struct rfault *f, int error)
 {
 	if (f->get)
-		kreply_get(d, f->kseq, error, 0);
+		kreply_get(d, f->kseq, error, 0, 0);
 	else
 		kreply_fault(d, f->kseq, error, NULL, 0);
 }

@@ -35,7 +35,8 @@ void dreq_due(struct dstate *d, struct dreq *r, uint64_t now);
 /* answers to our kernel's REMOTE_FAULT / REMOTE_GET */
 void kreply_fault(struct dstate *d, uint64_t kseq, int error,
 		  const struct xpmem_chan_extent *ext, uint32_t n);
-void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size);
+void kreply_get(struct dstate *d, uint64_t kseq, int error, uint64_t size,
+		uint64_t owner_instance);
 /* a request of our kernel to p (linked, deadline armed); NULL over p's cap
  * (counted) or out of memory */
 struct rfault *rfault_new(struct dstate *d, struct peer *p);

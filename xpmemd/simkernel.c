@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -85,6 +86,7 @@ struct fault {			/* REMOTE_FAULT or REMOTE_GET */
 	int get;
 	uint64_t size;		/* REMOTE_GET_REPLY */
 	uint64_t inc;		/* ... the permit's daemon incarnation */
+	uint64_t inst;		/* ... the owner kernel's instance */
 	int held;		/* a permit not released yet */
 	int done, error;
 	uint32_t owner, nextents;
@@ -101,6 +103,8 @@ struct held_zap {
 
 struct simk {
 	uint64_t get_inc;	/* the last REMOTE_GET_REPLY's incarnation */
+	uint64_t get_inst;	/* ... and owner instance */
+	uint64_t instance;	/* ours: HELLO_REPLY, CHECK_GET_REPLY; RESOLVE checks it */
 	int lfd, cfd;
 	uint32_t node_id;
 	uint32_t timeout_ms;
@@ -150,6 +154,10 @@ struct simk *simk_create(const char *path, uint32_t node_id, uint32_t timeout_ms
 	k->node_id = node_id;
 	k->timeout_ms = timeout_ms;
 	k->next_gen = 1;
+	/* random per start, as the module's per load; never 0 */
+	if (getrandom(&k->instance, sizeof(k->instance), 0) != sizeof(k->instance))
+		goto fail;
+	k->instance = (k->instance >> 1) | 1;
 	strcpy(sa.sun_path, path);
 	unlink(path);
 	k->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -549,12 +557,14 @@ size_t simk_import_count(struct simk *k)
 	return n;
 }
 
-uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
-			   uint64_t start, uint64_t len, uint32_t access)
+uint64_t simk_remote_fault_inst(struct simk *k, uint32_t owner, int64_t segid,
+				uint64_t start, uint64_t len, uint32_t access,
+				uint64_t inst)
 {
 	struct fault *f = calloc(1, sizeof(*f));
 	struct xpmem_chan_remote_fault m = { .segid = segid, .start = start, .len = len,
-					     .owner = owner, .access = access };
+					     .owner = owner, .access = access,
+					     .owner_instance = inst };
 
 	if (!f)
 		return 0;
@@ -570,6 +580,25 @@ uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
 		f->error = -EHOSTDOWN;
 	}
 	return f->id;
+}
+
+uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
+			   uint64_t start, uint64_t len, uint32_t access)
+{
+	uint64_t inst = k->get_inst;
+
+	/* the instance of the permit held on it, as the module's remote segment */
+	for (struct fault *g = k->faults; g; g = g->next)
+		if (g->get && g->held && g->owner == owner && g->segid == segid) {
+			inst = g->inst;
+			break;
+		}
+	return simk_remote_fault_inst(k, owner, segid, start, len, access, inst);
+}
+
+uint64_t simk_instance(const struct simk *k)
+{
+	return k->instance;
 }
 
 int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
@@ -631,7 +660,8 @@ int simk_get_state(struct simk *k, uint64_t id, int *error, uint64_t *size)
 int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t flags)
 {
 	struct xpmem_chan_release m = { .segid = segid, .node = owner, .flags = flags,
-					.incarnation = k->get_inc };
+					.incarnation = k->get_inc,
+					.owner_instance = k->get_inst };
 	struct fault *old = NULL;
 
 	/* the oldest permit of that kind held: under the incarnation it got */
@@ -642,6 +672,7 @@ int simk_remote_release(struct simk *k, uint32_t owner, int64_t segid, uint32_t 
 	if (old) {
 		old->held = 0;
 		m.incarnation = old->inc;
+		m.owner_instance = old->inst;
 	}
 
 	return ksend(k, XPMEM_CHAN_REMOTE_RELEASE, ++k->next_seq, &m, sizeof(m), NULL, 0);
@@ -746,7 +777,9 @@ static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_res
 	k->st.resolves++;
 	for (s = k->segs; s && s->segid != r->segid; s = s->next)
 		;
-	if (!s) {
+	if (r->owner_instance != k->instance) {
+		fr.error = -ESTALE;	/* a permit of a previous instance */
+	} else if (!s) {
 		fr.error = -ENOENT;
 	} else {
 		/* nothing beyond the requester's grant, checked first */
@@ -977,9 +1010,12 @@ static void on_get_reply(struct simk *k, uint64_t seq, const struct xpmem_chan_g
 			f->error = r->error;
 			f->size = r->size;
 			f->inc = r->incarnation;
+			f->inst = r->owner_instance;
 			f->held = !r->error;
-			if (!r->error)
+			if (!r->error) {
 				k->get_inc = r->incarnation;
+				k->get_inst = r->owner_instance;
+			}
 			return;
 		}
 }
@@ -1046,6 +1082,7 @@ static void on_check_get(struct simk *k, uint64_t seq, const struct xpmem_chan_g
 	}
 	if (r.error)
 		k->st.check_get_errors++;
+	r.owner_instance = k->instance;
 	ksend(k, XPMEM_CHAN_CHECK_GET_REPLY, seq, &r, sizeof(r), NULL, 0);
 }
 
@@ -1067,6 +1104,8 @@ static void on_release_grant(struct simk *k, uint64_t seq, const struct xpmem_ch
 		;
 	if (r->segid <= 0 || r->node > 32767 || (r->flags != RDONLY && r->flags != RDWR))
 		st.error = -EINVAL;
+	else if (r->owner_instance != k->instance)
+		st.error = -ESTALE;
 	else if (!s || !(g = grant_find(k, r->segid, r->node, r->incarnation)))
 		st.error = -ENOENT;
 	else if (!*(nr = r->flags == RDWR ? &g->nr_rw : &g->nr_ro))
@@ -1133,7 +1172,7 @@ static void on_peer_window(struct simk *k, uint64_t seq, const struct xpmem_chan
 
 static void on_hello(struct simk *k, uint64_t seq)
 {
-	struct xpmem_chan_hello h = { .node_id = k->node_id, .incarnation = 1 };
+	struct xpmem_chan_hello h = { .node_id = k->node_id, .incarnation = k->instance };
 
 	ksend(k, XPMEM_CHAN_HELLO_REPLY, seq, &h, sizeof(h), NULL, 0);
 	/* reconcile: replay every quarantined range to the new daemon */

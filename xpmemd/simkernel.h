@@ -69,9 +69,16 @@ uint64_t simk_invalidate_peers(struct simk *k, int64_t segid, uint64_t start, ui
 enum simk_inval_state simk_inval_state(struct simk *k, uint64_t gen);
 
 /* Importer side */
-/* Start a remote fault; returns an id for simk_fault_state. */
+/* Start a remote fault; returns an id for simk_fault_state. It names the owner
+ * instance of the permit held on segid (else of the last get). */
 uint64_t simk_remote_fault(struct simk *k, uint32_t owner, int64_t segid,
 			   uint64_t start, uint64_t len, uint32_t access);
+/* The same naming owner instance @inst. */
+uint64_t simk_remote_fault_inst(struct simk *k, uint32_t owner, int64_t segid,
+				uint64_t start, uint64_t len, uint32_t access,
+				uint64_t inst);
+/* This simulated kernel's instance (HELLO_REPLY, CHECK_GET_REPLY). */
+uint64_t simk_instance(const struct simk *k);
 /* 0 while pending, 1 done (error, extent count and first extent filled). */
 int simk_fault_state(struct simk *k, uint64_t id, int *error, uint32_t *nextents,
 		     struct xpmem_chan_extent *first);

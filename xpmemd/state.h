@@ -113,6 +113,7 @@ struct dstate {
 	uint8_t sign_pk[KEYS_PK_LEN], sign_sk[KEYS_SK_LEN];	/* node identity */
 	uint8_t eph_pk[XW_KX_LEN], eph_sk[XW_KX_LEN];	/* this run's crypto_kx pair */
 	uint64_t incarnation;	/* persisted counter (state_dir/incarnation) */
+	uint64_t kernel_instance;	/* our kernel's incarnation (HELLO_REPLY) */
 	uint64_t hello_seq;
 	uint64_t dseq;
 	uint64_t next_req_id;

@@ -20,8 +20,10 @@
 
 #define XW_MAGIC	0x57504d58	/* "XMPW" */
 /* 3: an ACK may carry an error (not an ack: the importer has not zapped).
- * A version-2 owner would take it for an ack, so versions never mix. */
-#define XW_VERSION	3
+ * A version-2 owner would take it for an ack, so versions never mix.
+ * 4: REMOTE_FAULT, GET_REPLY and RELEASE carry the owner kernel's instance
+ * (a version-3 importer would not send it: every refault would be refused). */
+#define XW_VERSION	4
 #define XW_TAG_LEN	16		/* crypto_aead_chacha20poly1305_ietf_ABYTES */
 #define XW_SIG_LEN	64		/* crypto_sign_BYTES */
 #define XW_KEY_LEN	32		/* session key, crypto_aead_chacha20poly1305_ietf_KEYBYTES */
@@ -86,6 +88,7 @@ struct xw_remote_fault {
 	uint64_t len;
 	uint32_t access;
 	uint32_t reserved;
+	uint64_t owner_instance;	/* GET_REPLY's: the owner kernel checks it */
 };
 
 /* incarnation: of the daemon that sent REMOTE_FAULT (req_ids restart with it) */
@@ -117,6 +120,7 @@ struct xw_release {
 	uint32_t flags;		/* XPMEM_RDONLY / XPMEM_RDWR */
 	uint32_t reserved;
 	uint64_t incarnation;	/* the permit's (REMOTE_RELEASE) */
+	uint64_t owner_instance;	/* the permit's (REMOTE_RELEASE) */
 };
 
 struct xw_get_reply {
@@ -125,6 +129,7 @@ struct xw_get_reply {
 	int32_t error;
 	uint32_t reserved;
 	uint64_t size;
+	uint64_t owner_instance;	/* the owner kernel's (CHECK_GET_REPLY) */
 };
 
 /* A parsed message. After xw_parse, body points into the received buffer

@@ -73,6 +73,7 @@
 #define NODE 3			/* our node id (HELLO) */
 #define PEER 1			/* fake remote importer of our segments */
 #define RPEER 7			/* fake remote owner (loopback window) */
+#define RINST 0x5eed1234ULL	/* its kernel instance (REMOTE_GET_REPLY) */
 #define CHAN "/dev/" XPMEM_CHAN_DEVICE_NAME
 #define WSIZE (1ULL << 40)
 
@@ -246,7 +247,7 @@ static void importer_stop(struct importer *im)
 /* The REMOTE_GET of a new importer, answered with @size; its attach result. */
 static int importer_get(struct importer *im, int64_t segid, uint64_t size)
 {
-	struct xpmem_chan_get_reply gr = { .size = size };
+	struct xpmem_chan_get_reply gr = { .size = size, .owner_instance = RINST };
 	union msgbuf m;
 	char e = 1;
 
@@ -296,7 +297,7 @@ static int serve_fault(struct answerer *an, union msgbuf *m)
 	struct xpmem_chan_remote_fault *rf = body(m);
 	unsigned int first = rf->start / PG, n;
 
-	if (rf->owner != RPEER || rf->start % PG || !rf->len ||
+	if (rf->owner != RPEER || rf->owner_instance != RINST || rf->start % PG || !rf->len ||
 	    rf->start + rf->len > an->npages * PG)
 		FAIL("REMOTE_FAULT owner %u start %#llx len %#llx", rf->owner,
 		     (unsigned long long)rf->start, (unsigned long long)rf->len);
@@ -969,7 +970,8 @@ static int t_quarantine_unload(void)
 		struct xpmem_chan_resolve rq = { .segid = s.segid, .start = 0,
 						 .len = QPAGES * PG, .requester = PEER,
 						 .access = XPMEM_CHAN_ACCESS_READ,
-						 .requester_incarnation = 100 };
+						 .requester_incarnation = 100,
+						 .owner_instance = kinst() };
 		uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 
 		CHECK(csend_seq(XPMEM_CHAN_RESOLVE, &rq, sizeof(rq), seq) == 0);
@@ -1180,7 +1182,8 @@ static int resolve_pages(int64_t segid, uint64_t start, uint64_t len, uint32_t p
 	struct xpmem_chan_resolve rq = { .segid = segid, .start = start, .len = len,
 					 .requester = peer,
 					 .access = XPMEM_CHAN_ACCESS_READ,
-					 .requester_incarnation = 100 };
+					 .requester_incarnation = 100,
+					 .owner_instance = kinst() };
 	struct xpmem_chan_frames *fr;
 	union msgbuf m;
 	uint64_t seq;

@@ -159,6 +159,13 @@ int ccall(uint16_t type, const void *b, size_t blen, uint16_t reply, union msgbu
 	return 0;
 }
 
+uint64_t kinst(void)
+{
+	long v = debugfs_long("channel", "incarnation");
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 int grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags)
 {
 	struct xpmem_chan_get g = { .segid = segid, .node = peer, .flags = flags,

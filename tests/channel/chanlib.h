@@ -61,6 +61,9 @@ int ccall(uint16_t type, const void *b, size_t blen, uint16_t reply, union msgbu
  * trusted: the grant its RESOLVEs need. 0 or the reply's -errno.
  */
 int grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags);
+/* This kernel's instance (debugfs channel "incarnation"), which its RESOLVE
+ * and RELEASE_GRANT must name; 0 if unreadable. */
+uint64_t kinst(void);
 /* Physical frame of our page at @p (/proc/self/pagemap), 0 if not present. */
 uint64_t pfn_of(void *p);
 

@@ -46,6 +46,7 @@
 #define NODE 3			/* our node id (HELLO) */
 #define PEER 1			/* fake remote importer */
 #define RPEER 7			/* fake remote owner (loopback window) */
+#define RINST 0x5eed1234ULL	/* its kernel instance (REMOTE_GET_REPLY) */
 #define CHAN "/dev/" XPMEM_CHAN_DEVICE_NAME
 
 /* ---- channel helpers (the rest are in chanlib.c) ----------------------- */
@@ -230,7 +231,8 @@ static int resolve(int64_t segid, uint64_t start, uint64_t len, uint32_t peer,
 	struct xpmem_chan_resolve r = { .segid = segid, .start = start,
 					.len = len, .requester = peer,
 					.access = XPMEM_CHAN_ACCESS_READ,
-					.requester_incarnation = inc };
+					.requester_incarnation = inc,
+					.owner_instance = kinst() };
 	uint64_t seq;
 
 	grant(segid, peer, inc, XPMEM_RDONLY);	/* may fail: bad fields */
@@ -379,7 +381,8 @@ static int t_resolve_ack(void)
 		struct xpmem_chan_resolve r = { .segid = s.segid, .start = 2 * PG,
 						.len = 2 * PG, .requester = PEER,
 						.access = XPMEM_CHAN_ACCESS_READ,
-						.requester_incarnation = 100 };
+						.requester_incarnation = 100,
+						.owner_instance = kinst() };
 		struct xpmem_chan_acked a = { .generation = inv->generation };
 		uint64_t rseq = ++dseq;
 
@@ -613,8 +616,8 @@ static int answer_fault(char *buf, int error, uint32_t *access)
 	if (!cexpect(&m, XPMEM_CHAN_REMOTE_FAULT, 5000))
 		FAIL("no REMOTE_FAULT");
 	rf = body(&m);
-	if (rf->owner != RPEER || rf->start % PG || !rf->len ||
-	    rf->start + rf->len > 4 * PG)
+	if (rf->owner != RPEER || rf->owner_instance != RINST ||
+	    rf->start % PG || !rf->len || rf->start + rf->len > 4 * PG)
 		FAIL("REMOTE_FAULT owner %u start %llu len %llu", rf->owner,
 		     (unsigned long long)rf->start, (unsigned long long)rf->len);
 	if (access)
@@ -640,7 +643,7 @@ static int t_loopback(void)
 	int64_t segid = ((int64_t)RPEER << 48) | (0x1234LL << 32) | 9;
 	struct xpmem_chan_peer_window pw = { .peer = RPEER, .base = 0,
 					     .size = 1ULL << 40 };
-	struct xpmem_chan_get_reply gr = { .size = 4 * PG };
+	struct xpmem_chan_get_reply gr = { .size = 4 * PG, .owner_instance = RINST };
 	struct xpmem_chan_zap z = { .segid = segid, .start = 0,
 				    .len = 4 * PG, .owner = RPEER };
 	struct xpmem_chan_get *g;
@@ -727,7 +730,7 @@ static int t_loopback(void)
 	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
 	pid = importer(segid, &cmd, &rep);
 	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 5000));
-	gr = (struct xpmem_chan_get_reply){ .size = 4 * PG };
+	gr = (struct xpmem_chan_get_reply){ .size = 4 * PG, .owner_instance = RINST };
 	CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr),
 			m.h.seq) == 0);
 	CHECK(read(rep, out, 1) == 1 && out[0] == 0);
@@ -740,7 +743,8 @@ static int t_loopback(void)
 		struct xpmem_chan_release *rel = body(&m);
 
 		CHECK(rel->segid == segid && rel->node == RPEER &&
-		      rel->flags == XPMEM_RDWR && rel->incarnation == 0);
+		      rel->flags == XPMEM_RDWR && rel->incarnation == 0 &&
+		      rel->owner_instance == RINST);
 	}
 	CHECK(cquiet(200));
 	close(cmd);
@@ -851,8 +855,8 @@ static int t_malformed(void)
 	h->magic = 0x12345678;
 	CHECK(raw_write(&m, h->len) == -EINVAL);	/* magic */
 	h->magic = XPMEM_CHAN_MAGIC;
-	h->version = 2;
-	CHECK(raw_write(&m, h->len) == -EINVAL);	/* version */
+	h->version = XPMEM_CHAN_VERSION - 1;
+	CHECK(raw_write(&m, h->len) == -EINVAL);	/* an older daemon's */
 	h->version = XPMEM_CHAN_VERSION;
 	CHECK(raw_write(&m, h->len + 8) == -EINVAL);	/* len != bytes */
 	h->len += 8;
@@ -1003,7 +1007,8 @@ static int t_stress(void)
 				.access = XPMEM_CHAN_ACCESS_READ |
 					  (rand_r(&seed) % 2 ?
 					   XPMEM_CHAN_ACCESS_WRITE : 0),
-				.requester_incarnation = 7 };
+				.requester_incarnation = 7,
+				.owner_instance = kinst() };
 
 			if (i + n > SRC_MAX)
 				n = SRC_MAX - i;

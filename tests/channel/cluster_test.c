@@ -164,7 +164,8 @@ static int owner(void)
 	pid = child(source_fn, NULL, &cmd, &rep);
 	CHECK(read(rep, &segid, 8) == 8 && segid > 0);
 	CHECK(((uint64_t)segid >> 48) == OWNER);
-	snprintf(text, sizeof(text), "%" PRId64 " %lu\n", segid, NPAGES * PG);
+	snprintf(text, sizeof(text), "%" PRId64 " %lu %llu\n", segid, NPAGES * PG,
+		 (unsigned long long)kinst());
 	/* What the importer's xpmem_get got from the owner's CHECK_GET. */
 	CHECK(grant(segid, IMPORTER, 1, XPMEM_RDWR) == 0);
 	publish("seg", text);
@@ -174,7 +175,7 @@ static int owner(void)
 		struct xpmem_chan_resolve r = { .segid = segid,
 						.requester = IMPORTER,
 						.requester_incarnation = 1 };
-		unsigned long long start, len;
+		unsigned long long start, len, inst;
 		unsigned int access;
 		int k;
 
@@ -182,7 +183,10 @@ static int owner(void)
 		await(name, buf, sizeof(buf));
 		if (!strncmp(buf, "done", 4))
 			break;
-		CHECK(sscanf(buf, "%llu %llu %u", &start, &len, &access) == 3);
+		CHECK(sscanf(buf, "%llu %llu %u %llu", &start, &len, &access, &inst) == 4);
+		/* what the importer's kernel named: this kernel's instance */
+		CHECK(inst == kinst());
+		r.owner_instance = inst;
 		r.start = start;
 		r.len = len;
 		r.access = access;
@@ -314,9 +318,9 @@ static int relay_fault(int n, uint32_t want_access)
 	rf = body(&m);
 	seq = m.h.seq;
 	CHECK(rf->owner == OWNER && rf->access == want_access);
-	snprintf(text, sizeof(text), "%llu %llu %u\n",
+	snprintf(text, sizeof(text), "%llu %llu %u %llu\n",
 		 (unsigned long long)rf->start, (unsigned long long)rf->len,
-		 rf->access);
+		 rf->access, (unsigned long long)rf->owner_instance);
 	snprintf(name, sizeof(name), "fault.%d", n);
 	publish(name, text);
 	snprintf(name, sizeof(name), "frames.%d", n);
@@ -340,7 +344,7 @@ static int importer(void)
 {
 	struct xpmem_chan_peer_window pw = { .peer = OWNER };
 	struct xpmem_chan_get_reply gr = {};
-	unsigned long long gen, start, len;
+	unsigned long long gen, start, len, inst;
 	char buf[256], o[NPAGES];
 	int cmd, rep, st;
 	unsigned long size;
@@ -355,7 +359,8 @@ static int importer(void)
 	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
 
 	await("seg", buf, sizeof(buf));
-	CHECK(sscanf(buf, "%" SCNd64 " %lu", &segid, &size) == 2);
+	CHECK(sscanf(buf, "%" SCNd64 " %lu %llu", &segid, &size, &inst) == 3);
+	gr.owner_instance = inst;	/* what the owner's CHECK_GET_REPLY says */
 	pid = child(importer_fn, &segid, &cmd, &rep);
 	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 10000));
 	CHECK(((struct xpmem_chan_get *)body(&m))->node == OWNER);

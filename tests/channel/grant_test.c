@@ -31,8 +31,16 @@
  *                     grants and mappings intact
  *   importer_release  xpmem_release of a remote apid, and exit holding one,
  *                     send REMOTE_RELEASE {segid, owner, flags, incarnation
- *                     = the one REMOTE_GET_REPLY gave}; a failed remote get
- *                     sends nothing
+ *                     = the one REMOTE_GET_REPLY gave, owner_instance}; a
+ *                     failed remote get, or one without an owner instance
+ *                     (EIO), sends nothing
+ *   owner_instance    RESOLVE / RELEASE_GRANT naming another kernel instance
+ *                     (a segid reused after the owner rebooted): ESTALE,
+ *                     nothing faulted, granted or revoked; CHECK_GET_REPLY
+ *                     names this instance
+ *   resolve_share     one peer holds at most max_resolves_per_peer RESOLVE
+ *                     slots: its next is EAGAIN at once, another peer's is
+ *                     taken (RESOLVEs held by an un-acked invalidation)
  *
  * usage: xpmem-channel-grant-test [CASE...]   (default: all)
  * Prints PASS/FAIL per case and "N passed, N failed".
@@ -216,16 +224,37 @@ static uint64_t kpageflags(uint64_t pfn)
 #define KPF_ANON 12
 
 /* RESOLVE pages [k, k+n) for @peer/@inc with @access: error; frames in @m. */
-static int resolve(struct source *s, unsigned int k, unsigned int n, uint32_t peer,
-		   uint64_t inc, uint32_t access, union msgbuf *m)
+static int resolve_send(struct source *s, unsigned int k, unsigned int n, uint32_t peer,
+			uint64_t inc, uint32_t access, uint64_t inst, uint64_t seq)
 {
 	struct xpmem_chan_resolve r = { .segid = s->segid, .start = k * PG,
 					.len = n * PG, .requester = peer,
 					.access = access,
-					.requester_incarnation = inc };
+					.requester_incarnation = inc,
+					.owner_instance = inst };
+
+	return csend_seq(XPMEM_CHAN_RESOLVE, &r, sizeof(r), seq);
+}
+
+/* The same naming owner instance @inst (this kernel's: kinst()). */
+static int resolve_inst(struct source *s, unsigned int k, unsigned int n, uint32_t peer,
+			uint64_t inc, uint32_t access, uint64_t inst, union msgbuf *m)
+{
 	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 
-	if (csend_seq(XPMEM_CHAN_RESOLVE, &r, sizeof(r), seq))
+	if (resolve_send(s, k, n, peer, inc, access, inst, seq))
+		return -999;
+	if (!cexpect(m, XPMEM_CHAN_RESOLVED, 5000) || m->h.seq != seq)
+		return -998;
+	return ((struct xpmem_chan_frames *)body(m))->error;
+}
+
+static int resolve(struct source *s, unsigned int k, unsigned int n, uint32_t peer,
+		   uint64_t inc, uint32_t access, union msgbuf *m)
+{
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+
+	if (resolve_send(s, k, n, peer, inc, access, kinst(), seq))
 		return -999;
 	if (!cexpect(m, XPMEM_CHAN_RESOLVED, 5000) || m->h.seq != seq)
 		return -998;
@@ -262,10 +291,11 @@ static int check_get(int64_t segid, uint32_t peer, uint32_t uid, uint32_t flags,
 	return ((struct xpmem_chan_get_reply *)body(&m))->error;
 }
 
-static int release_grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags)
+static int release_grant_inst(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags,
+			      uint64_t inst)
 {
 	struct xpmem_chan_release r = { .segid = segid, .node = peer, .flags = flags,
-					.incarnation = inc };
+					.incarnation = inc, .owner_instance = inst };
 	union msgbuf m;
 	int err = ccall(XPMEM_CHAN_RELEASE_GRANT, &r, sizeof(r), XPMEM_CHAN_RELEASE_GRANT_DONE, &m);
 
@@ -330,6 +360,11 @@ static int ack(uint64_t gen)
 	struct xpmem_chan_acked a = { .generation = gen };
 
 	return csend(XPMEM_CHAN_ACKED, &a, sizeof(a));
+}
+
+static int release_grant(int64_t segid, uint32_t peer, uint64_t inc, uint32_t flags)
+{
+	return release_grant_inst(segid, peer, inc, flags, kinst());
 }
 
 /* ---- cases ------------------------------------------------------------- */
@@ -673,7 +708,7 @@ static int t_importer_release(void)
 	struct xpmem_chan_release *rel;
 	union msgbuf m;
 
-	for (int round = 0; round < 3; round++) {
+	for (int round = 0; round < 4; round++) {
 		uint32_t flags = round == 1 ? XPMEM_RDONLY : XPMEM_RDWR;
 		int a[2], st;
 		pid_t pid;
@@ -707,32 +742,151 @@ static int t_importer_release(void)
 		{
 			/* a daemon incarnation per round: the permit keeps its own */
 			struct xpmem_chan_get_reply gr = { .size = 4 * PG,
-							   .incarnation = 900 + round };
+							   .incarnation = 900 + round,
+							   .owner_instance = 77 };
 
 			if (round == 2)
 				gr = (struct xpmem_chan_get_reply){ .error = -EACCES };
+			if (round == 3)	/* no owner instance: refaults could not name it */
+				gr.owner_instance = 0;
 			CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr),
 					m.h.seq) == 0);
 		}
-		if (round == 2) {
+		if (round >= 2) {
 			CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 			      WEXITSTATUS(st) == 1);
 			close(a[1]);
 			CHECK(cquiet(500));	/* no permit, nothing released */
-			break;
+			continue;
 		}
 		CHECK(cquiet(300));		/* held: nothing yet */
 		CHECK(write(a[1], round == 0 ? "r" : "x", 1) == 1);
 		CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 5000));
 		rel = body(&m);
 		CHECK(rel->segid == segid && rel->node == RPEER && rel->flags == flags &&
-		      rel->incarnation == 900 + (uint64_t)round);
+		      rel->incarnation == 900 + (uint64_t)round && rel->owner_instance == 77);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		close(a[1]);
 		CHECK(cquiet(300));		/* once */
 	}
 	return 0;
+}
+
+/*
+ * A permit names the kernel instance that granted it: a RESOLVE or
+ * RELEASE_GRANT naming another (a segid reused after the owner rebooted)
+ * is ESTALE and touches nothing; CHECK_GET_REPLY says which instance
+ * granted. Importer side: a REMOTE_GET_REPLY without an instance fails the
+ * get (EIO), a REMOTE_RELEASE names the instance the permit was got from.
+ */
+static int t_owner_instance(void)
+{
+	struct xpmem_chan_get g = { .node = 1, .flags = XPMEM_RDONLY,
+				    .check_flags = XPMEM_CHAN_GET_ROOT_TRUSTED,
+				    .incarnation = 10 };
+	uint64_t inst = kinst();
+	long stale0 = debugfs_long("channel", "resolve_stale");
+	uint32_t ro, rw;
+	struct source s;
+	union msgbuf m;
+
+	CHECK(inst != 0 && stale0 >= 0);
+	CHECK(source_start(&s, 0, 0600) == 0);
+	g.segid = s.segid;
+	CHECK(ccall(XPMEM_CHAN_CHECK_GET, &g, sizeof(g), XPMEM_CHAN_CHECK_GET_REPLY, &m) == 0);
+	CHECK(((struct xpmem_chan_get_reply *)body(&m))->error == 0);
+	CHECK(((struct xpmem_chan_get_reply *)body(&m))->owner_instance == inst);
+	/* page 3 was never touched: another instance's RESOLVE faults nothing */
+	CHECK(source_present(&s, 3) == 0);
+	CHECK(resolve_inst(&s, 3, 1, 1, 10, RD, inst ^ 1, &m) == -ESTALE);
+	CHECK(resolve_inst(&s, 0, 2, 1, 10, RD, inst + 2, &m) == -ESTALE);
+	CHECK(resolve_inst(&s, 0, 2, 1, 10, RD, 0, &m) == -ESTALE);
+	CHECK(((struct xpmem_chan_frames *)body(&m))->nextents == 0);
+	CHECK(source_present(&s, 3) == 0 && mappings_of(s.segid, 0) == 0);
+	CHECK(debugfs_long("channel", "resolve_stale") == stale0 + 3);
+	/* this instance's: resolved */
+	CHECK(resolve_inst(&s, 0, 2, 1, 10, RD, inst, &m) == 0 && frames_match(&s, 0, &m));
+	CHECK(mappings_of(s.segid, 1) == 1);
+	/* a release naming another instance gives nothing back */
+	CHECK(release_grant_inst(s.segid, 1, 10, XPMEM_RDONLY, inst ^ 4) == -ESTALE);
+	CHECK(grants_of(s.segid, 1, &ro, &rw) == 1 && ro == 1 && rw == 0);
+	CHECK(cquiet(200));		/* and revokes nothing */
+	CHECK(source_do(&s, 'v', 3000));
+	CHECK(write(s.cmd, "q", 1) == 1);
+	{
+		struct xpmem_chan_invalidate *inv;
+
+		CHECK(cexpect(&m, XPMEM_CHAN_INVALIDATE, 5000));
+		inv = body(&m);
+		CHECK(inv->npeers == 1 && inv->peers[0] == 1);
+		CHECK(ack(inv->generation) == 0);
+	}
+	source_stop(&s);
+	return 0;
+}
+
+/*
+ * One peer holds at most max_resolves_per_peer of the kernel's RESOLVE
+ * slots: with an invalidation of the segment held un-acked, RESOLVEs block
+ * (mmu_interval_read_begin waits for it); peer 1's third is refused EAGAIN
+ * at once while peer 2's is taken; all finish after the ack.
+ */
+static int t_resolve_share(void)
+{
+	long busy0 = debugfs_long("channel", "resolve_peer_busy");
+	uint64_t seqs[4], gen;
+	struct source s;
+	union msgbuf m;
+	int got[4] = { 0 };
+
+	CHECK(busy0 >= 0);
+	CHECK(write_param("ack_timeout_ms", "10000") == 0);
+	CHECK(source_start(&s, 0, 0600) == 0);
+	CHECK(grant(s.segid, 1, 10, XPMEM_RDONLY) == 0);
+	CHECK(grant(s.segid, 2, 10, XPMEM_RDONLY) == 0);
+	CHECK(resolve(&s, 0, 1, 1, 10, RD, &m) == 0);
+	CHECK(write_param("max_resolves_per_peer", "2") == 0);
+	/* munmap: INVALIDATE of page 0 for peer 1, not acked yet */
+	CHECK(write(s.cmd, "u", 1) == 1);
+	if (expect_inval(1, 0, 1, &gen))
+		goto fail;
+	for (int i = 0; i < 4; i++) {
+		seqs[i] = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+		if (resolve_send(&s, 1, 1, i == 3 ? 2 : 1, 10, RD, kinst(), seqs[i]))
+			goto fail;
+	}
+	/* at once: peer 1's third is refused, nothing else answers */
+	if (!cexpect(&m, XPMEM_CHAN_RESOLVED, 3000) || m.h.seq != seqs[2] ||
+	    ((struct xpmem_chan_frames *)body(&m))->error != -EAGAIN) {
+		fprintf(CHAN_LOG, "  expected EAGAIN for peer 1's third RESOLVE (seq %llu), got seq %llu\n",
+			(unsigned long long)seqs[2], (unsigned long long)m.h.seq);
+		goto fail;
+	}
+	got[2] = 1;
+	if (!cquiet(300))
+		goto fail;
+	if (debugfs_long("channel", "resolve_peer_busy") != busy0 + 1)
+		goto fail;
+	CHECK(ack(gen) == 0);
+	CHECK(read(s.rep, &(char){ 0 }, 1) == 1);	/* munmap returned */
+	for (int n = 0; n < 3; n++) {
+		CHECK(cexpect(&m, XPMEM_CHAN_RESOLVED, 5000));
+		for (int i = 0; i < 4; i++)
+			if (m.h.seq == seqs[i] && !got[i]) {
+				got[i] = 1;
+				/* unmapped by now: not resolved, and not refused */
+				CHECK(((struct xpmem_chan_frames *)body(&m))->error != -EAGAIN);
+			}
+	}
+	CHECK(got[0] && got[1] && got[3]);
+	CHECK(write_param("max_resolves_per_peer", "64") == 0);
+	source_stop(&s);
+	return 0;
+fail:
+	write_param("max_resolves_per_peer", "64");
+	source_stop(&s);
+	return 1;
 }
 
 struct tcase {
@@ -748,6 +902,8 @@ static const struct tcase cases[] = {
 	{ "removal", t_removal },
 	{ "garbage", t_garbage },
 	{ "importer_release", t_importer_release },
+	{ "owner_instance", t_owner_instance },
+	{ "resolve_share", t_resolve_share },
 };
 
 int main(int argc, char **argv)

@@ -77,8 +77,11 @@ static void test_wire(void)
 		 * ack) and any other version are refused: review finding */
 		struct xw_hdr *wh = (struct xw_hdr *)buf;
 
-		T(XW_VERSION == 3);
+		T(XW_VERSION == 4);
 		wh->version = 2;
+		T(xw_parse(buf, n, &m) == XW_EMALFORMED);
+		/* 3: importers that did not name the owner's kernel instance */
+		wh->version = 3;
 		T(xw_parse(buf, n, &m) == XW_EMALFORMED);
 		wh->version = XW_VERSION;
 		T(xw_parse(buf, n, &m) == XW_OK);
@@ -177,7 +180,9 @@ static void test_chan(void)
 	h->magic ^= 1;
 	T(chan_validate(buf, n) == -EPROTO);
 	h->magic ^= 1;
-	h->version = 2;
+	h->version = 1;		/* before owner_instance */
+	T(chan_validate(buf, n) == -EPROTO);
+	h->version = 3;
 	T(chan_validate(buf, n) == -EPROTO);
 	h->version = XPMEM_CHAN_VERSION;
 	h->type = 0;

@@ -56,7 +56,9 @@ static void fault_nogrant(struct cluster *c, int imp, int own, uint64_t start, u
 	uint32_t n = 0;
 	int err = 0;
 
-	a.id = simk_remote_fault(c->nodes[imp].k, c->nodes[own].id, SEG, start, len, access);
+	/* the owner's instance: what is checked here is the grant */
+	a.id = simk_remote_fault_inst(c->nodes[imp].k, c->nodes[own].id, SEG, start, len, access,
+				      simk_instance(c->nodes[own].k));
 	CHECK(wait_for(c, fault_cond, &a, 5000), "remote fault node %d -> %d did not finish",
 	      imp + 1, own + 1);
 	simk_fault_state(c->nodes[imp].k, a.id, &err, &n, &ext);
@@ -801,6 +803,21 @@ static void t_grants(const char *bin)
 	fault_nogrant(&C, 1, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, 0);
 	fault_nogrant(&C, 1, 0, MB, MB, XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE,
 		      -EACCES);
+	/* the permit holds the owner kernel's instance (GET_REPLY through both
+	 * daemons; test_faults' faults after gets name it); one naming another (a
+	 * permit from before the owner rebooted) is refused: ESTALE */
+	{
+		struct fault_arg a = { 1, 0 };
+		int err = 1;
+
+		a.id = simk_remote_fault_inst(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB,
+					      XPMEM_CHAN_ACCESS_READ,
+					      simk_instance(C.nodes[0].k) ^ 2);
+		CHECK(wait_for(&C, fault_cond, &a, 5000), "stale fault did not finish");
+		simk_fault_state(C.nodes[1].k, a.id, &err, NULL, NULL);
+		CHECK(err == -ESTALE, "fault naming another owner instance: error %d", err);
+		CHECK(simk_rmap_count(C.nodes[0].k) == 1, "rmap after a stale fault");
+	}
 	/* node 3 has none of node 2's grant */
 	fault_nogrant(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
 	/* remote root is just uid 0 (remote_root = untrusted by default) */

@@ -42,7 +42,11 @@
 #include <linux/types.h>
 
 #define XPMEM_CHAN_MAGIC	0x584d4348	/* "XMCH" */
-#define XPMEM_CHAN_VERSION	1
+/*
+ * 2: REMOTE_FAULT, RESOLVE, REMOTE_GET_REPLY/CHECK_GET_REPLY and
+ * REMOTE_RELEASE/RELEASE_GRANT carry owner_instance.
+ */
+#define XPMEM_CHAN_VERSION	2
 
 #define XPMEM_CHAN_DEVICE_NAME	"xpmem_channel"
 
@@ -126,6 +130,16 @@ struct xpmem_chan_timed_out {
 	__u32 missing[];
 };
 
+/*
+ * Owner instance: the owner kernel's incarnation (random at module load,
+ * HELLO_REPLY's incarnation), which CHECK_GET_REPLY gives and the importer
+ * keeps with its remote segment. Segment ids are reused by a rebooted owner
+ * (low indices, a 16-bit tag), so every later message about the permit names
+ * the instance too, and the owner's kernel refuses one naming another
+ * instance (-ESTALE): a refault or release of a permit granted before the
+ * owner rebooted can never reach a new segment that happens to have its id.
+ */
+
 /* REMOTE_FAULT: an importer on this node touched a remote segment. */
 struct xpmem_chan_remote_fault {
 	__s64 segid;
@@ -133,6 +147,7 @@ struct xpmem_chan_remote_fault {
 	__u64 len;
 	__u32 owner;		/* node id owning segid */
 	__u32 access;		/* XPMEM_CHAN_ACCESS_* */
+	__u64 owner_instance;	/* the remote segment's (REMOTE_GET_REPLY) */
 };
 
 /*
@@ -148,6 +163,7 @@ struct xpmem_chan_resolve {
 	__u32 requester;
 	__u32 access;
 	__u64 requester_incarnation;
+	__u64 owner_instance;	/* must be this kernel's, else -ESTALE */
 };
 
 /* A physically contiguous run of shared memory. */
@@ -313,6 +329,7 @@ struct xpmem_chan_release {
 	__u32 node;		/* REMOTE_RELEASE: owner; RELEASE_GRANT: peer */
 	__u32 flags;		/* XPMEM_RDONLY / XPMEM_RDWR: the permit's */
 	__u64 incarnation;	/* the permit's daemon incarnation (GET_REPLY) */
+	__u64 owner_instance;	/* RELEASE_GRANT: must be this kernel's */
 };
 
 /*
@@ -326,6 +343,7 @@ struct xpmem_chan_get_reply {
 	__u32 reserved;
 	__u64 size;
 	__u64 incarnation;
+	__u64 owner_instance;	/* the owner kernel's incarnation */
 };
 
 /*
