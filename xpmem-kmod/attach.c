@@ -629,7 +629,7 @@ static bool xpmem_src_batchable(struct vm_area_struct *svma)
 }
 
 struct xpmem_pte_batch {
-	struct mm_struct *mm;
+	struct vm_area_struct *vma;
 	unsigned long start;		/* attacher address of pfns[0] */
 	const unsigned long *pfns;
 	unsigned long *done;		/* bitmap: installed, or not to be */
@@ -639,10 +639,15 @@ struct xpmem_pte_batch {
 };
 
 /*
- * apply_to_existing_page_range() callback, under the PTE lock: install the
- * window's page at @addr as insert_pfn() would, without the per-page memory
- * type lookup and lock round trip, already young (and dirty if writable)
- * so that the first access needs no accessed/dirty-bit update.
+ * apply_to_page_range() callback, under the PTE lock, for every entry of
+ * the window (a none one too): install the window's page at @addr as
+ * vmf_insert_pfn_prot() would, a special PTE of the pfn with the vma's
+ * protection, without its per-page memory type lookup and lock round trip.
+ * The lookup would answer write-back: the page is RAM (no ZONE_DEVICE
+ * memory) that the core maps through a write-back source vma, and
+ * pfn_modify_allowed() allows any valid pfn. The PTE is already young (and
+ * dirty if writable) so that the first access needs no accessed/dirty-bit
+ * update. A present entry is left alone, as insert_pfn() does.
  */
 static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 {
@@ -650,6 +655,7 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 	unsigned long i = (addr - b->start) >> PAGE_SHIFT;
 	unsigned long hpfn = b->pfns[i];
 	bool writable = (hpfn & HMM_PFN_WRITE) && b->want_write;
+	struct page *page;
 	struct folio *folio;
 	pte_t entry;
 
@@ -657,9 +663,11 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 		__set_bit(i, b->done);
 		return 0;
 	}
-	folio = page_folio(hmm_pfn_to_page(hpfn));
-	if (!folio_test_anon(folio) && !folio_test_hugetlb(folio) &&
-	    !READ_ONCE(folio->mapping))
+	page = hmm_pfn_to_page(hpfn);
+	folio = page_folio(page);
+	if (is_zone_device_page(page) ||
+	    (!folio_test_anon(folio) && !folio_test_hugetlb(folio) &&
+	     !READ_ONCE(folio->mapping)))
 		return 0;	/* left to vmf_insert_pfn_prot() */
 	__set_bit(i, b->done);
 	if (!pte_none(ptep_get(pte)))
@@ -669,19 +677,36 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 	entry = pte_mkyoung(entry);
 	if (writable)
 		entry = pte_mkdirty(entry);
-	set_pte_at(b->mm, addr, pte, entry);
+	set_pte_at(b->vma->vm_mm, addr, pte, entry);
+	update_mmu_cache(b->vma, addr, pte);
 	b->mapped++;
 	return 0;
 }
 
+/*
+ * May apply_to_page_range() walk the window under @pmd? Only over a page
+ * table that is there (xpmem_prealloc_ptes()): it would allocate a missing
+ * one under seg->lock, and WARN on a huge PMD a racing fault installed.
+ * Caller: seg->lock held (no PMD of ours comes or goes) and the mmap_lock
+ * (the page table stays).
+ */
+static bool xpmem_pmd_is_table(pmd_t *pmd)
+{
+	pmd_t val = pmdp_get_lockless(pmd);
+
+	return pmd_present(val) && !pmd_none(val) && !pmd_leaf(val) &&
+	       !pmd_bad(val);
+}
+
 /**
  * xpmem_map_window() - install the PTEs of a fault window
- * @vma: attachment vma
+ * @vmf: the fault
  * @w: the window
  * @pfns: hmm_range_fault() answers, w->n of them
  * @write: write access was asked for (read-only sources pages are skipped)
  * @batch: the source vma allows xpmem_src_batchable()
  * @ret: set to the result for the touched page if it could not be mapped
+ * @batched: set to the number of PTEs the batched pass installed
  *
  * Caller: seg->lock held and the notifier sequence of @pfns still valid.
  * Pages of cached anonymous/page-cache/hugetlb folios are set in one pass
@@ -689,15 +714,17 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
  *
  * Return: the number of PTEs installed.
  */
-static unsigned int xpmem_map_window(struct vm_area_struct *vma,
+static unsigned int xpmem_map_window(struct vm_fault *vmf,
 				     struct xpmem_window_calc *w,
 				     const unsigned long *pfns, bool write,
-				     bool batch, vm_fault_t *ret)
+				     bool batch, vm_fault_t *ret,
+				     unsigned int *batched)
 {
+	struct vm_area_struct *vma = vmf->vma;
 	DECLARE_BITMAP(done, XPMEM_MAX_LOCAL_WINDOW);
 	bool want_write = vma->vm_flags & VM_WRITE;
 	struct xpmem_pte_batch b = {
-		.mm = vma->vm_mm,
+		.vma = vma,
 		.start = w->wstart,
 		.pfns = pfns,
 		.done = done,
@@ -710,12 +737,16 @@ static unsigned int xpmem_map_window(struct vm_area_struct *vma,
 	unsigned long i;
 
 	bitmap_zero(done, w->n);
+	/*
+	 * apply_to_existing_page_range() would not do: it calls back for
+	 * present entries only (and modules lost it in 7.3).
+	 */
 	if (batch && xpmem_prot_cached(b.prot_rw) &&
-	    xpmem_prot_cached(b.prot_ro))
-		apply_to_existing_page_range(vma->vm_mm, w->wstart,
-					     w->wend - w->wstart,
-					     xpmem_set_pte, &b);
+	    xpmem_prot_cached(b.prot_ro) && xpmem_pmd_is_table(vmf->pmd))
+		apply_to_page_range(vma->vm_mm, w->wstart,
+				    w->wend - w->wstart, xpmem_set_pte, &b);
 	mapped = b.mapped;
+	*batched = b.mapped;
 	for (i = 0; i < w->n; i++) {
 		unsigned long hpfn = pfns[i];
 		bool writable = (hpfn & HMM_PFN_WRITE) && want_write;
@@ -779,7 +810,7 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	unsigned long addr = vmf->address & PAGE_MASK;
 	struct vm_area_struct *svma;
 	struct xpmem_window_calc w = { .src = xpmem_src_of(vma, att, addr) };
-	unsigned int mapped = 0;
+	unsigned int mapped = 0, batched;
 	struct hmm_range range = {
 		.notifier = &seg->notifier,
 	};
@@ -915,8 +946,10 @@ again:
 		goto out;
 	}
 	ret = VM_FAULT_NOPAGE;
-	mapped = xpmem_map_window(vma, &w, pfns, write, batch, &ret);
+	mapped = xpmem_map_window(vmf, &w, pfns, write, batch, &ret,
+				  &batched);
 	mutex_unlock(&seg->lock);
+	atomic64_add(batched, &seg->nr_batched);
 
 out:
 	atomic64_add(mapped, &seg->nr_mapped);
@@ -1081,20 +1114,44 @@ static const struct {
 	{ _PAGE_CACHE_MODE_WP, "WP" },
 };
 
+/*
+ * The PMD leaf that maps @addr of @mm, or an empty entry. A lockless read
+ * for statistics: the page tables above it stay while the mmap_lock is held.
+ */
+static pmd_t xpmem_pmd_leaf(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t pmd;
+
+	if (pgd_none(READ_ONCE(*pgd)) || pgd_bad(READ_ONCE(*pgd)))
+		return __pmd(0);
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(READ_ONCE(*p4d)) || p4d_bad(READ_ONCE(*p4d)))
+		return __pmd(0);
+	pud = pud_offset(p4d, addr);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv) || pud_leaf(pudv) || pud_bad(pudv))
+		return __pmd(0);
+	pmd = pmdp_get_lockless(pmd_offset(pud, addr));
+	return pmd_present(pmd) && pmd_leaf(pmd) ? pmd : __pmd(0);
+}
+
 /**
  * xpmem_show_memtypes() - memory types of the reader's attachment PTEs
  * @m: seq_file of debugfs "memtype"
  *
  * One line per attachment vma of the reading process: its range, the pages
- * mapped, and how many of them each cache mode maps (PTE-level entries; a
- * PMD leaf's bits are decoded as the PTE's would be).
+ * mapped, and how many of them each cache mode maps. A PMD leaf counts for
+ * each of its pages in the vma; its PAT bit is bit 12, not 7 (that is PSE).
  */
 void xpmem_show_memtypes(struct seq_file *m)
 {
 	VMA_ITERATOR(vmi, current->mm, 0);
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
-	unsigned long addr, other, present;
+	unsigned long addr, next, other, present;
 	unsigned long count[ARRAY_SIZE(xpmem_memtypes)];
 	unsigned int j;
 
@@ -1106,27 +1163,37 @@ void xpmem_show_memtypes(struct seq_file *m)
 		memset(count, 0, sizeof(count));
 		other = 0;
 		present = 0;
-		for (addr = vma->vm_start; addr < vma->vm_end;
-		     addr += PAGE_SIZE) {
+		for (addr = vma->vm_start; addr < vma->vm_end; addr = next) {
 			struct follow_pfnmap_args args = {
 				.vma = vma, .address = addr,
 			};
-			unsigned long bits;
+			pmd_t pmd = xpmem_pmd_leaf(mm, addr);
+			unsigned long bits, n = 1;
 
-			if (follow_pfnmap_start(&args))
-				continue;
-			bits = pgprot_val(args.pgprot) & _PAGE_CACHE_MASK;
-			follow_pfnmap_end(&args);
-			present++;
+			next = addr + PAGE_SIZE;
+			if (pmd_val(pmd)) {
+				next = min((addr & PMD_MASK) + PMD_SIZE,
+					   vma->vm_end);
+				n = (next - addr) >> PAGE_SHIFT;
+				bits = protval_large_2_4k(pmd_flags(pmd)) &
+				       _PAGE_CACHE_MASK;
+			} else {
+				if (follow_pfnmap_start(&args))
+					continue;
+				bits = pgprot_val(args.pgprot) &
+				       _PAGE_CACHE_MASK;
+				follow_pfnmap_end(&args);
+			}
+			present += n;
 			for (j = 0; j < ARRAY_SIZE(xpmem_memtypes); j++) {
 				if (bits ==
 				    cachemode2protval(xpmem_memtypes[j].pcm)) {
-					count[j]++;
+					count[j] += n;
 					break;
 				}
 			}
 			if (j == ARRAY_SIZE(xpmem_memtypes))
-				other++;
+				other += n;
 			if (fatal_signal_pending(current))
 				break;
 		}

@@ -150,6 +150,7 @@ struct xpmem_seg {
 	atomic64_t nr_mapped;
 	atomic64_t nr_pmd_mapped;
 	atomic64_t nr_pmd_fallback;	/* first faults of a PMD left to PTEs */
+	atomic64_t nr_batched;		/* PTEs set by xpmem_map_window()'s pass */
 	atomic64_t nr_invalidates;
 	atomic64_t nr_zapped;
 };

@@ -1063,6 +1063,35 @@ static int t_teardown_race(void)
 }
 
 /*
+ * The pages mapped in the attachment at @p, and how many of them map
+ * write-back, from debugfs "memtype" (the PAT bits of its PTEs and PMDs).
+ * Returns 1 if @p's line was found, 0 if not, -1 without debugfs.
+ */
+static int attach_memtype(const char *p, unsigned long *present,
+			  unsigned long *wb)
+{
+	unsigned long lo, hi;
+	char line[256];
+	int found = 0;
+	FILE *f = fopen("/sys/kernel/debug/xpmem/memtype", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx present %lu WB %lu", &lo, &hi,
+			   present, wb) != 4)
+			continue;
+		if (lo <= (uintptr_t)p && (uintptr_t)p < hi) {
+			found = 1;
+			fprintf(stderr, "  memtype: %s", line);
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
  * Source THPs: mapped with one PMD where the module may (map_pmd=Y),
  * otherwise with PTEs only (map_pmd=N: a 6.1 kernel's GUP-fast could pin
  * a huge PMD); either way splitting/COW/munmap stay coherent.
@@ -1074,6 +1103,7 @@ static int t_thp(void)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *buf = (char *)(((uintptr_t)raw + H - 1) & ~(H - 1));
 	int pmd = pmd_mappings_expected();
+	unsigned long present = 0, wb = 0;
 	long long c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
@@ -1098,6 +1128,9 @@ static int t_thp(void)
 	CHECK(seg_counters(s, c) == 0);
 	fprintf(stderr, "  faults %lld pages mapped %lld pmds %lld (PMDs %sexpected)\n",
 		c[0], c[1], c[4], pmd ? "" : "not ");
+	/* PMD or PTEs, the attachment maps the source's RAM write-back */
+	if (attach_memtype(p, &present, &wb) >= 0)
+		CHECK(present == n && wb == n);
 	if (pmd)
 		CHECK(c[4] >= 2 && c[0] <= 4);
 	else
@@ -1606,18 +1639,19 @@ static int t_fault_window(void)
 /*
  * The memory type of a live attachment of local RAM (issue "Window memory
  * type"): every PTE of a touched 4 KiB-page attachment maps write-back, as
- * the source maps it (debugfs "memtype" decodes the PTEs' PAT bits).
+ * the source maps it (debugfs "memtype" decodes the PTEs' PAT bits), and
+ * every one of them was written by the batched pass of the local fault
+ * (debugfs "segments", last column), not page by page.
  */
 static int t_window_memtype(void)
 {
 	size_t n = 64;
 	char *buf = map_anon(n * PG);
-	unsigned long lo, hi, present = 0, wb = 0;
-	char line[256];
+	unsigned long present = 0, wb = 0;
+	long long c0[5], c1[5], b0, b1;
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
-	int found = 0;
-	FILE *f;
+	int found;
 	char *p;
 
 	CHECK(buf);
@@ -1630,23 +1664,20 @@ static int t_window_memtype(void)
 	ad.offset = 0;
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
-	CHECK(check_gen(p, n, 1) == 0);
-	f = fopen("/sys/kernel/debug/xpmem/memtype", "r");
-	if (!f)
+	b0 = seg_batched(s);
+	if (b0 < 0 || seg_counters(s, c0))
 		return tl_skip("no debugfs");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx present %lu WB %lu", &lo, &hi,
-			   &present, &wb) != 4)
-			continue;
-		if (lo <= (uintptr_t)p && (uintptr_t)p < hi) {
-			found = 1;
-			fprintf(stderr, "  %s", line);
-			break;
-		}
-	}
-	fclose(f);
+	CHECK(check_gen(p, n, 1) == 0);
+	found = attach_memtype(p, &present, &wb);
+	if (found < 0)
+		return tl_skip("no debugfs");
 	CHECK(found);
 	CHECK(present == n && wb == n);
+	b1 = seg_batched(s);
+	CHECK(seg_counters(s, c1) == 0);
+	fprintf(stderr, "  faults %lld, pages mapped %lld, by the batched pass %lld\n",
+		c1[0] - c0[0], c1[1] - c0[1], b1 - b0);
+	CHECK(c1[1] - c0[1] >= (long long)n && b1 - b0 == c1[1] - c0[1]);
 	CHECK(xpmem_detach(p) == 0);
 	CHECK(xpmem_remove(s) == 0);
 	return 0;

@@ -35,6 +35,18 @@ static inline void zap_special_vma_range(struct vm_area_struct *vma,
 }
 #endif
 
+#ifndef XPMEM_HAVE_PMDP_GET_LOCKLESS
+/*
+ * before 6.4: a PMD read without its lock; one word on 64-bit (32-bit PAE
+ * had pmd_read_atomic(), and xpmem is built for 64-bit only)
+ */
+static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
+{
+	BUILD_BUG_ON(sizeof(pmd_t) > sizeof(long));
+	return READ_ONCE(*pmdp);
+}
+#endif
+
 #ifndef XPMEM_HAVE_FOLLOW_PFNMAP_START
 /*
  * before 6.12: the part of the follow_pfnmap API xpmem uses (PTE-level
