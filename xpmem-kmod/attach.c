@@ -465,8 +465,9 @@ bool xpmem_vma_exportable(struct vm_area_struct *vma)
 }
 
 /*
- * Fault window of the attachment page at @addr: the pages around it, within
- * the vma, the PMD and the source vma, at most xpmem_fault_window of them.
+ * Fault window of the attachment page at @addr: the block of @n pages around
+ * it (aligned from the vma's start), within the vma, the PMD and the source
+ * vma.
  * Caller: the source mm is locked.
  */
 struct xpmem_window_calc {
@@ -485,12 +486,10 @@ static unsigned long xpmem_src_of(struct vm_area_struct *vma,
 static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 				    struct vm_area_struct *svma,
 				    struct xpmem_att *att, unsigned long addr,
-				    struct xpmem_window_calc *w)
+				    unsigned long n, struct xpmem_window_calc *w)
 {
-	unsigned long n, idx, lo, hi, src = xpmem_src_of(vma, att, addr);
+	unsigned long idx, lo, hi, src = xpmem_src_of(vma, att, addr);
 
-	n = clamp(READ_ONCE(xpmem_fault_window), 1U,
-		  (unsigned int)XPMEM_MAX_FAULT_WINDOW);
 	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
 	lo = max(vma->vm_start + ((idx - idx % n) << PAGE_SHIFT),
 		 addr & PMD_MASK);
@@ -591,6 +590,198 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 }
 #endif
 
+/* Is the hmm_range_fault() answer @hpfn a page the PTE path may map? */
+static bool xpmem_hpfn_mappable(unsigned long hpfn, bool write)
+{
+	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR) ||
+	    !pfn_valid(hpfn & ~HMM_PFN_FLAGS))
+		return false;
+	/* See xpmem_local_fault(): no read-only PTE over a writable source. */
+	return !write || (hpfn & HMM_PFN_WRITE);
+}
+
+/*
+ * Does @prot map normal, cached memory? The batched PTE path below sets it
+ * as is, where vmf_insert_pfn_prot() would look up the pfn's memory type
+ * (x86 PAT) for every page: a walk of the system RAM resources each time.
+ */
+static bool xpmem_prot_cached(pgprot_t prot)
+{
+#ifdef CONFIG_X86
+	/* PAT entry 0 is write-back in every layout the kernel sets up */
+	return !(pgprot_val(prot) & _PAGE_CACHE_MASK);
+#else
+	return false;
+#endif
+}
+
+/*
+ * May the pages of source vma @svma be mapped by the batched PTE path? Only
+ * where their memory type is known without a lookup: a vma that maps them
+ * cached and holds nothing but anonymous, page-cache and hugetlb pages (no
+ * VM_MIXEDMAP driver mapping, whose pages may have another memory type).
+ * The folio test follows for each page in xpmem_set_pte().
+ */
+static bool xpmem_src_batchable(struct vm_area_struct *svma)
+{
+	return !(svma->vm_flags & (VM_MIXEDMAP | VM_IO | VM_PFNMAP)) &&
+	       xpmem_prot_cached(svma->vm_page_prot);
+}
+
+struct xpmem_pte_batch {
+	struct vm_area_struct *vma;
+	unsigned long start;		/* attacher address of pfns[0] */
+	const unsigned long *pfns;
+	unsigned long *done;		/* bitmap: installed, or not to be */
+	pgprot_t prot_rw, prot_ro;
+	bool write, want_write;
+	unsigned int mapped;
+};
+
+/*
+ * apply_to_page_range() callback, under the PTE lock, for every entry of
+ * the window (a none one too): install the window's page at @addr as
+ * vmf_insert_pfn_prot() would, a special PTE of the pfn with the vma's
+ * protection, without its per-page memory type lookup and lock round trip.
+ * The lookup would answer write-back: the page is RAM (no ZONE_DEVICE
+ * memory) that the core maps through a write-back source vma, and
+ * pfn_modify_allowed() allows any valid pfn. The PTE is already young (and
+ * dirty if writable) so that the first access needs no accessed/dirty-bit
+ * update. A present entry is left alone, as insert_pfn() does.
+ */
+static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct xpmem_pte_batch *b = data;
+	unsigned long i = (addr - b->start) >> PAGE_SHIFT;
+	unsigned long hpfn = b->pfns[i];
+	bool writable = (hpfn & HMM_PFN_WRITE) && b->want_write;
+	struct page *page;
+	struct folio *folio;
+	pte_t entry;
+
+	if (!xpmem_hpfn_mappable(hpfn, b->write)) {
+		__set_bit(i, b->done);
+		return 0;
+	}
+	page = hmm_pfn_to_page(hpfn);
+	folio = page_folio(page);
+	if (is_zone_device_page(page) ||
+	    (!folio_test_anon(folio) && !folio_test_hugetlb(folio) &&
+	     !READ_ONCE(folio->mapping)))
+		return 0;	/* left to vmf_insert_pfn_prot() */
+	__set_bit(i, b->done);
+	if (!pte_none(ptep_get(pte)))
+		return 0;	/* a racing fault was first */
+	entry = pte_mkspecial(pfn_pte(hpfn & ~HMM_PFN_FLAGS,
+				      writable ? b->prot_rw : b->prot_ro));
+	entry = pte_mkyoung(entry);
+	if (writable)
+		entry = pte_mkdirty(entry);
+	set_pte_at(b->vma->vm_mm, addr, pte, entry);
+	update_mmu_cache(b->vma, addr, pte);
+	b->mapped++;
+	return 0;
+}
+
+/*
+ * May apply_to_page_range() walk the window under @pmd? Only over a page
+ * table that is there (xpmem_prealloc_ptes()): it would allocate a missing
+ * one under seg->lock, and WARN on a huge PMD a racing fault installed.
+ * Caller: seg->lock held (no PMD of ours comes or goes) and the mmap_lock
+ * (the page table stays).
+ */
+static bool xpmem_pmd_is_table(pmd_t *pmd)
+{
+	pmd_t val = pmdp_get_lockless(pmd);
+
+	return pmd_present(val) && !pmd_none(val) && !pmd_leaf(val) &&
+	       !pmd_bad(val);
+}
+
+/**
+ * xpmem_map_window() - install the PTEs of a fault window
+ * @vmf: the fault
+ * @w: the window
+ * @pfns: hmm_range_fault() answers, w->n of them
+ * @write: write access was asked for (read-only sources pages are skipped)
+ * @batch: the source vma allows xpmem_src_batchable()
+ * @ret: set to the result for the touched page if it could not be mapped
+ * @batched: set to the number of PTEs the batched pass installed
+ *
+ * Caller: seg->lock held and the notifier sequence of @pfns still valid.
+ * Pages of cached anonymous/page-cache/hugetlb folios are set in one pass
+ * under one PTE lock; any other page goes through vmf_insert_pfn_prot().
+ *
+ * Return: the number of PTEs installed.
+ */
+static unsigned int xpmem_map_window(struct vm_fault *vmf,
+				     struct xpmem_window_calc *w,
+				     const unsigned long *pfns, bool write,
+				     bool batch, vm_fault_t *ret,
+				     unsigned int *batched)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	DECLARE_BITMAP(done, XPMEM_MAX_LOCAL_WINDOW);
+	bool want_write = vma->vm_flags & VM_WRITE;
+	struct xpmem_pte_batch b = {
+		.vma = vma,
+		.start = w->wstart,
+		.pfns = pfns,
+		.done = done,
+		.prot_rw = xpmem_prot(vma, true),
+		.prot_ro = xpmem_prot(vma, false),
+		.write = write,
+		.want_write = want_write,
+	};
+	unsigned int mapped;
+	unsigned long i;
+
+	bitmap_zero(done, w->n);
+	/*
+	 * apply_to_existing_page_range() would not do: it calls back for
+	 * present entries only (and modules lost it in 7.3).
+	 */
+	if (batch && xpmem_prot_cached(b.prot_rw) &&
+	    xpmem_prot_cached(b.prot_ro) && xpmem_pmd_is_table(vmf->pmd))
+		apply_to_page_range(vma->vm_mm, w->wstart,
+				    w->wend - w->wstart, xpmem_set_pte, &b);
+	mapped = b.mapped;
+	*batched = b.mapped;
+	for (i = 0; i < w->n; i++) {
+		unsigned long hpfn = pfns[i];
+		bool writable = (hpfn & HMM_PFN_WRITE) && want_write;
+		struct page *page;
+		vm_fault_t r;
+
+		if (test_bit(i, done)) {
+			if (writable && xpmem_hpfn_mappable(hpfn, write)) {
+				/* writes through the attachment bypass the
+				 * source PTE
+				 */
+				page = hmm_pfn_to_page(hpfn);
+				if (!PageDirty(page))
+					set_page_dirty(page);
+			}
+			continue;
+		}
+		if (!xpmem_hpfn_mappable(hpfn, write))
+			continue;
+		page = hmm_pfn_to_page(hpfn);
+		r = vmf_insert_pfn_prot(vma, w->wstart + (i << PAGE_SHIFT),
+					page_to_pfn(page),
+					writable ? b.prot_rw : b.prot_ro);
+		if (r != VM_FAULT_NOPAGE) {
+			if (i == w->idx)
+				*ret = r;
+			continue;
+		}
+		if (writable && !PageDirty(page))
+			set_page_dirty(page);
+		mapped++;
+	}
+	return mapped;
+}
+
 /*
  * Fault on a local attachment.
  *
@@ -612,25 +803,35 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	bool same_mm = src_mm == vma->vm_mm;
 	bool want_write = vma->vm_flags & VM_WRITE;
 	bool store = mkwrite || (vmf->flags & FAULT_FLAG_WRITE);
-	unsigned long pfns[XPMEM_MAX_FAULT_WINDOW];
+	unsigned long stack_pfns[XPMEM_MAX_FAULT_WINDOW];
+	unsigned long nwin = huge ? 1 : clamp(READ_ONCE(xpmem_local_window), 1U,
+					       (unsigned int)XPMEM_MAX_LOCAL_WINDOW);
+	unsigned long *pfns = stack_pfns;
 	unsigned long addr = vmf->address & PAGE_MASK;
 	struct vm_area_struct *svma;
 	struct xpmem_window_calc w = { .src = xpmem_src_of(vma, att, addr) };
-	unsigned int mapped = 0;
+	unsigned int mapped = 0, batched;
 	struct hmm_range range = {
 		.notifier = &seg->notifier,
-		.hmm_pfns = pfns,
 	};
 	unsigned int rounds = 0;
-	bool write, src_ro;
+	bool write, src_ro, batch = false;
 	vm_fault_t ret;
-	unsigned long i;
 	int err;
 
 	if (w.src < att->src_start || w.src >= att->src_end)
 		return VM_FAULT_SIGBUS;
 	if (!mmget_not_zero(src_mm))
 		return VM_FAULT_SIGBUS;
+	/* a window larger than the stack's; without memory, the stack's */
+	if (nwin > ARRAY_SIZE(stack_pfns)) {
+		pfns = kmalloc_array(nwin, sizeof(*pfns), GFP_KERNEL);
+		if (!pfns) {
+			pfns = stack_pfns;
+			nwin = ARRAY_SIZE(stack_pfns);
+		}
+	}
+	range.hmm_pfns = pfns;
 	/* The vma, and with it @att, may go once VM_FAULT_RETRY drops locks. */
 	kref_get(&seg->kref);
 	/* a PMD attempt counts as a fault only if it is not handed to PTEs */
@@ -683,9 +884,11 @@ again:
 			w.n = 1;
 			w.idx = 0;
 		} else {
-			xpmem_fault_window_calc(vma, svma, att, addr, &w);
+			xpmem_fault_window_calc(vma, svma, att, addr, nwin,
+						&w);
 		}
 		src_ro = !(svma->vm_flags & VM_WRITE);
+		batch = xpmem_src_batchable(svma);
 		/*
 		 * A load does not ask for write access where the source
 		 * write-protects pages with userfaultfd: hmm_range_fault()
@@ -743,33 +946,10 @@ again:
 		goto out;
 	}
 	ret = VM_FAULT_NOPAGE;
-	for (i = 0; i < w.n; i++) {
-		bool writable = pfns[i] & HMM_PFN_WRITE;
-		struct page *page;
-		vm_fault_t r;
-
-		if (!(pfns[i] & HMM_PFN_VALID) || (pfns[i] & HMM_PFN_ERROR) ||
-		    !pfn_valid(pfns[i] & ~HMM_PFN_FLAGS))
-			continue;
-		/* See above: no read-only PTE over a writable source. */
-		if (write && !writable)
-			continue;
-		writable &= want_write;
-		page = hmm_pfn_to_page(pfns[i]);
-		r = vmf_insert_pfn_prot(vma, w.wstart + (i << PAGE_SHIFT),
-					page_to_pfn(page),
-					xpmem_prot(vma, writable));
-		if (r != VM_FAULT_NOPAGE) {
-			if (i == w.idx)
-				ret = r;
-			continue;
-		}
-		/* Writes through the attachment bypass the source PTE. */
-		if (writable && !PageDirty(page))
-			set_page_dirty(page);
-		mapped++;
-	}
+	mapped = xpmem_map_window(vmf, &w, pfns, write, batch, &ret,
+				  &batched);
 	mutex_unlock(&seg->lock);
+	atomic64_add(batched, &seg->nr_batched);
 
 out:
 	atomic64_add(mapped, &seg->nr_mapped);
@@ -777,6 +957,8 @@ out:
 			  (__force int)ret);
 	xpmem_seg_put(seg);
 	mmput_async(src_mm);
+	if (pfns != stack_pfns)
+		kfree(pfns);
 	return ret;
 }
 
@@ -921,3 +1103,116 @@ static const struct vm_operations_struct xpmem_vm_ops = {
 #endif
 	.pfn_mkwrite	= xpmem_pfn_mkwrite,
 };
+
+#ifdef CONFIG_X86
+/* Names of the cache modes a PTE's PAT/PCD/PWT bits select, as PAT says. */
+static const struct {
+	enum page_cache_mode pcm;
+	const char *name;
+} xpmem_memtypes[] = {
+	/* UC- before WC: without PAT, "WC" is UC-'s bits */
+	{ _PAGE_CACHE_MODE_WB, "WB" },
+	{ _PAGE_CACHE_MODE_UC_MINUS, "UC-" },
+	{ _PAGE_CACHE_MODE_UC, "UC" },
+	{ _PAGE_CACHE_MODE_WC, "WC" },
+	{ _PAGE_CACHE_MODE_WT, "WT" },
+	{ _PAGE_CACHE_MODE_WP, "WP" },
+};
+
+/*
+ * The PMD leaf that maps @addr of @mm, or an empty entry. A lockless read
+ * for statistics: the page tables above it stay while the mmap_lock is held.
+ */
+static pmd_t xpmem_pmd_leaf(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t pmd;
+
+	if (pgd_none(READ_ONCE(*pgd)) || pgd_bad(READ_ONCE(*pgd)))
+		return __pmd(0);
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(READ_ONCE(*p4d)) || p4d_bad(READ_ONCE(*p4d)))
+		return __pmd(0);
+	pud = pud_offset(p4d, addr);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv) || pud_leaf(pudv) || pud_bad(pudv))
+		return __pmd(0);
+	pmd = pmdp_get_lockless(pmd_offset(pud, addr));
+	return pmd_present(pmd) && pmd_leaf(pmd) ? pmd : __pmd(0);
+}
+
+/**
+ * xpmem_show_memtypes() - memory types of the reader's attachment PTEs
+ * @m: seq_file of debugfs "memtype"
+ *
+ * One line per attachment vma of the reading process: its range, the pages
+ * mapped, and how many of them each cache mode maps. A PMD leaf counts for
+ * each of its pages in the vma; its PAT bit is bit 12, not 7 (that is PSE).
+ */
+void xpmem_show_memtypes(struct seq_file *m)
+{
+	VMA_ITERATOR(vmi, current->mm, 0);
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long addr, next, other, present;
+	unsigned long count[ARRAY_SIZE(xpmem_memtypes)];
+	unsigned int j;
+
+	if (!mm || mmap_read_lock_killable(mm))
+		return;
+	for_each_vma(vmi, vma) {
+		if (vma->vm_ops != &xpmem_vm_ops)
+			continue;
+		memset(count, 0, sizeof(count));
+		other = 0;
+		present = 0;
+		for (addr = vma->vm_start; addr < vma->vm_end; addr = next) {
+			struct follow_pfnmap_args args = {
+				.vma = vma, .address = addr,
+			};
+			pmd_t pmd = xpmem_pmd_leaf(mm, addr);
+			unsigned long bits, n = 1;
+
+			next = addr + PAGE_SIZE;
+			if (pmd_val(pmd)) {
+				next = min((addr & PMD_MASK) + PMD_SIZE,
+					   vma->vm_end);
+				n = (next - addr) >> PAGE_SHIFT;
+				bits = protval_large_2_4k(pmd_flags(pmd)) &
+				       _PAGE_CACHE_MASK;
+			} else {
+				if (follow_pfnmap_start(&args))
+					continue;
+				bits = pgprot_val(args.pgprot) &
+				       _PAGE_CACHE_MASK;
+				follow_pfnmap_end(&args);
+			}
+			present += n;
+			for (j = 0; j < ARRAY_SIZE(xpmem_memtypes); j++) {
+				if (bits ==
+				    cachemode2protval(xpmem_memtypes[j].pcm)) {
+					count[j] += n;
+					break;
+				}
+			}
+			if (j == ARRAY_SIZE(xpmem_memtypes))
+				other += n;
+			if (fatal_signal_pending(current))
+				break;
+		}
+		seq_printf(m, "%lx-%lx present %lu", vma->vm_start,
+			   vma->vm_end, present);
+		for (j = 0; j < ARRAY_SIZE(xpmem_memtypes); j++)
+			seq_printf(m, " %s %lu", xpmem_memtypes[j].name,
+				   count[j]);
+		seq_printf(m, " other %lu\n", other);
+	}
+	mmap_read_unlock(mm);
+}
+#else
+void xpmem_show_memtypes(struct seq_file *m)
+{
+}
+#endif

@@ -2,8 +2,9 @@
 /*
  * /sys/kernel/debug/xpmem/segments: one line per live segment with its
  * fault/mapping/invalidation counters; remote: the same for the remote
- * segments this node attaches (faults: round trips to the owner).
- * Also instantiates the tracepoints.
+ * segments this node attaches (faults: round trips to the owner); memtype:
+ * the memory type of the reader's attachment PTEs. Also instantiates the
+ * tracepoints.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -42,6 +43,15 @@ static int xpmem_objects_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_objects);
 
+/* The reader's own attachments: the memory type of their PTEs. */
+static int xpmem_memtype_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "range present pages by memory type\n");
+	xpmem_show_memtypes(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_memtype);
+
 static int xpmem_channel_show(struct seq_file *m, void *v)
 {
 	xpmem_chan_show(m);
@@ -58,6 +68,8 @@ void xpmem_debugfs_init(void)
 			    &xpmem_remote_fops);
 	debugfs_create_file("objects", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_objects_fops);
+	debugfs_create_file("memtype", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_memtype_fops);
 	debugfs_create_file("channel", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_channel_fops);
 }

@@ -17,7 +17,8 @@
 unsigned int xpmem_fault_window = 16;
 atomic_t xpmem_objects[XPMEM_OBJ_NR];
 
-static int fault_window_set(const char *val, const struct kernel_param *kp)
+static int window_set(const char *val, const struct kernel_param *kp,
+		      unsigned int max)
 {
 	unsigned int n;
 	int ret;
@@ -25,10 +26,15 @@ static int fault_window_set(const char *val, const struct kernel_param *kp)
 	ret = kstrtouint(val, 0, &n);
 	if (ret)
 		return ret;
-	if (n < 1 || n > XPMEM_MAX_FAULT_WINDOW)
+	if (n < 1 || n > max)
 		return -EINVAL;
-	WRITE_ONCE(xpmem_fault_window, n);
+	WRITE_ONCE(*(unsigned int *)kp->arg, n);
 	return 0;
+}
+
+static int fault_window_set(const char *val, const struct kernel_param *kp)
+{
+	return window_set(val, kp, XPMEM_MAX_FAULT_WINDOW);
 }
 
 static const struct kernel_param_ops fault_window_ops = {
@@ -39,7 +45,29 @@ static const struct kernel_param_ops fault_window_ops = {
 module_param_cb(fault_window_pages, &fault_window_ops, &xpmem_fault_window,
 		0644);
 MODULE_PARM_DESC(fault_window_pages,
-		 "Pages mapped around a fault if already present in the source (1-64, default 16)");
+		 "Remote segments: pages resolved around a fault (1-64, default 16)");
+
+/*
+ * A local fault costs far more than mapping one more present page (the
+ * exception, the source lookup, the notifier sequence, the locks): map up
+ * to this many present pages per fault, an aligned block within the PMD.
+ */
+unsigned int xpmem_local_window = 128;
+
+static int local_window_set(const char *val, const struct kernel_param *kp)
+{
+	return window_set(val, kp, XPMEM_MAX_LOCAL_WINDOW);
+}
+
+static const struct kernel_param_ops local_window_ops = {
+	.set = local_window_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(local_window_pages, &local_window_ops, &xpmem_local_window,
+		0644);
+MODULE_PARM_DESC(local_window_pages,
+		 "Local segments: pages mapped around a fault if already present in the source (1-512, default 128)");
 
 /*
  * Whether huge source pages map with one PMD: only where the kernel has

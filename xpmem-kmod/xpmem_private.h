@@ -150,6 +150,7 @@ struct xpmem_seg {
 	atomic64_t nr_mapped;
 	atomic64_t nr_pmd_mapped;
 	atomic64_t nr_pmd_fallback;	/* first faults of a PMD left to PTEs */
+	atomic64_t nr_batched;		/* PTEs set by xpmem_map_window()'s pass */
 	atomic64_t nr_invalidates;
 	atomic64_t nr_zapped;
 };
@@ -208,6 +209,8 @@ extern atomic_t xpmem_objects[XPMEM_OBJ_NR];
 /* main.c */
 #define XPMEM_MAX_FAULT_WINDOW	64
 extern unsigned int xpmem_fault_window;
+#define XPMEM_MAX_LOCAL_WINDOW	PTRS_PER_PMD
+extern unsigned int xpmem_local_window;
 extern unsigned int xpmem_remote_timeout_ms;
 extern unsigned int xpmem_ack_timeout_ms;
 extern bool xpmem_ram_windows;
@@ -308,6 +311,7 @@ struct xpmem_ap *xpmem_ap_lookup(s64 apid);
 void xpmem_ap_put(struct xpmem_ap *ap);
 struct seq_file;
 void xpmem_show_segments(struct seq_file *m);
+void xpmem_show_memtypes(struct seq_file *m);
 struct xpmem_seg *xpmem_seg_lookup(s64 segid);
 struct xpmem_seg *xpmem_seg_next(unsigned long *idx);
 /* Whose permission xpmem_seg_check() checks. */

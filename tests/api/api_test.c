@@ -1063,6 +1063,35 @@ static int t_teardown_race(void)
 }
 
 /*
+ * The pages mapped in the attachment at @p, and how many of them map
+ * write-back, from debugfs "memtype" (the PAT bits of its PTEs and PMDs).
+ * Returns 1 if @p's line was found, 0 if not, -1 without debugfs.
+ */
+static int attach_memtype(const char *p, unsigned long *present,
+			  unsigned long *wb)
+{
+	unsigned long lo, hi;
+	char line[256];
+	int found = 0;
+	FILE *f = fopen("/sys/kernel/debug/xpmem/memtype", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx present %lu WB %lu", &lo, &hi,
+			   present, wb) != 4)
+			continue;
+		if (lo <= (uintptr_t)p && (uintptr_t)p < hi) {
+			found = 1;
+			fprintf(stderr, "  memtype: %s", line);
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
  * Source THPs: mapped with one PMD where the module may (map_pmd=Y),
  * otherwise with PTEs only (map_pmd=N: a 6.1 kernel's GUP-fast could pin
  * a huge PMD); either way splitting/COW/munmap stay coherent.
@@ -1074,6 +1103,7 @@ static int t_thp(void)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *buf = (char *)(((uintptr_t)raw + H - 1) & ~(H - 1));
 	int pmd = pmd_mappings_expected();
+	unsigned long present = 0, wb = 0;
 	long long c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
@@ -1098,6 +1128,9 @@ static int t_thp(void)
 	CHECK(seg_counters(s, c) == 0);
 	fprintf(stderr, "  faults %lld pages mapped %lld pmds %lld (PMDs %sexpected)\n",
 		c[0], c[1], c[4], pmd ? "" : "not ");
+	/* PMD or PTEs, the attachment maps the source's RAM write-back */
+	if (attach_memtype(p, &present, &wb) >= 0)
+		CHECK(present == n && wb == n);
 	if (pmd)
 		CHECK(c[4] >= 2 && c[0] <= 4);
 	else
@@ -1544,7 +1577,10 @@ static int t_hugetlb(void)
 	return 0;
 }
 
-/* fault_window_pages: 1 = one fault per page, 16 = neighbours mapped too. */
+/*
+ * local_window_pages: 1 = one fault per page, 16 = neighbours mapped too.
+ * fault_window_pages (the remote window) keeps its bounds.
+ */
 static int t_fault_window(void)
 {
 	size_t n = 8;
@@ -1552,17 +1588,23 @@ static int t_fault_window(void)
 	long long b[5], c[5];
 	struct xpmem_addr ad;
 	xpmem_segid_t s;
-	char *p;
+	char *p, v[24];
 	int rc = 0;
+	long keep;
 
 	CHECK(buf);
 	fill(buf, n, 1);
 	s = xpmem_make(buf, n * PG, XPMEM_PERMIT_MODE, PERMIT);
 	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
 	ad.offset = 0;
+	keep = read_long("/sys/module/xpmem/parameters/local_window_pages");
+	CHECK(keep >= 1);
+	snprintf(v, sizeof(v), "%ld", keep);
 	CHECK(write_param("fault_window_pages", "0") == -1);
 	CHECK(write_param("fault_window_pages", "65") == -1);
-	CHECK(write_param("fault_window_pages", "1") == 0);
+	CHECK(write_param("local_window_pages", "0") == -1);
+	CHECK(write_param("local_window_pages", "513") == -1);
+	CHECK(write_param("local_window_pages", "1") == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
 	if (check_gen(p, n, 1) || seg_counters(s, c) || c[0] != (long long)n) {
@@ -1570,7 +1612,7 @@ static int t_fault_window(void)
 		rc = 1;
 	}
 	CHECK(xpmem_detach(p) == 0);
-	CHECK(write_param("fault_window_pages", "16") == 0);
+	CHECK(write_param("local_window_pages", "16") == 0);
 	CHECK(seg_counters(s, b) == 0);
 	p = xpmem_attach(ad, n * PG, NULL);
 	CHECK(p != (void *)-1);
@@ -1590,7 +1632,55 @@ static int t_fault_window(void)
 		    c[0] - b[0] >= (long long)n)
 			rc = 1;
 	}
+	CHECK(write_param("local_window_pages", v) == 0);
 	return rc;
+}
+
+/*
+ * The memory type of a live attachment of local RAM (issue "Window memory
+ * type"): every PTE of a touched 4 KiB-page attachment maps write-back, as
+ * the source maps it (debugfs "memtype" decodes the PTEs' PAT bits), and
+ * every one of them was written by the batched pass of the local fault
+ * (debugfs "segments", last column), not page by page.
+ */
+static int t_window_memtype(void)
+{
+	size_t n = 64;
+	char *buf = map_anon(n * PG);
+	unsigned long present = 0, wb = 0;
+	long long c0[5], c1[5], b0, b1;
+	struct xpmem_addr ad;
+	xpmem_segid_t s;
+	int found;
+	char *p;
+
+	CHECK(buf);
+	CHECK(madvise(buf, n * PG, MADV_NOHUGEPAGE) == 0);
+	fill(buf, n, 1);
+	s = xpmem_make(buf, n * PG, XPMEM_PERMIT_MODE, PERMIT);
+	CHECK(s > 0);
+	ad.apid = xpmem_get(s, XPMEM_RDWR, XPMEM_PERMIT_MODE, NULL);
+	CHECK(ad.apid > 0);
+	ad.offset = 0;
+	p = xpmem_attach(ad, n * PG, NULL);
+	CHECK(p != (void *)-1);
+	b0 = seg_batched(s);
+	if (b0 < 0 || seg_counters(s, c0))
+		return tl_skip("no debugfs");
+	CHECK(check_gen(p, n, 1) == 0);
+	found = attach_memtype(p, &present, &wb);
+	if (found < 0)
+		return tl_skip("no debugfs");
+	CHECK(found);
+	CHECK(present == n && wb == n);
+	b1 = seg_batched(s);
+	CHECK(seg_counters(s, c1) == 0);
+	fprintf(stderr, "  faults %lld, pages mapped %lld, by the batched pass %lld\n",
+		c1[0] - c0[0], c1[1] - c0[1], b1 - b0);
+	CHECK(c1[1] - c0[1] >= (long long)n && b1 - b0 == c1[1] - c0[1]);
+	CHECK(xpmem_detach(p) == 0);
+	CHECK(xpmem_remove(s) == 0);
+	return 0;
 }
 
 /* debugfs counters move with faults and invalidations. */
@@ -2227,7 +2317,7 @@ static char *helper_attach(struct peer *h, xpmem_segid_t s, size_t npages)
 	       (char *)(uintptr_t)r;
 }
 
-#define FAULT_WINDOW "/sys/module/xpmem/parameters/fault_window_pages"
+#define FAULT_WINDOW "/sys/module/xpmem/parameters/local_window_pages"
 
 /*
  * Helper @h reads its attachment of segment @s (command @op, 'T' or 'K',
@@ -3049,6 +3139,7 @@ static const struct tcase cases[] = {
 	{ "teardown_race", t_teardown_race, 120 },
 	{ "debugfs_counters", t_debugfs_counters, 60 },
 	{ "fault_window", t_fault_window, 60 },
+	{ "window_memtype", t_window_memtype, 60 },
 	{ "thp", t_thp, 60 },
 	{ "hugetlb", t_hugetlb, 60 },
 	{ "pmd_map", t_pmd_map, 60 },

@@ -2486,7 +2486,7 @@ static int race(int thp, int zero, int half)
 	rc->thp = thp;
 	rc->zero = zero;
 	snprintf(window, sizeof(window), "%ld",
-		 read_long(PARAMS "fault_window_pages"));
+		 read_long(PARAMS "local_window_pages"));
 	CHECK(peer_start_fn(&pe, rc_exporter) == 0);
 	seg = peer_cmd(&pe, 'I', 0);
 	CHECK((int64_t)seg > 0);
@@ -2527,14 +2527,14 @@ static int race(int thp, int zero, int half)
 		ra.w0 = c * HPAGE / 8;
 		CHECK(seg_counters(seg, c0) == 0);
 		if (half) {	/* PTEs (and a page table) for even pages only */
-			CHECK(write_param("fault_window_pages", "1") == 0);
+			CHECK(write_param("local_window_pages", "1") == 0);
 			for (size_t pg = 0; pg < HPAGE / PG; pg += 2) {
 				uint64_t v;
 
 				if (probe_read((uint64_t *)(ra.att + pg * PG), &v))
 					atomic_fetch_add(&ra.read_faults, 1);
 			}
-			CHECK(write_param("fault_window_pages", window) == 0);
+			CHECK(write_param("local_window_pages", window) == 0);
 			CHECK(seg_counters(seg, c1) == 0);
 			premapped += c1[1] - c0[1];
 			c0[0] = c1[0];

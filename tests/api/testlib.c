@@ -249,6 +249,24 @@ long long seg_pmd_fallbacks(xpmem_segid_t s)
 	return n;
 }
 
+long long seg_batched(xpmem_segid_t s)
+{
+	char line[256], want[32];
+	FILE *f = fopen(SEGMENTS, "r");
+	long long n = -1;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)) &&
+		    sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lld",
+			   &n) != 1)
+			n = -1;
+	fclose(f);
+	return n;
+}
+
 int seg_listed(xpmem_segid_t s)
 {
 	char line[256], want[32];

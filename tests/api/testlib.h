@@ -95,6 +95,8 @@ int seg_counters(xpmem_segid_t s, long long c[5]);
 /* First faults of a 2 MiB range of segment @s's attachments that the PMD
  * path left to PTEs (debugfs pmd_fallbacks), -1 if not listed. */
 long long seg_pmd_fallbacks(xpmem_segid_t s);
+/* PTEs the batched pass of local faults set for @s; -1: no debugfs. */
+long long seg_batched(xpmem_segid_t s);
 /* Is segment @s listed in /sys/kernel/debug/xpmem/segments? -1: no debugfs. */
 int seg_listed(xpmem_segid_t s);
 int write_file(const char *path, const char *val);

@@ -35,6 +35,18 @@ static inline void zap_special_vma_range(struct vm_area_struct *vma,
 }
 #endif
 
+#ifndef XPMEM_HAVE_PMDP_GET_LOCKLESS
+/*
+ * before 6.4: a PMD read without its lock; one word on 64-bit (32-bit PAE
+ * had pmd_read_atomic(), and xpmem is built for 64-bit only)
+ */
+static inline pmd_t pmdp_get_lockless(pmd_t *pmdp)
+{
+	BUILD_BUG_ON(sizeof(pmd_t) > sizeof(long));
+	return READ_ONCE(*pmdp);
+}
+#endif
+
 #ifndef XPMEM_HAVE_FOLLOW_PFNMAP_START
 /*
  * before 6.12: the part of the follow_pfnmap API xpmem uses (PTE-level
@@ -45,6 +57,7 @@ struct follow_pfnmap_args {
 	struct vm_area_struct *vma;
 	unsigned long address;
 	unsigned long pfn;
+	pgprot_t pgprot;
 	bool present;
 	bool writable;
 };
@@ -58,6 +71,7 @@ static inline int xpmem_compat_read_pte(pte_t *pte, unsigned long addr,
 	args->present = pte_present(entry);
 	args->writable = pte_write(entry);
 	args->pfn = pte_pfn(entry);
+	args->pgprot = pte_pgprot(entry);
 	return 0;
 }
 
