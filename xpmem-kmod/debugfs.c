@@ -26,7 +26,7 @@ DEFINE_SHOW_ATTRIBUTE(xpmem_segments);
 
 static int xpmem_remote_show(struct seq_file *m, void *v)
 {
-	seq_puts(m, "segid owner size faults pages_mapped pages_zapped pmds_mapped pmd_fallbacks batched\n");
+	seq_puts(m, "segid owner size faults pages_mapped pages_zapped pmds_mapped pmd_fallbacks\n");
 	xpmem_show_rsegs(m);
 	return 0;
 }
