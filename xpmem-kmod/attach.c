@@ -405,16 +405,26 @@ static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
  * A table allocated under the mmap_lock stays (a VM_PFNMAP vma is never
  * collapsed).
  *
- * Return: 0 or -ENOMEM.
+ * A racing fault of another thread may map the whole PMD meanwhile (on
+ * kernels with PMD mappings): then the caller refaults and finds it.
+ * Open: apply_to_page_range() WARNs if that PMD appears during its walk.
+ *
+ * Return: 0, -EAGAIN (a huge PMD is there: refault) or -ENOMEM.
  */
 int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 			unsigned long start, unsigned long end)
 {
+	pmd_t val = pmdp_get_lockless(pmd);
+	int err;
+
 	lockdep_assert_held(&vma->vm_mm->mmap_lock);
-	if (likely(!pmd_none(READ_ONCE(*pmd))))
-		return 0;
-	return apply_to_page_range(vma->vm_mm, start, end - start,
-				   xpmem_pte_noop, NULL);
+	if (likely(!pmd_none(val)))
+		return pmd_leaf(val) ? -EAGAIN : 0;
+	err = apply_to_page_range(vma->vm_mm, start, end - start,
+				  xpmem_pte_noop, NULL);
+	if (err && pmd_leaf(pmdp_get_lockless(pmd)))
+		return -EAGAIN;
+	return err;
 }
 
 /*
@@ -683,14 +693,20 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
-/*
- * May apply_to_page_range() walk the window under @pmd? Only over a page
- * table that is there (xpmem_prealloc_ptes()): it would allocate a missing
- * one under seg->lock, and WARN on a huge PMD a racing fault installed.
- * Caller: seg->lock held (no PMD of ours comes or goes) and the mmap_lock
- * (the page table stays).
+/**
+ * xpmem_pmd_is_table() - is @pmd a page table (not none, not a huge leaf)?
+ * @pmd: the attachment's PMD of a fault (vmf->pmd)
+ *
+ * May apply_to_page_range() walk the window under @pmd, may PTEs be
+ * inserted? Only into a page table that is there (xpmem_prealloc_ptes()):
+ * a walk would allocate a missing one under seg->lock, and WARN on a huge
+ * PMD a racing fault installed, where vmf_insert_pfn_prot() fails with
+ * VM_FAULT_OOM. Caller: seg->lock held (no PMD of ours comes or goes) and
+ * the mmap_lock (the page table stays).
+ *
+ * Return: true if it is a page table.
  */
-static bool xpmem_pmd_is_table(pmd_t *pmd)
+bool xpmem_pmd_is_table(pmd_t *pmd)
 {
 	pmd_t val = pmdp_get_lockless(pmd);
 
@@ -736,6 +752,12 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 	unsigned int mapped;
 	unsigned long i;
 
+	/* A racing fault mapped the PMD: the refault finds it. */
+	if (!xpmem_pmd_is_table(vmf->pmd)) {
+		*batched = 0;
+		*ret = VM_FAULT_NOPAGE;
+		return 0;
+	}
 	bitmap_zero(done, w->n);
 	/*
 	 * apply_to_existing_page_range() would not do: it calls back for
@@ -921,6 +943,7 @@ again:
 	if (err) {
 		/* a PMD attempt leaves errors to the PTE path */
 		ret = huge ? VM_FAULT_FALLBACK :
+		      err == -EAGAIN ? VM_FAULT_NOPAGE :
 		      err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 		goto out;
 	}

@@ -647,13 +647,23 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	lo = max(vma->vm_start, addr & PMD_MASK);
 	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
 	nmax = min((hi - addr) >> PAGE_SHIFT, (att->src_end - off) >> PAGE_SHIFT);
-	if (xpmem_prealloc_ptes(vma, vmf->pmd, lo, hi))
+	switch (xpmem_prealloc_ptes(vma, vmf->pmd, lo, hi)) {
+	case 0:
+		break;
+	case -EAGAIN:		/* a racing fault mapped the PMD */
+		return VM_FAULT_NOPAGE;
+	default:
 		return VM_FAULT_OOM;
+	}
 
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
 		return VM_FAULT_SIGBUS;
+	}
+	if (!xpmem_pmd_is_table(vmf->pmd)) {
+		mutex_unlock(&seg->lock);
+		return VM_FAULT_NOPAGE;
 	}
 	/* The request this fault was retried for failed (and still holds). */
 	if (att->rfault_error == off + 1) {
@@ -704,7 +714,9 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	}
 	mutex_lock(&seg->lock);
 	att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
-	ret = xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi);
+	ret = xpmem_pmd_is_table(vmf->pmd) ?
+	      xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi) :
+	      VM_FAULT_NOPAGE;
 	mutex_unlock(&seg->lock);
 	kfree(rf);
 	return ret;

@@ -332,6 +332,7 @@ void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx);
 int xpmem_attach_init(void);
 void xpmem_att_get(struct xpmem_att *att);
 void xpmem_att_put(struct xpmem_att *att);
+bool xpmem_pmd_is_table(pmd_t *pmd);
 int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 			unsigned long start, unsigned long end);
 bool xpmem_vma_exportable(struct vm_area_struct *vma);
