@@ -26,8 +26,18 @@
  *          published when the round started, minus one (A rewrites every
  *          word each generation); finally A writes one
  *          generation and B's last, raced attachment must read exactly it.
+ *   edge   PMD faults whose one 2 MiB ask cannot give the touched page
+ *          (review B1). A exports 4 MiB (4 KiB pages, zero words and
+ *          never-touched pages among its words): block 0 is two source vmas,
+ *          the first 1 MiB PROT_READ, the second read-write, so A's answer
+ *          for the block's start stops at 1 MiB; block 1's first page is
+ *          PROT_NONE, so A fails the block's start. B attaches read-only and
+ *          first loads block 0 + 1.5 MiB (no RETRY loop: the load must
+ *          complete within 20 s), then every word of block 0; then block 1
+ *          + 1 MiB (no SIGBUS for the valid page) and every word of block 1
+ *          past its first page; a load of that PROT_NONE page must SIGBUS.
  *
- * usage: xwindow [seq|thp|race ...]  (default: all). Ends with
+ * usage: xwindow [seq|thp|race|edge ...]  (default: all). Ends with
  *        "nodeN: N passed, N failed".
  */
 #define _GNU_SOURCE
@@ -43,6 +53,7 @@
 #include <xpmem.h>
 
 #include "clusterlib.h"
+#include "probe.h"
 
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
@@ -51,6 +62,8 @@
 #define THP_LEN (16UL << 20)
 #define RACE_THREADS 4
 #define RACE_SECONDS 15
+#define EDGE_LEN (2 * HUGE)
+#define EDGE_DEADLINE_MS 20000	/* one load; a fault that loops is a hang */
 
 static uint64_t seq_word(size_t i)
 {
@@ -529,15 +542,161 @@ static void race_importer(void)
 	publish("w-race-done", "1\n");
 }
 
+/* ---- edge: PMD asks that stop short of, or fail before, the touched page ---- */
+
+/* A's words: zero words in every page, one never-touched page in 64 */
+static uint64_t edge_word(size_t i)
+{
+	if (i % PW % 5 == 3 || i / PW % 64 == 7)
+		return 0;
+	return 0xED00000000000000ULL | i;
+}
+
+#define EDGE_WORDS (EDGE_LEN / 8)
+#define EDGE_NONE (HW)		/* word index of block 1's PROT_NONE page */
+
+static void edge_owner(void)
+{
+	uint64_t *p = map_aligned(EDGE_LEN, MADV_NOHUGEPAGE);
+	xpmem_segid_t s;
+	char text[64];
+	size_t bad = 0;
+
+	for (size_t i = 0; i < EDGE_WORDS; i++)
+		if (edge_word(i))
+			p[i] = edge_word(i);
+	/* block 0: two vmas that cannot merge; block 1: first page PROT_NONE */
+	if (mprotect(p, HUGE / 2, PROT_READ) ||
+	    mprotect((char *)p + HUGE, PAGE, PROT_NONE))
+		die("mprotect");
+	s = xpmem_make(p, EDGE_LEN, XPMEM_PERMIT_MODE, (void *)0600);
+	if (s < 0)
+		die("xpmem_make");
+	snprintf(text, sizeof(text), "%llx\n", (unsigned long long)s);
+	publish("w-edge-seg", text);
+	free(await("w-edge-done"));
+	for (size_t i = 0; i < EDGE_WORDS; i++)
+		if (i / PW != EDGE_NONE / PW)
+			bad += p[i] != edge_word(i);
+	if (!bad)
+		PASS("edge: A's 4 MiB unchanged word by word");
+	else
+		FAIL("edge: %zu word(s) of A's memory changed", bad);
+	xpmem_remove(s);
+	munmap(p, EDGE_LEN);
+}
+
+struct edge_scan {
+	volatile uint64_t *a;
+	size_t from, to;	/* words */
+	size_t bad, first;
+	uint64_t got;
+};
+
+static void edge_scan_fn(void *arg)
+{
+	struct edge_scan *e = arg;
+
+	for (size_t i = e->from; i < e->to; i++) {
+		uint64_t v = e->a[i];
+
+		if (v != edge_word(i) && !e->bad++) {
+			e->first = i;
+			e->got = v;
+		}
+	}
+}
+
+static void edge_load_fn(void *arg)
+{
+	struct edge_scan *e = arg;
+
+	e->got = *e->a;
+}
+
+/*
+ * Reads words [from, to) of @a against A's within the deadline: 0, or
+ * PROBE_HUNG / the signal, said as FAIL with @what.
+ */
+static int edge_scan(volatile uint64_t *a, size_t from, size_t to, unsigned int ms,
+		     const char *what)
+{
+	struct edge_scan e = { .a = a, .from = from, .to = to };
+	double t = now();
+	int r = probe_call(edge_scan_fn, &e, ms);
+
+	t = now() - t;
+	if (r == PROBE_HUNG)
+		FAIL("edge: %s: still faulting after %.1f s: hang (a remote PMD fault retrying "
+		     "forever?)", what, t);
+	else if (r == SIGBUS)
+		FAIL("edge: %s: SIGBUS (a valid page of A's failed)", what);
+	else if (r)
+		FAIL("edge: %s: signal %d", what, r);
+	else if (e.bad)
+		FAIL("edge: %s: %zu bad word(s), first at word %zu: %#llx, want %#llx", what,
+		     e.bad, e.first, (unsigned long long)e.got,
+		     (unsigned long long)edge_word(e.first));
+	else
+		PASS("edge: %s: %zu word(s) A's (%.2f s)", what, to - from, t);
+	return r ? r : e.bad ? -1 : 0;
+}
+
+static void edge_importer(void)
+{
+	xpmem_segid_t s = await_segid("w-edge-seg", NULL);
+	xpmem_apid_t apid = xpmem_get(s, XPMEM_RDONLY, XPMEM_PERMIT_MODE, NULL);
+	volatile uint64_t *a;
+	struct rstat st = { 0 };
+	struct edge_scan e = { 0 };
+	int r;
+
+	if (apid < 0)
+		die("xpmem_get");
+	a = (volatile uint64_t *)attach(s, EDGE_LEN, &apid);
+	if ((uintptr_t)a & (HUGE - 1))
+		SAY("edge: attachment at %p is not 2 MiB aligned: no PMD fault", (void *)a);
+	if (probe_setup())
+		die("probe_setup");
+	/* block 0: the touched page is in A's second vma, past the first's answer */
+	if (!edge_scan(a, HW * 3 / 4, HW * 3 / 4 + 1, EDGE_DEADLINE_MS,
+		       "first load at block 0 + 1.5 MiB (A's second vma)"))
+		edge_scan(a, 0, HW, 3 * EDGE_DEADLINE_MS, "block 0 (two source vmas)");
+	/* block 1: A fails the PMD's first page, not the touched one */
+	if (!edge_scan(a, HW + HW / 2, HW + HW / 2 + 1, EDGE_DEADLINE_MS,
+		       "first load at block 1 + 1 MiB (block 1's first page PROT_NONE at A)"))
+		edge_scan(a, HW + PW, 2 * HW, 3 * EDGE_DEADLINE_MS,
+			  "block 1 past its PROT_NONE first page");
+	e.a = a + EDGE_NONE;
+	r = probe_call(edge_load_fn, &e, EDGE_DEADLINE_MS);
+	if (r == SIGBUS)
+		PASS("edge: a load of A's PROT_NONE page raises SIGBUS");
+	else if (r == PROBE_HUNG)
+		FAIL("edge: a load of A's PROT_NONE page: still faulting after %d s: hang",
+		     EDGE_DEADLINE_MS / 1000);
+	else if (r)
+		FAIL("edge: a load of A's PROT_NONE page: signal %d, want SIGBUS", r);
+	else
+		FAIL("edge: a load of A's PROT_NONE page read %#llx, want SIGBUS",
+		     (unsigned long long)e.got);
+	signal(SIGBUS, on_sigbus);
+	if (remote_stat(s, &st))
+		SAY("edge: remote round trips %ld, pmds_mapped %ld, pmd_fallbacks %ld, map_pmd %c",
+		    st.faults, st.pmds, st.fallbacks, map_pmd() ? 'Y' : 'N');
+	xpmem_detach((void *)a);
+	xpmem_release(apid);
+	publish("w-edge-done", "1\n");
+}
+
 int main(int argc, char **argv)
 {
-	int all = argc < 2, want[3] = { all, all, all };
-	static const char *const names[3] = { "seq", "thp", "race" };
+	int all = argc < 2, want[4] = { all, all, all, all };
+	static const char *const names[4] = { "seq", "thp", "race", "edge" };
 
 	if (cl_init("xwindow"))
 		return 2;
 	for (int i = 1; i < argc; i++)
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 4; k++)
 			if (!strcmp(argv[i], names[k]))
 				want[k] = 1;
 	if (me > 1)
@@ -550,6 +709,8 @@ int main(int argc, char **argv)
 		me ? thp_importer() : thp_owner();
 	if (want[2])
 		me ? race_importer() : race_owner();
+	if (want[3])
+		me ? edge_importer() : edge_owner();
 	printf("%s: %d passed, %d failed\n", tag, passes, fails);
 	return fails ? 1 : 0;
 }
