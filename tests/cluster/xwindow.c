@@ -412,6 +412,7 @@ static void *race_reader(void *arg)
 
 static void race_owner(void)
 {
+	double t0;
 	uint64_t *p = map_aligned(HUGE, MADV_HUGEPAGE);
 	volatile uint64_t *g = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
