@@ -362,6 +362,12 @@ vm_boot() {
 			# refused to start
 			rc=0
 			wait "$qpid" || rc=$?
+			# the run's own timeout came first (a short --timeout on
+			# a loaded host): that is the answer, not a boot to retry
+			if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+				VM_QPID=
+				return "$rc"
+			fi
 			why="stopped before userspace (qemu status $rc)"
 		fi
 		cp "$node/console.log" "$node/console.boot-hang-$try.log" 2>/dev/null
