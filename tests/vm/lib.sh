@@ -100,6 +100,9 @@ kernel_fetched() {
 	K_MAKE=("$VM_DIR/in-root" "$dir/root" "$REPO:$VM_CACHE")
 	K_CMDLINE= K_DEBUG=0 K_KNOWN=
 }
+# bookworm's (Debian 12) 6.1 as packaged now, with a bookworm build root: the
+# default kernel's suite, for deploy/dkms-install (check-kernels)
+kernel_6.1() { kernel_fetched 6.1; }
 # trixie's (Debian 13) 6.12
 kernel_6.12() { kernel_fetched 6.12; }
 # the newest linux-image-amd64 of sid and experimental
