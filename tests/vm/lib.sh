@@ -95,7 +95,8 @@ kernel_fetched() {
 	K_RELEASE=$(cat "$dir/release")
 	K_IMAGE=$dir/vmlinuz
 	K_KDIR=$(cat "$dir/kdir")
-	K_MODULES=$(ls -d "$dir"/kernel/{usr/,}lib/modules/"$K_RELEASE" 2>/dev/null | head -n 1)
+	# usr/lib/modules (merged /usr, 6.12+) or lib/modules (6.1): one is missing
+	K_MODULES=$(ls -d "$dir"/kernel/{usr/,}lib/modules/"$K_RELEASE" 2>/dev/null | head -n 1 || true)
 	K_KMOD=
 	K_MAKE=("$VM_DIR/in-root" "$dir/root" "$REPO:$VM_CACHE")
 	K_CMDLINE= K_DEBUG=0 K_KNOWN=
