@@ -95,11 +95,15 @@ kernel_fetched() {
 	K_RELEASE=$(cat "$dir/release")
 	K_IMAGE=$dir/vmlinuz
 	K_KDIR=$(cat "$dir/kdir")
-	K_MODULES=$(ls -d "$dir"/kernel/{usr/,}lib/modules/"$K_RELEASE" 2>/dev/null | head -n 1)
+	# usr/lib/modules (merged /usr, 6.12+) or lib/modules (6.1): one is missing
+	K_MODULES=$(ls -d "$dir"/kernel/{usr/,}lib/modules/"$K_RELEASE" 2>/dev/null | head -n 1 || true)
 	K_KMOD=
 	K_MAKE=("$VM_DIR/in-root" "$dir/root" "$REPO:$VM_CACHE")
 	K_CMDLINE= K_DEBUG=0 K_KNOWN=
 }
+# bookworm's (Debian 12) 6.1 as packaged now, with a bookworm build root: the
+# default kernel's suite, for deploy/dkms-install (check-kernels)
+kernel_6.1() { kernel_fetched 6.1; }
 # trixie's (Debian 13) 6.12
 kernel_6.12() { kernel_fetched 6.12; }
 # the newest linux-image-amd64 of sid and experimental
