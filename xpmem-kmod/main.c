@@ -307,7 +307,11 @@ static int __init xpmem_init(void)
 	ret = xpmem_rmap_init();
 	if (ret)
 		goto err_attach;
-	ret = xpmem_chan_init();
+	/* The channel's table: each file's rows of the types it handles. */
+	ret = xpmem_chan_register(xpmem_control_chan) ?:
+	      xpmem_chan_register(xpmem_rmap_chan) ?:
+	      xpmem_chan_register(xpmem_remote_chan) ?:
+	      xpmem_chan_init();
 	if (ret)
 		goto err_rmap;
 	ret = misc_register(&xpmem_misc);

@@ -850,3 +850,35 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 				  false, zseq);
 }
 #endif
+
+/* ---- the importer side's rows in the channel's table -------------------- */
+
+/* FAULT_REPLY, REMOTE_GET_REPLY: to the request waiting with that seq. */
+static int xpmem_remote_chan_reply(struct xpmem_chan_hdr *h, bool *taken)
+{
+	*taken = xpmem_chan_complete(h->type, h->seq, h);
+	return 0;
+}
+
+static int xpmem_remote_chan_zap(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_chan_status(h, XPMEM_CHAN_ZAP_DONE,
+				 xpmem_remote_zap(XPMEM_CHAN_BODY(h)));
+}
+
+static int xpmem_remote_chan_window(struct xpmem_chan_hdr *h, bool *taken)
+{
+	struct xpmem_chan_peer_window *pw = XPMEM_CHAN_BODY(h);
+
+	return xpmem_chan_status(h, XPMEM_CHAN_PEER_WINDOW_DONE,
+				 xpmem_window_set(pw->peer, pw->base,
+						  pw->size));
+}
+
+const struct xpmem_chan_handler xpmem_remote_chan[] = {
+	{ XPMEM_CHAN_FAULT_REPLY, xpmem_remote_chan_reply },
+	{ XPMEM_CHAN_REMOTE_GET_REPLY, xpmem_remote_chan_reply },
+	{ XPMEM_CHAN_ZAP, xpmem_remote_chan_zap },
+	{ XPMEM_CHAN_PEER_WINDOW, xpmem_remote_chan_window },
+	{ }
+};

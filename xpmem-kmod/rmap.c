@@ -1268,3 +1268,46 @@ void xpmem_rmap_exit(void)
 	}
 	mutex_unlock(&xpmem_quar_lock);
 }
+
+/* ---- the owner side's rows in the channel's table ----------------------- */
+
+static int xpmem_rmap_chan_resolve(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_resolve_queue(h, XPMEM_CHAN_BODY(h));
+}
+
+/* ACKED and TIMED_OUT of an INVALIDATE, matched by generation only. */
+static int xpmem_rmap_chan_acked(struct xpmem_chan_hdr *h, bool *taken)
+{
+	void *b = XPMEM_CHAN_BODY(h);
+
+	/* The body starts with the generation for both. */
+	*taken = xpmem_chan_complete(XPMEM_CHAN_ACKED, *(u64 *)b, h);
+	if (!*taken)
+		xpmem_quar_unsolicited(h->type, b);
+	return 0;
+}
+
+static int xpmem_rmap_chan_peer_acked(struct xpmem_chan_hdr *h, bool *taken)
+{
+	struct xpmem_chan_peer_acked *pa = XPMEM_CHAN_BODY(h);
+
+	if (!xpmem_peer_valid(pa->peer))
+		return -EINVAL;
+	xpmem_quar_peer_acked(pa->generation, pa->peer);
+	return 0;
+}
+
+static int xpmem_rmap_chan_release(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_grant_release(h, XPMEM_CHAN_BODY(h));
+}
+
+const struct xpmem_chan_handler xpmem_rmap_chan[] = {
+	{ XPMEM_CHAN_RESOLVE, xpmem_rmap_chan_resolve },
+	{ XPMEM_CHAN_ACKED, xpmem_rmap_chan_acked },
+	{ XPMEM_CHAN_TIMED_OUT, xpmem_rmap_chan_acked },
+	{ XPMEM_CHAN_PEER_ACKED, xpmem_rmap_chan_peer_acked },
+	{ XPMEM_CHAN_RELEASE_GRANT, xpmem_rmap_chan_release },
+	{ }
+};

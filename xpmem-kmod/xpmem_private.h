@@ -62,6 +62,12 @@ static inline u32 xpmem_id_tag(s64 id)
 	return ((u64)id >> XPMEM_ID_TAG_SHIFT) & ((1U << XPMEM_ID_TAG_BITS) - 1);
 }
 
+/* A node id the daemon sent is one an id can carry. */
+static inline bool xpmem_peer_valid(u32 peer)
+{
+	return peer <= XPMEM_ID_NODE_MAX;
+}
+
 /* The node that owns a segment (the node id HELLO set when it was made). */
 static inline u32 xpmem_segid_node(s64 segid)
 {
@@ -233,7 +239,26 @@ struct seq_file;
 struct xpmem_chan_hdr;
 int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
 		     const void *body, size_t len);
+int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type, int error);
+bool xpmem_chan_complete(u16 type, u64 key, struct xpmem_chan_hdr *hdr);
+void xpmem_chan_hello_done(u64 daemon_incarnation);
 void xpmem_chan_show(struct seq_file *m);
+
+/*
+ * One row of the channel's table: the handler of a daemon -> kernel type,
+ * run from write() once channel.c has checked the framing and the body's
+ * size (the type's row of XPMEM_CHAN_MSGS). Returns 0 or -errno for
+ * write(); sets *taken if it kept @h (a reply handed to its waiter).
+ */
+struct xpmem_chan_handler {
+	u16 type;
+	int (*handle)(struct xpmem_chan_hdr *h, bool *taken);
+};
+
+int xpmem_chan_register(const struct xpmem_chan_handler *rows);
+extern const struct xpmem_chan_handler xpmem_control_chan[];
+extern const struct xpmem_chan_handler xpmem_rmap_chan[];
+extern const struct xpmem_chan_handler xpmem_remote_chan[];
 
 /* remote.c: importer side */
 struct vm_fault;

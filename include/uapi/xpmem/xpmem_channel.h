@@ -57,33 +57,82 @@
 #define XPMEM_CHAN_MAX_RECORDS	256
 #define XPMEM_CHAN_MAX_MSG	(16 * 1024)
 
+/* The numbers are the ABI; the direction and body of each: XPMEM_CHAN_MSGS. */
 enum xpmem_chan_type {
-	XPMEM_CHAN_INVALIDATE	= 1,	/* k->d: struct xpmem_chan_invalidate */
-	XPMEM_CHAN_ACKED	= 2,	/* d->k: struct xpmem_chan_acked */
-	XPMEM_CHAN_TIMED_OUT	= 3,	/* d->k: struct xpmem_chan_timed_out */
-	XPMEM_CHAN_REMOTE_FAULT	= 4,	/* k->d: struct xpmem_chan_remote_fault */
-	XPMEM_CHAN_FAULT_REPLY	= 5,	/* d->k: struct xpmem_chan_frames */
-	XPMEM_CHAN_RESOLVE	= 6,	/* d->k: struct xpmem_chan_resolve */
-	XPMEM_CHAN_RESOLVED	= 7,	/* k->d: struct xpmem_chan_frames */
-	XPMEM_CHAN_ZAP		= 8,	/* d->k: struct xpmem_chan_zap */
-	XPMEM_CHAN_ZAP_DONE	= 9,	/* k->d: struct xpmem_chan_status */
-	XPMEM_CHAN_HELLO	= 10,	/* d->k: struct xpmem_chan_hello */
-	XPMEM_CHAN_HELLO_REPLY	= 11,	/* k->d: struct xpmem_chan_hello */
-	XPMEM_CHAN_PEER_ACKED	= 12,	/* d->k: struct xpmem_chan_peer_acked */
-	XPMEM_CHAN_PEER_RESET	= 13,	/* d->k: struct xpmem_chan_peer_reset */
-	XPMEM_CHAN_QUERY	= 14,	/* d->k: struct xpmem_chan_query */
-	XPMEM_CHAN_QUERY_REPLY	= 15,	/* k->d: struct xpmem_chan_query_reply */
-	XPMEM_CHAN_REMOTE_GET	= 16,	/* k->d: struct xpmem_chan_get */
-	XPMEM_CHAN_REMOTE_GET_REPLY = 17, /* d->k: struct xpmem_chan_get_reply */
-	XPMEM_CHAN_CHECK_GET	= 18,	/* d->k: struct xpmem_chan_get */
-	XPMEM_CHAN_CHECK_GET_REPLY = 19, /* k->d: struct xpmem_chan_get_reply */
-	XPMEM_CHAN_PEER_WINDOW	= 20,	/* d->k: struct xpmem_chan_peer_window */
-	XPMEM_CHAN_PEER_WINDOW_DONE = 21, /* k->d: struct xpmem_chan_status */
-	XPMEM_CHAN_REMOTE_RELEASE = 22,	/* k->d: struct xpmem_chan_release */
-	XPMEM_CHAN_RELEASE_GRANT = 23,	/* d->k: struct xpmem_chan_release */
-	XPMEM_CHAN_RELEASE_GRANT_DONE = 24, /* k->d: struct xpmem_chan_status */
+	XPMEM_CHAN_INVALIDATE	= 1,
+	XPMEM_CHAN_ACKED	= 2,
+	XPMEM_CHAN_TIMED_OUT	= 3,
+	XPMEM_CHAN_REMOTE_FAULT	= 4,
+	XPMEM_CHAN_FAULT_REPLY	= 5,
+	XPMEM_CHAN_RESOLVE	= 6,
+	XPMEM_CHAN_RESOLVED	= 7,
+	XPMEM_CHAN_ZAP		= 8,
+	XPMEM_CHAN_ZAP_DONE	= 9,
+	XPMEM_CHAN_HELLO	= 10,
+	XPMEM_CHAN_HELLO_REPLY	= 11,
+	XPMEM_CHAN_PEER_ACKED	= 12,
+	XPMEM_CHAN_PEER_RESET	= 13,
+	XPMEM_CHAN_QUERY	= 14,
+	XPMEM_CHAN_QUERY_REPLY	= 15,
+	XPMEM_CHAN_REMOTE_GET	= 16,
+	XPMEM_CHAN_REMOTE_GET_REPLY = 17,
+	XPMEM_CHAN_CHECK_GET	= 18,
+	XPMEM_CHAN_CHECK_GET_REPLY = 19,
+	XPMEM_CHAN_PEER_WINDOW	= 20,
+	XPMEM_CHAN_PEER_WINDOW_DONE = 21,
+	XPMEM_CHAN_REMOTE_RELEASE = 22,
+	XPMEM_CHAN_RELEASE_GRANT = 23,
+	XPMEM_CHAN_RELEASE_GRANT_DONE = 24,
 	XPMEM_CHAN_TYPE_MAX	= 24,
 };
+
+/* Directions in XPMEM_CHAN_MSGS (XPMEM_CHAN_DIR_##dir). */
+#define XPMEM_CHAN_DIR_K2D	1	/* kernel -> daemon */
+#define XPMEM_CHAN_DIR_D2K	2	/* daemon -> kernel */
+
+/*
+ * Every message type, once: its direction and the layout of its body. The
+ * kernel (xpmem-kmod/channel.c) and xpmemd (xpmemd/chan.c) both expand this
+ * list into their size checks, so the two sides cannot disagree.
+ *
+ *   FIXED(name, dir, body)
+ *	the body is exactly struct body
+ *   ARRAY(name, dir, body, count, array, max)
+ *	struct body followed by body.count elements of body.array[], where
+ *	count is a __u32 of at most max
+ *
+ * name: the type is XPMEM_CHAN_<name>; dir: K2D or D2K.
+ */
+#define XPMEM_CHAN_MSGS(FIXED, ARRAY)					\
+	ARRAY(INVALIDATE, K2D, xpmem_chan_invalidate, npeers, peers,	\
+	      XPMEM_CHAN_MAX_PEERS)					\
+	FIXED(ACKED, D2K, xpmem_chan_acked)				\
+	ARRAY(TIMED_OUT, D2K, xpmem_chan_timed_out, nmissing, missing,	\
+	      XPMEM_CHAN_MAX_PEERS)					\
+	FIXED(REMOTE_FAULT, K2D, xpmem_chan_remote_fault)		\
+	ARRAY(FAULT_REPLY, D2K, xpmem_chan_frames, nextents, extents,	\
+	      XPMEM_CHAN_MAX_EXTENTS)					\
+	FIXED(RESOLVE, D2K, xpmem_chan_resolve)				\
+	ARRAY(RESOLVED, K2D, xpmem_chan_frames, nextents, extents,	\
+	      XPMEM_CHAN_MAX_EXTENTS)					\
+	FIXED(ZAP, D2K, xpmem_chan_zap)					\
+	FIXED(ZAP_DONE, K2D, xpmem_chan_status)				\
+	FIXED(HELLO, D2K, xpmem_chan_hello)				\
+	FIXED(HELLO_REPLY, K2D, xpmem_chan_hello)			\
+	FIXED(PEER_ACKED, D2K, xpmem_chan_peer_acked)			\
+	FIXED(PEER_RESET, D2K, xpmem_chan_peer_reset)			\
+	FIXED(QUERY, D2K, xpmem_chan_query)				\
+	ARRAY(QUERY_REPLY, K2D, xpmem_chan_query_reply, nrecords,	\
+	      records, XPMEM_CHAN_MAX_RECORDS)				\
+	FIXED(REMOTE_GET, K2D, xpmem_chan_get)				\
+	FIXED(REMOTE_GET_REPLY, D2K, xpmem_chan_get_reply)		\
+	FIXED(CHECK_GET, D2K, xpmem_chan_get)				\
+	FIXED(CHECK_GET_REPLY, K2D, xpmem_chan_get_reply)		\
+	FIXED(PEER_WINDOW, D2K, xpmem_chan_peer_window)			\
+	FIXED(PEER_WINDOW_DONE, K2D, xpmem_chan_status)			\
+	FIXED(REMOTE_RELEASE, K2D, xpmem_chan_release)			\
+	FIXED(RELEASE_GRANT, D2K, xpmem_chan_release)			\
+	FIXED(RELEASE_GRANT_DONE, K2D, xpmem_chan_status)
 
 struct xpmem_chan_hdr {
 	__u32 magic;		/* XPMEM_CHAN_MAGIC */
