@@ -7,7 +7,7 @@
  * of kernel requests, the file operations. It names no handler: each
  * daemon -> kernel type is one row, registered by the file that handles it
  * (xpmem_chan_register(), wired by main.c), and its body size rule is its
- * row of XPMEM_CHAN_MSGS, the list xpmemd expands too.
+ * row of include/uapi/xpmem/xpmem_chan_msgs.h, which xpmemd expands too.
  *
  * One opener at a time, CAP_SYS_ADMIN only. read() hands out one queued
  * kernel message per call, write() takes one daemon message per call. The
@@ -36,7 +36,7 @@
 
 #include <xpmem/xpmem_channel.h>
 
-#include "xpmem_private.h"
+#include "channel.h"
 
 u32 xpmem_node_id;
 u64 xpmem_incarnation;
@@ -267,21 +267,25 @@ void xpmem_chan_hello_done(u64 daemon_incarnation)
 
 /* ---- the message table -------------------------------------------------- */
 
-/* The size rule of one type: its row of XPMEM_CHAN_MSGS. */
+/* The size rule of one type: its row of xpmem_chan_msgs.h. */
 struct xpmem_chan_layout {
-	u16 body;		/* fixed part; 0: no such type */
-	u16 count;		/* offset of the __u32 element count */
-	u16 elem;		/* size of one trailing element, 0 if none */
-	u16 max;		/* most elements */
-	u8 dir;			/* XPMEM_CHAN_DIR_K2D or _D2K */
+	u32 body;		/* fixed part; 0: no such type */
+	u32 count;		/* offset of the __u32 element count */
+	u32 elem;		/* size of one trailing element, 0 if none */
+	u32 max;		/* most elements */
+	u32 dir;		/* XPMEM_CHAN_DIR_K2D or _D2K */
 };
 
-#define XPMEM_LAYOUT_FIXED(name, d, type)				\
+/*
+ * An ARRAY row's count is a __u32 (xpmem_chan_body_size() reads four
+ * bytes): xpmemd's build asserts it for every row (xpmemd/chan.c).
+ */
+#define XPMEM_CHAN_FIXED(name, d, type)					\
 	[XPMEM_CHAN_##name] = {						\
 		.body = sizeof(struct type),				\
 		.dir = XPMEM_CHAN_DIR_##d,				\
 	},
-#define XPMEM_LAYOUT_ARRAY(name, d, type, cnt, arr, mx)			\
+#define XPMEM_CHAN_ARRAY(name, d, type, cnt, arr, mx)			\
 	[XPMEM_CHAN_##name] = {						\
 		.body = sizeof(struct type),				\
 		.count = offsetof(struct type, cnt),			\
@@ -291,16 +295,11 @@ struct xpmem_chan_layout {
 	},
 static const struct xpmem_chan_layout
 xpmem_chan_layouts[XPMEM_CHAN_TYPE_MAX + 1] = {
-	XPMEM_CHAN_MSGS(XPMEM_LAYOUT_FIXED, XPMEM_LAYOUT_ARRAY)
+#include <xpmem/xpmem_chan_msgs.h>
 };
 
-/* Every count is a __u32, and fits the layout's fields. */
-#define XPMEM_CHECK_FIXED(name, d, type)				\
-	static_assert(sizeof(struct type) <= U16_MAX);
-#define XPMEM_CHECK_ARRAY(name, d, type, cnt, arr, mx)			\
-	static_assert(sizeof_field(struct type, cnt) == sizeof(u32) &&	\
-		      sizeof(struct type) <= U16_MAX && (mx) <= U16_MAX);
-XPMEM_CHAN_MSGS(XPMEM_CHECK_FIXED, XPMEM_CHECK_ARRAY)
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 
 /* The registered handlers, by type; written before the device exists. */
 static const struct xpmem_chan_handler *xpmem_chan_rows[XPMEM_CHAN_TYPE_MAX + 1];
@@ -310,7 +309,7 @@ static const struct xpmem_chan_handler *xpmem_chan_rows[XPMEM_CHAN_TYPE_MAX + 1]
  * @rows: handlers, ending with a row of type 0
  *
  * Called before xpmem_chan_init() (the device does not exist yet). Each
- * type must be a daemon -> kernel one of XPMEM_CHAN_MSGS and have one row.
+ * type must be a daemon -> kernel one of xpmem_chan_msgs.h and have one row.
  *
  * Return: 0 or -EINVAL.
  */

@@ -10,7 +10,11 @@
 #include <linux/overflow.h>
 #include <linux/uidgid.h>
 
-#include "xpmem_private.h"
+#include "channel.h"
+#include "control.h"
+#include "remote.h"
+#include "rmap.h"
+#include "segment.h"
 
 /* ---- QUERY --------------------------------------------------------------- */
 

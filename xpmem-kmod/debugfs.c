@@ -9,7 +9,12 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "xpmem_private.h"
+#include "attach.h"
+#include "channel.h"
+#include "debugfs.h"
+#include "remote.h"
+#include "rmap.h"
+#include "segment.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"

@@ -4,41 +4,41 @@
 #include <errno.h>
 #include <string.h>
 
-/* The size rules of every type, from the list the kernel expands too. */
+/* The size rules of every type, from the rows the kernel expands too. */
 static const struct {
 	size_t body;		/* fixed part */
 	size_t elem;		/* size of one trailing element, 0 if none */
 	size_t count;		/* offset of the __u32 element count */
 	size_t max;		/* most elements */
 } layout[XPMEM_CHAN_TYPE_MAX + 1] = {
-#define FIXED(name, dir, type) \
+#define XPMEM_CHAN_FIXED(name, dir, type) \
 	[XPMEM_CHAN_##name] = { sizeof(struct type), 0, 0, 0 },
-#define ARRAY(name, dir, type, cnt, arr, mx) \
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) \
 	[XPMEM_CHAN_##name] = { sizeof(struct type), \
 				sizeof(((struct type *)0)->arr[0]), \
 				offsetof(struct type, cnt), mx },
-	XPMEM_CHAN_MSGS(FIXED, ARRAY)
-#undef FIXED
-#undef ARRAY
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 };
 
 /* Every count field is a __u32 (chan_validate() reads 4 bytes). */
-#define FIXED(name, dir, type)
-#define ARRAY(name, dir, type, cnt, arr, mx) \
+#define XPMEM_CHAN_FIXED(name, dir, type)
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) \
 	_Static_assert(sizeof(((struct type *)0)->cnt) == sizeof(__u32), \
 		       #type "." #cnt " is not a __u32");
-XPMEM_CHAN_MSGS(FIXED, ARRAY)
-#undef FIXED
-#undef ARRAY
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 
 const char *chan_type_name(int type)
 {
 	static const char *names[XPMEM_CHAN_TYPE_MAX + 1] = {
-#define FIXED(name, dir, type) [XPMEM_CHAN_##name] = #name,
-#define ARRAY(name, dir, type, cnt, arr, mx) [XPMEM_CHAN_##name] = #name,
-		XPMEM_CHAN_MSGS(FIXED, ARRAY)
-#undef FIXED
-#undef ARRAY
+#define XPMEM_CHAN_FIXED(name, dir, type) [XPMEM_CHAN_##name] = #name,
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) [XPMEM_CHAN_##name] = #name,
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 	};
 	if (type < 1 || type > XPMEM_CHAN_TYPE_MAX || !names[type])
 		return "?";

@@ -57,7 +57,7 @@
 #define XPMEM_CHAN_MAX_RECORDS	256
 #define XPMEM_CHAN_MAX_MSG	(16 * 1024)
 
-/* The numbers are the ABI; the direction and body of each: XPMEM_CHAN_MSGS. */
+/* The numbers are the ABI; the direction and body of each: xpmem_chan_msgs.h. */
 enum xpmem_chan_type {
 	XPMEM_CHAN_INVALIDATE	= 1,
 	XPMEM_CHAN_ACKED	= 2,
@@ -86,53 +86,14 @@ enum xpmem_chan_type {
 	XPMEM_CHAN_TYPE_MAX	= 24,
 };
 
-/* Directions in XPMEM_CHAN_MSGS (XPMEM_CHAN_DIR_##dir). */
+/* Directions of the rows of xpmem_chan_msgs.h (XPMEM_CHAN_DIR_<dir>). */
 #define XPMEM_CHAN_DIR_K2D	1	/* kernel -> daemon */
 #define XPMEM_CHAN_DIR_D2K	2	/* daemon -> kernel */
 
 /*
- * Every message type, once: its direction and the layout of its body. The
- * kernel (xpmem-kmod/channel.c) and xpmemd (xpmemd/chan.c) both expand this
- * list into their size checks, so the two sides cannot disagree.
- *
- *   FIXED(name, dir, body)
- *	the body is exactly struct body
- *   ARRAY(name, dir, body, count, array, max)
- *	struct body followed by body.count elements of body.array[], where
- *	count is a __u32 of at most max
- *
- * name: the type is XPMEM_CHAN_<name>; dir: K2D or D2K.
+ * The direction and body layout of every type: xpmem_chan_msgs.h, one row
+ * each, which the kernel and xpmemd both expand into their size checks.
  */
-#define XPMEM_CHAN_MSGS(FIXED, ARRAY)					\
-	ARRAY(INVALIDATE, K2D, xpmem_chan_invalidate, npeers, peers,	\
-	      XPMEM_CHAN_MAX_PEERS)					\
-	FIXED(ACKED, D2K, xpmem_chan_acked)				\
-	ARRAY(TIMED_OUT, D2K, xpmem_chan_timed_out, nmissing, missing,	\
-	      XPMEM_CHAN_MAX_PEERS)					\
-	FIXED(REMOTE_FAULT, K2D, xpmem_chan_remote_fault)		\
-	ARRAY(FAULT_REPLY, D2K, xpmem_chan_frames, nextents, extents,	\
-	      XPMEM_CHAN_MAX_EXTENTS)					\
-	FIXED(RESOLVE, D2K, xpmem_chan_resolve)				\
-	ARRAY(RESOLVED, K2D, xpmem_chan_frames, nextents, extents,	\
-	      XPMEM_CHAN_MAX_EXTENTS)					\
-	FIXED(ZAP, D2K, xpmem_chan_zap)					\
-	FIXED(ZAP_DONE, K2D, xpmem_chan_status)				\
-	FIXED(HELLO, D2K, xpmem_chan_hello)				\
-	FIXED(HELLO_REPLY, K2D, xpmem_chan_hello)			\
-	FIXED(PEER_ACKED, D2K, xpmem_chan_peer_acked)			\
-	FIXED(PEER_RESET, D2K, xpmem_chan_peer_reset)			\
-	FIXED(QUERY, D2K, xpmem_chan_query)				\
-	ARRAY(QUERY_REPLY, K2D, xpmem_chan_query_reply, nrecords,	\
-	      records, XPMEM_CHAN_MAX_RECORDS)				\
-	FIXED(REMOTE_GET, K2D, xpmem_chan_get)				\
-	FIXED(REMOTE_GET_REPLY, D2K, xpmem_chan_get_reply)		\
-	FIXED(CHECK_GET, D2K, xpmem_chan_get)				\
-	FIXED(CHECK_GET_REPLY, K2D, xpmem_chan_get_reply)		\
-	FIXED(PEER_WINDOW, D2K, xpmem_chan_peer_window)			\
-	FIXED(PEER_WINDOW_DONE, K2D, xpmem_chan_status)			\
-	FIXED(REMOTE_RELEASE, K2D, xpmem_chan_release)			\
-	FIXED(RELEASE_GRANT, D2K, xpmem_chan_release)			\
-	FIXED(RELEASE_GRANT_DONE, K2D, xpmem_chan_status)
 
 struct xpmem_chan_hdr {
 	__u32 magic;		/* XPMEM_CHAN_MAGIC */
