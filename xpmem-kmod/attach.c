@@ -22,132 +22,15 @@
 #include <linux/userfaultfd_k.h>
 #include <linux/xarray.h>
 
-#include "xpmem_private.h"
+#include "attach.h"
+#include "notifier.h"
+#include "params.h"
+#include "pgtable.h"
+#include "remote.h"
+#include "segment.h"
 #include "trace.h"
 
-/*
- * File offsets (in pages) reserved for attachments. A file offset must stay
- * below MAX_LFS_FILESIZE, i.e. 2^51 pages. Attachments of up to 2^23 pages
- * (32 GiB) get a slot of that size in [0, 2^50); larger ones a slot of
- * 2^35 pages (the whole user address space) above 2^50. Within its slot an
- * attachment starts at the source address's page index modulo PTRS_PER_PMD,
- * so thp_get_unmapped_area() places it at the source's PMD alignment and
- * source THPs can be mapped with one PMD.
- */
-#define XPMEM_SMALL_SHIFT	23
-#define XPMEM_SMALL_MAX		((1U << (50 - XPMEM_SMALL_SHIFT)) - 1)
-#define XPMEM_BIG_SHIFT		35
-#define XPMEM_BIG_BASE		BIT(50)
-#define XPMEM_BIG_MAX		((1U << (50 - XPMEM_BIG_SHIFT)) - 2)
-
-static DEFINE_XARRAY_ALLOC1(xpmem_small_slots);
-static DEFINE_XARRAY_ALLOC1(xpmem_big_slots);
-
 static const struct vm_operations_struct xpmem_vm_ops;
-
-int xpmem_attach_init(void)
-{
-	return 0;
-}
-
-void xpmem_attach_exit(void)
-{
-	WARN_ON(!xa_empty(&xpmem_small_slots));
-	WARN_ON(!xa_empty(&xpmem_big_slots));
-}
-
-static int xpmem_slot_alloc(struct xpmem_att *att)
-{
-	unsigned long colour = (att->src_start >> PAGE_SHIFT) &
-			       (PTRS_PER_PMD - 1);
-	u32 slot;
-	int ret;
-
-	/* A slot must hold the whole attachment (5-level paging allows more). */
-	if (att->npages + colour > (1UL << XPMEM_BIG_SHIFT))
-		return -EINVAL;
-	att->big = att->npages + colour > (1UL << XPMEM_SMALL_SHIFT);
-	if (att->big) {
-		/* A shared pool: no user may take more than their share. */
-		ret = xpmem_charge(att->charged, XPMEM_LIMIT_BIG);
-		if (ret)
-			return ret;
-		att->charged_big = true;
-		ret = xa_alloc(&xpmem_big_slots, &slot, NULL,
-			       XA_LIMIT(1, XPMEM_BIG_MAX), GFP_KERNEL);
-		att->pgoff = XPMEM_BIG_BASE +
-			     ((unsigned long)slot << XPMEM_BIG_SHIFT);
-	} else {
-		ret = xa_alloc(&xpmem_small_slots, &slot, NULL,
-			       XA_LIMIT(1, XPMEM_SMALL_MAX), GFP_KERNEL);
-		att->pgoff = (unsigned long)slot << XPMEM_SMALL_SHIFT;
-	}
-	if (ret) {
-		if (att->charged_big)
-			xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
-		att->charged_big = false;
-		return ret == -EBUSY ? -ENOSPC : ret;
-	}
-	att->slot = slot;
-	att->pgoff += colour;
-	xa_store(att->big ? &xpmem_big_slots : &xpmem_small_slots, slot, att,
-		 GFP_KERNEL);
-	return 0;
-}
-
-static struct xpmem_att *xpmem_slot_lookup(unsigned long pgoff)
-{
-	struct xpmem_att *att;
-	struct xarray *xa;
-	unsigned long idx;
-
-	if (pgoff >= XPMEM_BIG_BASE) {
-		xa = &xpmem_big_slots;
-		idx = (pgoff - XPMEM_BIG_BASE) >> XPMEM_BIG_SHIFT;
-	} else {
-		xa = &xpmem_small_slots;
-		idx = pgoff >> XPMEM_SMALL_SHIFT;
-	}
-	rcu_read_lock();
-	att = xa_load(xa, idx);
-	if (att && (att->pgoff != pgoff || !kref_get_unless_zero(&att->kref)))
-		att = NULL;
-	rcu_read_unlock();
-	return att;
-}
-
-static void xpmem_att_free(struct kref *kref)
-{
-	struct xpmem_att *att = container_of(kref, struct xpmem_att, kref);
-
-	xa_erase(att->big ? &xpmem_big_slots : &xpmem_small_slots, att->slot);
-	/* Nobody else can reach @att now: no lock for the kept answers. */
-	xpmem_rfaults_free(att);
-	xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
-	if (att->charged_big)
-		xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
-	xpmem_ap_put(att->ap);
-	kfree_rcu(att, rcu);
-	atomic_dec(&xpmem_objects[XPMEM_OBJ_ATT]);
-}
-
-/**
- * xpmem_att_get() - take a reference on an attachment
- * @att: attachment the caller already holds a reference on (its vma's)
- */
-void xpmem_att_get(struct xpmem_att *att)
-{
-	kref_get(&att->kref);
-}
-
-/**
- * xpmem_att_put() - drop a reference; the last one frees the attachment
- * @att: the attachment
- */
-void xpmem_att_put(struct xpmem_att *att)
-{
-	kref_put(&att->kref, xpmem_att_free);
-}
 
 int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 		 s64 offset, u64 size, u64 *vaddr)
@@ -178,33 +61,11 @@ int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 	src = seg->start + offset;
 	len = PAGE_ALIGN(offset_in_page(src) + size);
 
-	ret = -ENOMEM;
-	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
-	if (!att)
-		goto err_ap;
-	att->charged = xpmem_charge_uid();
-	ret = xpmem_charge(att->charged, XPMEM_LIMIT_ATT);
-	if (ret) {
-		kfree(att);
+	att = xpmem_att_create(ap, src, len);
+	if (IS_ERR(att)) {
+		ret = PTR_ERR(att);
 		goto err_ap;
 	}
-	kref_init(&att->kref);
-	INIT_LIST_HEAD(&att->seg_node);
-	INIT_LIST_HEAD(&att->rfaults);
-	att->ap = ap;		/* takes over the lookup reference */
-	att->seg = seg;
-	att->mm = current->mm;
-	att->src_start = src & PAGE_MASK;
-	att->src_end = att->src_start + len;
-	att->npages = len >> PAGE_SHIFT;
-	att->writable = ap->flags == XPMEM_RDWR;
-	ret = xpmem_slot_alloc(att);
-	if (ret) {
-		xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
-		kfree(att);
-		goto err_ap;
-	}
-	atomic_inc(&xpmem_objects[XPMEM_OBJ_ATT]);
 
 	prot = PROT_READ | (att->writable ? PROT_WRITE : 0);
 	flags = MAP_SHARED | (*vaddr ? MAP_FIXED : 0);
@@ -386,47 +247,6 @@ static pgprot_t xpmem_prot(struct vm_area_struct *vma, bool writable)
 	return vm_get_page_prot(flags);
 }
 
-static int xpmem_pte_noop(pte_t *pte, unsigned long addr, void *data)
-{
-	return 0;
-}
-
-/**
- * xpmem_prealloc_ptes() - make sure the page table for [@start, @end) exists
- * @vma: attachment vma (its mm's mmap_lock held for read)
- * @pmd: the PMD covering the range (vmf->pmd)
- * @start: first address
- * @end: end of the range, within the same PMD as @start
- *
- * Inserting PTEs happens under seg->lock, which the segment's notifier
- * takes, and reclaim can invalidate a source range: a page-table allocation
- * there could recurse into that notifier. Allocating the table here, before
- * seg->lock, keeps reclaim out of the locked section without PF_MEMALLOC.
- * A table allocated under the mmap_lock stays (a VM_PFNMAP vma is never
- * collapsed).
- *
- * A racing fault of another thread may map the whole PMD meanwhile (on
- * kernels with PMD mappings): then the caller refaults and finds it.
- * Open: apply_to_page_range() WARNs if that PMD appears during its walk.
- *
- * Return: 0, -EAGAIN (a huge PMD is there: refault) or -ENOMEM.
- */
-int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
-			unsigned long start, unsigned long end)
-{
-	pmd_t val = pmdp_get_lockless(pmd);
-	int err;
-
-	lockdep_assert_held(&vma->vm_mm->mmap_lock);
-	if (likely(!pmd_none(val)))
-		return pmd_leaf(val) ? -EAGAIN : 0;
-	err = apply_to_page_range(vma->vm_mm, start, end - start,
-				  xpmem_pte_noop, NULL);
-	if (err && pmd_leaf(pmdp_get_lockless(pmd)))
-		return -EAGAIN;
-	return err;
-}
-
 /*
  * hmm_range_fault() faults every page from the first one that needs it to
  * the end of the range, with that page's flags. So fault the touched page
@@ -451,27 +271,6 @@ static int xpmem_hmm_window(struct hmm_range *range, unsigned long idx,
 	range->default_flags = 0;
 	range->pfn_flags_mask = 0;
 	return hmm_range_fault(range);
-}
-
-/**
- * xpmem_vma_exportable() - may pages of this source vma be handed out?
- * @vma: a vma of the exporter
- *
- * secretmem pages are removed from the kernel's direct map so that nothing
- * but their owner can read them; no attachment may map them. PFN and I/O
- * mappings have no struct pages to follow (hmm_range_fault() refuses them
- * too).
- *
- * Return: true if the vma's pages can be mapped by an attacher.
- */
-bool xpmem_vma_exportable(struct vm_area_struct *vma)
-{
-	if (vma->vm_flags & (VM_IO | VM_PFNMAP))
-		return false;
-	if (vma->vm_file &&
-	    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
-		return false;
-	return true;
 }
 
 /*
@@ -694,27 +493,6 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 }
 
 /**
- * xpmem_pmd_is_table() - is @pmd a page table (not none, not a huge leaf)?
- * @pmd: the attachment's PMD of a fault (vmf->pmd)
- *
- * May apply_to_page_range() walk the window under @pmd, may PTEs be
- * inserted? Only into a page table that is there (xpmem_prealloc_ptes()):
- * a walk would allocate a missing one under seg->lock, and WARN on a huge
- * PMD a racing fault installed, where vmf_insert_pfn_prot() fails with
- * VM_FAULT_OOM. Caller: seg->lock held (no PMD of ours comes or goes) and
- * the mmap_lock (the page table stays).
- *
- * Return: true if it is a page table.
- */
-bool xpmem_pmd_is_table(pmd_t *pmd)
-{
-	pmd_t val = pmdp_get_lockless(pmd);
-
-	return pmd_present(val) && !pmd_none(val) && !pmd_leaf(val) &&
-	       !pmd_bad(val);
-}
-
-/**
  * xpmem_map_window() - install the PTEs of a fault window
  * @vmf: the fault
  * @w: the window
@@ -729,6 +507,10 @@ bool xpmem_pmd_is_table(pmd_t *pmd)
  * under one PTE lock; any other page goes through vmf_insert_pfn_prot().
  *
  * Return: the number of PTEs installed.
+ *
+ * The batched and the page-by-page pass share the window's bitmap,
+ * protections and result; apart, the second would take them all.
+ * long: two passes over one window's state.
  */
 static unsigned int xpmem_map_window(struct vm_fault *vmf,
 				     struct xpmem_window_calc *w,

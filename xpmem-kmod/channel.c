@@ -3,11 +3,18 @@
  * The kernel <-> xpmemd channel, /dev/xpmem_channel
  * (include/uapi/xpmem/xpmem_channel.h).
  *
+ * The transport only: framing, the queue of kernel messages, the waiters
+ * of kernel requests, the file operations. It names no handler: each
+ * daemon -> kernel type is one row, registered by the file that handles it
+ * (xpmem_chan_register(), wired by main.c), and its body size rule is its
+ * row of include/uapi/xpmem/xpmem_chan_msgs.h, which xpmemd expands too.
+ *
  * One opener at a time, CAP_SYS_ADMIN only. read() hands out one queued
  * kernel message per call, write() takes one daemon message per call. The
  * kernel's own requests (REMOTE_GET, REMOTE_FAULT, INVALIDATE) register a
  * waiter keyed by seq (generation for INVALIDATE) and sleep with a timeout;
- * the daemon's requests are answered from write() itself, except RESOLVE,
+ * their replies' handlers hand them over with xpmem_chan_complete(). The
+ * daemon's requests are answered from write() itself, except RESOLVE,
  * which runs on a workqueue (rmap.c) because it may have to wait for an
  * invalidation that in turn waits for this daemon.
  *
@@ -29,7 +36,7 @@
 
 #include <xpmem/xpmem_channel.h>
 
-#include "xpmem_private.h"
+#include "channel.h"
 
 u32 xpmem_node_id;
 u64 xpmem_incarnation;
@@ -197,8 +204,15 @@ int xpmem_chan_call(void *msg, u16 reply_type, u64 key, unsigned int ms,
 	return left < 0 ? -EINTR : -ETIMEDOUT;
 }
 
-/* Hand a reply to its waiter; takes @hdr if one matched. */
-static bool xpmem_chan_complete(u16 type, u64 key, struct xpmem_chan_hdr *hdr)
+/**
+ * xpmem_chan_complete() - hand a reply to the kernel request waiting for it
+ * @type: the waiter's reply type
+ * @key: the waiter's key (the request's seq, or its generation)
+ * @hdr: the whole reply message
+ *
+ * Return: true if a waiter took @hdr (it is the waiter's to free now).
+ */
+bool xpmem_chan_complete(u16 type, u64 key, struct xpmem_chan_hdr *hdr)
 {
 	struct xpmem_chan_waiter *w;
 	bool found = false;
@@ -234,60 +248,103 @@ int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
 	return xpmem_chan_post(h);
 }
 
-static int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type,
-			     int error)
+/* Reply with a struct xpmem_chan_status carrying @error. */
+int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type, int error)
 {
 	struct xpmem_chan_status st = { .error = error };
 
 	return xpmem_chan_reply(req, type, &st, sizeof(st));
 }
 
+/* HELLO was answered: the daemon runs @daemon_incarnation (debugfs). */
+void xpmem_chan_hello_done(u64 daemon_incarnation)
+{
+	spin_lock(&chan.lock);
+	chan.hello = true;
+	chan.daemon_incarnation = daemon_incarnation;
+	spin_unlock(&chan.lock);
+}
+
+/* ---- the message table -------------------------------------------------- */
+
+/* The size rule of one type: its row of xpmem_chan_msgs.h. */
+struct xpmem_chan_layout {
+	u32 body;		/* fixed part; 0: no such type */
+	u32 count;		/* offset of the __u32 element count */
+	u32 elem;		/* size of one trailing element, 0 if none */
+	u32 max;		/* most elements */
+	u32 dir;		/* XPMEM_CHAN_DIR_K2D or _D2K */
+};
+
+/*
+ * An ARRAY row's count is a __u32 (xpmem_chan_body_size() reads four
+ * bytes): xpmemd's build asserts it for every row (xpmemd/chan.c).
+ */
+#define XPMEM_CHAN_FIXED(name, d, type)					\
+	[XPMEM_CHAN_##name] = {						\
+		.body = sizeof(struct type),				\
+		.dir = XPMEM_CHAN_DIR_##d,				\
+	},
+#define XPMEM_CHAN_ARRAY(name, d, type, cnt, arr, mx)			\
+	[XPMEM_CHAN_##name] = {						\
+		.body = sizeof(struct type),				\
+		.count = offsetof(struct type, cnt),			\
+		.elem = sizeof_field(struct type, arr[0]),		\
+		.max = mx,						\
+		.dir = XPMEM_CHAN_DIR_##d,				\
+	},
+static const struct xpmem_chan_layout
+xpmem_chan_layouts[XPMEM_CHAN_TYPE_MAX + 1] = {
+#include <xpmem/xpmem_chan_msgs.h>
+};
+
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
+
+/* The registered handlers, by type; written before the device exists. */
+static const struct xpmem_chan_handler *xpmem_chan_rows[XPMEM_CHAN_TYPE_MAX + 1];
+
+/**
+ * xpmem_chan_register() - take the rows of the types one file handles
+ * @rows: handlers, ending with a row of type 0
+ *
+ * Called before xpmem_chan_init() (the device does not exist yet). Each
+ * type must be a daemon -> kernel one of xpmem_chan_msgs.h and have one row.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int xpmem_chan_register(const struct xpmem_chan_handler *rows)
+{
+	const struct xpmem_chan_handler *r;
+
+	for (r = rows; r->type; r++) {
+		if (WARN_ON(r->type > XPMEM_CHAN_TYPE_MAX || !r->handle ||
+			    xpmem_chan_layouts[r->type].dir !=
+			    XPMEM_CHAN_DIR_D2K || xpmem_chan_rows[r->type]))
+			return -EINVAL;
+		xpmem_chan_rows[r->type] = r;
+	}
+	return 0;
+}
+
 /* Expected body size of a daemon message, or -EINVAL. */
 static long xpmem_chan_body_size(const struct xpmem_chan_hdr *h, size_t blen)
 {
-	const void *b = h + 1;
+	const struct xpmem_chan_layout *l;
+	u32 n;
 
-	switch (h->type) {
-	case XPMEM_CHAN_ACKED:
-		return sizeof(struct xpmem_chan_acked);
-	case XPMEM_CHAN_TIMED_OUT: {
-		const struct xpmem_chan_timed_out *t = b;
-
-		if (blen < sizeof(*t) || t->nmissing > XPMEM_CHAN_MAX_PEERS)
-			return -EINVAL;
-		return sizeof(*t) + t->nmissing * sizeof(t->missing[0]);
-	}
-	case XPMEM_CHAN_FAULT_REPLY: {
-		const struct xpmem_chan_frames *f = b;
-
-		if (blen < sizeof(*f) || f->nextents > XPMEM_CHAN_MAX_EXTENTS)
-			return -EINVAL;
-		return sizeof(*f) + f->nextents * sizeof(f->extents[0]);
-	}
-	case XPMEM_CHAN_HELLO:
-		return sizeof(struct xpmem_chan_hello);
-	case XPMEM_CHAN_RESOLVE:
-		return sizeof(struct xpmem_chan_resolve);
-	case XPMEM_CHAN_ZAP:
-		return sizeof(struct xpmem_chan_zap);
-	case XPMEM_CHAN_PEER_ACKED:
-		return sizeof(struct xpmem_chan_peer_acked);
-	case XPMEM_CHAN_PEER_RESET:
-		return sizeof(struct xpmem_chan_peer_reset);
-	case XPMEM_CHAN_QUERY:
-		return sizeof(struct xpmem_chan_query);
-	case XPMEM_CHAN_REMOTE_GET_REPLY:
-		return sizeof(struct xpmem_chan_get_reply);
-	case XPMEM_CHAN_CHECK_GET:
-		return sizeof(struct xpmem_chan_get);
-	case XPMEM_CHAN_PEER_WINDOW:
-		return sizeof(struct xpmem_chan_peer_window);
-	case XPMEM_CHAN_RELEASE_GRANT:
-		return sizeof(struct xpmem_chan_release);
-	default:
-		/* unknown, or a kernel->daemon type */
+	/* unknown, unhandled, or a kernel->daemon type */
+	if (h->type > XPMEM_CHAN_TYPE_MAX || !xpmem_chan_rows[h->type])
 		return -EINVAL;
-	}
+	l = &xpmem_chan_layouts[h->type];
+	if (!l->elem)
+		return l->body;
+	if (blen < l->body)
+		return -EINVAL;
+	memcpy(&n, (const char *)(h + 1) + l->count, sizeof(n));
+	if (n > l->max)
+		return -EINVAL;
+	return l->body + (size_t)n * l->elem;
 }
 
 static int xpmem_chan_validate(const struct xpmem_chan_hdr *h, size_t len)
@@ -301,221 +358,6 @@ static int xpmem_chan_validate(const struct xpmem_chan_hdr *h, size_t len)
 	if (want < 0 || want != len - sizeof(*h))
 		return -EINVAL;
 	return 0;
-}
-
-static bool xpmem_peer_valid(u32 peer)
-{
-	return peer <= XPMEM_ID_NODE_MAX;
-}
-
-/* ---- QUERY --------------------------------------------------------------- */
-
-struct xpmem_query_ctx {
-	struct xpmem_chan_query_reply *rep;
-	u32 offset;
-	u32 total;
-};
-
-static void xpmem_query_emit(void *p, const struct xpmem_chan_record *r)
-{
-	struct xpmem_query_ctx *q = p;
-
-	if (q->total >= q->offset && q->rep->nrecords < XPMEM_CHAN_MAX_RECORDS)
-		q->rep->records[q->rep->nrecords++] = *r;
-	if (q->total < U32_MAX)
-		q->total++;
-}
-
-static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
-			    const struct xpmem_chan_query *qr)
-{
-	struct xpmem_query_ctx q = { .offset = qr->offset };
-	struct xpmem_chan_hdr *h;
-	struct xpmem_seg *seg;
-	size_t body;
-	int err = 0;
-
-	body = struct_size(q.rep, records, XPMEM_CHAN_MAX_RECORDS);
-	h = xpmem_chan_alloc(XPMEM_CHAN_QUERY_REPLY, body, req->seq);
-	if (!h)
-		return -ENOMEM;
-	q.rep = (void *)(h + 1);
-
-	switch (qr->what) {
-	case XPMEM_CHAN_Q_SEGMENTS:
-		xpmem_query_segments(0, xpmem_query_emit, &q);
-		break;
-	case XPMEM_CHAN_Q_SEGMENT:
-		if (qr->access & ~(XPMEM_CHAN_ACCESS_READ |
-				   XPMEM_CHAN_ACCESS_WRITE) ||
-		    !xpmem_peer_valid(qr->peer)) {
-			err = -EINVAL;
-			break;
-		}
-		seg = xpmem_seg_lookup(qr->segid);
-		if (!seg) {
-			err = -ENOENT;
-			break;
-		}
-		/*
-		 * No credentials here: -EACCES if no class of the mode grants
-		 * the access (nobody but root could get it so). The per-user
-		 * decision is CHECK_GET's.
-		 */
-		err = xpmem_seg_any_class(seg, qr->access &
-					  XPMEM_CHAN_ACCESS_WRITE ?
-					  XPMEM_RDWR : XPMEM_RDONLY);
-		xpmem_seg_put(seg);
-		if (!err)
-			xpmem_query_segments(qr->segid, xpmem_query_emit, &q);
-		break;
-	case XPMEM_CHAN_Q_MAPPINGS:
-		if (!xpmem_peer_valid(qr->peer)) {
-			err = -EINVAL;
-			break;
-		}
-		xpmem_query_mappings(qr->peer, xpmem_query_emit, &q);
-		break;
-	case XPMEM_CHAN_Q_QUARANTINE:
-		xpmem_query_quarantine(xpmem_query_emit, &q);
-		break;
-	case XPMEM_CHAN_Q_GRANTS:
-		if (!xpmem_peer_valid(qr->peer)) {
-			err = -EINVAL;
-			break;
-		}
-		xpmem_query_grants(qr->peer, xpmem_query_emit, &q);
-		break;
-	default:
-		err = -EINVAL;
-	}
-	if (err)
-		q.rep->nrecords = 0;
-	q.rep->error = err;
-	q.rep->total = err ? 0 : q.total;
-	h->len = sizeof(*h) + struct_size(q.rep, records, q.rep->nrecords);
-	return xpmem_chan_post(h);
-}
-
-/* ---- CHECK_GET (owner side of a remote xpmem_get) ---------------------- */
-
-/*
- * The permission check of a remote get; on success the requester (node and
- * daemon incarnation) is granted the permit on the segment, which is what
- * its RESOLVEs are checked against (rmap.c).
- */
-static int xpmem_chan_check_get(const struct xpmem_chan_hdr *req,
-				const struct xpmem_chan_get *g)
-{
-	struct xpmem_chan_get_reply rep = {};
-	struct xpmem_seg *seg;
-	kuid_t uid = make_kuid(&init_user_ns, g->uid);
-	kgid_t gid = make_kgid(&init_user_ns, g->gid);
-	enum xpmem_check how;
-	int err;
-
-	if (!xpmem_peer_valid(g->node) ||
-	    (g->flags != XPMEM_RDONLY && g->flags != XPMEM_RDWR) ||
-	    (g->check_flags & ~XPMEM_CHAN_GET_ROOT_TRUSTED) || g->reserved ||
-	    !uid_valid(uid) || !gid_valid(gid)) {
-		err = -EINVAL;
-		goto out;
-	}
-	how = g->check_flags & XPMEM_CHAN_GET_ROOT_TRUSTED ?
-	      XPMEM_CHECK_REMOTE_ROOT : XPMEM_CHECK_REMOTE;
-	seg = xpmem_seg_lookup(g->segid);
-	if (!seg) {
-		err = -ENOENT;
-		goto out;
-	}
-	err = READ_ONCE(seg->dead) ? -ENOENT :
-	      xpmem_seg_check(seg, g->flags, uid, gid, how);
-	if (!err)
-		err = xpmem_grant_add(seg, g->node, g->incarnation, g->flags);
-	if (!err)
-		rep.size = seg->end - seg->start;
-	xpmem_seg_put(seg);
-out:
-	rep.error = err;
-	rep.owner_instance = xpmem_incarnation;
-	return xpmem_chan_reply(req, XPMEM_CHAN_CHECK_GET_REPLY, &rep,
-				sizeof(rep));
-}
-
-/*
- * Act on one validated daemon message. Returns 0 or -errno for write();
- * sets *@taken if @h now belongs to someone else.
- */
-static int xpmem_chan_dispatch(struct xpmem_chan_hdr *h, bool *taken)
-{
-	void *b = h + 1;
-
-	switch (h->type) {
-	case XPMEM_CHAN_ACKED:
-	case XPMEM_CHAN_TIMED_OUT:
-		/* The body starts with the generation for both. */
-		*taken = xpmem_chan_complete(XPMEM_CHAN_ACKED, *(u64 *)b, h);
-		if (!*taken)
-			xpmem_quar_unsolicited(h->type, b);
-		return 0;
-	case XPMEM_CHAN_FAULT_REPLY:
-	case XPMEM_CHAN_REMOTE_GET_REPLY:
-		*taken = xpmem_chan_complete(h->type, h->seq, h);
-		return 0;
-	case XPMEM_CHAN_HELLO: {
-		struct xpmem_chan_hello *hi = b, rep = {};
-
-		if (!xpmem_peer_valid(hi->node_id))
-			return -EINVAL;
-		WRITE_ONCE(xpmem_node_id, hi->node_id);
-		spin_lock(&chan.lock);
-		chan.hello = true;
-		chan.daemon_incarnation = hi->incarnation;
-		spin_unlock(&chan.lock);
-		rep.node_id = hi->node_id;
-		rep.incarnation = xpmem_incarnation;
-		xpmem_chan_reply(h, XPMEM_CHAN_HELLO_REPLY, &rep, sizeof(rep));
-		/* Quarantined ranges are invalidated again (their acks drain). */
-		xpmem_quar_replay();
-		return 0;
-	}
-	case XPMEM_CHAN_RESOLVE:
-		return xpmem_resolve_queue(h, b);
-	case XPMEM_CHAN_ZAP:
-		return xpmem_chan_status(h, XPMEM_CHAN_ZAP_DONE,
-					 xpmem_remote_zap(b));
-	case XPMEM_CHAN_PEER_ACKED: {
-		struct xpmem_chan_peer_acked *pa = b;
-
-		if (!xpmem_peer_valid(pa->peer))
-			return -EINVAL;
-		xpmem_quar_peer_acked(pa->generation, pa->peer);
-		return 0;
-	}
-	case XPMEM_CHAN_PEER_RESET: {
-		struct xpmem_chan_peer_reset *pr = b;
-
-		if (!xpmem_peer_valid(pr->peer))
-			return -EINVAL;
-		xpmem_quar_peer_reset(pr->peer, pr->incarnation);
-		xpmem_remote_peer_reset(pr->peer);
-		return 0;
-	}
-	case XPMEM_CHAN_QUERY:
-		return xpmem_chan_query(h, b);
-	case XPMEM_CHAN_CHECK_GET:
-		return xpmem_chan_check_get(h, b);
-	case XPMEM_CHAN_PEER_WINDOW: {
-		struct xpmem_chan_peer_window *pw = b;
-
-		return xpmem_chan_status(h, XPMEM_CHAN_PEER_WINDOW_DONE,
-					 xpmem_window_set(pw->peer, pw->base,
-							  pw->size));
-	}
-	case XPMEM_CHAN_RELEASE_GRANT:
-		return xpmem_grant_release(h, b);
-	}
-	return -EINVAL;
 }
 
 /* ---- file operations ---------------------------------------------------- */
@@ -630,7 +472,7 @@ static ssize_t xpmem_chan_write(struct file *file, const char __user *buf,
 		spin_lock(&chan.lock);
 		chan.nr_rx++;
 		spin_unlock(&chan.lock);
-		ret = xpmem_chan_dispatch(&m->hdr, &taken);
+		ret = xpmem_chan_rows[m->hdr.type]->handle(&m->hdr, &taken);
 	}
 	if (!taken)
 		kfree(m);
@@ -665,11 +507,6 @@ static struct miscdevice xpmem_chan_misc = {
 
 void xpmem_chan_show(struct seq_file *m)
 {
-	unsigned long qe, qp;
-	u64 rs, rb;
-
-	xpmem_quar_counts(&qe, &qp);
-	xpmem_resolve_counts(&rs, &rb);
 	spin_lock(&chan.lock);
 	seq_printf(m, "open %d\nhello %d\nnode_id %u\nincarnation %llu\n"
 		   "daemon_incarnation %llu\nqueued %u\ntx %llu\nrx %llu\n"
@@ -679,9 +516,6 @@ void xpmem_chan_show(struct seq_file *m)
 		   chan.nr_tx, chan.nr_rx, chan.nr_malformed, chan.nr_stale,
 		   chan.nr_dropped);
 	spin_unlock(&chan.lock);
-	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\ngrants %lu\n"
-		   "resolve_stale %llu\nresolve_peer_busy %llu\n",
-		   qe, qp, xpmem_grant_count(), rs, rb);
 }
 
 int xpmem_chan_init(void)

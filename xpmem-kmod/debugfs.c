@@ -9,7 +9,12 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "xpmem_private.h"
+#include "attach.h"
+#include "channel.h"
+#include "debugfs.h"
+#include "remote.h"
+#include "rmap.h"
+#include "segment.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -52,9 +57,18 @@ static int xpmem_memtype_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_memtype);
 
+/* The transport's state, then the owner side's state the daemon shapes. */
 static int xpmem_channel_show(struct seq_file *m, void *v)
 {
+	unsigned long qe, qp;
+	u64 rs, rb;
+
 	xpmem_chan_show(m);
+	xpmem_quar_counts(&qe, &qp);
+	xpmem_resolve_counts(&rs, &rb);
+	seq_printf(m, "quarantine_entries %lu\nquarantine_pages %lu\ngrants %lu\n"
+		   "resolve_stale %llu\nresolve_peer_busy %llu\n",
+		   qe, qp, xpmem_grant_count(), rs, rb);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_channel);

@@ -17,7 +17,7 @@
 #include <linux/mm.h>
 #include <linux/xarray.h>
 
-#include "xpmem_private.h"
+#include "limits.h"
 
 static unsigned int xpmem_max_segs = 65536;
 module_param_named(max_segments_per_user, xpmem_max_segs, uint, 0644);

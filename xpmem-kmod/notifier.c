@@ -10,7 +10,9 @@
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 
-#include "xpmem_private.h"
+#include "notifier.h"
+#include "rmap.h"
+#include "segment.h"
 #include "trace.h"
 
 /*
@@ -97,6 +99,29 @@ void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 			    (s - att->src_start), e - s, 1);
 	lockdep_on();
 	atomic64_add((e - s) >> PAGE_SHIFT, &att->seg->nr_zapped);
+}
+
+/**
+ * xpmem_seg_owner_exit() - the exporter's address space is going away
+ * @seg: a local segment whose notifier saw MMU_NOTIFY_RELEASE
+ *
+ * Called from the notifier at exit_mmap() with seg->lock held. The owner's
+ * file may live on in a fork child that inherited it, so the final release
+ * (which removes the segment) can be far off: stop publishing the id now
+ * and let every attachment fault. Attacher PTEs were zapped by the same
+ * invalidation.
+ */
+static void xpmem_seg_owner_exit(struct xpmem_seg *seg)
+{
+	struct xpmem_att *att;
+
+	lockdep_assert_held(&seg->lock);
+	xpmem_seg_unpublish(seg);
+	seg->dead = true;
+	xpmem_seg_uncharge(seg);
+	xpmem_grants_drop(seg);
+	list_for_each_entry(att, &seg->atts, seg_node)
+		att->dead = true;
 }
 
 static bool xpmem_invalidate(struct mmu_interval_notifier *mni,

@@ -19,7 +19,12 @@
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
-#include "xpmem_private.h"
+#include "channel.h"
+#include "notifier.h"
+#include "params.h"
+#include "pgtable.h"
+#include "remote.h"
+#include "segment.h"
 
 /* Every remote segment, for ZAP. Lock order: xpmem_rseg_mutex -> seg->lock */
 static struct lock_class_key xpmem_rseg_lock_key;
@@ -34,6 +39,9 @@ struct xpmem_window {
 };
 
 static DEFINE_XARRAY(xpmem_windows);
+
+/* What a remote segment does unlike a local one (end of this file). */
+static const struct xpmem_seg_ops xpmem_remote_seg_ops;
 
 static bool xpmem_window_get(u32 peer, u64 *base, u64 *size)
 {
@@ -203,7 +211,7 @@ static void xpmem_rseg_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
 }
 
-void xpmem_remote_put(struct xpmem_seg *seg)
+static void xpmem_remote_put(struct xpmem_seg *seg)
 {
 	kref_put_mutex(&seg->kref, xpmem_rseg_free, &xpmem_rseg_mutex);
 }
@@ -255,7 +263,7 @@ int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 	if (!size || !PAGE_ALIGNED(size) || size > TASK_SIZE || !inst)
 		return -EIO;
 
-	seg = xpmem_seg_alloc();
+	seg = xpmem_seg_alloc(&xpmem_remote_seg_ops);
 	if (!seg)
 		return -ENOMEM;
 	/* Never taken in a notifier, unlike a local segment's lock. */
@@ -354,7 +362,7 @@ static bool xpmem_rfault_stale(struct xpmem_seg *seg, unsigned long start,
  * xpmem_rfaults_free() - free the kept answers of an attachment being freed
  * @att: the attachment, unreachable by anyone else
  */
-void xpmem_rfaults_free(struct xpmem_att *att)
+static void xpmem_rfaults_free(struct xpmem_att *att)
 {
 	struct xpmem_rfault *rf, *t;
 
@@ -379,6 +387,11 @@ void xpmem_rfaults_drop(struct xpmem_att *att)
 	}
 	att->nr_rfaults = 0;
 }
+
+static const struct xpmem_seg_ops xpmem_remote_seg_ops = {
+	.put = xpmem_remote_put,
+	.att_free = xpmem_rfaults_free,
+};
 
 /*
  * Ask the owner for the frames of segment offsets [off, off + n pages).
@@ -850,3 +863,35 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 				  false, zseq);
 }
 #endif
+
+/* ---- the importer side's rows in the channel's table -------------------- */
+
+/* FAULT_REPLY, REMOTE_GET_REPLY: to the request waiting with that seq. */
+static int xpmem_remote_chan_reply(struct xpmem_chan_hdr *h, bool *taken)
+{
+	*taken = xpmem_chan_complete(h->type, h->seq, h);
+	return 0;
+}
+
+static int xpmem_remote_chan_zap(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_chan_status(h, XPMEM_CHAN_ZAP_DONE,
+				 xpmem_remote_zap(XPMEM_CHAN_BODY(h)));
+}
+
+static int xpmem_remote_chan_window(struct xpmem_chan_hdr *h, bool *taken)
+{
+	struct xpmem_chan_peer_window *pw = XPMEM_CHAN_BODY(h);
+
+	return xpmem_chan_status(h, XPMEM_CHAN_PEER_WINDOW_DONE,
+				 xpmem_window_set(pw->peer, pw->base,
+						  pw->size));
+}
+
+const struct xpmem_chan_handler xpmem_remote_chan[] = {
+	{ XPMEM_CHAN_FAULT_REPLY, xpmem_remote_chan_reply },
+	{ XPMEM_CHAN_REMOTE_GET_REPLY, xpmem_remote_chan_reply },
+	{ XPMEM_CHAN_ZAP, xpmem_remote_chan_zap },
+	{ XPMEM_CHAN_PEER_WINDOW, xpmem_remote_chan_window },
+	{ }
+};

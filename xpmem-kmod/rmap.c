@@ -36,7 +36,11 @@
 #include <linux/sort.h>
 #include <linux/workqueue.h>
 
-#include "xpmem_private.h"
+#include "channel.h"
+#include "limits.h"
+#include "params.h"
+#include "rmap.h"
+#include "segment.h"
 
 /* One RESOLVE maps at most this many pages (XPMEM_CHAN_MAX_EXTENTS extents). */
 #define XPMEM_RESOLVE_MAX_PAGES	512
@@ -939,6 +943,37 @@ static void xpmem_revoke_fn(struct work_struct *work)
 	kfree(w);
 }
 
+/*
+ * One permit of @r's kind less in the grant of (@r->node, @r->incarnation)
+ * on @seg; what the peer may no longer map goes from the reverse map to
+ * @gone. Caller: seg->lock. Return: 0, -ENOENT (no grant) or -EINVAL (no
+ * permit of that kind left).
+ */
+static int xpmem_grant_put(struct xpmem_seg *seg,
+			   const struct xpmem_chan_release *r,
+			   struct list_head *gone)
+{
+	struct xpmem_grant *g;
+	bool none;
+	u32 *nr;
+
+	lockdep_assert_held(&seg->lock);
+	g = xpmem_grant_find(seg, r->node, r->incarnation);
+	if (!g)
+		return -ENOENT;
+	nr = r->flags == XPMEM_RDWR ? &g->nr_rw : &g->nr_ro;
+	if (!*nr)
+		return -EINVAL;
+	(*nr)--;
+	if (g->nr_rw)
+		return 0;
+	none = !g->nr_ro;
+	if (none)
+		xpmem_grant_free(seg, g);
+	xpmem_rmap_take_peer(seg, r->node, r->incarnation, !none, gone);
+	return 0;
+}
+
 /**
  * xpmem_grant_release() - RELEASE_GRANT: a peer gave a permit back
  * @hdr: the request, answered with RELEASE_GRANT_DONE
@@ -962,11 +997,8 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 {
 	struct xpmem_chan_status st = {};
 	struct xpmem_revoke_work *w;
-	struct xpmem_grant *g;
 	struct xpmem_seg *seg;
-	bool none;
-	u32 *nr;
-	int err, ret;
+	int ret;
 
 	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
 	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
@@ -990,25 +1022,8 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	}
 	INIT_LIST_HEAD(&w->gone);
 	mutex_lock(&seg->lock);
-	g = xpmem_grant_find(seg, r->node, r->incarnation);
-	err = -ENOENT;
-	if (!g)
-		goto unlock;
-	nr = r->flags == XPMEM_RDWR ? &g->nr_rw : &g->nr_ro;
-	err = -EINVAL;
-	if (!*nr)
-		goto unlock;
-	(*nr)--;
-	err = 0;
-	if (g->nr_rw)
-		goto unlock;
-	none = !g->nr_ro;
-	if (none)
-		xpmem_grant_free(seg, g);
-	xpmem_rmap_take_peer(seg, r->node, r->incarnation, !none, &w->gone);
-unlock:
+	st.error = xpmem_grant_put(seg, r, &w->gone);
 	mutex_unlock(&seg->lock);
-	st.error = err;
 	ret = xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
 			       sizeof(st));
 	if (list_empty(&w->gone)) {
@@ -1268,3 +1283,46 @@ void xpmem_rmap_exit(void)
 	}
 	mutex_unlock(&xpmem_quar_lock);
 }
+
+/* ---- the owner side's rows in the channel's table ----------------------- */
+
+static int xpmem_rmap_chan_resolve(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_resolve_queue(h, XPMEM_CHAN_BODY(h));
+}
+
+/* ACKED and TIMED_OUT of an INVALIDATE, matched by generation only. */
+static int xpmem_rmap_chan_acked(struct xpmem_chan_hdr *h, bool *taken)
+{
+	void *b = XPMEM_CHAN_BODY(h);
+
+	/* The body starts with the generation for both. */
+	*taken = xpmem_chan_complete(XPMEM_CHAN_ACKED, *(u64 *)b, h);
+	if (!*taken)
+		xpmem_quar_unsolicited(h->type, b);
+	return 0;
+}
+
+static int xpmem_rmap_chan_peer_acked(struct xpmem_chan_hdr *h, bool *taken)
+{
+	struct xpmem_chan_peer_acked *pa = XPMEM_CHAN_BODY(h);
+
+	if (!xpmem_peer_valid(pa->peer))
+		return -EINVAL;
+	xpmem_quar_peer_acked(pa->generation, pa->peer);
+	return 0;
+}
+
+static int xpmem_rmap_chan_release(struct xpmem_chan_hdr *h, bool *taken)
+{
+	return xpmem_grant_release(h, XPMEM_CHAN_BODY(h));
+}
+
+const struct xpmem_chan_handler xpmem_rmap_chan[] = {
+	{ XPMEM_CHAN_RESOLVE, xpmem_rmap_chan_resolve },
+	{ XPMEM_CHAN_ACKED, xpmem_rmap_chan_acked },
+	{ XPMEM_CHAN_TIMED_OUT, xpmem_rmap_chan_acked },
+	{ XPMEM_CHAN_PEER_ACKED, xpmem_rmap_chan_peer_acked },
+	{ XPMEM_CHAN_RELEASE_GRANT, xpmem_rmap_chan_release },
+	{ }
+};

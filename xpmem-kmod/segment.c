@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Segments (MAKE/REMOVE) and access permits (GET/RELEASE), and the id
- * tables both are looked up in.
+ * The objects at the bottom: segments, access permits and attachments,
+ * their references, the id tables segments and permits are looked up in,
+ * the device-file slots of attachments, and the permission checks. What a
+ * local and a remote segment do differently is the segment's ops
+ * (verbs.c, remote.c); the verbs that make and tear them down are verbs.c's.
  */
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/cred.h>
 #include <linux/random.h>
@@ -13,12 +17,33 @@
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
-#include "xpmem_private.h"
+#include "limits.h"
+#include "segment.h"
+
+atomic_t xpmem_objects[XPMEM_OBJ_NR];
 
 static DEFINE_XARRAY_ALLOC1(xpmem_segs);
 static DEFINE_XARRAY_ALLOC1(xpmem_aps);
 static u32 xpmem_seg_next_idx;
 static u32 xpmem_ap_next;
+
+/*
+ * File offsets (in pages) reserved for attachments. A file offset must stay
+ * below MAX_LFS_FILESIZE, i.e. 2^51 pages. Attachments of up to 2^23 pages
+ * (32 GiB) get a slot of that size in [0, 2^50); larger ones a slot of
+ * 2^35 pages (the whole user address space) above 2^50. Within its slot an
+ * attachment starts at the source address's page index modulo PTRS_PER_PMD,
+ * so thp_get_unmapped_area() places it at the source's PMD alignment and
+ * source THPs can be mapped with one PMD.
+ */
+#define XPMEM_SMALL_SHIFT	23
+#define XPMEM_SMALL_MAX		((1U << (50 - XPMEM_SMALL_SHIFT)) - 1)
+#define XPMEM_BIG_SHIFT		35
+#define XPMEM_BIG_BASE		BIT(50)
+#define XPMEM_BIG_MAX		((1U << (50 - XPMEM_BIG_SHIFT)) - 2)
+
+static DEFINE_XARRAY_ALLOC1(xpmem_small_slots);
+static DEFINE_XARRAY_ALLOC1(xpmem_big_slots);
 
 int xpmem_ids_init(void)
 {
@@ -29,6 +54,8 @@ void xpmem_ids_exit(void)
 {
 	WARN_ON(!xa_empty(&xpmem_segs));
 	WARN_ON(!xa_empty(&xpmem_aps));
+	WARN_ON(!xa_empty(&xpmem_small_slots));
+	WARN_ON(!xa_empty(&xpmem_big_slots));
 }
 
 /*
@@ -53,11 +80,45 @@ static void xpmem_id_publish(struct xarray *xa, s64 id, void *entry)
 	xa_store(xa, xpmem_id_idx(id), entry, GFP_KERNEL);
 }
 
+/* Reserve @seg's id (of node @node); lookups fail until it is published. */
+int xpmem_seg_id_alloc(struct xpmem_seg *seg, u32 node)
+{
+	return xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next_idx, node,
+			      &seg->segid);
+}
+
+void xpmem_seg_id_publish(struct xpmem_seg *seg)
+{
+	xpmem_id_publish(&xpmem_segs, seg->segid, seg);
+}
+
+/* Give back an id that was reserved and never published. */
+void xpmem_seg_id_free(struct xpmem_seg *seg)
+{
+	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
+}
+
+int xpmem_ap_id_alloc(struct xpmem_ap *ap)
+{
+	return xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, 0, &ap->apid);
+}
+
+void xpmem_ap_id_publish(struct xpmem_ap *ap)
+{
+	xpmem_id_publish(&xpmem_aps, ap->apid, ap);
+}
+
+/* Unpublish (or give back) @ap's id: lookups fail from now on. */
+void xpmem_ap_id_free(struct xpmem_ap *ap)
+{
+	xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
+}
+
 /*
  * A segment counts against its maker until it is removed (or its owner
  * exits), not until the last attachment of someone else goes.
  */
-static void xpmem_seg_uncharge(struct xpmem_seg *seg)
+void xpmem_seg_uncharge(struct xpmem_seg *seg)
 {
 	if (seg->charged) {
 		seg->charged = false;
@@ -66,42 +127,18 @@ static void xpmem_seg_uncharge(struct xpmem_seg *seg)
 }
 
 /* Unpublish @seg's id if it still names @seg (it may already be gone). */
-static void xpmem_seg_unpublish(struct xpmem_seg *seg)
+void xpmem_seg_unpublish(struct xpmem_seg *seg)
 {
 	xa_cmpxchg(&xpmem_segs, xpmem_id_idx(seg->segid), seg, NULL, 0);
 }
 
 /**
- * xpmem_seg_owner_exit() - the exporter's address space is going away
- * @seg: a local segment whose notifier saw MMU_NOTIFY_RELEASE
- *
- * Called from the notifier at exit_mmap() with seg->lock held. The owner's
- * file may live on in a fork child that inherited it, so the final release
- * (which removes the segment) can be far off: stop publishing the id now
- * and let every attachment fault. Attacher PTEs were zapped by the same
- * invalidation.
+ * xpmem_seg_free() - free a local segment; its ops' put calls it last
+ * @seg: the segment, unreachable by anyone else
  */
-void xpmem_seg_owner_exit(struct xpmem_seg *seg)
+void xpmem_seg_free(struct xpmem_seg *seg)
 {
-	struct xpmem_att *att;
-
-	lockdep_assert_held(&seg->lock);
-	xpmem_seg_unpublish(seg);
-	seg->dead = true;
-	xpmem_seg_uncharge(seg);
-	xpmem_grants_drop(seg);
-	list_for_each_entry(att, &seg->atts, seg_node)
-		att->dead = true;
-}
-
-static void xpmem_seg_free(struct kref *kref)
-{
-	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
-
 	WARN_ON(!list_empty(&seg->atts));
-	/* Only entries of a segment whose notifier never ran remain. */
-	xpmem_rmap_discard(seg);
-	xpmem_grants_discard(seg);
 	xpmem_seg_uncharge(seg);
 	mmdrop(seg->mm);
 	kfree(seg);
@@ -110,19 +147,17 @@ static void xpmem_seg_free(struct kref *kref)
 
 void xpmem_seg_put(struct xpmem_seg *seg)
 {
-	if (seg->remote)
-		xpmem_remote_put(seg);
-	else
-		kref_put(&seg->kref, xpmem_seg_free);
+	seg->ops->put(seg);
 }
 
-/* A new segment, local or remote: one reference, empty lists. */
-struct xpmem_seg *xpmem_seg_alloc(void)
+/* A new segment, local or remote (@ops): one reference, empty lists. */
+struct xpmem_seg *xpmem_seg_alloc(const struct xpmem_seg_ops *ops)
 {
 	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL_ACCOUNT);
 
 	if (!seg)
 		return NULL;
+	seg->ops = ops;
 	kref_init(&seg->kref);
 	atomic_inc(&xpmem_objects[XPMEM_OBJ_SEG]);
 	mutex_init(&seg->lock);
@@ -149,129 +184,6 @@ struct xpmem_seg *xpmem_seg_lookup(s64 segid)
 		seg = NULL;
 	xa_unlock(&xpmem_segs);
 	return seg;
-}
-
-int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
-	       u64 permit_value, s64 *segid)
-{
-	struct xpmem_seg *seg;
-	u64 end;
-	int ret;
-
-	if (permit_type != XPMEM_PERMIT_MODE || (permit_value & ~0777ULL))
-		return -EINVAL;
-	/* XPMEM_MAXADDR_SIZE: the whole address space. */
-	if (vaddr == 0 && size == (u64)-1)
-		size = TASK_SIZE;
-	if (!size || !PAGE_ALIGNED(vaddr) || !PAGE_ALIGNED(size))
-		return -EINVAL;
-	if (check_add_overflow(vaddr, size, &end) || vaddr >= TASK_SIZE)
-		return -EINVAL;
-	end = min_t(u64, end, TASK_SIZE);
-
-	seg = xpmem_seg_alloc();
-	if (!seg)
-		return -ENOMEM;
-	seg->tg = tg;
-	seg->start = vaddr;
-	seg->end = end;
-	seg->uid = current_euid();
-	seg->gid = current_egid();
-	seg->mode = permit_value;
-	seg->mm = current->mm;
-	mmgrab(seg->mm);
-	seg->charged_uid = xpmem_charge_uid();
-	ret = xpmem_charge(seg->charged_uid, XPMEM_LIMIT_SEG);
-	if (ret)
-		goto err_free;
-	seg->charged = true;
-
-	ret = mmu_interval_notifier_insert(&seg->notifier, seg->mm, seg->start,
-					   seg->end - seg->start,
-					   &xpmem_seg_notifier_ops);
-	if (ret)
-		goto err_free;
-	seg->notifier_live = true;
-
-	ret = xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next_idx,
-			     READ_ONCE(xpmem_node_id), &seg->segid);
-	if (ret)
-		goto err_notifier;
-
-	mutex_lock(&tg->lock);
-	if (tg->dead) {
-		mutex_unlock(&tg->lock);
-		ret = -EINVAL;
-		goto err_id;
-	}
-	list_add_tail(&seg->tg_node, &tg->segs);
-	xpmem_id_publish(&xpmem_segs, seg->segid, seg);
-	mutex_unlock(&tg->lock);
-
-	*segid = seg->segid;
-	return 0;
-
-err_id:
-	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
-err_notifier:
-	mmu_interval_notifier_remove(&seg->notifier);
-err_free:
-	xpmem_seg_put(seg);
-	return ret;
-}
-
-/*
- * Tear a segment down: attachments lose their PTEs and fault with SIGBUS
- * from now on, the notifier goes, the id stops resolving. The caller has
- * taken @seg off its owner's list and passes the list's reference.
- */
-void xpmem_seg_destroy(struct xpmem_seg *seg)
-{
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
-
-	xpmem_seg_unpublish(seg);
-
-	mutex_lock(&seg->lock);
-	seg->dead = true;
-	xpmem_seg_uncharge(seg);
-	xpmem_grants_drop(seg);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
-	}
-	xpmem_zapper_exit(&z);
-	/* Peers lose their mappings too (drops seg->lock). */
-	xpmem_rmap_free(seg);
-
-	/* Not under seg->lock: this waits for running invalidations. */
-	if (seg->notifier_live) {
-		mmu_interval_notifier_remove(&seg->notifier);
-		seg->notifier_live = false;
-	}
-	xpmem_seg_put(seg);
-}
-
-int xpmem_remove(struct xpmem_tg *tg, s64 segid)
-{
-	struct xpmem_seg *seg;
-	bool mine;
-
-	seg = xpmem_seg_lookup(segid);
-	if (!seg)
-		return -EINVAL;
-
-	mutex_lock(&tg->lock);
-	mine = seg->tg == tg && !list_empty(&seg->tg_node);
-	if (mine)
-		list_del_init(&seg->tg_node);
-	mutex_unlock(&tg->lock);
-
-	if (mine)
-		xpmem_seg_destroy(seg);
-	xpmem_seg_put(seg);
-	return mine ? 0 : -EINVAL;
 }
 
 /**
@@ -361,140 +273,170 @@ struct xpmem_ap *xpmem_ap_lookup(s64 apid)
 	return ap;
 }
 
-int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
-	      u64 permit_value, s64 *apid)
+/*
+ * An attachment's slot: its range of device-file offsets, reserved for it
+ * alone (xpmem_mmap() finds the attachment by it).
+ */
+static int xpmem_slot_alloc(struct xpmem_att *att)
 {
-	kuid_t cuid = xpmem_charge_uid();
-	struct xpmem_seg *seg;
-	struct xpmem_ap *ap;
+	unsigned long colour = (att->src_start >> PAGE_SHIFT) &
+			       (PTRS_PER_PMD - 1);
+	u32 slot;
 	int ret;
 
-	if (flags != XPMEM_RDONLY && flags != XPMEM_RDWR)
+	/* A slot must hold the whole attachment (5-level paging allows more). */
+	if (att->npages + colour > (1UL << XPMEM_BIG_SHIFT))
 		return -EINVAL;
-	if (permit_type != XPMEM_PERMIT_MODE)
-		return -EINVAL;
-	ret = xpmem_charge(cuid, XPMEM_LIMIT_AP);
-	if (ret)
-		return ret;
-
-	seg = xpmem_seg_lookup(segid);
-	if (!seg) {
-		/* Another node's segment: ask its owner through xpmemd. */
-		if (segid <= 0 ||
-		    xpmem_segid_node(segid) == READ_ONCE(xpmem_node_id))
-			ret = -ENOENT;
-		else
-			ret = xpmem_remote_get(segid, flags, &seg);
+	att->big = att->npages + colour > (1UL << XPMEM_SMALL_SHIFT);
+	if (att->big) {
+		/* A shared pool: no user may take more than their share. */
+		ret = xpmem_charge(att->charged, XPMEM_LIMIT_BIG);
 		if (ret)
-			goto err_charge;
+			return ret;
+		att->charged_big = true;
+		ret = xa_alloc(&xpmem_big_slots, &slot, NULL,
+			       XA_LIMIT(1, XPMEM_BIG_MAX), GFP_KERNEL);
+		att->pgoff = XPMEM_BIG_BASE +
+			     ((unsigned long)slot << XPMEM_BIG_SHIFT);
 	} else {
-		ret = READ_ONCE(seg->dead) ? -ENOENT :
-		      xpmem_seg_check(seg, flags, INVALID_UID, INVALID_GID,
-				      XPMEM_CHECK_LOCAL);
-		if (ret)
-			goto err_seg;
+		ret = xa_alloc(&xpmem_small_slots, &slot, NULL,
+			       XA_LIMIT(1, XPMEM_SMALL_MAX), GFP_KERNEL);
+		att->pgoff = (unsigned long)slot << XPMEM_SMALL_SHIFT;
 	}
-
-	ap = kzalloc(sizeof(*ap), GFP_KERNEL_ACCOUNT);
-	if (!ap) {
-		ret = -ENOMEM;
-		/* The owner granted a permit nobody holds. */
-		if (seg->remote)
-			xpmem_remote_release(seg, flags);
-		goto err_seg;
+	if (ret) {
+		if (att->charged_big)
+			xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
+		att->charged_big = false;
+		return ret == -EBUSY ? -ENOSPC : ret;
 	}
-	kref_init(&ap->kref);
-	atomic_inc(&xpmem_objects[XPMEM_OBJ_AP]);
-	INIT_LIST_HEAD(&ap->tg_node);
-	ap->tg = tg;
-	ap->tgid = get_pid(tg->tgid);
-	ap->seg = seg;
-	ap->flags = flags;
-	ap->charged = true;
-	ap->charged_uid = cuid;
-
-	ret = xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, 0, &ap->apid);
-	if (ret)
-		goto err_ap;
-
-	mutex_lock(&tg->lock);
-	if (tg->dead) {
-		mutex_unlock(&tg->lock);
-		xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
-		ret = -EINVAL;
-		goto err_ap;
-	}
-	list_add_tail(&ap->tg_node, &tg->aps);
-	xpmem_id_publish(&xpmem_aps, ap->apid, ap);
-	mutex_unlock(&tg->lock);
-
-	*apid = ap->apid;
+	att->slot = slot;
+	att->pgoff += colour;
+	xa_store(att->big ? &xpmem_big_slots : &xpmem_small_slots, slot, att,
+		 GFP_KERNEL);
 	return 0;
-
-err_ap:
-	if (seg->remote)
-		xpmem_remote_release(seg, flags);
-	xpmem_ap_put(ap);	/* drops the segment and the charge too */
-	return ret;
-err_seg:
-	xpmem_seg_put(seg);
-err_charge:
-	xpmem_uncharge(cuid, XPMEM_LIMIT_AP);
-	return ret;
 }
 
-/*
- * Release an access permit: its attachments lose their PTEs and fault with
- * SIGBUS from now on; the owner of a remote segment is told it may drop
- * the grant. The caller has taken @ap off its owner's list, set ap->dead
- * and passes the list's reference.
- */
-void xpmem_ap_destroy(struct xpmem_ap *ap)
+struct xpmem_att *xpmem_slot_lookup(unsigned long pgoff)
 {
-	struct xpmem_seg *seg = ap->seg;
-	struct xpmem_zapper z;
 	struct xpmem_att *att;
+	struct xarray *xa;
+	unsigned long idx;
 
-	xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
-
-	mutex_lock(&seg->lock);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		if (att->ap != ap)
-			continue;
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
+	if (pgoff >= XPMEM_BIG_BASE) {
+		xa = &xpmem_big_slots;
+		idx = (pgoff - XPMEM_BIG_BASE) >> XPMEM_BIG_SHIFT;
+	} else {
+		xa = &xpmem_small_slots;
+		idx = pgoff >> XPMEM_SMALL_SHIFT;
 	}
-	xpmem_zapper_exit(&z);
-	mutex_unlock(&seg->lock);
-
-	/* After the zap: no attachment of this permit maps anything now. */
-	if (seg->remote)
-		xpmem_remote_release(seg, ap->flags);
-	xpmem_ap_put(ap);
+	rcu_read_lock();
+	att = xa_load(xa, idx);
+	if (att && (att->pgoff != pgoff || !kref_get_unless_zero(&att->kref)))
+		att = NULL;
+	rcu_read_unlock();
+	return att;
 }
 
-int xpmem_release(struct xpmem_tg *tg, s64 apid)
+static void xpmem_att_free(struct kref *kref)
 {
-	struct xpmem_ap *ap;
-	bool mine;
+	struct xpmem_att *att = container_of(kref, struct xpmem_att, kref);
 
-	ap = xpmem_ap_lookup(apid);
-	if (!ap)
-		return -EINVAL;
+	xa_erase(att->big ? &xpmem_big_slots : &xpmem_small_slots, att->slot);
+	/* Nobody else can reach @att now: no lock for what the ops keep. */
+	if (att->seg->ops->att_free)
+		att->seg->ops->att_free(att);
+	xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
+	if (att->charged_big)
+		xpmem_uncharge(att->charged, XPMEM_LIMIT_BIG);
+	xpmem_ap_put(att->ap);
+	kfree_rcu(att, rcu);
+	atomic_dec(&xpmem_objects[XPMEM_OBJ_ATT]);
+}
 
-	mutex_lock(&tg->lock);
-	mine = ap->tg == tg && !list_empty(&ap->tg_node);
-	if (mine) {
-		list_del_init(&ap->tg_node);
-		WRITE_ONCE(ap->dead, true);
+/**
+ * xpmem_att_get() - take a reference on an attachment
+ * @att: attachment the caller already holds a reference on (its vma's)
+ */
+void xpmem_att_get(struct xpmem_att *att)
+{
+	kref_get(&att->kref);
+}
+
+/**
+ * xpmem_att_put() - drop a reference; the last one frees the attachment
+ * @att: the attachment
+ */
+void xpmem_att_put(struct xpmem_att *att)
+{
+	kref_put(&att->kref, xpmem_att_free);
+}
+
+/**
+ * xpmem_att_create() - a new attachment of a permit's segment
+ * @ap: the permit; the attachment takes over the caller's reference
+ * @src: source address (segment offset, remote) of the first byte attached
+ * @len: bytes attached from the page of @src, page aligned
+ *
+ * The attachment has its slot of device-file offsets and is charged to the
+ * caller; no vma maps it yet.
+ *
+ * Return: the attachment (one reference), or an ERR_PTR (the caller keeps
+ * its reference on @ap).
+ */
+struct xpmem_att *xpmem_att_create(struct xpmem_ap *ap, unsigned long src,
+				   unsigned long len)
+{
+	struct xpmem_att *att;
+	int ret;
+
+	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
+	if (!att)
+		return ERR_PTR(-ENOMEM);
+	att->charged = xpmem_charge_uid();
+	ret = xpmem_charge(att->charged, XPMEM_LIMIT_ATT);
+	if (ret) {
+		kfree(att);
+		return ERR_PTR(ret);
 	}
-	mutex_unlock(&tg->lock);
+	kref_init(&att->kref);
+	INIT_LIST_HEAD(&att->seg_node);
+	INIT_LIST_HEAD(&att->rfaults);
+	att->ap = ap;
+	att->seg = ap->seg;
+	att->mm = current->mm;
+	att->src_start = src & PAGE_MASK;
+	att->src_end = att->src_start + len;
+	att->npages = len >> PAGE_SHIFT;
+	att->writable = ap->flags == XPMEM_RDWR;
+	ret = xpmem_slot_alloc(att);
+	if (ret) {
+		xpmem_uncharge(att->charged, XPMEM_LIMIT_ATT);
+		kfree(att);
+		return ERR_PTR(ret);
+	}
+	atomic_inc(&xpmem_objects[XPMEM_OBJ_ATT]);
+	return att;
+}
 
-	if (mine)
-		xpmem_ap_destroy(ap);
-	xpmem_ap_put(ap);
-	return mine ? 0 : -EINVAL;
+/**
+ * xpmem_vma_exportable() - may pages of this source vma be handed out?
+ * @vma: a vma of the exporter
+ *
+ * secretmem pages are removed from the kernel's direct map so that nothing
+ * but their owner can read them; no attachment may map them. PFN and I/O
+ * mappings have no struct pages to follow (hmm_range_fault() refuses them
+ * too).
+ *
+ * Return: true if the vma's pages can be mapped by an attacher.
+ */
+bool xpmem_vma_exportable(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_IO | VM_PFNMAP))
+		return false;
+	if (vma->vm_file &&
+	    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
+		return false;
+	return true;
 }
 
 /* One line per live segment, for debugfs. */

@@ -7,7 +7,9 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
-#include "xpmem_private.h"
+#include "segment.h"
+#include "tg.h"
+#include "verbs.h"
 
 struct xpmem_tg *xpmem_tg_create(void)
 {

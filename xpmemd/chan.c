@@ -4,45 +4,41 @@
 #include <errno.h>
 #include <string.h>
 
+/* The size rules of every type, from the rows the kernel expands too. */
 static const struct {
 	size_t body;		/* fixed part */
 	size_t elem;		/* size of one trailing element, 0 if none */
+	size_t count;		/* offset of the __u32 element count */
+	size_t max;		/* most elements */
 } layout[XPMEM_CHAN_TYPE_MAX + 1] = {
-	[XPMEM_CHAN_INVALIDATE]   = { sizeof(struct xpmem_chan_invalidate), sizeof(__u32) },
-	[XPMEM_CHAN_ACKED]        = { sizeof(struct xpmem_chan_acked), 0 },
-	[XPMEM_CHAN_TIMED_OUT]    = { sizeof(struct xpmem_chan_timed_out), sizeof(__u32) },
-	[XPMEM_CHAN_REMOTE_FAULT] = { sizeof(struct xpmem_chan_remote_fault), 0 },
-	[XPMEM_CHAN_FAULT_REPLY]  = { sizeof(struct xpmem_chan_frames), sizeof(struct xpmem_chan_extent) },
-	[XPMEM_CHAN_RESOLVE]      = { sizeof(struct xpmem_chan_resolve), 0 },
-	[XPMEM_CHAN_RESOLVED]     = { sizeof(struct xpmem_chan_frames), sizeof(struct xpmem_chan_extent) },
-	[XPMEM_CHAN_ZAP]          = { sizeof(struct xpmem_chan_zap), 0 },
-	[XPMEM_CHAN_ZAP_DONE]     = { sizeof(struct xpmem_chan_status), 0 },
-	[XPMEM_CHAN_HELLO]        = { sizeof(struct xpmem_chan_hello), 0 },
-	[XPMEM_CHAN_HELLO_REPLY]  = { sizeof(struct xpmem_chan_hello), 0 },
-	[XPMEM_CHAN_PEER_ACKED]   = { sizeof(struct xpmem_chan_peer_acked), 0 },
-	[XPMEM_CHAN_PEER_RESET]   = { sizeof(struct xpmem_chan_peer_reset), 0 },
-	[XPMEM_CHAN_QUERY]        = { sizeof(struct xpmem_chan_query), 0 },
-	[XPMEM_CHAN_QUERY_REPLY]  = { sizeof(struct xpmem_chan_query_reply), sizeof(struct xpmem_chan_record) },
-	[XPMEM_CHAN_REMOTE_GET]   = { sizeof(struct xpmem_chan_get), 0 },
-	[XPMEM_CHAN_REMOTE_GET_REPLY] = { sizeof(struct xpmem_chan_get_reply), 0 },
-	[XPMEM_CHAN_CHECK_GET]    = { sizeof(struct xpmem_chan_get), 0 },
-	[XPMEM_CHAN_CHECK_GET_REPLY] = { sizeof(struct xpmem_chan_get_reply), 0 },
-	[XPMEM_CHAN_PEER_WINDOW]  = { sizeof(struct xpmem_chan_peer_window), 0 },
-	[XPMEM_CHAN_PEER_WINDOW_DONE] = { sizeof(struct xpmem_chan_status), 0 },
-	[XPMEM_CHAN_REMOTE_RELEASE] = { sizeof(struct xpmem_chan_release), 0 },
-	[XPMEM_CHAN_RELEASE_GRANT] = { sizeof(struct xpmem_chan_release), 0 },
-	[XPMEM_CHAN_RELEASE_GRANT_DONE] = { sizeof(struct xpmem_chan_status), 0 },
+#define XPMEM_CHAN_FIXED(name, dir, type) \
+	[XPMEM_CHAN_##name] = { sizeof(struct type), 0, 0, 0 },
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) \
+	[XPMEM_CHAN_##name] = { sizeof(struct type), \
+				sizeof(((struct type *)0)->arr[0]), \
+				offsetof(struct type, cnt), mx },
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 };
+
+/* Every count field is a __u32 (chan_validate() reads 4 bytes). */
+#define XPMEM_CHAN_FIXED(name, dir, type)
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) \
+	_Static_assert(sizeof(((struct type *)0)->cnt) == sizeof(__u32), \
+		       #type "." #cnt " is not a __u32");
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 
 const char *chan_type_name(int type)
 {
 	static const char *names[XPMEM_CHAN_TYPE_MAX + 1] = {
-		"?", "INVALIDATE", "ACKED", "TIMED_OUT", "REMOTE_FAULT",
-		"FAULT_REPLY", "RESOLVE", "RESOLVED", "ZAP", "ZAP_DONE",
-		"HELLO", "HELLO_REPLY", "PEER_ACKED", "PEER_RESET", "QUERY",
-		"QUERY_REPLY", "REMOTE_GET", "REMOTE_GET_REPLY", "CHECK_GET",
-		"CHECK_GET_REPLY", "PEER_WINDOW", "PEER_WINDOW_DONE",
-		"REMOTE_RELEASE", "RELEASE_GRANT", "RELEASE_GRANT_DONE",
+#define XPMEM_CHAN_FIXED(name, dir, type) [XPMEM_CHAN_##name] = #name,
+#define XPMEM_CHAN_ARRAY(name, dir, type, cnt, arr, mx) [XPMEM_CHAN_##name] = #name,
+#include <xpmem/xpmem_chan_msgs.h>
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
 	};
 	if (type < 1 || type > XPMEM_CHAN_TYPE_MAX || !names[type])
 		return "?";
@@ -71,25 +67,8 @@ int chan_validate(const void *buf, size_t n)
 	if (!layout[h.type].elem)
 		return blen == layout[h.type].body ? h.type : -EBADMSG;
 
-	/* every variable-length body has its __u32 count at offset 4 or 32 */
-	switch (h.type) {
-	case XPMEM_CHAN_INVALIDATE:
-		memcpy(&c32, body + offsetof(struct xpmem_chan_invalidate, npeers), 4);
-		max = XPMEM_CHAN_MAX_PEERS;
-		break;
-	case XPMEM_CHAN_TIMED_OUT:
-		memcpy(&c32, body + offsetof(struct xpmem_chan_timed_out, nmissing), 4);
-		max = XPMEM_CHAN_MAX_PEERS;
-		break;
-	case XPMEM_CHAN_QUERY_REPLY:
-		memcpy(&c32, body + offsetof(struct xpmem_chan_query_reply, nrecords), 4);
-		max = XPMEM_CHAN_MAX_RECORDS;
-		break;
-	default: /* FAULT_REPLY, RESOLVED */
-		memcpy(&c32, body + offsetof(struct xpmem_chan_frames, nextents), 4);
-		max = XPMEM_CHAN_MAX_EXTENTS;
-		break;
-	}
+	memcpy(&c32, body + layout[h.type].count, sizeof(c32));
+	max = layout[h.type].max;
 	count = c32;
 	if (count > max)
 		return -EBADMSG;

@@ -57,33 +57,43 @@
 #define XPMEM_CHAN_MAX_RECORDS	256
 #define XPMEM_CHAN_MAX_MSG	(16 * 1024)
 
+/* The numbers are the ABI; the direction and body of each: xpmem_chan_msgs.h. */
 enum xpmem_chan_type {
-	XPMEM_CHAN_INVALIDATE	= 1,	/* k->d: struct xpmem_chan_invalidate */
-	XPMEM_CHAN_ACKED	= 2,	/* d->k: struct xpmem_chan_acked */
-	XPMEM_CHAN_TIMED_OUT	= 3,	/* d->k: struct xpmem_chan_timed_out */
-	XPMEM_CHAN_REMOTE_FAULT	= 4,	/* k->d: struct xpmem_chan_remote_fault */
-	XPMEM_CHAN_FAULT_REPLY	= 5,	/* d->k: struct xpmem_chan_frames */
-	XPMEM_CHAN_RESOLVE	= 6,	/* d->k: struct xpmem_chan_resolve */
-	XPMEM_CHAN_RESOLVED	= 7,	/* k->d: struct xpmem_chan_frames */
-	XPMEM_CHAN_ZAP		= 8,	/* d->k: struct xpmem_chan_zap */
-	XPMEM_CHAN_ZAP_DONE	= 9,	/* k->d: struct xpmem_chan_status */
-	XPMEM_CHAN_HELLO	= 10,	/* d->k: struct xpmem_chan_hello */
-	XPMEM_CHAN_HELLO_REPLY	= 11,	/* k->d: struct xpmem_chan_hello */
-	XPMEM_CHAN_PEER_ACKED	= 12,	/* d->k: struct xpmem_chan_peer_acked */
-	XPMEM_CHAN_PEER_RESET	= 13,	/* d->k: struct xpmem_chan_peer_reset */
-	XPMEM_CHAN_QUERY	= 14,	/* d->k: struct xpmem_chan_query */
-	XPMEM_CHAN_QUERY_REPLY	= 15,	/* k->d: struct xpmem_chan_query_reply */
-	XPMEM_CHAN_REMOTE_GET	= 16,	/* k->d: struct xpmem_chan_get */
-	XPMEM_CHAN_REMOTE_GET_REPLY = 17, /* d->k: struct xpmem_chan_get_reply */
-	XPMEM_CHAN_CHECK_GET	= 18,	/* d->k: struct xpmem_chan_get */
-	XPMEM_CHAN_CHECK_GET_REPLY = 19, /* k->d: struct xpmem_chan_get_reply */
-	XPMEM_CHAN_PEER_WINDOW	= 20,	/* d->k: struct xpmem_chan_peer_window */
-	XPMEM_CHAN_PEER_WINDOW_DONE = 21, /* k->d: struct xpmem_chan_status */
-	XPMEM_CHAN_REMOTE_RELEASE = 22,	/* k->d: struct xpmem_chan_release */
-	XPMEM_CHAN_RELEASE_GRANT = 23,	/* d->k: struct xpmem_chan_release */
-	XPMEM_CHAN_RELEASE_GRANT_DONE = 24, /* k->d: struct xpmem_chan_status */
+	XPMEM_CHAN_INVALIDATE	= 1,
+	XPMEM_CHAN_ACKED	= 2,
+	XPMEM_CHAN_TIMED_OUT	= 3,
+	XPMEM_CHAN_REMOTE_FAULT	= 4,
+	XPMEM_CHAN_FAULT_REPLY	= 5,
+	XPMEM_CHAN_RESOLVE	= 6,
+	XPMEM_CHAN_RESOLVED	= 7,
+	XPMEM_CHAN_ZAP		= 8,
+	XPMEM_CHAN_ZAP_DONE	= 9,
+	XPMEM_CHAN_HELLO	= 10,
+	XPMEM_CHAN_HELLO_REPLY	= 11,
+	XPMEM_CHAN_PEER_ACKED	= 12,
+	XPMEM_CHAN_PEER_RESET	= 13,
+	XPMEM_CHAN_QUERY	= 14,
+	XPMEM_CHAN_QUERY_REPLY	= 15,
+	XPMEM_CHAN_REMOTE_GET	= 16,
+	XPMEM_CHAN_REMOTE_GET_REPLY = 17,
+	XPMEM_CHAN_CHECK_GET	= 18,
+	XPMEM_CHAN_CHECK_GET_REPLY = 19,
+	XPMEM_CHAN_PEER_WINDOW	= 20,
+	XPMEM_CHAN_PEER_WINDOW_DONE = 21,
+	XPMEM_CHAN_REMOTE_RELEASE = 22,
+	XPMEM_CHAN_RELEASE_GRANT = 23,
+	XPMEM_CHAN_RELEASE_GRANT_DONE = 24,
 	XPMEM_CHAN_TYPE_MAX	= 24,
 };
+
+/* Directions of the rows of xpmem_chan_msgs.h (XPMEM_CHAN_DIR_<dir>). */
+#define XPMEM_CHAN_DIR_K2D	1	/* kernel -> daemon */
+#define XPMEM_CHAN_DIR_D2K	2	/* daemon -> kernel */
+
+/*
+ * The direction and body layout of every type: xpmem_chan_msgs.h, one row
+ * each, which the kernel and xpmemd both expand into their size checks.
+ */
 
 struct xpmem_chan_hdr {
 	__u32 magic;		/* XPMEM_CHAN_MAGIC */
