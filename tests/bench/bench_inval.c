@@ -68,7 +68,8 @@
 #define COPY_REPS 5
 #define FT_REPS 3			/* sequential first-touch passes, remote and local */
 #define W16 16				/* the old module's window */
-#define PP_PORT_HEX ":B9E8"		/* fi_pingpong's control port 47592 */
+#define PP_PORT 47600			/* fi_pingpong's control port, + 2 * block + short:
+					 * a new one per run (the last one's TIME_WAIT) */
 #define MAX_BLOCKS 100
 
 static const char *out;
@@ -474,12 +475,14 @@ static pid_t spawn(const char *outname, char *const argv[])
 	return pid;
 }
 
-/* fi_pingpong's control port is in LISTEN state */
-static int pp_listening(void)
+/* TCP port `port` is in LISTEN state here */
+static int pp_listening(int port)
 {
 	const char *files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	char hex[16];
 	int found = 0;
 
+	snprintf(hex, sizeof(hex), ":%04X", port);
 	for (int i = 0; i < 2 && !found; i++) {
 		FILE *f = fopen(files[i], "r");
 		char line[512], local[128], rem[128], st[8];
@@ -488,7 +491,7 @@ static int pp_listening(void)
 			continue;
 		while (!found && fgets(line, sizeof(line), f))
 			if (sscanf(line, "%*s %127s %127s %7s", local, rem, st) == 3 &&
-			    strstr(local, PP_PORT_HEX) && !strcmp(st, "0A"))
+			    strstr(local, hex) && !strcmp(st, "0A"))
 				found = 1;
 		fclose(f);
 	}
@@ -525,20 +528,22 @@ static int wait_child(pid_t pid, int ms)
 #define PP_SHORT 10
 static int pingpong_a(int b, int iters, int short_run)
 {
-	char it[16], name[64];
-	char *argv[] = { "fi_pingpong", "-p", "tcp", "-e", "rdm", "-I", it, "-S", "64", NULL };
+	char it[16], name[64], port[16];
+	char *argv[] = { "fi_pingpong", "-p", "tcp", "-e", "rdm", "-I", it, "-S", "64", "-B", port,
+			 NULL };
 	struct msg m;
 	pid_t pid = -1;
-	int up = 0, st;
+	int up = 0, st, pn = PP_PORT + 2 * b + short_run;
 
 	if (short_run)
 		iters = PP_SHORT;
 	snprintf(it, sizeof(it), "%d", iters);
+	snprintf(port, sizeof(port), "%d", pn);
 	snprintf(name, sizeof(name), "pingpong-b%d%s-server.txt", b, short_run ? "-short" : "");
 	for (int try = 0; try < 3 && !up; try++) {
 		pid = spawn(name, argv);
 		for (int i = 0; i < 600 && !up; i++) {
-			if (pp_listening()) {
+			if (pp_listening(pn)) {
 				up = 1;
 				break;
 			}
@@ -555,7 +560,7 @@ static int pingpong_a(int b, int iters, int short_run)
 		}
 	}
 	m = (struct msg){ .cmd = C_PP, .n = (uint32_t)short_run, .a = (uint64_t)b,
-			  .b = up ? (uint64_t)iters : 0 };
+			  .b = up ? (uint64_t)iters : 0, .v = { (uint64_t)pn } };
 	xwrite(&m);
 	xread(&m, C_PP_DONE);
 	if (!up) {
@@ -572,13 +577,14 @@ static int pingpong_a(int b, int iters, int short_run)
 /* B: client side; answers C_PP_DONE with its status */
 static void pingpong_b(const struct msg *req)
 {
-	char it[24], name[64], ip[64];
+	char it[24], name[64], ip[64], port[24];
 	char *argv[] = { "timeout", "180", "fi_pingpong", "-p", "tcp", "-e", "rdm", "-I", it,
-			 "-S", "64", ip, NULL };
+			 "-S", "64", "-P", port, ip, NULL };
 	int st = 1;
 
 	if (req->b) {
 		snprintf(it, sizeof(it), "%llu", (unsigned long long)req->b);
+		snprintf(port, sizeof(port), "%llu", (unsigned long long)req->v[0]);
 		snprintf(name, sizeof(name), "pingpong-b%llu%s-client.txt", (unsigned long long)req->a,
 			 req->n ? "-short" : "");
 		node_ip(0, ip, sizeof(ip));
