@@ -739,8 +739,12 @@ struct fcase {
 	int window;		/* fault_window_pages during the pass */
 };
 
-/* page indices for a pattern; *mapped: pages a remote pass maps */
-static uint32_t *pattern(int pat, size_t *n, size_t *mapped)
+/*
+ * Page indices for a pattern; *mapped: pages a remote pass maps on an
+ * attachment whose first page is page `vpage` of the address space (a
+ * window ends at the attacher's PMD boundary).
+ */
+static uint32_t *pattern(int pat, size_t *n, size_t *mapped, uintptr_t vpage)
 {
 	uint32_t *idx = calloc(FAULT_PAGES, sizeof(uint32_t));
 	size_t k = 0;
@@ -753,7 +757,7 @@ static uint32_t *pattern(int pat, size_t *n, size_t *mapped)
 		 * end (a window never crosses it) and the region's end */
 		*mapped = 0;
 		for (size_t p = 0; p < FAULT_PAGES; p += W16 + 1) {
-			size_t room = 512 - p % 512, left = FAULT_PAGES - p, w = W16;
+			size_t room = 512 - (vpage + p) % 512, left = FAULT_PAGES - p, w = W16;
 
 			if (w > room)
 				w = room;
@@ -794,17 +798,16 @@ static double best(const double *v, int n)
 static void run_fcase(struct fcase *c, const xpmem_segid_t *rseg, xpmem_apid_t *rap,
 		      const struct child *lc, xpmem_apid_t *lap)
 {
-	size_t n, mapped;
-	uint32_t *idx = pattern(c->pat, &n, &mapped);
-
-	c->touched = n;
-	c->mapped = mapped;
 	c->window = fault_window(0);
 	for (int r = 0; r < c->reps; r++) {
 		long long b0[S_NR], b1[S_NR], a0[S_NR], a1[S_NR];
 		char *at = attach(rseg[c->rseg], FAULT_REGION, &rap[c->rseg]);
+		size_t n, mapped;
+		uint32_t *idx = pattern(c->pat, &n, &mapped, (uintptr_t)at / PAGE);
 		double t;
 
+		c->touched = n;
+		c->mapped = mapped;
 		daemon_stats(b0);
 		peer_stats(a0);
 		t = now_ns();
@@ -827,8 +830,8 @@ static void run_fcase(struct fcase *c, const xpmem_segid_t *rseg, xpmem_apid_t *
 		       "(%lld round trips, %.0f us each; daemons: B %.0f us, A %.0f us), local %.0f ns/page\n",
 		       c->name, c->source, c->pattern, c->window, c->remote_ns[r], c->round_trips,
 		       c->rt_us, c->rfault_us, c->resolve_us, c->lseg >= 0 ? c->local_ns[r] : -1);
+		free(idx);
 	}
-	free(idx);
 }
 
 static void node_b(void)
@@ -880,7 +883,7 @@ static void node_b(void)
 	/* copy bandwidth: attachments fully faulted in first */
 	{
 		size_t n, mapped;
-		uint32_t *idx = pattern(P_SEQ, &n, &mapped);
+		uint32_t *idx = pattern(P_SEQ, &n, &mapped, 0);
 
 		dst = region(COPY_REGION, 0, 1);
 		src = region(COPY_REGION, 0, 1);
