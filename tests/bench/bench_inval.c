@@ -419,15 +419,14 @@ static const char *param_path(const char *name)
 	return path;
 }
 
-/* a module parameter's value as text ("" if absent) */
-static const char *param_text(const char *name)
+/* a module parameter's value as text into buf ("" if absent) */
+static const char *param_text(const char *name, char *buf, size_t len)
 {
-	static char buf[64];
 	FILE *f = fopen(param_path(name), "r");
 
 	buf[0] = 0;
 	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
+		if (!fgets(buf, (int)len, f))
 			buf[0] = 0;
 		fclose(f);
 	}
@@ -853,7 +852,7 @@ static void node_b(void)
 	};
 	int nfc = sizeof(fc) / sizeof(fc[0]);
 	double bw_remote, bw_local_att, bw_memcpy;
-	char *at, *dst, *src;
+	char *at, *dst, *src, lwin[64], pmd[64];
 	struct utsname u;
 	FILE *f;
 
@@ -867,9 +866,10 @@ static void node_b(void)
 	xread(&m, C_SEGS);
 	for (int i = 0; i < 5; i++)
 		rseg[i] = (xpmem_segid_t)m.v[i];
+	param_text("local_window_pages", lwin, sizeof(lwin));
+	param_text("map_pmd", pmd, sizeof(pmd));
 	printf("B: got A's segments; kernel %s, fault_window_pages %d, local_window_pages %s, "
-	       "map_pmd %s\n", u.release, def, param_text("local_window_pages"),
-	       param_text("map_pmd"));
+	       "map_pmd %s\n", u.release, def, lwin, pmd);
 	lc = local_source();
 
 	for (int i = 0; i < nfc; i++) {
@@ -908,7 +908,7 @@ static void node_b(void)
 	fprintf(f, "{\"bench\":\"remote_fault\",\"region_pages\":%lu,\"kernel\":\"%s\","
 		"\"fault_window_pages\":%d,\"local_window_pages\":\"%s\",\"map_pmd\":\"%s\","
 		"\"a_thp_kb\":%lld,\"local_thp_kb\":%ld,\"sigbus_retries\":%lu,\"cases\":[",
-		FAULT_PAGES, u.release, def, param_text("local_window_pages"), param_text("map_pmd"),
+		FAULT_PAGES, u.release, def, lwin, pmd,
 		(long long)m.b, lc.huge_kb, sigbus_count);
 	for (int i = 0; i < nfc; i++) {
 		struct fcase *c = &fc[i];
