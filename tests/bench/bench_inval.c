@@ -367,67 +367,18 @@ static void parse_stats(FILE *p, long long *v)
 	}
 }
 
-/* the daemon's stats file (stats_file in $XPMEM_DAEMON_CONF), "" if none */
-static const char *stats_file(void)
-{
-	static char path[512];
-	static int done;
-	const char *conf = getenv("XPMEM_DAEMON_CONF");
-	char line[600];
-	FILE *f;
-
-	if (done)
-		return path;
-	done = 1;
-	f = conf ? fopen(conf, "r") : NULL;
-	if (!f)
-		return path;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " stats_file = %511s", path) == 1)
-			break;
-	fclose(f);
-	return path;
-}
-
-static int read_stats_file(const char *path, long long *v)
-{
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	parse_stats(f, v);
-	fclose(f);
-	return v[S_INVALIDATIONS] < 0 ? -1 : 0;	/* caught mid-write: again */
-}
-
 /*
- * The daemon rewrites its stats file within 50 ms of a change (its writer
- * thread; the loop never waits for it), so the file is read until two reads
- * 0.1 s apart agree (at most 3 s). Starting xpmemctl (a gRPC client) costs
- * seconds in a TCG guest; it is the fallback when no stats file is configured.
+ * Exact, from the daemon itself. Starting xpmemctl (a gRPC client) costs
+ * seconds in a loaded TCG guest, so callers reuse a snapshot as the start of
+ * the next interval. (The stats file is no substitute: in the guest it lagged
+ * the counters by more than a second even when two reads 0.1 s apart agreed.)
  */
 static void daemon_stats(long long *v)
 {
-	const char *d = getenv("XPMEM_XPMEMD"), *sf = stats_file();
+	const char *d = getenv("XPMEM_XPMEMD");
 	char cmd[600];
 	FILE *p;
 
-	if (sf[0]) {
-		long long w[S_NR];
-
-		usleep(100000);
-		if (read_stats_file(sf, v) == 0) {
-			for (int t = 0; t < 30; t++) {
-				usleep(100000);
-				if (read_stats_file(sf, w) == 0 && !memcmp(v, w, sizeof(w)))
-					return;
-				if (w[S_INVALIDATIONS] >= 0)
-					memcpy(v, w, sizeof(w));
-			}
-			fprintf(stderr, "bench_inval node%d: %s kept changing for 3 s\n", me, sf);
-			return;
-		}
-	}
 	for (int i = 0; i < S_NR; i++)
 		v[i] = -1;
 	if (!d)
@@ -859,8 +810,9 @@ static double best(const double *v, int n)
 	return b;
 }
 
+/* b, a: this node's and the owner's counters now (updated to the end of the passes) */
 static void run_fcase(struct fcase *c, const xpmem_segid_t *rseg, xpmem_apid_t *rap,
-		      const struct child *lc, xpmem_apid_t *lap)
+		      const struct child *lc, xpmem_apid_t *lap, long long *b, long long *a)
 {
 	c->window = fault_window(0);
 	for (int r = 0; r < c->reps; r++) {
@@ -872,13 +824,15 @@ static void run_fcase(struct fcase *c, const xpmem_segid_t *rseg, xpmem_apid_t *
 
 		c->touched = n;
 		c->mapped = mapped;
-		daemon_stats(b0);
-		peer_stats(a0);
+		memcpy(b0, b, sizeof(b0));
+		memcpy(a0, a, sizeof(a0));
 		t = now_ns();
 		touch_remote_ns(at, idx, n);
 		t = now_ns() - t;
 		daemon_stats(b1);
 		peer_stats(a1);
+		memcpy(b, b1, sizeof(b1));
+		memcpy(a, a1, sizeof(a1));
 		detach(at);
 		c->remote_ns[r] = t / mapped;
 		c->round_trips = delta(b0, b1, S_REMOTE_FAULTS);
@@ -918,6 +872,7 @@ static void node_b(void)
 	int nfc = sizeof(fc) / sizeof(fc[0]);
 	double bw_remote, bw_local_att, bw_memcpy;
 	char *at, *dst, *src, lwin[64], pmd[64];
+	long long bnow[S_NR], anow[S_NR];
 	struct utsname u;
 	FILE *f;
 
@@ -937,10 +892,12 @@ static void node_b(void)
 	       "map_pmd %s\n", u.release, def, lwin, pmd);
 	lc = local_source();
 
+	daemon_stats(bnow);
+	peer_stats(anow);
 	for (int i = 0; i < nfc; i++) {
 		if (fc[i].pat == P_STRIDE)
 			fault_window(W16);
-		run_fcase(&fc[i], rseg, rap, &lc, lap);
+		run_fcase(&fc[i], rseg, rap, &lc, lap, bnow, anow);
 		if (fc[i].pat == P_STRIDE)
 			fault_window(def);
 	}
@@ -1096,8 +1053,12 @@ static void add(long long *acc, const long long *a, const long long *b, int i, i
 		*acc += d;
 }
 
-/* samples [s->done, s->done + n) of series s, block blk */
-static void run_chunk(struct series *s, char *p, int giant, const uint64_t *offs, int n, int blk)
+/*
+ * Samples [s->done, s->done + n) of series s, block blk; a, b: A's and B's
+ * counters now (updated to the end of the chunk).
+ */
+static void run_chunk(struct series *s, char *p, int giant, const uint64_t *offs, int n, int blk,
+		      long long *a, long long *b)
 {
 	size_t len = giant ? GIANT : s->pages * PAGE;
 	int munmap_op = !strcmp(s->op, "munmap");
@@ -1107,8 +1068,8 @@ static void run_chunk(struct series *s, char *p, int giant, const uint64_t *offs
 
 	if (n <= 0)
 		return;
-	daemon_stats(a0);
-	peer_stats(b0);
+	memcpy(a0, a, sizeof(a0));
+	memcpy(b0, b, sizeof(b0));
 	for (int i = s->done; i < s->done + n; i++) {
 		struct msg t = { .cmd = C_TOUCH, .a = (uint64_t)giant, .b = len };
 
@@ -1136,6 +1097,8 @@ static void run_chunk(struct series *s, char *p, int giant, const uint64_t *offs
 	s->done += n;
 	daemon_stats(a1);
 	peer_stats(b1);
+	memcpy(a, a1, sizeof(a1));
+	memcpy(b, b1, sizeof(b1));
 	add(&s->invalidations, a0, a1, S_INVALIDATIONS, &s->stats_ok);
 	add(&s->retransmits, a0, a1, S_RETRANSMITS, &s->stats_ok);
 	add(&s->timed_out, a0, a1, S_TIMED_OUT, &s->stats_ok);
@@ -1275,11 +1238,15 @@ static void node_a(int n1, int n512, int ngiant, int nmunmap, int blocks, int pp
 				tcp_block[b] = median_of(tcp + tdone, nt);
 				tdone += nt;
 			} else {
+				long long an[S_NR], bn[S_NR];
+
+				daemon_stats(an);
+				peer_stats(bn);
 				for (int i = 0; i < 4; i++) {
 					int n = (int)((long long)s[i].n * (b + 1) / blocks) - s[i].done;
 
 					run_chunk(&s[i], !strcmp(s[i].name, "1g") ? giant : inv,
-						  !strcmp(s[i].name, "1g"), offs, n, b);
+						  !strcmp(s[i].name, "1g"), offs, n, b, an, bn);
 				}
 			}
 		}
