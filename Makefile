@@ -78,9 +78,13 @@ check-kernels: deps
 	$(MAKE) all
 	tests/check-kernels $(BUILD)
 
+# BENCH_UPSTREAM: the upstream module's 4 KiB first touch (ns/page) and memcpy
+# from an attachment (GB/s), measured with the same bench_local in the same
+# guest with upstream's module loaded; empty: issue 13's figures.
+BENCH_UPSTREAM ?=
 bench-local: deps
 	$(MAKE) all
-	tests/vm/run --smp 2 --mem 2048 -- $(BUILD)/tests/bench/bench_local
+	tests/vm/run --smp 2 --mem 2048 -- $(BUILD)/tests/bench/bench_local $(BENCH_UPSTREAM)
 
 # Cross-partition and fan-out benchmarks; results in bench-results/.
 bench: deps

@@ -61,6 +61,14 @@ struct dstats {
 	uint64_t requests_expired;	/* our kernel did not answer in time: ETIMEDOUT to the peer */
 	uint64_t kernel_replies_lost;	/* ... nor within the grace period: entry freed */
 	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
+	/* Stage times (sum of ns, count; tests/bench breaks a round trip down
+	 * with them): owner, INVALIDATE from the kernel -> ACKED to it (every
+	 * peer acked); peer, INVALIDATE from the fabric -> ZAP_DONE from the
+	 * kernel (ACK sent); importer, REMOTE_FAULT from the kernel ->
+	 * FAULT_REPLY to it; owner, RESOLVE from the fabric -> RESOLVED from the
+	 * kernel (reply sent). */
+	uint64_t t_inval_ns, t_inval_n, t_zap_ns, t_zap_n;
+	uint64_t t_rfault_ns, t_rfault_n, t_resolve_ns, t_resolve_n;
 };
 
 #endif

@@ -54,8 +54,13 @@ static void inval_complete(struct dstate *d, struct inval *iv)
 
 	/* not taken (channel queue full, counted): the kernel times it out
 	 * itself and quarantines; its replay after a restart is acked again */
-	if (kout_send(d, XPMEM_CHAN_ACKED, iv->kseq, &a, sizeof(a), NULL, 0) == 0)
+	if (kout_send(d, XPMEM_CHAN_ACKED, iv->kseq, &a, sizeof(a), NULL, 0) == 0) {
 		d->st.acked++;
+		if (iv->n) {
+			d->st.t_inval_ns += now_ns() - iv->t0;
+			d->st.t_inval_n++;
+		}
+	}
 	log_debug("generation %llu acked by all %u peers", (unsigned long long)iv->gen, iv->n);
 	inval_unlink(d, iv);
 	inval_free(iv);
@@ -143,7 +148,8 @@ static struct inval *inval_new(struct dstate *d, uint64_t kseq,
 	iv->len = m->len;
 	iv->peers = calloc(m->npeers ? m->npeers : 1, sizeof(uint32_t));
 	iv->acked = calloc(m->npeers ? m->npeers : 1, 1);
-	iv->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	iv->t0 = now_ns();
+	iv->deadline = iv->t0 + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
 	iv->next_retx = now_ns() + retx_interval(d, 0);
 	if (!iv->peers || !iv->acked) {
 		inval_free(iv);

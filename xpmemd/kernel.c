@@ -56,6 +56,8 @@ static void handle_kernel_zap_done(struct dstate *d, uint64_t seq,
 				    .error = s->error };
 
 		pout_send(d, p, XW_ACK, &a, sizeof(a), NULL, 0);
+		d->st.t_zap_ns += now_ns() - r->t0;
+		d->st.t_zap_n++;
 	}
 	free(r);
 }
@@ -84,6 +86,8 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 			d->st.fault_replies_trimmed++;
 		pout_send_m(d, p, &m, XW_FAULT_REPLY, &rep, sizeof(rep), fr->extents,
 			 n * sizeof(struct xpmem_chan_extent));
+		d->st.t_resolve_ns += now_ns() - r->t0;
+		d->st.t_resolve_n++;
 	}
 	free(r);
 }

@@ -49,6 +49,8 @@ static void handle_net_fault_reply(struct dstate *d, struct peer *p,
 		return;
 	}
 	kreply_fault(d, f->kseq, w->error, w->extents, w->nextents);
+	d->st.t_rfault_ns += now_ns() - f->t0;
+	d->st.t_rfault_n++;
 	rfault_free(d, f);
 }
 

@@ -48,6 +48,7 @@ struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *err)
 		return NULL;
 	}
 	r->kind = kind;
+	r->t0 = now_ns();
 	r->dseq = ++d->dseq;
 	r->next = d->dreqs;
 	d->dreqs = r;
@@ -191,7 +192,8 @@ struct rfault *rfault_new(struct dstate *d, struct peer *p)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
-	f->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	f->t0 = now_ns();
+	f->deadline = f->t0 + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
 	core_arm(d, &f->tn, T_RFAULT, f->deadline);
 	f->next = d->rfaults;
 	d->rfaults = f;

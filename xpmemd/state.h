@@ -73,6 +73,7 @@ struct inval {
 	uint8_t *acked;
 	uint64_t deadline;
 	uint64_t next_retx;	/* re-send to peers that have not acked */
+	uint64_t t0;		/* monotonic ns: INVALIDATE from the kernel (stats) */
 	int timed_out;
 };
 
@@ -93,6 +94,7 @@ struct dreq {
 	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
 	int zap_owner;		/* ZAP_OWNER of a dead peer: nobody to ack */
+	uint64_t t0;		/* monotonic ns: made (stats) */
 };
 
 /* A REMOTE_FAULT (or REMOTE_GET) of the local kernel waiting for the
@@ -104,6 +106,7 @@ struct rfault {
 	uint64_t req_id, kseq;
 	uint32_t owner;
 	uint64_t deadline;
+	uint64_t t0;		/* monotonic ns: made (stats) */
 };
 
 /* the epoll data.u32 of each fd in the loop's set (daemon.c); kout.c

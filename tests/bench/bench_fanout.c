@@ -13,11 +13,27 @@
  * with a 1 ms first poll is used, so the 64-peer case has 1 ms granularity).
  * Heartbeats are every 1 s (idle daemons sleep in epoll).
  *
+ * The verdict on 2 cores cannot be the wall clock (k+1 daemons and this
+ * process share them): per k, also
+ *   - the owner daemon's CPU time per invalidation: the sum over its threads
+ *     of /proc/PID/task/TID/schedstat's run time (ns), read just before
+ *     simk_invalidate() and just after ACKED, summed over the samples (and,
+ *     coarser, utime+stime of /proc/PID/stat over the whole sample loop);
+ *   - proof that the owner sends all k INVALIDATEs before any ack can come
+ *     back: every peer's simulated kernel holds its ZAP_DONE (so no peer
+ *     daemon can ack), the owner's kernel invalidates, and the k peers'
+ *     kernels must each receive their ZAP while the invalidation is still
+ *     pending; then the ZAP_DONEs go and it must complete. An owner that
+ *     waited for one ack before the next INVALIDATE would get 1 of k.
+ * "nproc" in the JSON says whether the wall-clock series can be judged
+ * (report.pl: only where the host has at least k+2 cores).
+ *
  * usage: bench_fanout PATH-TO-XPMEMD [samples [k...]]
  */
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +43,8 @@
 #define SEGSIZE (64ull << 20)
 #define PG 4096ull
 #define SIMK_MAX 64		/* simk_pump() handles this many kernels per call */
+#define PROOF_TRIALS 3
+#define PROOF_WAIT_US 1500000.0	/* below the owner's first retransmission (ack_timeout / 3) */
 
 static struct cluster C;
 
@@ -64,6 +82,121 @@ static int cmp(const void *a, const void *b)
 static double pct(const double *v, int n, double p)
 {
 	return v[(int)(p * (n - 1) + 0.5)];
+}
+
+/* run time of every thread of pid so far, ns (schedstat); -1 if unreadable */
+static long long cpu_ns(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	long long sum = 0;
+	int bad = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir))) {
+		char f[sizeof(path) + sizeof(e->d_name) + 16];
+		long long ns;
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s/schedstat", path, e->d_name);
+		fp = fopen(f, "r");
+		if (!fp)
+			continue;	/* the thread just ended */
+		if (fscanf(fp, "%lld", &ns) == 1)
+			sum += ns;
+		else
+			bad = 1;
+		fclose(fp);
+	}
+	closedir(dir);
+	return bad ? -1 : sum;
+}
+
+/* utime + stime of pid (all threads, ended ones included), clock ticks; -1 */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* comm may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+static uint64_t peer_zaps(int i)
+{
+	struct simk_stats st;
+
+	simk_get_stats(C.nodes[i].k, &st);
+	return st.zaps;
+}
+
+/*
+ * One proof trial (peers already map page 0): the number of peers whose
+ * kernel got its ZAP while every ZAP_DONE was held (k: all INVALIDATEs left
+ * before any ack); -1 if the invalidation completed while acks were held
+ * or did not complete after they were released. *spread_us: invalidate ->
+ * last ZAP seen.
+ */
+static int proof_trial(int k, double *spread_us)
+{
+	uint64_t z0[SIMK_MAX + 8], gen;
+	double t0, end;
+	int seen = 0;
+	enum simk_inval_state st;
+
+	for (int i = 1; i <= k; i++) {
+		z0[i] = peer_zaps(i);
+		simk_hold_zaps(C.nodes[i].k, 1);
+	}
+	t0 = now_us();
+	end = t0 + PROOF_WAIT_US;
+	*spread_us = -1;
+	gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
+	while (gen && now_us() < end) {
+		pump_all();
+		seen = 0;
+		for (int i = 1; i <= k; i++)
+			seen += peer_zaps(i) > z0[i];
+		if (seen == k) {
+			*spread_us = now_us() - t0;
+			break;
+		}
+	}
+	st = gen ? simk_inval_state(C.nodes[0].k, gen) : SIMK_NONE;
+	for (int i = 1; i <= k; i++)
+		simk_hold_zaps(C.nodes[i].k, 0);
+	if (st != SIMK_PENDING) {
+		fprintf(stderr, "bench_fanout: proof with %d peers: invalidation %s while every ack "
+			"was held\n", k, gen ? "not pending" : "had nobody to invalidate");
+		return -1;
+	}
+	end = now_us() + 10e6;
+	while ((st = simk_inval_state(C.nodes[0].k, gen)) == SIMK_PENDING && now_us() < end)
+		pump_all();
+	if (st != SIMK_ACKED) {
+		fprintf(stderr, "bench_fanout: proof with %d peers: not acked after the acks were "
+			"released (state %d)\n", k, (int)st);
+		return -1;
+	}
+	return seen;
 }
 
 /* every peer gets node 1's segment (the owner's kernel resolves only under
@@ -130,9 +263,10 @@ static int map_everywhere(int k)
 
 static int run(const char *bin, int k, int samples, int first)
 {
-	double *lat = calloc(samples, sizeof(double)), t0 = now_us(), setup;
-	long long inv0, inv1, zaps = 0, timed_out = 0;
-	int bad = 0;
+	double *lat = calloc(samples, sizeof(double)), t0 = now_us(), setup, spread[PROOF_TRIALS];
+	long long inv0, inv1, zaps = 0, timed_out = 0, cpu = 0, ticks0, ticks1;
+	int bad = 0, cpu_ok = 1, proof[PROOF_TRIALS];
+	pid_t owner;
 
 	if (!lat || k < 1 || k > SIMK_MAX + 7)
 		return -1;
@@ -154,21 +288,35 @@ static int run(const char *bin, int k, int samples, int first)
 			pump_all();
 	}
 	pump(&C, 300);	/* let the stats file catch up */
+	owner = C.nodes[0].pid;
 	inv0 = node_stat(&C, 0, "invalidations");
+	ticks0 = cpu_ticks(owner);
 	for (int s = 0; s < samples; s++) {
 		uint64_t gen;
 		double t;
+		long long c0, c1;
 		enum simk_inval_state st;
 
 		CHECK(map_everywhere(k) == 0, "faults");
+		c0 = cpu_ns(owner);
 		t = now_us();
 		gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
 		CHECK(gen, "nothing to invalidate");
 		while ((st = simk_inval_state(C.nodes[0].k, gen)) == SIMK_PENDING)
 			pump_all();
 		lat[s] = now_us() - t;
+		c1 = cpu_ns(owner);
+		if (c0 < 0 || c1 < 0)
+			cpu_ok = 0;
+		else
+			cpu += c1 - c0;
 		if (st != SIMK_ACKED)
 			bad++;
+	}
+	ticks1 = cpu_ticks(owner);
+	for (int t = 0; t < PROOF_TRIALS; t++) {
+		CHECK(map_everywhere(k) == 0, "proof faults");
+		proof[t] = proof_trial(k, &spread[t]);
 	}
 	pump(&C, 1200);	/* stats file is rewritten periodically */
 	inv1 = node_stat(&C, 0, "invalidations");
@@ -181,6 +329,16 @@ static int run(const char *bin, int k, int samples, int first)
 	printf("%s{\"peers\":%d,\"samples\":%d,\"not_acked\":%d,\"timed_out\":%lld,"
 	       "\"owner_invalidations\":%lld,\"peer_zaps_total\":%lld,\"setup_s\":%.1f,",
 	       first ? "" : ",\n", k, samples, bad, timed_out, inv1 - inv0, zaps, setup);
+	printf("\"owner_cpu_us_per_invalidation\":%.2f,\"owner_cpu_source\":\"schedstat, invalidate to ACKED\","
+	       "\"owner_cpu_ticks_per_invalidation\":%.4f,\"ticks_per_s\":%ld,",
+	       cpu_ok ? cpu / 1e3 / samples : -1.0,
+	       ticks0 >= 0 && ticks1 >= 0 ? (double)(ticks1 - ticks0) / samples : -1.0,
+	       sysconf(_SC_CLK_TCK));
+	printf("\"proof_trials\":[");
+	for (int t = 0; t < PROOF_TRIALS; t++)
+		printf("%s{\"peers_zapped_with_acks_held\":%d,\"last_zap_us\":%.0f}", t ? "," : "",
+		       proof[t], spread[t]);
+	printf("],");
 	printf("\"raw_us\":[");
 	for (int s = 0; s < samples; s++)
 		printf("%s%.1f", s ? "," : "", lat[s]);
@@ -188,9 +346,10 @@ static int run(const char *bin, int k, int samples, int first)
 	printf("],\"us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}", pct(lat, samples, .5),
 	       pct(lat, samples, .9), pct(lat, samples, .99), lat[samples - 1]);
 	fflush(stdout);
-	fprintf(stderr, "| %3d | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %d |\n", k, samples,
-		pct(lat, samples, .5), pct(lat, samples, .9), pct(lat, samples, .99),
-		lat[samples - 1], bad);
+	fprintf(stderr, "| %3d | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %d | %8.1f | %d/%d/%d of %d |\n",
+		k, samples, pct(lat, samples, .5), pct(lat, samples, .9), pct(lat, samples, .99),
+		lat[samples - 1], bad, cpu_ok ? cpu / 1e3 / samples : -1.0, proof[0], proof[1],
+		proof[2], k);
 	free(lat);
 	return 0;
 }
@@ -211,10 +370,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nk; i++)
 			ks[i] = atoi(argv[3 + i]);
 	}
-	fprintf(stderr, "| peers | samples | p50 us | p90 us | p99 us | max us | not acked |\n"
-		"|---|---|---|---|---|---|---|\n");
+	fprintf(stderr, "| peers | samples | p50 us | p90 us | p99 us | max us | not acked | "
+		"owner CPU us/inval | ZAPs with acks held |\n|---|---|---|---|---|---|---|---|---|\n");
 	printf("{\"bench\":\"fanout\",\"transport\":\"tcp;ofi_rxm on 127.0.0.1, simulated kernels\","
-	       "\"results\":[\n");
+	       "\"nproc\":%ld,\"results\":[\n", sysconf(_SC_NPROCESSORS_ONLN));
 	for (int i = 0; i < nk; i++)
 		if (run(argv[1], ks[i], samples, i == 0))
 			return 1;

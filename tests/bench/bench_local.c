@@ -6,6 +6,17 @@
  * THP source), and copy bandwidth from the attachment vs a local memcpy vs
  * process_vm_readv (CMA). Prints each figure with its ratio to its baseline
  * and PASS/MISS against the targets; misses are reported, not hidden.
+ *
+ * Issue 13's local targets: the 4 KiB first touch and the memcpy from an
+ * attachment at least as good as the upstream module's (openucx/xpmem
+ * 2.7.4), and that memcpy >= 0.95x a local memcpy. Upstream's figures are
+ * arguments (defaults: the better of its two boots in issue 13, 856 ns/page
+ * and 2.06 GB/s, another machine's TCG guest): re-measure upstream side by
+ * side by running this same binary with upstream's module loaded in place of
+ * xpmem.ko (it uses only the classic libxpmem calls, so it runs on either) and
+ * pass its figures for a verdict that compares like with like.
+ *
+ * usage: bench_local [UPSTREAM-FIRST-TOUCH-NS-PER-PAGE [UPSTREAM-ATTACH-MEMCPY-GBS]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -179,14 +190,21 @@ static void row(const char *what, double v, const char *unit, const char *base, 
 	       ratio, target, target[0] ? (pass ? "PASS" : "MISS") : "");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	double up_ft = argc > 1 ? atof(argv[1]) : 856, up_bw = argc > 2 ? atof(argv[2]) : 2.06;
+	char ttxt[64];
 	struct source s4k, sthp;
 	struct xpmem_addr a;
 	char *at4k, *atthp, *local, *dst;
 	double t_attach, ft4k, ftthp, st4k, bw_att, bw_local, bw_cma;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 3 || !(up_ft > 0) || !(up_bw > 0)) {
+		fprintf(stderr, "usage: bench_local [UPSTREAM-FIRST-TOUCH-NS-PER-PAGE "
+			"[UPSTREAM-ATTACH-MEMCPY-GBS]]\n");
+		return 2;
+	}
 	printf("bench-local: xpmem version 0x%x, region %lu MiB\n", xpmem_version(), REGION >> 20);
 	s4k = start_source(0);
 	sthp = start_source(1);
@@ -222,6 +240,9 @@ int main(void)
 	       "----------------------", "----------", "--------------------", "------");
 	row("attach 256 MiB", t_attach * 1e6, "us", "-", 1.0, "", 0);
 	row("first touch, 4 KiB source", ft4k, "ns/pg", "second touch", ft4k / st4k, "", 0);
+	snprintf(ttxt, sizeof(ttxt), "<= upstream %.0f", up_ft);
+	row("first touch, 4 KiB source", ft4k, "ns/pg", "upstream module", ft4k / up_ft, ttxt,
+	    ft4k <= up_ft);
 	row("first touch, THP source", ftthp, "ns/pg", "4 KiB first touch", ftthp / ft4k,
 	    "<= 0.05x (20x less)", ftthp * 20 <= ft4k);
 	row("THP fault cost (first - second)", ftthp - st4k, "ns/pg", "4 KiB fault cost",
@@ -229,10 +250,14 @@ int main(void)
 	row("second touch", st4k, "ns/pg", "-", 1.0, "", 0);
 	row("memcpy from attachment", bw_att, "GB/s", "local memcpy", bw_att / bw_local,
 	    ">= 0.95x", bw_att >= 0.95 * bw_local);
+	snprintf(ttxt, sizeof(ttxt), ">= upstream %.2f", up_bw);
+	row("memcpy from attachment", bw_att, "GB/s", "upstream module", bw_att / up_bw, ttxt,
+	    bw_att >= up_bw);
 	row("process_vm_readv (CMA)", bw_cma, "GB/s", "local memcpy", bw_cma / bw_local, "", 0);
 	row("attachment vs CMA", bw_att, "GB/s", "CMA", bw_att / bw_cma, "> 1x", bw_att > bw_cma);
-	printf("\n(local memcpy %.2f GB/s; figures from one TCG guest: compare ratios, not absolutes)\n",
-	       bw_local);
+	printf("\n(local memcpy %.2f GB/s; figures from one TCG guest: compare ratios, not absolutes; "
+	       "upstream: %.0f ns/page, %.2f GB/s %s)\n", bw_local, up_ft, up_bw,
+	       argc > 2 ? "as given" : "from issue 13, another machine: re-measure side by side");
 
 	xpmem_detach(at4k);
 	xpmem_detach(atthp);
