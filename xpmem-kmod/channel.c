@@ -30,6 +30,7 @@
 #include <xpmem/xpmem_channel.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 
 u32 xpmem_node_id;
 u64 xpmem_incarnation;
@@ -385,6 +386,9 @@ static int xpmem_chan_query(const struct xpmem_chan_hdr *req,
 			break;
 		}
 		xpmem_query_grants(qr->peer, xpmem_query_emit, &q);
+		break;
+	case XPMEM_CHAN_Q_FAILURES:
+		xpmem_query_fails(xpmem_query_emit, &q);
 		break;
 	default:
 		err = -EINVAL;

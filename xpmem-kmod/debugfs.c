@@ -3,13 +3,14 @@
  * /sys/kernel/debug/xpmem/segments: one line per live segment with its
  * fault/mapping/invalidation counters; remote: the same for the remote
  * segments this node attaches (faults: round trips to the owner); memtype:
- * the memory type of the reader's attachment PTEs. Also instantiates the
- * tracepoints.
+ * the memory type of the reader's attachment PTEs; failures: the non-zero
+ * failure counters (stats.c). Also instantiates the tracepoints.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -59,6 +60,14 @@ static int xpmem_channel_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_channel);
 
+/* "name count" per failure reason taken since load (stats.h). */
+static int xpmem_failures_show(struct seq_file *m, void *v)
+{
+	xpmem_fails_show(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_failures);
+
 void xpmem_debugfs_init(void)
 {
 	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
@@ -72,6 +81,8 @@ void xpmem_debugfs_init(void)
 			    &xpmem_memtype_fops);
 	debugfs_create_file("channel", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_channel_fops);
+	debugfs_create_file("failures", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_failures_fops);
 }
 
 void xpmem_debugfs_exit(void)
