@@ -23,6 +23,7 @@
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 #include "trace.h"
 
 /*
@@ -838,13 +839,21 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	};
 	unsigned int rounds = 0;
 	bool write, src_ro, batch = false;
+	/* the reason counted if the fault fails (VM_FAULT_SIGBUS or _OOM) */
+	enum xpmem_fail_reason why = XPMEM_FAIL_fault_insert;
 	vm_fault_t ret;
-	int err;
+	int err = 0;
 
-	if (w.src < att->src_start || w.src >= att->src_end)
+	if (w.src < att->src_start || w.src >= att->src_end) {
+		xpmem_fail(XPMEM_FAIL_fault_range, seg->segid, vmf->address,
+			   -EFAULT);
 		return VM_FAULT_SIGBUS;
-	if (!mmget_not_zero(src_mm))
+	}
+	if (!mmget_not_zero(src_mm)) {
+		xpmem_fail(XPMEM_FAIL_fault_owner_gone, seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	/* a window larger than the stack's; without memory, the stack's */
 	if (nwin > ARRAY_SIZE(stack_pfns)) {
 		pfns = kmalloc_array(nwin, sizeof(*pfns), GFP_KERNEL);
@@ -861,7 +870,10 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 		atomic64_inc(&seg->nr_faults);
 
 again:
+	err = 0;
 	if (fatal_signal_pending(current)) {
+		why = XPMEM_FAIL_fault_killed;
+		err = -EINTR;
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -891,13 +903,18 @@ again:
 			ret = mmap_read_trylock(src_mm) ? 0 : VM_FAULT_NOPAGE;
 		else
 			ret = xpmem_lock_source(vmf, src_mm);
+		/* SIGBUS: killed, or the lock not had in time */
+		why = fatal_signal_pending(current) ? XPMEM_FAIL_fault_killed :
+		      XPMEM_FAIL_fault_src_lock;
 		if (ret)
 			goto out;
 	}
 	svma = vma_lookup(src_mm, xpmem_src_of(vma, att, addr));
 	if (!svma || !xpmem_vma_exportable(svma)) {
 		err = -EFAULT;
+		why = XPMEM_FAIL_fault_no_source;
 	} else {
+		why = XPMEM_FAIL_fault_source_error;
 		if (huge) {
 			/* the touched page; its map order tells the rest */
 			w.wstart = addr;
@@ -945,12 +962,17 @@ again:
 		ret = huge ? VM_FAULT_FALLBACK :
 		      err == -EAGAIN ? VM_FAULT_NOPAGE :
 		      err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		if (err == -ENOMEM)
+			why = XPMEM_FAIL_fault_nomem;
+		else if (err == -EACCES)
+			why = XPMEM_FAIL_fault_readonly;
 		goto out;
 	}
 
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		why = XPMEM_FAIL_fault_dead;
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -958,6 +980,7 @@ again:
 		mutex_unlock(&seg->lock);
 		goto again;
 	}
+	why = XPMEM_FAIL_fault_insert;
 	if (huge) {
 		ret = xpmem_insert_pmd(vmf, pfns[0], w.src, write, want_write);
 		mutex_unlock(&seg->lock);
@@ -975,6 +998,9 @@ again:
 	atomic64_add(batched, &seg->nr_batched);
 
 out:
+	if (ret & (VM_FAULT_SIGBUS | VM_FAULT_OOM | VM_FAULT_SIGSEGV))
+		xpmem_fail(why, seg->segid, vmf->address,
+			   err ?: (ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT));
 	atomic64_add(mapped, &seg->nr_mapped);
 	trace_xpmem_fault(seg->segid, vmf->address, w.src, mapped,
 			  (__force int)ret);
@@ -989,8 +1015,12 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
 	struct xpmem_att *att = vmf->vma->vm_private_data;
 
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
+		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, att->seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (att->seg->remote)
 		return xpmem_remote_fault(vmf, att);
 	return xpmem_local_fault(vmf, att, false, false);
@@ -1030,8 +1060,12 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 
 	if (order != PMD_ORDER)
 		return VM_FAULT_FALLBACK;
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
+		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, att->seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	/*
 	 * The core calls ->huge_fault under the per-vma lock too (->fault
 	 * only under the mmap_lock, which the source lookup and the retry
@@ -1104,8 +1138,12 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 
 	if (!xpmem_pte_readonly(vma, addr))
 		return VM_FAULT_NOPAGE;
-	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead)) {
+		xpmem_fail(seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	xpmem_zapper_enter(&z);
 	zap_special_vma_range(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);

@@ -11,6 +11,7 @@
 #include <linux/spinlock.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 #include "trace.h"
 
 /*
@@ -114,7 +115,7 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	if (blockable)
 		mutex_lock(&seg->lock);
 	else if (!mutex_trylock(&seg->lock))
-		return false;
+		goto refused;
 
 	if (!blockable) {
 		/*
@@ -125,14 +126,14 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 			if (att->src_start < range->end &&
 			    range->start < att->src_end) {
 				mutex_unlock(&seg->lock);
-				return false;
+				goto refused;
 			}
 		}
 		if (xpmem_rmap_overlaps(seg,
 					max(range->start, seg->start) - seg->start,
 					min(range->end, seg->end) - seg->start)) {
 			mutex_unlock(&seg->lock);
-			return false;
+			goto refused;
 		}
 	}
 
@@ -155,6 +156,10 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 
 	/* Remote peers: INVALIDATE and wait for the acks (drops the lock). */
 	return xpmem_rmap_invalidate(seg, range, blockable);
+refused:
+	xpmem_fail(XPMEM_FAIL_inval_nonblock, seg->segid, range->start,
+		   -EAGAIN);
+	return false;
 }
 
 const struct mmu_interval_notifier_ops xpmem_seg_notifier_ops = {

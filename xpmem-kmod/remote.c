@@ -20,6 +20,7 @@
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 
 /* Every remote segment, for ZAP. Lock order: xpmem_rseg_mutex -> seg->lock */
 static struct lock_class_key xpmem_rseg_lock_key;
@@ -88,22 +89,25 @@ int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 	u64 end;
 
 	if (z->flags & ~(XPMEM_CHAN_ZAP_ALL | XPMEM_CHAN_ZAP_OWNER))
-		return -EINVAL;
+		goto invalid;
 	if (z->flags & XPMEM_CHAN_ZAP_ALL) {
 		xpmem_rsegs_zap(true, 0, true, 0, 0, ULONG_MAX);
 		return 0;
 	}
 	if (z->flags & XPMEM_CHAN_ZAP_OWNER) {
 		if (z->owner > XPMEM_ID_NODE_MAX)
-			return -EINVAL;
+			goto invalid;
 		xpmem_remote_peer_reset(z->owner);
 		return 0;
 	}
 	if (z->owner > XPMEM_ID_NODE_MAX || z->segid <= 0 || !z->len ||
 	    check_add_overflow(z->start, z->len, &end))
-		return -EINVAL;
+		goto invalid;
 	xpmem_rsegs_zap(false, z->owner, false, z->segid, z->start, end);
 	return 0;
+invalid:
+	xpmem_fail(XPMEM_FAIL_zap_invalid, z->segid, z->start, -EINVAL);
+	return -EINVAL;
 }
 
 /**
@@ -399,18 +403,24 @@ static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
 	struct xpmem_chan_hdr *h;
 	unsigned long left, i;
 	u64 base, wsize, seq, p;
+	enum xpmem_fail_reason why;
 	bool write = want_write;
 	void *reply;
 	int err;
 
 	/* After zseq: a window replaced from here on bumps zap_seq. */
-	if (!xpmem_window_get(seg->owner, &base, &wsize))
+	if (!xpmem_window_get(seg->owner, &base, &wsize)) {
+		xpmem_fail(XPMEM_FAIL_rfault_no_window, seg->segid, off,
+			   -EFAULT);
 		return ERR_PTR(-EFAULT);
+	}
 again:
 	seq = xpmem_chan_next_seq();
 	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_FAULT, sizeof(*req), seq);
-	if (!h)
+	if (!h) {
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, off, -ENOMEM);
 		return ERR_PTR(-ENOMEM);
+	}
 	req = XPMEM_CHAN_BODY(h);
 	req->segid = seg->segid;
 	req->start = off;
@@ -423,8 +433,12 @@ again:
 	atomic64_inc(&seg->nr_faults);
 	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
 			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
-	if (err)
+	if (err) {
+		xpmem_fail(err == -EINTR ? XPMEM_FAIL_rfault_interrupted :
+			   err == -ETIMEDOUT ? XPMEM_FAIL_rfault_timeout :
+			   XPMEM_FAIL_rfault_no_daemon, seg->segid, off, err);
 		return ERR_PTR(err == -EINTR ? -EINTR : -EIO);
+	}
 	fr = XPMEM_CHAN_BODY(reply);
 	err = fr->error;
 	if (err == -EACCES && write && !store) {
@@ -432,11 +446,16 @@ again:
 		write = false;
 		goto again;
 	}
-	if (!err && !fr->nextents)
+	why = err == -EAGAIN ? XPMEM_FAIL_rfault_owner_busy :
+	      XPMEM_FAIL_rfault_refused;
+	if (!err && !fr->nextents) {
 		err = -EIO;
+		why = XPMEM_FAIL_rfault_bad_reply;
+	}
 	if (err)
 		goto fail;
 	err = -EIO;
+	why = XPMEM_FAIL_rfault_bad_reply;
 	for (i = 0; i < fr->nextents; i++) {
 		struct xpmem_chan_extent *e = &fr->extents[i];
 
@@ -445,6 +464,7 @@ again:
 			goto fail;
 	}
 	err = -ENOMEM;
+	why = XPMEM_FAIL_rfault_nomem;
 	rf = kzalloc(struct_size(rf, pfns, n), GFP_KERNEL_ACCOUNT);
 	if (!rf)
 		goto fail;
@@ -464,6 +484,7 @@ fail:
 	xpmem_chan_free(reply);
 	if (err > 0 || err < -MAX_ERRNO)
 		err = -EIO;
+	xpmem_fail(why, seg->segid, off, err);
 	return ERR_PTR(err);
 }
 
@@ -486,8 +507,11 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 	pgprot_t prot;
 
 	lockdep_assert_held(&seg->lock);
-	if (att->dead || seg->dead)
+	if (att->dead || seg->dead) {
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, fault_addr,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
 			       rf->zseq))
 		return VM_FAULT_NOPAGE;		/* refault */
@@ -502,6 +526,9 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 		if (r == VM_FAULT_NOPAGE)
 			atomic64_inc(&seg->nr_mapped);
 	}
+	if (ret != VM_FAULT_NOPAGE)
+		xpmem_fail(XPMEM_FAIL_rfault_insert, seg->segid, fault_addr,
+			   ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
 	return ret;
 }
 
@@ -642,8 +669,11 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 
 	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
 	      (addr - vma->vm_start);
-	if (off < att->src_start || off >= att->src_end)
+	if (off < att->src_start || off >= att->src_end) {
+		xpmem_fail(XPMEM_FAIL_rfault_range, seg->segid, vmf->address,
+			   -EFAULT);
 		return VM_FAULT_SIGBUS;
+	}
 	lo = max(vma->vm_start, addr & PMD_MASK);
 	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
 	nmax = min((hi - addr) >> PAGE_SHIFT, (att->src_end - off) >> PAGE_SHIFT);
@@ -653,12 +683,16 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	case -EAGAIN:		/* a racing fault mapped the PMD */
 		return VM_FAULT_NOPAGE;
 	default:
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, vmf->address,
+			   -ENOMEM);
 		return VM_FAULT_OOM;
 	}
 
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
 	if (!xpmem_pmd_is_table(vmf->pmd)) {
@@ -671,6 +705,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		if (!xpmem_rfault_stale(seg, off, off + PAGE_SIZE,
 					att->rfault_error_zseq)) {
 			mutex_unlock(&seg->lock);
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, -EIO);
 			return VM_FAULT_SIGBUS;
 		}
 	}
@@ -706,10 +742,11 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		case -EINTR:
 		case -EAGAIN:
 			return VM_FAULT_NOPAGE;
-		case -ENOMEM:
-			return VM_FAULT_OOM;
 		default:
-			return VM_FAULT_SIGBUS;
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, PTR_ERR(rf));
+			return PTR_ERR(rf) == -ENOMEM ? VM_FAULT_OOM :
+			       VM_FAULT_SIGBUS;
 		}
 	}
 	mutex_lock(&seg->lock);
@@ -747,8 +784,11 @@ static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
 	pmd_t pmd;
 
 	lockdep_assert_held(&seg->lock);
-	if (att->dead || seg->dead)
+	if (att->dead || seg->dead) {
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
 			       rf->zseq))
 		return VM_FAULT_NOPAGE;		/* refault */
@@ -762,18 +802,22 @@ static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
 			return VM_FAULT_FALLBACK;
 	ret = vmf_insert_pfn_pmd(vmf, pfn, false);
 	if (ret != VM_FAULT_NOPAGE)
-		return ret;
+		goto insert_failed;
 	pmd = pmdp_get_lockless(vmf->pmd);
 	if (!pmd_leaf(pmd) || pmd_pfn(pmd) != pfn)
 		return VM_FAULT_FALLBACK;	/* a page table came first */
 	if (rf->writable && (vmf->vma->vm_flags & VM_WRITE)) {
 		ret = vmf_insert_pfn_pmd(vmf, pfn, true);
 		if (ret != VM_FAULT_NOPAGE)
-			return ret;
+			goto insert_failed;
 	}
 	atomic64_inc(&seg->nr_pmd_mapped);
 	atomic64_add(PTRS_PER_PMD, &seg->nr_mapped);
 	return VM_FAULT_NOPAGE;
+insert_failed:
+	xpmem_fail(XPMEM_FAIL_rfault_insert, seg->segid, vmf->address,
+		   ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
+	return ret;
 }
 
 /**
@@ -818,6 +862,8 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
 	/* A failed request or a store's refault: the PTE path's rules. */

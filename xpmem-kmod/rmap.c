@@ -37,6 +37,7 @@
 #include <linux/workqueue.h>
 
 #include "xpmem_private.h"
+#include "stats.h"
 
 /* One RESOLVE maps at most this many pages (XPMEM_CHAN_MAX_EXTENTS extents). */
 #define XPMEM_RESOLVE_MAX_PAGES	512
@@ -54,8 +55,6 @@ struct xpmem_resolve_work {
 
 static struct workqueue_struct *xpmem_wq;
 static atomic_t xpmem_resolves;
-/* RESOLVEs refused: of another owner instance; over the peer's share */
-static atomic64_t xpmem_resolve_stale, xpmem_resolve_busy;
 static atomic64_t xpmem_generation;
 
 /* A quarantined invalidation: rmap entries of peers that did not ack. */
@@ -251,11 +250,14 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 
 	/* Allocated before seg->lock: nothing under it may reclaim. */
 	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
-	if (!fresh)
+	if (!fresh) {
+		xpmem_fail(XPMEM_FAIL_grant_nomem, seg->segid, 0, -ENOMEM);
 		return -ENOMEM;
+	}
 	mutex_lock(&seg->lock);
 	if (seg->dead) {
 		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_grant_dead, seg->segid, 0, err);
 		goto out;
 	}
 	g = xpmem_grant_find(seg, peer, incarnation);
@@ -264,11 +266,14 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 			pr_warn_ratelimited("xpmem: segment %#llx has %u grants (max_grants_per_segment): remote get by node %u refused (ENOSPC)\n",
 					    seg->segid, seg->nr_grants, peer);
 			err = -ENOSPC;
+			xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 			goto out;
 		}
 		err = xpmem_peer_grant_charge(peer);
-		if (err)
+		if (err) {
+			xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 			goto out;
+		}
 		g = fresh;
 		fresh = NULL;
 		g->peer = peer;
@@ -282,6 +287,7 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 		pr_warn_ratelimited("xpmem: node %u holds %u permits on segment %#llx: another remote get refused (ENOSPC)\n",
 				    peer, *nr, seg->segid);
 		err = -ENOSPC;
+		xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 		goto out;
 	}
 	(*nr)++;
@@ -412,6 +418,7 @@ static int xpmem_resolve_seg(struct xpmem_seg *seg,
 		.hmm_pfns = e->pfns + 1,
 	};
 	unsigned long i, n = e->npages;
+	enum xpmem_fail_reason why;
 	struct vm_area_struct *svma;
 	struct xpmem_rmap *o, *to;
 	int err;
@@ -420,9 +427,13 @@ static int xpmem_resolve_seg(struct xpmem_seg *seg,
 	first.end = first.start + PAGE_SIZE;
 	rest.start = first.end;
 	rest.end = seg->start + e->end;
-	if (!mmget_not_zero(seg->mm))
+	if (!mmget_not_zero(seg->mm)) {
+		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
+			   -ENOENT);
 		return -ENOENT;
+	}
 again:
+	why = XPMEM_FAIL_resolve_no_segment;
 	if (READ_ONCE(seg->dead)) {
 		err = -ENOENT;
 		goto out;
@@ -434,6 +445,7 @@ again:
 	if (!svma || !xpmem_vma_exportable(svma)) {
 		mmap_read_unlock(seg->mm);
 		err = -EFAULT;
+		why = XPMEM_FAIL_resolve_no_source;
 		goto out;
 	}
 	/* Neighbours only from the same source vma. */
@@ -479,6 +491,9 @@ again:
 	}
 	if (err) {
 		/* -EPERM: a write to a read-only source (the asker may retry). */
+		why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
+		      err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
+		      XPMEM_FAIL_resolve_source_error;
 		if (err == -EPERM)
 			err = -EACCES;
 		else if (err != -ENOMEM)
@@ -497,6 +512,7 @@ resolved:
 	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
 		mutex_unlock(&seg->lock);
 		err = -EACCES;
+		why = XPMEM_FAIL_resolve_no_grant;
 		goto out;
 	}
 	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
@@ -552,6 +568,8 @@ resolved:
 	mutex_unlock(&seg->lock);
 	err = 0;
 out:
+	if (err)
+		xpmem_fail(why, seg->segid, e->start, err);
 	mmput(seg->mm);
 	return err;
 }
@@ -563,6 +581,7 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	const struct xpmem_chan_resolve *r = &w->r;
 	struct xpmem_chan_frames *fr;
 	struct xpmem_chan_hdr *h;
+	enum xpmem_fail_reason why;
 	struct xpmem_rmap *e = NULL;
 	struct xpmem_seg *seg;
 	unsigned long npages;
@@ -572,8 +591,12 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
 			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
 			     w->hdr.seq);
-	if (!h)
+	if (!h) {
+		/* no answer: the daemon's request times out */
+		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
+			   -ENOMEM);
 		goto done;
+	}
 	fr = XPMEM_CHAN_BODY(h);
 
 	/*
@@ -581,13 +604,15 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	 * after the owner rebooted is another segment (xpmem_channel.h).
 	 */
 	if (r->owner_instance != xpmem_incarnation) {
-		atomic64_inc(&xpmem_resolve_stale);
 		err = -ESTALE;
+		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
 		goto reply;
 	}
 	seg = xpmem_seg_lookup(r->segid);
 	if (!seg) {
 		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
+			   err);
 		goto reply;
 	}
 	/* Nothing beyond the requester's grant, checked before any work. */
@@ -596,22 +621,26 @@ static void xpmem_resolve_fn(struct work_struct *work)
 				r->access);
 	mutex_unlock(&seg->lock);
 	err = -EACCES;
+	why = XPMEM_FAIL_resolve_no_grant;
 	if (!ok)
-		goto put;
+		goto refused;
 	err = -EINVAL;
+	why = XPMEM_FAIL_resolve_invalid;
 	if (!r->len || !PAGE_ALIGNED(r->start) || !PAGE_ALIGNED(r->len) ||
 	    r->start >= seg->end - seg->start ||
 	    r->len > seg->end - seg->start - r->start)
-		goto put;
+		goto refused;
 	npages = min_t(u64, r->len >> PAGE_SHIFT, XPMEM_RESOLVE_MAX_PAGES);
 	err = -ENOMEM;
+	why = XPMEM_FAIL_resolve_nomem;
 	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL_ACCOUNT);
 	if (!e)
-		goto put;
+		goto refused;
 	err = xpmem_peer_charge(r->requester, npages);
 	if (err) {
 		kfree(e);
-		goto put;
+		why = XPMEM_FAIL_resolve_peer_cap;
+		goto refused;
 	}
 	e->charged = npages;
 	e->peer = r->requester;
@@ -619,9 +648,13 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e->start = r->start;
 	e->end = r->start + (npages << PAGE_SHIFT);
 	e->npages = npages;
+	/* counts its own failures */
 	err = xpmem_resolve_seg(seg, r, e, fr);
 	if (err)
 		xpmem_rmap_entry_free(e);
+	goto put;
+refused:
+	xpmem_fail(why, r->segid, r->start, err);
 put:
 	xpmem_seg_put(seg);
 reply:
@@ -629,7 +662,9 @@ reply:
 	if (err)
 		fr->nextents = 0;
 	h->len = sizeof(*h) + struct_size(fr, extents, fr->nextents);
-	xpmem_chan_post(h);
+	if (xpmem_chan_post(h))
+		xpmem_fail(XPMEM_FAIL_resolve_reply_lost, r->segid, r->start,
+			   -ENOTCONN);
 done:
 	xpmem_peer_resolve_put(r->requester);
 	kfree(w);
@@ -643,8 +678,8 @@ done:
  */
 void xpmem_resolve_counts(u64 *stale, u64 *busy)
 {
-	*stale = atomic64_read(&xpmem_resolve_stale);
-	*busy = atomic64_read(&xpmem_resolve_busy);
+	*stale = xpmem_fail_count(XPMEM_FAIL_resolve_stale);
+	*busy = xpmem_fail_count(XPMEM_FAIL_resolve_peer_busy);
 }
 
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
@@ -653,20 +688,23 @@ int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 	struct xpmem_chan_frames fr = { .error = -EINVAL };
 	struct xpmem_resolve_work *w;
 
+	enum xpmem_fail_reason why = XPMEM_FAIL_resolve_invalid;
+
 	if (r->requester > XPMEM_ID_NODE_MAX ||
 	    !(r->access & (XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE)) ||
 	    (r->access & ~(XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE |
 			   XPMEM_CHAN_ACCESS_AHEAD)))
 		goto fail;
 	fr.error = -EAGAIN;
+	why = XPMEM_FAIL_resolve_busy;
 	if (atomic_inc_return(&xpmem_resolves) > XPMEM_MAX_RESOLVES)
 		goto fail_dec;
 	fr.error = xpmem_peer_resolve_get(r->requester);
-	if (fr.error) {
-		atomic64_inc(&xpmem_resolve_busy);
+	why = XPMEM_FAIL_resolve_peer_busy;
+	if (fr.error)
 		goto fail_dec;
-	}
 	fr.error = -ENOMEM;
+	why = XPMEM_FAIL_resolve_nomem;
 	w = kmalloc(sizeof(*w), GFP_KERNEL);
 	if (!w)
 		goto fail_put;
@@ -681,6 +719,7 @@ fail_put:
 fail_dec:
 	atomic_dec(&xpmem_resolves);
 fail:
+	xpmem_fail(why, r->segid, r->start, fr.error);
 	return xpmem_chan_reply(hdr, XPMEM_CHAN_RESOLVED, &fr, sizeof(fr));
 }
 
@@ -784,6 +823,8 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 		 */
 		pr_warn_ratelimited("xpmem: no memory for a quarantine entry: %lu pages held until their peers rejoin\n",
 				    pages);
+		xpmem_fail(XPMEM_FAIL_inval_quar_nomem, seg->segid, start,
+			   -ENOMEM);
 		q = &xpmem_quar_orphans;
 		if (list_empty(&q->entries))
 			list_add_tail(&q->node, &xpmem_quar_list);
@@ -846,6 +887,7 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 				 GFP_ATOMIC | __GFP_NOWARN);
 	if (!h) {
 		err = -ENOMEM;
+		xpmem_fail(XPMEM_FAIL_inval_nomem, seg->segid, start, err);
 		goto timed_out;
 	}
 	inv = XPMEM_CHAN_BODY(h);
@@ -859,10 +901,20 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 			      (void **)&reply);
 	if (err || overflow) {
 		/* no answer: every entry stays quarantined */
+		if (overflow)
+			xpmem_fail(XPMEM_FAIL_inval_too_many_peers, seg->segid,
+				   start, -E2BIG);
+		else
+			xpmem_fail(err == -ETIMEDOUT ?
+				   XPMEM_FAIL_inval_timeout :
+				   XPMEM_FAIL_inval_no_daemon, seg->segid,
+				   start, err);
 	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
 		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
 
 		/* The peers not listed as missing acked. */
+		xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid, start,
+			   -ETIMEDOUT);
 		xpmem_release_peers(gone, t->missing, t->nmissing, false);
 	} else {
 		xpmem_release_peers(gone, NULL, 0, false);
@@ -961,6 +1013,7 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_release *r)
 {
 	struct xpmem_chan_status st = {};
+	enum xpmem_fail_reason why;
 	struct xpmem_revoke_work *w;
 	struct xpmem_grant *g;
 	struct xpmem_seg *seg;
@@ -971,31 +1024,37 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
 	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
 		st.error = -EINVAL;
+		why = XPMEM_FAIL_release_invalid;
 		goto answer;
 	}
 	if (r->owner_instance != xpmem_incarnation) {
 		st.error = -ESTALE;	/* a permit of a previous instance */
+		why = XPMEM_FAIL_release_stale;
 		goto answer;
 	}
 	seg = xpmem_seg_lookup(r->segid);
 	if (!seg) {
 		st.error = -ENOENT;
+		why = XPMEM_FAIL_release_no_segment;
 		goto answer;
 	}
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w) {
 		xpmem_seg_put(seg);
 		st.error = -ENOMEM;
+		why = XPMEM_FAIL_release_nomem;
 		goto answer;
 	}
 	INIT_LIST_HEAD(&w->gone);
 	mutex_lock(&seg->lock);
 	g = xpmem_grant_find(seg, r->node, r->incarnation);
 	err = -ENOENT;
+	why = XPMEM_FAIL_release_no_grant;
 	if (!g)
 		goto unlock;
 	nr = r->flags == XPMEM_RDWR ? &g->nr_rw : &g->nr_ro;
 	err = -EINVAL;
+	why = XPMEM_FAIL_release_no_permit;
 	if (!*nr)
 		goto unlock;
 	(*nr)--;
@@ -1008,6 +1067,8 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	xpmem_rmap_take_peer(seg, r->node, r->incarnation, !none, &w->gone);
 unlock:
 	mutex_unlock(&seg->lock);
+	if (err)
+		xpmem_fail(why, r->segid, 0, err);
 	st.error = err;
 	ret = xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
 			       sizeof(st));
@@ -1021,6 +1082,7 @@ unlock:
 	queue_work(xpmem_wq, &w->work);
 	return ret;
 answer:
+	xpmem_fail(why, r->segid, 0, st.error);
 	return xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
 				sizeof(st));
 }
@@ -1154,6 +1216,7 @@ void xpmem_quar_replay(void)
 		if (!snap) {
 			pr_warn("xpmem: no memory to replay %lu quarantined ranges\n",
 				n);
+			xpmem_fail(XPMEM_FAIL_inval_replay_nomem, 0, 0, -ENOMEM);
 			return;
 		}
 	}
@@ -1173,8 +1236,11 @@ void xpmem_quar_replay(void)
 		h = xpmem_chan_alloc(XPMEM_CHAN_INVALIDATE,
 				     struct_size(inv, peers, snap[i].npeers),
 				     xpmem_chan_next_seq());
-		if (!h)
+		if (!h) {
+			xpmem_fail(XPMEM_FAIL_inval_replay_nomem,
+				   snap[i].segid, snap[i].start, -ENOMEM);
 			break;
+		}
 		inv = XPMEM_CHAN_BODY(h);
 		inv->segid = snap[i].segid;
 		inv->start = snap[i].start;
