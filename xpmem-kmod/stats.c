@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Failure counters: one atomic64 per reason of XPMEM_FAILS, bumped with a
+ * Failure counters: one atomic64 per reason of xpmem_fails.h, bumped with a
  * tracepoint by every failure exit of the fault, resolve and invalidate
  * paths (stats.h). Failures are rare, so one shared counter per reason is
  * cheap enough; reading them takes no lock.
@@ -16,21 +16,22 @@
 static atomic64_t xpmem_fails[XPMEM_FAIL_NR];
 
 static const char *const xpmem_fail_names[XPMEM_FAIL_NR] = {
-#define XPMEM_FAIL_NAME(path, name, desc)	[XPMEM_FAIL_##name] = #name,
-	XPMEM_FAILS(XPMEM_FAIL_NAME)
-#undef XPMEM_FAIL_NAME
+#define XPMEM_FAIL(path, name, desc) \
+	[XPMEM_FAIL_##name] = #name,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
 };
 
-static const u8 xpmem_fail_paths[XPMEM_FAIL_NR] = {
-#define XPMEM_FAIL_PATH(path, name, desc) \
-	[XPMEM_FAIL_##name] = XPMEM_FAIL_PATH_##path,
-	XPMEM_FAILS(XPMEM_FAIL_PATH)
-#undef XPMEM_FAIL_PATH
+static const char *const xpmem_fail_paths[XPMEM_FAIL_NR] = {
+#define XPMEM_FAIL(path, name, desc) \
+	[XPMEM_FAIL_##name] = #path,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
 };
 
 /**
  * xpmem_fail() - count a failure exit and trace it
- * @why: the reason, one of XPMEM_FAILS
+ * @why: the reason, a row of xpmem_fails.h
  * @segid: the segment concerned, 0 if none is known
  * @addr: the faulting address (fault, rfault), the segment offset (resolve,
  *	  grant, invalidate), or 0
@@ -44,7 +45,8 @@ void xpmem_fail(enum xpmem_fail_reason why, s64 segid, unsigned long addr,
 	if (WARN_ON_ONCE(why >= XPMEM_FAIL_NR))
 		return;
 	atomic64_inc(&xpmem_fails[why]);
-	trace_xpmem_fail(xpmem_fail_paths[why], why, segid, addr, err);
+	trace_xpmem_fail(xpmem_fail_paths[why], xpmem_fail_names[why], segid,
+			 addr, err);
 }
 
 /**
@@ -78,8 +80,7 @@ void xpmem_fails_show(struct seq_file *m)
 /**
  * xpmem_query_fails() - QUERY FAILURES: one record per non-zero counter
  * @emit: called with each record: flags = the reason's index in
- *	  XPMEM_FAILS, aux = its count, start = its path's index in
- *	  XPMEM_FAIL_PATHS
+ *	  xpmem_fails.h, aux = its count
  * @ctx: passed to @emit
  */
 void xpmem_query_fails(void (*emit)(void *ctx,
@@ -94,7 +95,6 @@ void xpmem_query_fails(void (*emit)(void *ctx,
 		if (!rec.aux)
 			continue;
 		rec.flags = i;
-		rec.start = xpmem_fail_paths[i];
 		emit(ctx, &rec);
 	}
 }

@@ -10,21 +10,12 @@
 
 #include <linux/types.h>
 
-#include <xpmem/xpmem_fails.h>
-
 /* XPMEM_FAIL_<name>: lower case, the name debugfs, trace and xpmemctl show */
 enum xpmem_fail_reason {
-#define XPMEM_FAIL_ENUM(path, name, desc)	XPMEM_FAIL_##name,
-	XPMEM_FAILS(XPMEM_FAIL_ENUM)
-#undef XPMEM_FAIL_ENUM
+#define XPMEM_FAIL(path, name, desc) XPMEM_FAIL_##name,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
 	XPMEM_FAIL_NR
-};
-
-enum xpmem_fail_path {
-#define XPMEM_FAIL_PATH_ENUM(path)	XPMEM_FAIL_PATH_##path,
-	XPMEM_FAIL_PATHS(XPMEM_FAIL_PATH_ENUM)
-#undef XPMEM_FAIL_PATH_ENUM
-	XPMEM_FAIL_PATH_NR
 };
 
 struct seq_file;

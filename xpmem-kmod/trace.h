@@ -7,8 +7,6 @@
 
 #include <linux/tracepoint.h>
 
-#include "stats.h"
-
 /* A fault on an attachment: @mapped pages installed, @result vm_fault_t. */
 TRACE_EVENT(xpmem_fault,
 	    TP_PROTO(s64 segid, unsigned long addr, unsigned long src,
@@ -47,45 +45,33 @@ TRACE_EVENT(xpmem_invalidate,
 		      __entry->event)
 );
 
-#define XPMEM_FAIL_DEFINE_ENUM(path, name, desc) \
-	TRACE_DEFINE_ENUM(XPMEM_FAIL_##name);
-XPMEM_FAILS(XPMEM_FAIL_DEFINE_ENUM)
-#undef XPMEM_FAIL_DEFINE_ENUM
-#define XPMEM_FAIL_DEFINE_PATH(path) TRACE_DEFINE_ENUM(XPMEM_FAIL_PATH_##path);
-XPMEM_FAIL_PATHS(XPMEM_FAIL_DEFINE_PATH)
-#undef XPMEM_FAIL_DEFINE_PATH
-
-/* A leading comma each: the list follows a first entry in __print_symbolic. */
-#define XPMEM_FAIL_SYM(path, name, desc)	, { XPMEM_FAIL_##name, #name }
-#define XPMEM_FAIL_PATH_SYM(path)		, { XPMEM_FAIL_PATH_##path, #path }
+/* Room for the longest name of xpmem_fails.h and its NUL. */
+#define XPMEM_FAIL_NAME_MAX	24
 
 /*
- * A failure exit of the fault, resolve or invalidate paths (stats.h): @path
- * and @reason of XPMEM_FAILS, the segment, the faulting address or segment
- * offset, and the -errno returned or that caused it (0 if none).
+ * A failure exit of the fault, resolve or invalidate paths (stats.h): the
+ * @path and @reason names of xpmem_fails.h, the segment, the faulting
+ * address or segment offset, and the -errno returned or that caused it (0
+ * if none).
  */
 TRACE_EVENT(xpmem_fail,
-	    TP_PROTO(int path, int reason, s64 segid, unsigned long addr,
-		     int err),
+	    TP_PROTO(const char *path, const char *reason, s64 segid,
+		     unsigned long addr, int err),
 	    TP_ARGS(path, reason, segid, addr, err),
-	    TP_STRUCT__entry(__field(int, path)
-			     __field(int, reason)
+	    TP_STRUCT__entry(__array(char, path, XPMEM_FAIL_NAME_MAX)
+			     __array(char, reason, XPMEM_FAIL_NAME_MAX)
 			     __field(s64, segid)
 			     __field(unsigned long, addr)
 			     __field(int, err)),
-	    TP_fast_assign(__entry->path = path;
-			   __entry->reason = reason;
+	    TP_fast_assign(strscpy(__entry->path, path, XPMEM_FAIL_NAME_MAX);
+			   strscpy(__entry->reason, reason,
+				   XPMEM_FAIL_NAME_MAX);
 			   __entry->segid = segid;
 			   __entry->addr = addr;
 			   __entry->err = err;),
 	    TP_printk("path=%s reason=%s segid=0x%llx addr=0x%lx err=%d",
-		      __print_symbolic(__entry->path,
-				       { XPMEM_FAIL_PATH_NR, "?" }
-				       XPMEM_FAIL_PATHS(XPMEM_FAIL_PATH_SYM)),
-		      __print_symbolic(__entry->reason,
-				       { XPMEM_FAIL_NR, "?" }
-				       XPMEM_FAILS(XPMEM_FAIL_SYM)),
-		      __entry->segid, __entry->addr, __entry->err)
+		      __entry->path, __entry->reason, __entry->segid,
+		      __entry->addr, __entry->err)
 );
 
 #endif /* _XPMEM_TRACE_H */

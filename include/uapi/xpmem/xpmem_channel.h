@@ -254,8 +254,7 @@ struct xpmem_chan_peer_reset {
  *             peer != 0 filters
  *   FAILURES  the failure exits taken since the module was loaded, one
  *             record per reason taken at least once (record: flags = the
- *             reason's index in XPMEM_FAILS of xpmem_fails.h, aux = the
- *             count, start = its path's index in XPMEM_FAIL_PATHS)
+ *             reason's index in xpmem_fails.h, aux = the count)
  * Replies are paged: records [offset, offset + nrecords) of total.
  */
 #define XPMEM_CHAN_Q_SEGMENTS	1
