@@ -46,11 +46,19 @@ static DEFINE_XARRAY_ALLOC1(xpmem_big_slots);
 
 static const struct vm_operations_struct xpmem_vm_ops;
 
+/**
+ * xpmem_attach_init() - set up attachments at module load
+ *
+ * Return: 0 (the slot tables are static: nothing to allocate).
+ */
 int xpmem_attach_init(void)
 {
 	return 0;
 }
 
+/**
+ * xpmem_attach_exit() - at unload: WARN if an attachment slot is left
+ */
 void xpmem_attach_exit(void)
 {
 	WARN_ON(!xa_empty(&xpmem_small_slots));
@@ -150,6 +158,24 @@ void xpmem_att_put(struct xpmem_att *att)
 	kref_put(&att->kref, xpmem_att_free);
 }
 
+/**
+ * xpmem_attach() - ATTACH: map a range of a segment into the caller
+ * @file: the caller's open /dev/xpmem, mapped with vm_mmap()
+ * @tg: the caller's thread group state (of @file)
+ * @apid: an access permit of @tg
+ * @offset: byte offset in the segment; an unaligned one maps its whole page
+ * @size: bytes to map, within the segment
+ * @vaddr: in: the address to map at (MAP_FIXED) or 0; out: the address of
+ *	@offset in the mapping
+ *
+ * Reserves a slot of the device file for a new attachment, charged to the
+ * caller's user, and maps it; the vmas hold the attachment from then on and
+ * start empty (xpmem_fault() fills them).
+ *
+ * Return: 0, -EINVAL (bad permit, range or address), -ENOENT (segment
+ * removed), -ENOMEM, a limit's error (xpmem_charge()), -ENOSPC (no slot) or
+ * vm_mmap()'s error.
+ */
 int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 		 s64 offset, u64 size, u64 *vaddr)
 {
@@ -224,6 +250,14 @@ err_ap:
 	return ret;
 }
 
+/**
+ * xpmem_detach() - DETACH: unmap the attachment vma at @vaddr
+ * @tg: the caller's thread group state; the attachment must be made under
+ *	one of its permits
+ * @vaddr: an address inside the vma
+ *
+ * Return: 0, -EINVAL (no attachment of @tg there) or vm_munmap()'s error.
+ */
 int xpmem_detach(struct xpmem_tg *tg, u64 vaddr)
 {
 	struct mm_struct *mm = current->mm;
@@ -249,7 +283,17 @@ int xpmem_detach(struct xpmem_tg *tg, u64 vaddr)
 	return vm_munmap(start, len);
 }
 
-/* ->mmap of the device: only the ranges ATTACH reserved can be mapped. */
+/**
+ * xpmem_mmap() - ->mmap of /dev/xpmem
+ * @file: the device file
+ * @vma: the new vma; only a range ATTACH reserved, whole, by the process
+ *	that attached it, shared, and writable only for a read-write permit
+ *
+ * Makes @vma the attachment's first vma (VM_PFNMAP, empty).
+ *
+ * Return: 0, -EINVAL, -EACCES (write mapping of a read-only permit) or
+ * -ENOENT (segment removed or permit released).
+ */
 int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct xpmem_att *att;
@@ -1273,6 +1317,7 @@ void xpmem_show_memtypes(struct seq_file *m)
 	mmap_read_unlock(mm);
 }
 #else
+/* No cache modes to tell apart off x86: nothing to show. */
 void xpmem_show_memtypes(struct seq_file *m)
 {
 }

@@ -68,6 +68,9 @@ static int xpmem_failures_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_failures);
 
+/**
+ * xpmem_debugfs_init() - create /sys/kernel/debug/xpmem and its files
+ */
 void xpmem_debugfs_init(void)
 {
 	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
@@ -85,6 +88,9 @@ void xpmem_debugfs_init(void)
 			    &xpmem_failures_fops);
 }
 
+/**
+ * xpmem_debugfs_exit() - remove /sys/kernel/debug/xpmem
+ */
 void xpmem_debugfs_exit(void)
 {
 	debugfs_remove_recursive(xpmem_debugfs_dir);

@@ -31,6 +31,13 @@ static DEFINE_HASHTABLE(xpmem_zappers, 6);
  */
 static atomic_t xpmem_nr_zappers = ATOMIC_INIT(0);
 
+/**
+ * xpmem_zapper_enter() - register current as zapping attachment PTEs
+ * @z: the registration, on the caller's stack until xpmem_zapper_exit()
+ *
+ * The segment notifier returns at once when it runs nested in a zapper
+ * (see xpmem_zappers above).
+ */
 void xpmem_zapper_enter(struct xpmem_zapper *z)
 {
 	z->task = current;
@@ -40,6 +47,10 @@ void xpmem_zapper_enter(struct xpmem_zapper *z)
 	spin_unlock(&xpmem_zapper_lock);
 }
 
+/**
+ * xpmem_zapper_exit() - end the registration of xpmem_zapper_enter()
+ * @z: the registration
+ */
 void xpmem_zapper_exit(struct xpmem_zapper *z)
 {
 	spin_lock(&xpmem_zapper_lock);
@@ -66,11 +77,15 @@ static bool xpmem_current_is_zapping(void)
 	return found;
 }
 
-/*
- * Zap the PTEs of @att that map source addresses [start, end). The caller
- * holds seg->lock (so the vmas, their file and mapping stay alive) and is
- * registered as a zapper. unmap_mapping_range() finds the vmas through the
- * device file's i_mmap tree; it needs no mmap_lock of the attacher.
+/**
+ * xpmem_zap_att_range() - zap @att's PTEs of source addresses [@start, @end)
+ * @att: the attachment; the caller holds its seg->lock (so the vmas, their
+ *	file and mapping stay alive) and is registered as a zapper
+ * @start: first source address (segment offset for a remote segment)
+ * @end: end of the range; partial pages count whole
+ *
+ * unmap_mapping_range() finds the vmas through the device file's i_mmap
+ * tree: no mmap_lock of the attacher is needed.
  */
 void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 			 unsigned long end)

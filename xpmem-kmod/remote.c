@@ -84,6 +84,15 @@ static void xpmem_rsegs_zap(bool all, u32 owner, bool any_segid, s64 segid,
 	mutex_unlock(&xpmem_rseg_mutex);
 }
 
+/**
+ * xpmem_remote_zap() - ZAP: drop this node's mappings of an owner's range
+ * @z: the ZAP's body (fields not validated yet): every remote segment
+ *	(XPMEM_CHAN_ZAP_ALL), every segment of @z->owner
+ *	(XPMEM_CHAN_ZAP_OWNER, as xpmem_remote_peer_reset()), or the range
+ *	[@z->start, +@z->len) of segment @z->segid of @z->owner
+ *
+ * Return: 0 or -EINVAL (bad fields, counted as zap_invalid).
+ */
 int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 {
 	u64 end;
@@ -146,6 +155,17 @@ void xpmem_show_rsegs(struct seq_file *m)
 	mutex_unlock(&xpmem_rseg_mutex);
 }
 
+/**
+ * xpmem_window_set() - PEER_WINDOW: where @peer's frames appear here
+ * @peer: the owner node
+ * @base: physical base of its window
+ * @size: its size; 0 removes the window
+ *
+ * Mappings made through a window it replaces or removes are zapped. Local
+ * RAM is refused unless the ram_windows parameter (testing) allows it.
+ *
+ * Return: 0, -EINVAL (bad fields), -EPERM (RAM) or -ENOMEM.
+ */
 int xpmem_window_set(u32 peer, u64 base, u64 size)
 {
 	struct xpmem_window *w = NULL, *old;
@@ -186,6 +206,9 @@ int xpmem_window_set(u32 peer, u64 base, u64 size)
 	return 0;
 }
 
+/**
+ * xpmem_windows_exit() - free every peer window at unload
+ */
 void xpmem_windows_exit(void)
 {
 	struct xpmem_window *w;
@@ -207,17 +230,29 @@ static void xpmem_rseg_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
 }
 
+/**
+ * xpmem_remote_put() - drop a reference on a remote segment
+ * @seg: the remote segment; the last reference frees it (under
+ *	xpmem_rseg_mutex, which takes it off the remote segment list)
+ */
 void xpmem_remote_put(struct xpmem_seg *seg)
 {
 	kref_put_mutex(&seg->kref, xpmem_rseg_free, &xpmem_rseg_mutex);
 }
 
-/*
- * xpmem_get of a segid owned by another node: the daemon asks the owner
- * (REMOTE_GET -> CHECK_GET there) with the caller's fsuid/fsgid. On success
- * *@segp is a new remote segment (one reference) holding the daemon
- * incarnation the owner granted the permit under, for its release, and the
- * owner kernel's instance, which every REMOTE_FAULT and release names.
+/**
+ * xpmem_remote_get() - xpmem_get of a segid owned by another node
+ * @segid: the segment id; its node bits name the owner
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ * @segp: on 0, a new remote segment with one reference
+ *
+ * The daemon asks the owner (REMOTE_GET, CHECK_GET there) with the caller's
+ * fsuid/fsgid. The segment holds the daemon incarnation the owner granted
+ * the permit under, for its release, and the owner kernel's instance, which
+ * every REMOTE_FAULT and release names.
+ *
+ * Return: 0, -ENOTCONN (no daemon), -ENOMEM, xpmem_chan_call()'s error, the
+ * owner's error, or -EIO (a reply without size or owner instance).
  */
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 {

@@ -682,6 +682,18 @@ void xpmem_resolve_counts(u64 *stale, u64 *busy)
 	*busy = xpmem_fail_count(XPMEM_FAIL_resolve_peer_busy);
 }
 
+/**
+ * xpmem_resolve_queue() - RESOLVE from the daemon: queue it for the workqueue
+ * @hdr: the request's header (its seq is echoed by RESOLVED)
+ * @r: its body
+ *
+ * Checks the requester and access fields and takes a RESOLVE slot (at most
+ * 256, max_resolves_per_peer of them per peer); xpmem_resolve_fn() answers.
+ * A request refused here is answered at once: -EINVAL, -EAGAIN (no slot) or
+ * -ENOMEM.
+ *
+ * Return: 0, or the error of queueing that immediate answer.
+ */
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_resolve *r)
 {
@@ -725,6 +737,14 @@ fail:
 
 /* ---- invalidation ------------------------------------------------------ */
 
+/**
+ * xpmem_rmap_overlaps() - does a peer map any of segment offsets [@start, @end)?
+ * @seg: the local segment; caller holds seg->lock
+ * @start: first offset
+ * @end: end offset
+ *
+ * Return: true if an entry of the reverse map overlaps the range.
+ */
 bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end)
 {
@@ -924,11 +944,19 @@ timed_out:
 	xpmem_quarantine(seg, gen, start, end, gone);
 }
 
-/*
- * From the segment's notifier, with seg->lock held and the local
- * attachments zapped: revoke remote mappings of the range. Returns false
- * if that would have to sleep and the range is not blockable. Drops
- * seg->lock.
+/**
+ * xpmem_rmap_invalidate() - revoke peers' mappings of an invalidated range
+ * @seg: the local segment; caller holds seg->lock, which is dropped here
+ * @range: the source range being invalidated
+ * @blockable: whether the invalidation may sleep (unused: a non-blockable
+ *	one only gets here with nothing overlapping, xpmem_invalidate())
+ *
+ * Called from the segment's notifier after the local attachments were
+ * zapped: takes the overlapping reverse-map entries (with references on
+ * their pages) and revokes them, sleeping for the peers' acks
+ * (xpmem_rmap_revoke()).
+ *
+ * Return: true (it never refuses).
  */
 bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 			   const struct mmu_notifier_range *range,
@@ -945,7 +973,15 @@ bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 	return true;
 }
 
-/* Segment teardown: revoke every remote mapping. Caller: seg->lock. */
+/**
+ * xpmem_rmap_free() - segment teardown: revoke every remote mapping
+ * @seg: the local segment, marked dead; caller holds seg->lock, which is
+ *	dropped here
+ *
+ * Takes every reverse-map entry and revokes it as an invalidation does,
+ * waiting for the peers' acks or the timeout (quarantine); frees nothing
+ * else of the segment.
+ */
 void xpmem_rmap_free(struct xpmem_seg *seg)
 {
 	LIST_HEAD(gone);
@@ -1107,7 +1143,14 @@ static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 	}
 }
 
-/* ACKED / TIMED_OUT that no waiter took: answers to a replay (HELLO). */
+/**
+ * xpmem_quar_unsolicited() - ACKED / TIMED_OUT that no waiter took
+ * @type: XPMEM_CHAN_ACKED or XPMEM_CHAN_TIMED_OUT
+ * @body: its body, validated by the channel
+ *
+ * Answers to a replay (HELLO): the quarantine entry of that generation is
+ * released for every peer that acked (all, for ACKED).
+ */
 void xpmem_quar_unsolicited(u16 type, const void *body)
 {
 	const struct xpmem_chan_timed_out *t = body;
@@ -1125,6 +1168,11 @@ void xpmem_quar_unsolicited(u16 type, const void *body)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
+/**
+ * xpmem_quar_peer_acked() - PEER_ACKED: a late ack of a quarantined range
+ * @generation: the INVALIDATE's generation
+ * @peer: the peer that acked; its part of that entry is released
+ */
 void xpmem_quar_peer_acked(u64 generation, u32 peer)
 {
 	struct xpmem_quar *q, *tq;
@@ -1136,10 +1184,14 @@ void xpmem_quar_peer_acked(u64 generation, u32 peer)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/*
- * @peer runs @incarnation: every mapping it made under an older one is
- * gone, in the quarantine and in every reverse map, and so is every grant
- * an older incarnation held.
+/**
+ * xpmem_quar_peer_reset() - PEER_RESET: @peer runs @incarnation
+ * @peer: the peer node
+ * @incarnation: its new incarnation
+ *
+ * Every mapping @peer made under an older incarnation is gone, in the
+ * quarantine and in every reverse map, and so is every grant an older
+ * incarnation held.
  */
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 {
@@ -1254,6 +1306,11 @@ void xpmem_quar_replay(void)
 	kvfree(snap);
 }
 
+/**
+ * xpmem_quar_counts() - the quarantine's size, for debugfs
+ * @entries: set to the quarantined ranges
+ * @pages: set to the pages they hold
+ */
 void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
 {
 	mutex_lock(&xpmem_quar_lock);
@@ -1262,7 +1319,11 @@ void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/* QUERY QUARANTINE: one record per (entry, missing peer). */
+/**
+ * xpmem_query_quarantine() - QUERY QUARANTINE
+ * @emit: called with one record per (entry, missing peer)
+ * @ctx: passed to @emit
+ */
 void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
@@ -1285,7 +1346,12 @@ void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/* QUERY MAPPINGS: the reverse maps (peer 0 = every peer... and node 0). */
+/**
+ * xpmem_query_mappings() - QUERY MAPPINGS: the reverse maps
+ * @peer: only this peer's entries; 0: every peer's (node 0's too)
+ * @emit: called with one record per entry
+ * @ctx: passed to @emit
+ */
 void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
@@ -1312,6 +1378,11 @@ void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 	}
 }
 
+/**
+ * xpmem_rmap_init() - start the generations, allocate the workqueue
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int xpmem_rmap_init(void)
 {
 	/* Generations keep growing across module reloads too. */
@@ -1320,6 +1391,11 @@ int xpmem_rmap_init(void)
 	return xpmem_wq ? 0 : -ENOMEM;
 }
 
+/**
+ * xpmem_rmap_exit() - destroy the workqueue at unload
+ *
+ * The quarantine pins the module, so it is empty here (WARNs if not).
+ */
 void xpmem_rmap_exit(void)
 {
 	struct xpmem_quar *q, *tq;

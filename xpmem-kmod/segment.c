@@ -20,11 +20,19 @@ static DEFINE_XARRAY_ALLOC1(xpmem_aps);
 static u32 xpmem_seg_next_idx;
 static u32 xpmem_ap_next;
 
+/**
+ * xpmem_ids_init() - set up the id tables at module load
+ *
+ * Return: 0 (the tables are static: nothing to allocate).
+ */
 int xpmem_ids_init(void)
 {
 	return 0;
 }
 
+/**
+ * xpmem_ids_exit() - at unload: WARN if a segment or permit id is left
+ */
 void xpmem_ids_exit(void)
 {
 	WARN_ON(!xa_empty(&xpmem_segs));
@@ -108,6 +116,10 @@ static void xpmem_seg_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
 }
 
+/**
+ * xpmem_seg_put() - drop a reference on a segment, local or remote
+ * @seg: the segment; the last reference frees it
+ */
 void xpmem_seg_put(struct xpmem_seg *seg)
 {
 	if (seg->remote)
@@ -116,7 +128,11 @@ void xpmem_seg_put(struct xpmem_seg *seg)
 		kref_put(&seg->kref, xpmem_seg_free);
 }
 
-/* A new segment, local or remote: one reference, empty lists. */
+/**
+ * xpmem_seg_alloc() - a new segment, local or remote
+ *
+ * Return: the segment with one reference and empty lists, or NULL.
+ */
 struct xpmem_seg *xpmem_seg_alloc(void)
 {
 	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL_ACCOUNT);
@@ -133,9 +149,12 @@ struct xpmem_seg *xpmem_seg_alloc(void)
 	return seg;
 }
 
-/*
- * A local segment by its exact id. The node bits are part of the id: a
- * segment made before HELLO keeps node 0 and is still found.
+/**
+ * xpmem_seg_lookup() - a local segment by its exact id
+ * @segid: the id; its node bits are part of it (a segment made before
+ *	HELLO keeps node 0 and is still found)
+ *
+ * Return: the segment with a reference, or NULL.
  */
 struct xpmem_seg *xpmem_seg_lookup(s64 segid)
 {
@@ -151,6 +170,18 @@ struct xpmem_seg *xpmem_seg_lookup(s64 segid)
 	return seg;
 }
 
+/**
+ * xpmem_make() - MAKE: export [@vaddr, +@size) of the caller's address space
+ * @tg: the caller's thread group state
+ * @vaddr: page-aligned start; 0 with @size (u64)-1: the whole address space
+ * @size: page-aligned size, clipped to TASK_SIZE
+ * @permit_type: XPMEM_PERMIT_MODE
+ * @permit_value: the mode bits (0777 at most)
+ * @segid: on 0, the new segment's id
+ *
+ * Return: 0, -EINVAL, -ENOMEM, a limit's error (xpmem_charge()), or the
+ * error of inserting the interval notifier or allocating the id.
+ */
 int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	       u64 permit_value, s64 *segid)
 {
@@ -220,10 +251,14 @@ err_free:
 	return ret;
 }
 
-/*
- * Tear a segment down: attachments lose their PTEs and fault with SIGBUS
- * from now on, the notifier goes, the id stops resolving. The caller has
- * taken @seg off its owner's list and passes the list's reference.
+/**
+ * xpmem_seg_destroy() - tear a segment down
+ * @seg: the segment, taken off its owner's list by the caller, who passes
+ *	the list's reference
+ *
+ * Attachments lose their PTEs and fault with SIGBUS from now on, peers'
+ * mappings are revoked (xpmem_rmap_free()), the notifier goes and the id
+ * stops resolving.
  */
 void xpmem_seg_destroy(struct xpmem_seg *seg)
 {
@@ -253,6 +288,13 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 	xpmem_seg_put(seg);
 }
 
+/**
+ * xpmem_remove() - REMOVE: tear down a segment @tg made
+ * @tg: the caller's thread group state
+ * @segid: the segment
+ *
+ * Return: 0, or -EINVAL if @tg has no such segment.
+ */
 int xpmem_remove(struct xpmem_tg *tg, s64 segid)
 {
 	struct xpmem_seg *seg;
@@ -318,7 +360,14 @@ int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
 	return -EACCES;
 }
 
-/* 0 if some class (owner, group, other) of the mode grants @flags. */
+/**
+ * xpmem_seg_any_class() - could anybody get @flags access to @seg?
+ * @seg: the segment
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ *
+ * Return: 0 if some class (owner, group, other) of its mode grants it,
+ * else -EACCES.
+ */
 int xpmem_seg_any_class(struct xpmem_seg *seg, int flags)
 {
 	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
@@ -342,11 +391,22 @@ static void xpmem_ap_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_AP]);
 }
 
+/**
+ * xpmem_ap_put() - drop a reference on an access permit
+ * @ap: the permit; the last reference frees it, its segment reference and
+ *	its charge
+ */
 void xpmem_ap_put(struct xpmem_ap *ap)
 {
 	kref_put(&ap->kref, xpmem_ap_free);
 }
 
+/**
+ * xpmem_ap_lookup() - an access permit by its exact id
+ * @apid: the id
+ *
+ * Return: the permit with a reference, or NULL.
+ */
 struct xpmem_ap *xpmem_ap_lookup(s64 apid)
 {
 	struct xpmem_ap *ap;
@@ -361,6 +421,18 @@ struct xpmem_ap *xpmem_ap_lookup(s64 apid)
 	return ap;
 }
 
+/**
+ * xpmem_get() - GET: an access permit on a segment
+ * @tg: the caller's thread group state
+ * @segid: a local segment, or another node's (xpmem_remote_get())
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ * @permit_type: XPMEM_PERMIT_MODE
+ * @permit_value: unused
+ * @apid: on 0, the new permit's id
+ *
+ * Return: 0, -EINVAL, -ENOENT (no such segment), -EACCES, -ENOMEM, a
+ * limit's error, or xpmem_remote_get()'s.
+ */
 int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	      u64 permit_value, s64 *apid)
 {
@@ -443,11 +515,13 @@ err_charge:
 	return ret;
 }
 
-/*
- * Release an access permit: its attachments lose their PTEs and fault with
- * SIGBUS from now on; the owner of a remote segment is told it may drop
- * the grant. The caller has taken @ap off its owner's list, set ap->dead
- * and passes the list's reference.
+/**
+ * xpmem_ap_destroy() - release an access permit
+ * @ap: the permit, taken off its owner's list and marked dead by the
+ *	caller, who passes the list's reference
+ *
+ * Its attachments lose their PTEs and fault with SIGBUS from now on; the
+ * owner of a remote segment is told it may drop the grant.
  */
 void xpmem_ap_destroy(struct xpmem_ap *ap)
 {
@@ -474,6 +548,13 @@ void xpmem_ap_destroy(struct xpmem_ap *ap)
 	xpmem_ap_put(ap);
 }
 
+/**
+ * xpmem_release() - RELEASE: release an access permit @tg got
+ * @tg: the caller's thread group state
+ * @apid: the permit
+ *
+ * Return: 0, or -EINVAL if @tg has no such permit.
+ */
 int xpmem_release(struct xpmem_tg *tg, s64 apid)
 {
 	struct xpmem_ap *ap;
@@ -497,7 +578,10 @@ int xpmem_release(struct xpmem_tg *tg, s64 apid)
 	return mine ? 0 : -EINVAL;
 }
 
-/* One line per live segment, for debugfs. */
+/**
+ * xpmem_show_segments() - debugfs "segments": one line per live segment
+ * @m: the seq_file
+ */
 void xpmem_show_segments(struct seq_file *m)
 {
 	struct xpmem_seg *seg;
@@ -517,7 +601,13 @@ void xpmem_show_segments(struct seq_file *m)
 	xa_unlock(&xpmem_segs);
 }
 
-/* The next local segment at or after *@idx, with a reference; NULL at end. */
+/**
+ * xpmem_seg_next() - iterate over the local segments
+ * @idx: in: where to look from (start at 0); out: where to go on
+ *
+ * Return: the next segment at or after *@idx with a reference (drop it
+ * with xpmem_seg_put()), or NULL at the end.
+ */
 struct xpmem_seg *xpmem_seg_next(unsigned long *idx)
 {
 	struct xpmem_seg *seg;
@@ -535,7 +625,12 @@ struct xpmem_seg *xpmem_seg_next(unsigned long *idx)
 	return seg;
 }
 
-/* QUERY SEGMENTS (@segid 0) or SEGMENT: one record per segment. */
+/**
+ * xpmem_query_segments() - QUERY SEGMENTS or SEGMENT
+ * @segid: the one segment, or 0 for every segment
+ * @emit: called with one record per segment
+ * @ctx: passed to @emit
+ */
 void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
