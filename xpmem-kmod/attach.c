@@ -300,6 +300,7 @@ int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 	struct xpmem_seg *seg;
 	int ret = -EINVAL;
 
+	mmap_assert_write_locked(vma->vm_mm);
 	att = xpmem_slot_lookup(vma->vm_pgoff);
 	if (!att)
 		return -EINVAL;
@@ -462,7 +463,7 @@ int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 	pmd_t val = pmdp_get_lockless(pmd);
 	int err;
 
-	lockdep_assert_held(&vma->vm_mm->mmap_lock);
+	mmap_assert_locked(vma->vm_mm);
 	if (likely(!pmd_none(val)))
 		return pmd_leaf(val) ? -EAGAIN : 0;
 	err = apply_to_page_range(vma->vm_mm, start, end - start,
@@ -545,6 +546,7 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 {
 	unsigned long idx, lo, hi, src = xpmem_src_of(vma, att, addr);
 
+	mmap_assert_locked(svma->vm_mm);
 	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
 	lo = max(vma->vm_start + ((idx - idx % n) << PAGE_SHIFT),
 		 addr & PMD_MASK);
@@ -586,6 +588,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 				   unsigned long src, bool write,
 				   bool want_write)
 {
+	struct xpmem_att *att = vmf->vma->vm_private_data;
 	bool writable = hpfn & HMM_PFN_WRITE;
 	struct folio *folio;
 	struct page *page;
@@ -593,6 +596,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 	vm_fault_t ret;
 	pmd_t pmd;
 
+	lockdep_assert_held(&att->seg->lock);
 	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR) ||
 	    !pfn_valid(hpfn & ~HMM_PFN_FLAGS) ||
 	    hmm_pfn_to_map_order(hpfn) < PMD_ORDER)
@@ -794,9 +798,12 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 		.write = write,
 		.want_write = want_write,
 	};
+	struct xpmem_att *att = vma->vm_private_data;
 	unsigned int mapped;
 	unsigned long i;
 
+	lockdep_assert_held(&att->seg->lock);
+	mmap_assert_locked(vma->vm_mm);
 	/* A racing fault mapped the PMD: the refault finds it. */
 	if (!xpmem_pmd_is_table(vmf->pmd)) {
 		*batched = 0;
@@ -888,6 +895,8 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	vm_fault_t ret;
 	int err = 0;
 
+	/* ->fault, ->huge_fault and ->pfn_mkwrite get here with it only */
+	mmap_assert_locked(vma->vm_mm);
 	if (w.src < att->src_start || w.src >= att->src_end) {
 		xpmem_fail(XPMEM_FAIL_fault_range, seg->segid, vmf->address,
 			   -EFAULT);

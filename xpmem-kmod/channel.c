@@ -150,7 +150,9 @@ void xpmem_chan_free(void *msg)
 
 /* Queue under chan.lock. False if the channel is closed or full. */
 static bool xpmem_chan_queue_locked(struct xpmem_chan_msg *m)
+	__must_hold(&chan.lock)
 {
+	lockdep_assert_held(&chan.lock);
 	if (!chan.open || chan.nqueued >= XPMEM_CHAN_MAX_QUEUED) {
 		chan.nr_dropped++;
 		return false;

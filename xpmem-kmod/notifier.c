@@ -95,6 +95,7 @@ void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 	unsigned long e = end >= att->src_end ? att->src_end :
 			  min(PAGE_ALIGN(end), att->src_end);
 
+	lockdep_assert_held(&att->seg->lock);
 	if (s >= e || !att->mapping)
 		return;
 	/*

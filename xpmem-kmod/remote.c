@@ -223,6 +223,8 @@ static void xpmem_rseg_free(struct kref *kref)
 {
 	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
 
+	/* kref_put_mutex() took it for the last reference */
+	lockdep_assert_held(&xpmem_rseg_mutex);
 	list_del(&seg->rseg_node);
 	mutex_unlock(&xpmem_rseg_mutex);
 	WARN_ON(!list_empty(&seg->atts));
@@ -573,6 +575,7 @@ static struct xpmem_rfault *xpmem_rfault_take(struct xpmem_att *att,
 {
 	struct xpmem_rfault *rf, *t;
 
+	lockdep_assert_held(&att->seg->lock);
 	list_for_each_entry_safe(rf, t, &att->rfaults, node) {
 		if (off < rf->off || off >= rf->off + (rf->n << PAGE_SHIFT))
 			continue;
@@ -591,6 +594,7 @@ static void xpmem_rfault_keep(struct xpmem_att *att, struct xpmem_rfault *rf)
 {
 	struct xpmem_rfault *old;
 
+	lockdep_assert_held(&att->seg->lock);
 	if (att->nr_rfaults >= XPMEM_MAX_RFAULTS) {
 		old = list_first_entry(&att->rfaults, struct xpmem_rfault,
 				       node);
@@ -643,6 +647,7 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 	struct xpmem_rfault *rf;
 
 	/* The vma may go while unlocked; @att and @seg may not. */
+	mmap_assert_locked(vmf->vma->vm_mm);
 	xpmem_att_get(att);
 	mmap_read_unlock(vmf->vma->vm_mm);
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
@@ -702,6 +707,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	vm_fault_t ret;
 	u64 zseq;
 
+	/* ->fault gets here with the mmap_lock only, never the vma lock */
+	mmap_assert_locked(vma->vm_mm);
 	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
 	      (addr - vma->vm_start);
 	if (off < att->src_start || off >= att->src_end) {
@@ -886,6 +893,8 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	vm_fault_t ret;
 	u64 zseq;
 
+	/* xpmem_huge_fault() sent a fault under the vma lock back */
+	mmap_assert_locked(vma->vm_mm);
 	/* Waiting for the owner needs the mmap_lock dropped. */
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
 	    (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))

@@ -141,6 +141,7 @@ static struct xpmem_rmap *xpmem_rmap_next(struct xpmem_rmap *e,
 
 static void xpmem_rmap_insert(struct xpmem_seg *seg, struct xpmem_rmap *e)
 {
+	lockdep_assert_held(&seg->lock);
 	e->last = e->end - 1;
 	xpmem_rmap_it_insert(e, &seg->rmap);
 }
@@ -966,6 +967,7 @@ bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 	unsigned long e = min(range->end, seg->end) - seg->start;
 	LIST_HEAD(gone);
 
+	lockdep_assert_held(&seg->lock);
 	xpmem_rmap_take(seg, s, e, &gone);
 	mutex_unlock(&seg->lock);
 	if (!list_empty(&gone))
@@ -986,6 +988,7 @@ void xpmem_rmap_free(struct xpmem_seg *seg)
 {
 	LIST_HEAD(gone);
 
+	lockdep_assert_held(&seg->lock);
 	xpmem_rmap_take(seg, 0, ULONG_MAX, &gone);
 	mutex_unlock(&seg->lock);
 	if (!list_empty(&gone))
@@ -1134,6 +1137,7 @@ static void xpmem_quar_free(struct xpmem_quar *q)
 static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 			       bool in)
 {
+	lockdep_assert_held(&xpmem_quar_lock);
 	xpmem_quar_pages -= xpmem_release_peers(&q->entries, peers, n, in);
 	if (list_empty(&q->entries)) {
 		list_del(&q->node);
