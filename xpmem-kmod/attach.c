@@ -23,6 +23,7 @@
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
+#include "asserts.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -300,7 +301,7 @@ int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 	struct xpmem_seg *seg;
 	int ret = -EINVAL;
 
-	mmap_assert_write_locked(vma->vm_mm);
+	xpmem_mmap_assert_write_locked(vma->vm_mm);
 	att = xpmem_slot_lookup(vma->vm_pgoff);
 	if (!att)
 		return -EINVAL;
@@ -463,7 +464,7 @@ int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 	pmd_t val = pmdp_get_lockless(pmd);
 	int err;
 
-	mmap_assert_locked(vma->vm_mm);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	if (likely(!pmd_none(val)))
 		return pmd_leaf(val) ? -EAGAIN : 0;
 	err = apply_to_page_range(vma->vm_mm, start, end - start,
@@ -546,7 +547,7 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 {
 	unsigned long idx, lo, hi, src = xpmem_src_of(vma, att, addr);
 
-	mmap_assert_locked(svma->vm_mm);
+	xpmem_mmap_assert_locked(svma->vm_mm);
 	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
 	lo = max(vma->vm_start + ((idx - idx % n) << PAGE_SHIFT),
 		 addr & PMD_MASK);
@@ -803,7 +804,7 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 	unsigned long i;
 
 	lockdep_assert_held(&att->seg->lock);
-	mmap_assert_locked(vma->vm_mm);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	/* A racing fault mapped the PMD: the refault finds it. */
 	if (!xpmem_pmd_is_table(vmf->pmd)) {
 		*batched = 0;
@@ -896,7 +897,7 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	int err = 0;
 
 	/* ->fault, ->huge_fault and ->pfn_mkwrite get here with it only */
-	mmap_assert_locked(vma->vm_mm);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	if (w.src < att->src_start || w.src >= att->src_end) {
 		xpmem_fail(XPMEM_FAIL_fault_range, seg->segid, vmf->address,
 			   -EFAULT);

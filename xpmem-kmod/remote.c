@@ -20,6 +20,7 @@
 #include <linux/xarray.h>
 
 #include "xpmem_private.h"
+#include "asserts.h"
 #include "stats.h"
 
 /* Every remote segment, for ZAP. Lock order: xpmem_rseg_mutex -> seg->lock */
@@ -647,7 +648,7 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 	struct xpmem_rfault *rf;
 
 	/* The vma may go while unlocked; @att and @seg may not. */
-	mmap_assert_locked(vmf->vma->vm_mm);
+	xpmem_mmap_assert_locked(vmf->vma->vm_mm);
 	xpmem_att_get(att);
 	mmap_read_unlock(vmf->vma->vm_mm);
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
@@ -708,7 +709,7 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	u64 zseq;
 
 	/* ->fault gets here with the mmap_lock only, never the vma lock */
-	mmap_assert_locked(vma->vm_mm);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
 	      (addr - vma->vm_start);
 	if (off < att->src_start || off >= att->src_end) {
@@ -894,7 +895,7 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	u64 zseq;
 
 	/* xpmem_huge_fault() sent a fault under the vma lock back */
-	mmap_assert_locked(vma->vm_mm);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	/* Waiting for the owner needs the mmap_lock dropped. */
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
 	    (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
