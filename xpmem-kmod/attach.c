@@ -22,16 +22,36 @@
 #include <linux/userfaultfd_k.h>
 #include <linux/xarray.h>
 
+#include "asserts.h"
 #include "attach.h"
 #include "notifier.h"
 #include "params.h"
 #include "pgtable.h"
 #include "remote.h"
 #include "segment.h"
+#include "stats.h"
 #include "trace.h"
 
 static const struct vm_operations_struct xpmem_vm_ops;
 
+/**
+ * xpmem_attach() - ATTACH: map a range of a segment into the caller
+ * @file: the caller's open /dev/xpmem, mapped with vm_mmap()
+ * @tg: the caller's thread group state (of @file)
+ * @apid: an access permit of @tg
+ * @offset: byte offset in the segment; an unaligned one maps its whole page
+ * @size: bytes to map, within the segment
+ * @vaddr: in: the address to map at (MAP_FIXED) or 0; out: the address of
+ *	@offset in the mapping
+ *
+ * Reserves a slot of the device file for a new attachment, charged to the
+ * caller's user, and maps it; the vmas hold the attachment from then on and
+ * start empty (xpmem_fault() fills them).
+ *
+ * Return: 0, -EINVAL (bad permit, range or address), -ENOENT (segment
+ * removed), -ENOMEM, a limit's error (xpmem_charge()), -ENOSPC (no slot) or
+ * vm_mmap()'s error.
+ */
 int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 		 s64 offset, u64 size, u64 *vaddr)
 {
@@ -84,6 +104,14 @@ err_ap:
 	return ret;
 }
 
+/**
+ * xpmem_detach() - DETACH: unmap the attachment vma at @vaddr
+ * @tg: the caller's thread group state; the attachment must be made under
+ *	one of its permits
+ * @vaddr: an address inside the vma
+ *
+ * Return: 0, -EINVAL (no attachment of @tg there) or vm_munmap()'s error.
+ */
 int xpmem_detach(struct xpmem_tg *tg, u64 vaddr)
 {
 	struct mm_struct *mm = current->mm;
@@ -109,13 +137,24 @@ int xpmem_detach(struct xpmem_tg *tg, u64 vaddr)
 	return vm_munmap(start, len);
 }
 
-/* ->mmap of the device: only the ranges ATTACH reserved can be mapped. */
+/**
+ * xpmem_mmap() - ->mmap of /dev/xpmem
+ * @file: the device file
+ * @vma: the new vma; only a range ATTACH reserved, whole, by the process
+ *	that attached it, shared, and writable only for a read-write permit
+ *
+ * Makes @vma the attachment's first vma (VM_PFNMAP, empty).
+ *
+ * Return: 0, -EINVAL, -EACCES (write mapping of a read-only permit) or
+ * -ENOENT (segment removed or permit released).
+ */
 int xpmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct xpmem_att *att;
 	struct xpmem_seg *seg;
 	int ret = -EINVAL;
 
+	xpmem_mmap_assert_write_locked(vma->vm_mm);
 	att = xpmem_slot_lookup(vma->vm_pgoff);
 	if (!att)
 		return -EINVAL;
@@ -299,6 +338,7 @@ static void xpmem_fault_window_calc(struct vm_area_struct *vma,
 {
 	unsigned long idx, lo, hi, src = xpmem_src_of(vma, att, addr);
 
+	xpmem_mmap_assert_locked(svma->vm_mm);
 	idx = (addr - vma->vm_start) >> PAGE_SHIFT;
 	lo = max(vma->vm_start + ((idx - idx % n) << PAGE_SHIFT),
 		 addr & PMD_MASK);
@@ -340,6 +380,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 				   unsigned long src, bool write,
 				   bool want_write)
 {
+	struct xpmem_att *att = vmf->vma->vm_private_data;
 	bool writable = hpfn & HMM_PFN_WRITE;
 	struct folio *folio;
 	struct page *page;
@@ -347,6 +388,7 @@ static vm_fault_t xpmem_insert_pmd(struct vm_fault *vmf, unsigned long hpfn,
 	vm_fault_t ret;
 	pmd_t pmd;
 
+	lockdep_assert_held(&att->seg->lock);
 	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR) ||
 	    !pfn_valid(hpfn & ~HMM_PFN_FLAGS) ||
 	    hmm_pfn_to_map_order(hpfn) < PMD_ORDER)
@@ -531,9 +573,12 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 		.write = write,
 		.want_write = want_write,
 	};
+	struct xpmem_att *att = vma->vm_private_data;
 	unsigned int mapped;
 	unsigned long i;
 
+	lockdep_assert_held(&att->seg->lock);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	/* A racing fault mapped the PMD: the refault finds it. */
 	if (!xpmem_pmd_is_table(vmf->pmd)) {
 		*batched = 0;
@@ -620,13 +665,23 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 	};
 	unsigned int rounds = 0;
 	bool write, src_ro, batch = false;
+	/* the reason counted if the fault fails (VM_FAULT_SIGBUS or _OOM) */
+	enum xpmem_fail_reason why = XPMEM_FAIL_fault_insert;
 	vm_fault_t ret;
-	int err;
+	int err = 0;
 
-	if (w.src < att->src_start || w.src >= att->src_end)
+	/* ->fault, ->huge_fault and ->pfn_mkwrite get here with it only */
+	xpmem_mmap_assert_locked(vma->vm_mm);
+	if (w.src < att->src_start || w.src >= att->src_end) {
+		xpmem_fail(XPMEM_FAIL_fault_range, seg->segid, vmf->address,
+			   -EFAULT);
 		return VM_FAULT_SIGBUS;
-	if (!mmget_not_zero(src_mm))
+	}
+	if (!mmget_not_zero(src_mm)) {
+		xpmem_fail(XPMEM_FAIL_fault_owner_gone, seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	/* a window larger than the stack's; without memory, the stack's */
 	if (nwin > ARRAY_SIZE(stack_pfns)) {
 		pfns = kmalloc_array(nwin, sizeof(*pfns), GFP_KERNEL);
@@ -643,7 +698,10 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 		atomic64_inc(&seg->nr_faults);
 
 again:
+	err = 0;
 	if (fatal_signal_pending(current)) {
+		why = XPMEM_FAIL_fault_killed;
+		err = -EINTR;
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -673,13 +731,18 @@ again:
 			ret = mmap_read_trylock(src_mm) ? 0 : VM_FAULT_NOPAGE;
 		else
 			ret = xpmem_lock_source(vmf, src_mm);
+		/* SIGBUS: killed, or the lock not had in time */
+		why = fatal_signal_pending(current) ? XPMEM_FAIL_fault_killed :
+		      XPMEM_FAIL_fault_src_lock;
 		if (ret)
 			goto out;
 	}
 	svma = vma_lookup(src_mm, xpmem_src_of(vma, att, addr));
 	if (!svma || !xpmem_vma_exportable(svma)) {
 		err = -EFAULT;
+		why = XPMEM_FAIL_fault_no_source;
 	} else {
+		why = XPMEM_FAIL_fault_source_error;
 		if (huge) {
 			/* the touched page; its map order tells the rest */
 			w.wstart = addr;
@@ -727,12 +790,17 @@ again:
 		ret = huge ? VM_FAULT_FALLBACK :
 		      err == -EAGAIN ? VM_FAULT_NOPAGE :
 		      err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		if (err == -ENOMEM)
+			why = XPMEM_FAIL_fault_nomem;
+		else if (err == -EACCES)
+			why = XPMEM_FAIL_fault_readonly;
 		goto out;
 	}
 
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		why = XPMEM_FAIL_fault_dead;
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -740,6 +808,7 @@ again:
 		mutex_unlock(&seg->lock);
 		goto again;
 	}
+	why = XPMEM_FAIL_fault_insert;
 	if (huge) {
 		ret = xpmem_insert_pmd(vmf, pfns[0], w.src, write, want_write);
 		mutex_unlock(&seg->lock);
@@ -757,6 +826,9 @@ again:
 	atomic64_add(batched, &seg->nr_batched);
 
 out:
+	if (ret & (VM_FAULT_SIGBUS | VM_FAULT_OOM | VM_FAULT_SIGSEGV))
+		xpmem_fail(why, seg->segid, vmf->address,
+			   err ?: (ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT));
 	atomic64_add(mapped, &seg->nr_mapped);
 	trace_xpmem_fault(seg->segid, vmf->address, w.src, mapped,
 			  (__force int)ret);
@@ -771,8 +843,12 @@ static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
 	struct xpmem_att *att = vmf->vma->vm_private_data;
 
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
+		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, att->seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (att->seg->remote)
 		return xpmem_remote_fault(vmf, att);
 	return xpmem_local_fault(vmf, att, false, false);
@@ -812,8 +888,12 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 
 	if (order != PMD_ORDER)
 		return VM_FAULT_FALLBACK;
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
+		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, att->seg->segid,
+			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	/*
 	 * The core calls ->huge_fault under the per-vma lock too (->fault
 	 * only under the mmap_lock, which the source lookup and the retry
@@ -886,8 +966,12 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 
 	if (!xpmem_pte_readonly(vma, addr))
 		return VM_FAULT_NOPAGE;
-	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead))
+	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead)) {
+		xpmem_fail(seg->remote ? XPMEM_FAIL_rfault_dead :
+			   XPMEM_FAIL_fault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	xpmem_zapper_enter(&z);
 	zap_special_vma_range(vma, addr, PAGE_SIZE);
 	xpmem_zapper_exit(&z);
@@ -1017,6 +1101,7 @@ void xpmem_show_memtypes(struct seq_file *m)
 	mmap_read_unlock(mm);
 }
 #else
+/* No cache modes to tell apart off x86: nothing to show. */
 void xpmem_show_memtypes(struct seq_file *m)
 {
 }

@@ -83,20 +83,36 @@ static DECLARE_WAIT_QUEUE_HEAD(xpmem_chan_readq);
 static DECLARE_WAIT_QUEUE_HEAD(xpmem_chan_waitq);
 static atomic64_t xpmem_chan_seq;
 
+/**
+ * xpmem_chan_connected() - is a daemon's channel open?
+ *
+ * Return: true while /dev/xpmem_channel is open.
+ */
 bool xpmem_chan_connected(void)
 {
 	return READ_ONCE(chan.open);
 }
 
+/**
+ * xpmem_chan_next_seq() - a new sequence number for a kernel request
+ *
+ * Return: the next value of the kernel's request sequence.
+ */
 u64 xpmem_chan_next_seq(void)
 {
 	return atomic64_inc_return(&xpmem_chan_seq);
 }
 
-/*
- * A zeroed message of @type with a body of @body_len bytes. Returns the
- * header; the body follows it. The mmu notifier passes GFP_ATOMIC: it must
- * not enter reclaim.
+/**
+ * xpmem_chan_alloc_gfp() - a zeroed channel message
+ * @type: the message type
+ * @body_len: bytes of body after the header
+ * @seq: the header's sequence number
+ * @gfp: allocation flags; the mmu notifier passes GFP_ATOMIC, as it must
+ *	not enter reclaim
+ *
+ * Return: the header (the body follows it), or NULL if @body_len is too
+ * large for one message or there is no memory.
  */
 void *xpmem_chan_alloc_gfp(u16 type, size_t body_len, u64 seq, gfp_t gfp)
 {
@@ -115,12 +131,23 @@ void *xpmem_chan_alloc_gfp(u16 type, size_t body_len, u64 seq, gfp_t gfp)
 	return &m->hdr;
 }
 
+/**
+ * xpmem_chan_alloc() - xpmem_chan_alloc_gfp() with GFP_KERNEL
+ * @type: the message type
+ * @body_len: bytes of body after the header
+ * @seq: the header's sequence number
+ *
+ * Return: the header, or NULL.
+ */
 void *xpmem_chan_alloc(u16 type, size_t body_len, u64 seq)
 {
 	return xpmem_chan_alloc_gfp(type, body_len, seq, GFP_KERNEL);
 }
 
-/* Free a message from xpmem_chan_alloc() or a reply of xpmem_chan_call(). */
+/**
+ * xpmem_chan_free() - free a message
+ * @msg: from xpmem_chan_alloc() or a reply of xpmem_chan_call(); may be NULL
+ */
 void xpmem_chan_free(void *msg)
 {
 	if (msg)
@@ -129,7 +156,9 @@ void xpmem_chan_free(void *msg)
 
 /* Queue under chan.lock. False if the channel is closed or full. */
 static bool xpmem_chan_queue_locked(struct xpmem_chan_msg *m)
+	__must_hold(&chan.lock)
 {
+	lockdep_assert_held(&chan.lock);
 	if (!chan.open || chan.nqueued >= XPMEM_CHAN_MAX_QUEUED) {
 		chan.nr_dropped++;
 		return false;
@@ -140,7 +169,13 @@ static bool xpmem_chan_queue_locked(struct xpmem_chan_msg *m)
 	return true;
 }
 
-/* Queue @msg for the daemon; consumes it. -ENOTCONN if nobody listens. */
+/**
+ * xpmem_chan_post() - queue a message for the daemon
+ * @msg: from xpmem_chan_alloc(); consumed in every case
+ *
+ * Return: 0, or -ENOTCONN if no daemon listens or its queue is full (the
+ * message is dropped and counted).
+ */
 int xpmem_chan_post(void *msg)
 {
 	struct xpmem_chan_msg *m = container_of(msg, struct xpmem_chan_msg, hdr);
@@ -157,11 +192,18 @@ int xpmem_chan_post(void *msg)
 	return 0;
 }
 
-/*
- * Send a request and sleep for its reply (@reply_type with seq, or for
- * INVALIDATE, ACKED/TIMED_OUT with generation == @key) for at most @ms.
- * Consumes @msg. On 0, *@reply is the whole reply message (kfree it).
- * -ENOTCONN: no daemon, or it closed the channel; -ETIMEDOUT; -EINTR.
+/**
+ * xpmem_chan_call() - send a request and sleep for its reply
+ * @msg: the request; consumed in every case
+ * @reply_type: the reply's type (for INVALIDATE: XPMEM_CHAN_ACKED, which
+ *	TIMED_OUT answers too)
+ * @key: the reply's seq, or the generation for INVALIDATE
+ * @ms: how long to wait at most
+ * @killable: a fatal signal ends the wait (-EINTR)
+ * @reply: on 0, the whole reply message (free it with xpmem_chan_free())
+ *
+ * Return: 0, -ENOTCONN (no daemon, or it closed the channel), -ETIMEDOUT or
+ * -EINTR.
  */
 int xpmem_chan_call(void *msg, u16 reply_type, u64 key, unsigned int ms,
 		    bool killable, void **reply)
@@ -236,7 +278,15 @@ bool xpmem_chan_complete(u16 type, u64 key, struct xpmem_chan_hdr *hdr)
 	return found;
 }
 
-/* Reply to a daemon request (echoing its seq). */
+/**
+ * xpmem_chan_reply() - answer a daemon request, echoing its seq
+ * @req: the request
+ * @type: the reply's type
+ * @body: the reply's body
+ * @len: its size
+ *
+ * Return: 0, -ENOMEM or xpmem_chan_post()'s error.
+ */
 int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
 		     const void *body, size_t len)
 {
@@ -248,7 +298,14 @@ int xpmem_chan_reply(const struct xpmem_chan_hdr *req, u16 type,
 	return xpmem_chan_post(h);
 }
 
-/* Reply with a struct xpmem_chan_status carrying @error. */
+/**
+ * xpmem_chan_status() - answer a daemon request with a status
+ * @req: the request
+ * @type: the reply's type
+ * @error: 0 or the -errno carried in the reply's struct xpmem_chan_status
+ *
+ * Return: xpmem_chan_reply()'s result.
+ */
 int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type, int error)
 {
 	struct xpmem_chan_status st = { .error = error };
@@ -256,7 +313,10 @@ int xpmem_chan_status(const struct xpmem_chan_hdr *req, u16 type, int error)
 	return xpmem_chan_reply(req, type, &st, sizeof(st));
 }
 
-/* HELLO was answered: the daemon runs @daemon_incarnation (debugfs). */
+/**
+ * xpmem_chan_hello_done() - HELLO was answered
+ * @daemon_incarnation: the incarnation the daemon runs (shown in debugfs)
+ */
 void xpmem_chan_hello_done(u64 daemon_incarnation)
 {
 	spin_lock(&chan.lock);
@@ -505,6 +565,10 @@ static struct miscdevice xpmem_chan_misc = {
 	.mode	= 0600,
 };
 
+/**
+ * xpmem_chan_show() - debugfs "channel": the channel's state and counters
+ * @m: the seq_file
+ */
 void xpmem_chan_show(struct seq_file *m)
 {
 	spin_lock(&chan.lock);
@@ -518,12 +582,20 @@ void xpmem_chan_show(struct seq_file *m)
 	spin_unlock(&chan.lock);
 }
 
+/**
+ * xpmem_chan_init() - pick this load's instance, register the channel device
+ *
+ * Return: 0 or misc_register()'s error.
+ */
 int xpmem_chan_init(void)
 {
 	xpmem_incarnation = get_random_u64() >> 1 ?: 1;
 	return misc_register(&xpmem_chan_misc);
 }
 
+/**
+ * xpmem_chan_exit() - deregister the channel device
+ */
 void xpmem_chan_exit(void)
 {
 	misc_deregister(&xpmem_chan_misc);

@@ -15,6 +15,7 @@
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
+#include "stats.h"
 
 /* ---- QUERY --------------------------------------------------------------- */
 
@@ -77,6 +78,9 @@ static int xpmem_query_collect(const struct xpmem_chan_query *qr,
 		if (!xpmem_peer_valid(qr->peer))
 			return -EINVAL;
 		xpmem_query_grants(qr->peer, xpmem_query_emit, q);
+		return 0;
+	case XPMEM_CHAN_Q_FAILURES:
+		xpmem_query_fails(xpmem_query_emit, q);
 		return 0;
 	}
 	return -EINVAL;

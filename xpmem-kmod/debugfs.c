@@ -3,8 +3,8 @@
  * /sys/kernel/debug/xpmem/segments: one line per live segment with its
  * fault/mapping/invalidation counters; remote: the same for the remote
  * segments this node attaches (faults: round trips to the owner); memtype:
- * the memory type of the reader's attachment PTEs. Also instantiates the
- * tracepoints.
+ * the memory type of the reader's attachment PTEs; failures: the non-zero
+ * failure counters (stats.c). Also instantiates the tracepoints.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -15,6 +15,7 @@
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
+#include "stats.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -73,6 +74,17 @@ static int xpmem_channel_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(xpmem_channel);
 
+/* "name count" per failure reason taken since load (stats.h). */
+static int xpmem_failures_show(struct seq_file *m, void *v)
+{
+	xpmem_fails_show(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(xpmem_failures);
+
+/**
+ * xpmem_debugfs_init() - create /sys/kernel/debug/xpmem and its files
+ */
 void xpmem_debugfs_init(void)
 {
 	xpmem_debugfs_dir = debugfs_create_dir("xpmem", NULL);
@@ -86,8 +98,13 @@ void xpmem_debugfs_init(void)
 			    &xpmem_memtype_fops);
 	debugfs_create_file("channel", 0444, xpmem_debugfs_dir, NULL,
 			    &xpmem_channel_fops);
+	debugfs_create_file("failures", 0444, xpmem_debugfs_dir, NULL,
+			    &xpmem_failures_fops);
 }
 
+/**
+ * xpmem_debugfs_exit() - remove /sys/kernel/debug/xpmem
+ */
 void xpmem_debugfs_exit(void)
 {
 	debugfs_remove_recursive(xpmem_debugfs_dir);

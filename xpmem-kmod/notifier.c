@@ -13,6 +13,7 @@
 #include "notifier.h"
 #include "rmap.h"
 #include "segment.h"
+#include "stats.h"
 #include "trace.h"
 
 /*
@@ -32,6 +33,13 @@ static DEFINE_HASHTABLE(xpmem_zappers, 6);
  */
 static atomic_t xpmem_nr_zappers = ATOMIC_INIT(0);
 
+/**
+ * xpmem_zapper_enter() - register current as zapping attachment PTEs
+ * @z: the registration, on the caller's stack until xpmem_zapper_exit()
+ *
+ * The segment notifier returns at once when it runs nested in a zapper
+ * (see xpmem_zappers above).
+ */
 void xpmem_zapper_enter(struct xpmem_zapper *z)
 {
 	z->task = current;
@@ -41,6 +49,10 @@ void xpmem_zapper_enter(struct xpmem_zapper *z)
 	spin_unlock(&xpmem_zapper_lock);
 }
 
+/**
+ * xpmem_zapper_exit() - end the registration of xpmem_zapper_enter()
+ * @z: the registration
+ */
 void xpmem_zapper_exit(struct xpmem_zapper *z)
 {
 	spin_lock(&xpmem_zapper_lock);
@@ -67,11 +79,15 @@ static bool xpmem_current_is_zapping(void)
 	return found;
 }
 
-/*
- * Zap the PTEs of @att that map source addresses [start, end). The caller
- * holds seg->lock (so the vmas, their file and mapping stay alive) and is
- * registered as a zapper. unmap_mapping_range() finds the vmas through the
- * device file's i_mmap tree; it needs no mmap_lock of the attacher.
+/**
+ * xpmem_zap_att_range() - zap @att's PTEs of source addresses [@start, @end)
+ * @att: the attachment; the caller holds its seg->lock (so the vmas, their
+ *	file and mapping stay alive) and is registered as a zapper
+ * @start: first source address (segment offset for a remote segment)
+ * @end: end of the range; partial pages count whole
+ *
+ * unmap_mapping_range() finds the vmas through the device file's i_mmap
+ * tree: no mmap_lock of the attacher is needed.
  */
 void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 			 unsigned long end)
@@ -81,6 +97,7 @@ void xpmem_zap_att_range(struct xpmem_att *att, unsigned long start,
 	unsigned long e = end >= att->src_end ? att->src_end :
 			  min(PAGE_ALIGN(end), att->src_end);
 
+	lockdep_assert_held(&att->seg->lock);
 	if (s >= e || !att->mapping)
 		return;
 	/*
@@ -124,6 +141,26 @@ static void xpmem_seg_owner_exit(struct xpmem_seg *seg)
 		att->dead = true;
 }
 
+/*
+ * Would invalidating @range zap attacher PTEs or INVALIDATE peers? Both
+ * sleep (i_mmap_rwsem, the acks): a non-blockable call only succeeds if
+ * there is nothing to do. Caller: seg->lock.
+ */
+static bool xpmem_invalidate_has_work(struct xpmem_seg *seg,
+				      const struct mmu_notifier_range *range)
+{
+	struct xpmem_att *att;
+
+	lockdep_assert_held(&seg->lock);
+	list_for_each_entry(att, &seg->atts, seg_node) {
+		if (att->src_start < range->end && range->start < att->src_end)
+			return true;
+	}
+	return xpmem_rmap_overlaps(seg,
+				   max(range->start, seg->start) - seg->start,
+				   min(range->end, seg->end) - seg->start);
+}
+
 static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 			     const struct mmu_notifier_range *range,
 			     unsigned long cur_seq)
@@ -139,26 +176,11 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 	if (blockable)
 		mutex_lock(&seg->lock);
 	else if (!mutex_trylock(&seg->lock))
-		return false;
+		goto refused;
 
-	if (!blockable) {
-		/*
-		 * Zapping sleeps (i_mmap_rwsem) and so does waiting for peers:
-		 * only succeed if there is nothing to do.
-		 */
-		list_for_each_entry(att, &seg->atts, seg_node) {
-			if (att->src_start < range->end &&
-			    range->start < att->src_end) {
-				mutex_unlock(&seg->lock);
-				return false;
-			}
-		}
-		if (xpmem_rmap_overlaps(seg,
-					max(range->start, seg->start) - seg->start,
-					min(range->end, seg->end) - seg->start)) {
-			mutex_unlock(&seg->lock);
-			return false;
-		}
+	if (!blockable && xpmem_invalidate_has_work(seg, range)) {
+		mutex_unlock(&seg->lock);
+		goto refused;
 	}
 
 	mmu_interval_set_seq(mni, cur_seq);
@@ -180,6 +202,10 @@ static bool xpmem_invalidate(struct mmu_interval_notifier *mni,
 
 	/* Remote peers: INVALIDATE and wait for the acks (drops the lock). */
 	return xpmem_rmap_invalidate(seg, range, blockable);
+refused:
+	xpmem_fail(XPMEM_FAIL_inval_nonblock, seg->segid, range->start,
+		   -EAGAIN);
+	return false;
 }
 
 const struct mmu_interval_notifier_ops xpmem_seg_notifier_ops = {

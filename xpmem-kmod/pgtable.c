@@ -7,6 +7,7 @@
 #include <linux/mm.h>
 #include <linux/pgtable.h>
 
+#include "asserts.h"
 #include "compat/xpmem_compat.h"
 #include "pgtable.h"
 
@@ -41,7 +42,7 @@ int xpmem_prealloc_ptes(struct vm_area_struct *vma, pmd_t *pmd,
 	pmd_t val = pmdp_get_lockless(pmd);
 	int err;
 
-	lockdep_assert_held(&vma->vm_mm->mmap_lock);
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	if (likely(!pmd_none(val)))
 		return pmd_leaf(val) ? -EAGAIN : 0;
 	err = apply_to_page_range(vma->vm_mm, start, end - start,

@@ -19,12 +19,14 @@
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
+#include "asserts.h"
 #include "channel.h"
 #include "notifier.h"
 #include "params.h"
 #include "pgtable.h"
 #include "remote.h"
 #include "segment.h"
+#include "stats.h"
 
 /* Every remote segment, for ZAP. Lock order: xpmem_rseg_mutex -> seg->lock */
 static struct lock_class_key xpmem_rseg_lock_key;
@@ -91,27 +93,39 @@ static void xpmem_rsegs_zap(bool all, u32 owner, bool any_segid, s64 segid,
 	mutex_unlock(&xpmem_rseg_mutex);
 }
 
+/**
+ * xpmem_remote_zap() - ZAP: drop this node's mappings of an owner's range
+ * @z: the ZAP's body (fields not validated yet): every remote segment
+ *	(XPMEM_CHAN_ZAP_ALL), every segment of @z->owner
+ *	(XPMEM_CHAN_ZAP_OWNER, as xpmem_remote_peer_reset()), or the range
+ *	[@z->start, +@z->len) of segment @z->segid of @z->owner
+ *
+ * Return: 0 or -EINVAL (bad fields, counted as zap_invalid).
+ */
 int xpmem_remote_zap(const struct xpmem_chan_zap *z)
 {
 	u64 end;
 
 	if (z->flags & ~(XPMEM_CHAN_ZAP_ALL | XPMEM_CHAN_ZAP_OWNER))
-		return -EINVAL;
+		goto invalid;
 	if (z->flags & XPMEM_CHAN_ZAP_ALL) {
 		xpmem_rsegs_zap(true, 0, true, 0, 0, ULONG_MAX);
 		return 0;
 	}
 	if (z->flags & XPMEM_CHAN_ZAP_OWNER) {
 		if (z->owner > XPMEM_ID_NODE_MAX)
-			return -EINVAL;
+			goto invalid;
 		xpmem_remote_peer_reset(z->owner);
 		return 0;
 	}
 	if (z->owner > XPMEM_ID_NODE_MAX || z->segid <= 0 || !z->len ||
 	    check_add_overflow(z->start, z->len, &end))
-		return -EINVAL;
+		goto invalid;
 	xpmem_rsegs_zap(false, z->owner, false, z->segid, z->start, end);
 	return 0;
+invalid:
+	xpmem_fail(XPMEM_FAIL_zap_invalid, z->segid, z->start, -EINVAL);
+	return -EINVAL;
 }
 
 /**
@@ -150,6 +164,17 @@ void xpmem_show_rsegs(struct seq_file *m)
 	mutex_unlock(&xpmem_rseg_mutex);
 }
 
+/**
+ * xpmem_window_set() - PEER_WINDOW: where @peer's frames appear here
+ * @peer: the owner node
+ * @base: physical base of its window
+ * @size: its size; 0 removes the window
+ *
+ * Mappings made through a window it replaces or removes are zapped. Local
+ * RAM is refused unless the ram_windows parameter (testing) allows it.
+ *
+ * Return: 0, -EINVAL (bad fields), -EPERM (RAM) or -ENOMEM.
+ */
 int xpmem_window_set(u32 peer, u64 base, u64 size)
 {
 	struct xpmem_window *w = NULL, *old;
@@ -190,6 +215,9 @@ int xpmem_window_set(u32 peer, u64 base, u64 size)
 	return 0;
 }
 
+/**
+ * xpmem_windows_exit() - free every peer window at unload
+ */
 void xpmem_windows_exit(void)
 {
 	struct xpmem_window *w;
@@ -204,6 +232,8 @@ static void xpmem_rseg_free(struct kref *kref)
 {
 	struct xpmem_seg *seg = container_of(kref, struct xpmem_seg, kref);
 
+	/* kref_put_mutex() took it for the last reference */
+	lockdep_assert_held(&xpmem_rseg_mutex);
 	list_del(&seg->rseg_node);
 	mutex_unlock(&xpmem_rseg_mutex);
 	WARN_ON(!list_empty(&seg->atts));
@@ -216,12 +246,19 @@ static void xpmem_remote_put(struct xpmem_seg *seg)
 	kref_put_mutex(&seg->kref, xpmem_rseg_free, &xpmem_rseg_mutex);
 }
 
-/*
- * xpmem_get of a segid owned by another node: the daemon asks the owner
- * (REMOTE_GET -> CHECK_GET there) with the caller's fsuid/fsgid. On success
- * *@segp is a new remote segment (one reference) holding the daemon
- * incarnation the owner granted the permit under, for its release, and the
- * owner kernel's instance, which every REMOTE_FAULT and release names.
+/**
+ * xpmem_remote_get() - xpmem_get of a segid owned by another node
+ * @segid: the segment id; its node bits name the owner
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ * @segp: on 0, a new remote segment with one reference
+ *
+ * The daemon asks the owner (REMOTE_GET, CHECK_GET there) with the caller's
+ * fsuid/fsgid. The segment holds the daemon incarnation the owner granted
+ * the permit under, for its release, and the owner kernel's instance, which
+ * every REMOTE_FAULT and release names.
+ *
+ * Return: 0, -ENOTCONN (no daemon), -ENOMEM, xpmem_chan_call()'s error, the
+ * owner's error, or -EIO (a reply without size or owner instance).
  */
 int xpmem_remote_get(s64 segid, int flags, struct xpmem_seg **segp)
 {
@@ -412,18 +449,24 @@ static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
 	struct xpmem_chan_hdr *h;
 	unsigned long left, i;
 	u64 base, wsize, seq, p;
+	enum xpmem_fail_reason why;
 	bool write = want_write;
 	void *reply;
 	int err;
 
 	/* After zseq: a window replaced from here on bumps zap_seq. */
-	if (!xpmem_window_get(seg->owner, &base, &wsize))
+	if (!xpmem_window_get(seg->owner, &base, &wsize)) {
+		xpmem_fail(XPMEM_FAIL_rfault_no_window, seg->segid, off,
+			   -EFAULT);
 		return ERR_PTR(-EFAULT);
+	}
 again:
 	seq = xpmem_chan_next_seq();
 	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_FAULT, sizeof(*req), seq);
-	if (!h)
+	if (!h) {
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, off, -ENOMEM);
 		return ERR_PTR(-ENOMEM);
+	}
 	req = XPMEM_CHAN_BODY(h);
 	req->segid = seg->segid;
 	req->start = off;
@@ -436,8 +479,12 @@ again:
 	atomic64_inc(&seg->nr_faults);
 	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
 			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
-	if (err)
+	if (err) {
+		xpmem_fail(err == -EINTR ? XPMEM_FAIL_rfault_interrupted :
+			   err == -ETIMEDOUT ? XPMEM_FAIL_rfault_timeout :
+			   XPMEM_FAIL_rfault_no_daemon, seg->segid, off, err);
 		return ERR_PTR(err == -EINTR ? -EINTR : -EIO);
+	}
 	fr = XPMEM_CHAN_BODY(reply);
 	err = fr->error;
 	if (err == -EACCES && write && !store) {
@@ -445,11 +492,16 @@ again:
 		write = false;
 		goto again;
 	}
-	if (!err && !fr->nextents)
+	why = err == -EAGAIN ? XPMEM_FAIL_rfault_owner_busy :
+	      XPMEM_FAIL_rfault_refused;
+	if (!err && !fr->nextents) {
 		err = -EIO;
+		why = XPMEM_FAIL_rfault_bad_reply;
+	}
 	if (err)
 		goto fail;
 	err = -EIO;
+	why = XPMEM_FAIL_rfault_bad_reply;
 	for (i = 0; i < fr->nextents; i++) {
 		struct xpmem_chan_extent *e = &fr->extents[i];
 
@@ -458,6 +510,7 @@ again:
 			goto fail;
 	}
 	err = -ENOMEM;
+	why = XPMEM_FAIL_rfault_nomem;
 	rf = kzalloc(struct_size(rf, pfns, n), GFP_KERNEL_ACCOUNT);
 	if (!rf)
 		goto fail;
@@ -477,6 +530,7 @@ fail:
 	xpmem_chan_free(reply);
 	if (err > 0 || err < -MAX_ERRNO)
 		err = -EIO;
+	xpmem_fail(why, seg->segid, off, err);
 	return ERR_PTR(err);
 }
 
@@ -499,8 +553,11 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 	pgprot_t prot;
 
 	lockdep_assert_held(&seg->lock);
-	if (att->dead || seg->dead)
+	if (att->dead || seg->dead) {
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, fault_addr,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
 			       rf->zseq))
 		return VM_FAULT_NOPAGE;		/* refault */
@@ -515,6 +572,9 @@ static vm_fault_t xpmem_rfault_install(struct vm_area_struct *vma,
 		if (r == VM_FAULT_NOPAGE)
 			atomic64_inc(&seg->nr_mapped);
 	}
+	if (ret != VM_FAULT_NOPAGE)
+		xpmem_fail(XPMEM_FAIL_rfault_insert, seg->segid, fault_addr,
+			   ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
 	return ret;
 }
 
@@ -524,6 +584,7 @@ static struct xpmem_rfault *xpmem_rfault_take(struct xpmem_att *att,
 {
 	struct xpmem_rfault *rf, *t;
 
+	lockdep_assert_held(&att->seg->lock);
 	list_for_each_entry_safe(rf, t, &att->rfaults, node) {
 		if (off < rf->off || off >= rf->off + (rf->n << PAGE_SHIFT))
 			continue;
@@ -542,6 +603,7 @@ static void xpmem_rfault_keep(struct xpmem_att *att, struct xpmem_rfault *rf)
 {
 	struct xpmem_rfault *old;
 
+	lockdep_assert_held(&att->seg->lock);
 	if (att->nr_rfaults >= XPMEM_MAX_RFAULTS) {
 		old = list_first_entry(&att->rfaults, struct xpmem_rfault,
 				       node);
@@ -594,6 +656,7 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 	struct xpmem_rfault *rf;
 
 	/* The vma may go while unlocked; @att and @seg may not. */
+	xpmem_mmap_assert_locked(vmf->vma->vm_mm);
 	xpmem_att_get(att);
 	mmap_read_unlock(vmf->vma->vm_mm);
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
@@ -653,10 +716,15 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	vm_fault_t ret;
 	u64 zseq;
 
+	/* ->fault gets here with the mmap_lock only, never the vma lock */
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
 	      (addr - vma->vm_start);
-	if (off < att->src_start || off >= att->src_end)
+	if (off < att->src_start || off >= att->src_end) {
+		xpmem_fail(XPMEM_FAIL_rfault_range, seg->segid, vmf->address,
+			   -EFAULT);
 		return VM_FAULT_SIGBUS;
+	}
 	lo = max(vma->vm_start, addr & PMD_MASK);
 	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
 	nmax = min((hi - addr) >> PAGE_SHIFT, (att->src_end - off) >> PAGE_SHIFT);
@@ -666,12 +734,16 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	case -EAGAIN:		/* a racing fault mapped the PMD */
 		return VM_FAULT_NOPAGE;
 	default:
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, vmf->address,
+			   -ENOMEM);
 		return VM_FAULT_OOM;
 	}
 
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
 	if (!xpmem_pmd_is_table(vmf->pmd)) {
@@ -684,6 +756,8 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		if (!xpmem_rfault_stale(seg, off, off + PAGE_SIZE,
 					att->rfault_error_zseq)) {
 			mutex_unlock(&seg->lock);
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, -EIO);
 			return VM_FAULT_SIGBUS;
 		}
 	}
@@ -719,10 +793,11 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		case -EINTR:
 		case -EAGAIN:
 			return VM_FAULT_NOPAGE;
-		case -ENOMEM:
-			return VM_FAULT_OOM;
 		default:
-			return VM_FAULT_SIGBUS;
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, PTR_ERR(rf));
+			return PTR_ERR(rf) == -ENOMEM ? VM_FAULT_OOM :
+			       VM_FAULT_SIGBUS;
 		}
 	}
 	mutex_lock(&seg->lock);
@@ -760,8 +835,11 @@ static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
 	pmd_t pmd;
 
 	lockdep_assert_held(&seg->lock);
-	if (att->dead || seg->dead)
+	if (att->dead || seg->dead) {
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
+	}
 	if (xpmem_rfault_stale(seg, rf->off, rf->off + (rf->n << PAGE_SHIFT),
 			       rf->zseq))
 		return VM_FAULT_NOPAGE;		/* refault */
@@ -775,18 +853,22 @@ static vm_fault_t xpmem_rfault_install_pmd(struct vm_fault *vmf,
 			return VM_FAULT_FALLBACK;
 	ret = vmf_insert_pfn_pmd(vmf, pfn, false);
 	if (ret != VM_FAULT_NOPAGE)
-		return ret;
+		goto insert_failed;
 	pmd = pmdp_get_lockless(vmf->pmd);
 	if (!pmd_leaf(pmd) || pmd_pfn(pmd) != pfn)
 		return VM_FAULT_FALLBACK;	/* a page table came first */
 	if (rf->writable && (vmf->vma->vm_flags & VM_WRITE)) {
 		ret = vmf_insert_pfn_pmd(vmf, pfn, true);
 		if (ret != VM_FAULT_NOPAGE)
-			return ret;
+			goto insert_failed;
 	}
 	atomic64_inc(&seg->nr_pmd_mapped);
 	atomic64_add(PTRS_PER_PMD, &seg->nr_mapped);
 	return VM_FAULT_NOPAGE;
+insert_failed:
+	xpmem_fail(XPMEM_FAIL_rfault_insert, seg->segid, vmf->address,
+		   ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT);
+	return ret;
 }
 
 /**
@@ -820,6 +902,8 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	vm_fault_t ret;
 	u64 zseq;
 
+	/* xpmem_huge_fault() sent a fault under the vma lock back */
+	xpmem_mmap_assert_locked(vma->vm_mm);
 	/* Waiting for the owner needs the mmap_lock dropped. */
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
 	    (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
@@ -831,6 +915,8 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	mutex_lock(&seg->lock);
 	if (att->dead || seg->dead) {
 		mutex_unlock(&seg->lock);
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
 	/* A failed request or a store's refault: the PTE path's rules. */

@@ -41,6 +41,7 @@
 #include "params.h"
 #include "rmap.h"
 #include "segment.h"
+#include "stats.h"
 
 /* One RESOLVE maps at most this many pages (XPMEM_CHAN_MAX_EXTENTS extents). */
 #define XPMEM_RESOLVE_MAX_PAGES	512
@@ -58,8 +59,6 @@ struct xpmem_resolve_work {
 
 static struct workqueue_struct *xpmem_wq;
 static atomic_t xpmem_resolves;
-/* RESOLVEs refused: of another owner instance; over the peer's share */
-static atomic64_t xpmem_resolve_stale, xpmem_resolve_busy;
 static atomic64_t xpmem_generation;
 
 /* A quarantined invalidation: rmap entries of peers that did not ack. */
@@ -146,6 +145,7 @@ static struct xpmem_rmap *xpmem_rmap_next(struct xpmem_rmap *e,
 
 static void xpmem_rmap_insert(struct xpmem_seg *seg, struct xpmem_rmap *e)
 {
+	lockdep_assert_held(&seg->lock);
 	e->last = e->end - 1;
 	xpmem_rmap_it_insert(e, &seg->rmap);
 }
@@ -255,11 +255,14 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 
 	/* Allocated before seg->lock: nothing under it may reclaim. */
 	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
-	if (!fresh)
+	if (!fresh) {
+		xpmem_fail(XPMEM_FAIL_grant_nomem, seg->segid, 0, -ENOMEM);
 		return -ENOMEM;
+	}
 	mutex_lock(&seg->lock);
 	if (seg->dead) {
 		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_grant_dead, seg->segid, 0, err);
 		goto out;
 	}
 	g = xpmem_grant_find(seg, peer, incarnation);
@@ -268,11 +271,14 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 			pr_warn_ratelimited("xpmem: segment %#llx has %u grants (max_grants_per_segment): remote get by node %u refused (ENOSPC)\n",
 					    seg->segid, seg->nr_grants, peer);
 			err = -ENOSPC;
+			xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 			goto out;
 		}
 		err = xpmem_peer_grant_charge(peer);
-		if (err)
+		if (err) {
+			xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 			goto out;
+		}
 		g = fresh;
 		fresh = NULL;
 		g->peer = peer;
@@ -286,6 +292,7 @@ int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 		pr_warn_ratelimited("xpmem: node %u holds %u permits on segment %#llx: another remote get refused (ENOSPC)\n",
 				    peer, *nr, seg->segid);
 		err = -ENOSPC;
+		xpmem_fail(XPMEM_FAIL_grant_cap, seg->segid, 0, err);
 		goto out;
 	}
 	(*nr)++;
@@ -416,6 +423,7 @@ static int xpmem_resolve_seg(struct xpmem_seg *seg,
 		.hmm_pfns = e->pfns + 1,
 	};
 	unsigned long i, n = e->npages;
+	enum xpmem_fail_reason why;
 	struct vm_area_struct *svma;
 	struct xpmem_rmap *o, *to;
 	int err;
@@ -424,9 +432,13 @@ static int xpmem_resolve_seg(struct xpmem_seg *seg,
 	first.end = first.start + PAGE_SIZE;
 	rest.start = first.end;
 	rest.end = seg->start + e->end;
-	if (!mmget_not_zero(seg->mm))
+	if (!mmget_not_zero(seg->mm)) {
+		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
+			   -ENOENT);
 		return -ENOENT;
+	}
 again:
+	why = XPMEM_FAIL_resolve_no_segment;
 	if (READ_ONCE(seg->dead)) {
 		err = -ENOENT;
 		goto out;
@@ -438,6 +450,7 @@ again:
 	if (!svma || !xpmem_vma_exportable(svma)) {
 		mmap_read_unlock(seg->mm);
 		err = -EFAULT;
+		why = XPMEM_FAIL_resolve_no_source;
 		goto out;
 	}
 	/* Neighbours only from the same source vma. */
@@ -483,6 +496,9 @@ again:
 	}
 	if (err) {
 		/* -EPERM: a write to a read-only source (the asker may retry). */
+		why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
+		      err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
+		      XPMEM_FAIL_resolve_source_error;
 		if (err == -EPERM)
 			err = -EACCES;
 		else if (err != -ENOMEM)
@@ -501,6 +517,7 @@ resolved:
 	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
 		mutex_unlock(&seg->lock);
 		err = -EACCES;
+		why = XPMEM_FAIL_resolve_no_grant;
 		goto out;
 	}
 	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
@@ -556,6 +573,8 @@ resolved:
 	mutex_unlock(&seg->lock);
 	err = 0;
 out:
+	if (err)
+		xpmem_fail(why, seg->segid, e->start, err);
 	mmput(seg->mm);
 	return err;
 }
@@ -567,6 +586,7 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	const struct xpmem_chan_resolve *r = &w->r;
 	struct xpmem_chan_frames *fr;
 	struct xpmem_chan_hdr *h;
+	enum xpmem_fail_reason why;
 	struct xpmem_rmap *e = NULL;
 	struct xpmem_seg *seg;
 	unsigned long npages;
@@ -576,8 +596,12 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
 			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
 			     w->hdr.seq);
-	if (!h)
+	if (!h) {
+		/* no answer: the daemon's request times out */
+		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
+			   -ENOMEM);
 		goto done;
+	}
 	fr = XPMEM_CHAN_BODY(h);
 
 	/*
@@ -585,13 +609,15 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	 * after the owner rebooted is another segment (xpmem_channel.h).
 	 */
 	if (r->owner_instance != xpmem_incarnation) {
-		atomic64_inc(&xpmem_resolve_stale);
 		err = -ESTALE;
+		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
 		goto reply;
 	}
 	seg = xpmem_seg_lookup(r->segid);
 	if (!seg) {
 		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
+			   err);
 		goto reply;
 	}
 	/* Nothing beyond the requester's grant, checked before any work. */
@@ -600,22 +626,26 @@ static void xpmem_resolve_fn(struct work_struct *work)
 				r->access);
 	mutex_unlock(&seg->lock);
 	err = -EACCES;
+	why = XPMEM_FAIL_resolve_no_grant;
 	if (!ok)
-		goto put;
+		goto refused;
 	err = -EINVAL;
+	why = XPMEM_FAIL_resolve_invalid;
 	if (!r->len || !PAGE_ALIGNED(r->start) || !PAGE_ALIGNED(r->len) ||
 	    r->start >= seg->end - seg->start ||
 	    r->len > seg->end - seg->start - r->start)
-		goto put;
+		goto refused;
 	npages = min_t(u64, r->len >> PAGE_SHIFT, XPMEM_RESOLVE_MAX_PAGES);
 	err = -ENOMEM;
+	why = XPMEM_FAIL_resolve_nomem;
 	e = kzalloc(struct_size(e, pfns, npages), GFP_KERNEL_ACCOUNT);
 	if (!e)
-		goto put;
+		goto refused;
 	err = xpmem_peer_charge(r->requester, npages);
 	if (err) {
 		kfree(e);
-		goto put;
+		why = XPMEM_FAIL_resolve_peer_cap;
+		goto refused;
 	}
 	e->charged = npages;
 	e->peer = r->requester;
@@ -623,9 +653,13 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e->start = r->start;
 	e->end = r->start + (npages << PAGE_SHIFT);
 	e->npages = npages;
+	/* counts its own failures */
 	err = xpmem_resolve_seg(seg, r, e, fr);
 	if (err)
 		xpmem_rmap_entry_free(e);
+	goto put;
+refused:
+	xpmem_fail(why, r->segid, r->start, err);
 put:
 	xpmem_seg_put(seg);
 reply:
@@ -633,7 +667,9 @@ reply:
 	if (err)
 		fr->nextents = 0;
 	h->len = sizeof(*h) + struct_size(fr, extents, fr->nextents);
-	xpmem_chan_post(h);
+	if (xpmem_chan_post(h))
+		xpmem_fail(XPMEM_FAIL_resolve_reply_lost, r->segid, r->start,
+			   -ENOTCONN);
 done:
 	xpmem_peer_resolve_put(r->requester);
 	kfree(w);
@@ -647,15 +683,29 @@ done:
  */
 void xpmem_resolve_counts(u64 *stale, u64 *busy)
 {
-	*stale = atomic64_read(&xpmem_resolve_stale);
-	*busy = atomic64_read(&xpmem_resolve_busy);
+	*stale = xpmem_fail_count(XPMEM_FAIL_resolve_stale);
+	*busy = xpmem_fail_count(XPMEM_FAIL_resolve_peer_busy);
 }
 
+/**
+ * xpmem_resolve_queue() - RESOLVE from the daemon: queue it for the workqueue
+ * @hdr: the request's header (its seq is echoed by RESOLVED)
+ * @r: its body
+ *
+ * Checks the requester and access fields and takes a RESOLVE slot (at most
+ * 256, max_resolves_per_peer of them per peer); xpmem_resolve_fn() answers.
+ * A request refused here is answered at once: -EINVAL, -EAGAIN (no slot) or
+ * -ENOMEM.
+ *
+ * Return: 0, or the error of queueing that immediate answer.
+ */
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_resolve *r)
 {
 	struct xpmem_chan_frames fr = { .error = -EINVAL };
 	struct xpmem_resolve_work *w;
+
+	enum xpmem_fail_reason why = XPMEM_FAIL_resolve_invalid;
 
 	if (r->requester > XPMEM_ID_NODE_MAX ||
 	    !(r->access & (XPMEM_CHAN_ACCESS_READ | XPMEM_CHAN_ACCESS_WRITE)) ||
@@ -663,14 +713,15 @@ int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 			   XPMEM_CHAN_ACCESS_AHEAD)))
 		goto fail;
 	fr.error = -EAGAIN;
+	why = XPMEM_FAIL_resolve_busy;
 	if (atomic_inc_return(&xpmem_resolves) > XPMEM_MAX_RESOLVES)
 		goto fail_dec;
 	fr.error = xpmem_peer_resolve_get(r->requester);
-	if (fr.error) {
-		atomic64_inc(&xpmem_resolve_busy);
+	why = XPMEM_FAIL_resolve_peer_busy;
+	if (fr.error)
 		goto fail_dec;
-	}
 	fr.error = -ENOMEM;
+	why = XPMEM_FAIL_resolve_nomem;
 	w = kmalloc(sizeof(*w), GFP_KERNEL);
 	if (!w)
 		goto fail_put;
@@ -685,11 +736,20 @@ fail_put:
 fail_dec:
 	atomic_dec(&xpmem_resolves);
 fail:
+	xpmem_fail(why, r->segid, r->start, fr.error);
 	return xpmem_chan_reply(hdr, XPMEM_CHAN_RESOLVED, &fr, sizeof(fr));
 }
 
 /* ---- invalidation ------------------------------------------------------ */
 
+/**
+ * xpmem_rmap_overlaps() - does a peer map any of segment offsets [@start, @end)?
+ * @seg: the local segment; caller holds seg->lock
+ * @start: first offset
+ * @end: end offset
+ *
+ * Return: true if an entry of the reverse map overlaps the range.
+ */
 bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end)
 {
@@ -788,6 +848,8 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 		 */
 		pr_warn_ratelimited("xpmem: no memory for a quarantine entry: %lu pages held until their peers rejoin\n",
 				    pages);
+		xpmem_fail(XPMEM_FAIL_inval_quar_nomem, seg->segid, start,
+			   -ENOMEM);
 		q = &xpmem_quar_orphans;
 		if (list_empty(&q->entries))
 			list_add_tail(&q->node, &xpmem_quar_list);
@@ -850,6 +912,7 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 				 GFP_ATOMIC | __GFP_NOWARN);
 	if (!h) {
 		err = -ENOMEM;
+		xpmem_fail(XPMEM_FAIL_inval_nomem, seg->segid, start, err);
 		goto timed_out;
 	}
 	inv = XPMEM_CHAN_BODY(h);
@@ -863,10 +926,20 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 			      (void **)&reply);
 	if (err || overflow) {
 		/* no answer: every entry stays quarantined */
+		if (overflow)
+			xpmem_fail(XPMEM_FAIL_inval_too_many_peers, seg->segid,
+				   start, -E2BIG);
+		else
+			xpmem_fail(err == -ETIMEDOUT ?
+				   XPMEM_FAIL_inval_timeout :
+				   XPMEM_FAIL_inval_no_daemon, seg->segid,
+				   start, err);
 	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
 		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
 
 		/* The peers not listed as missing acked. */
+		xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid, start,
+			   -ETIMEDOUT);
 		xpmem_release_peers(gone, t->missing, t->nmissing, false);
 	} else {
 		xpmem_release_peers(gone, NULL, 0, false);
@@ -876,11 +949,19 @@ timed_out:
 	xpmem_quarantine(seg, gen, start, end, gone);
 }
 
-/*
- * From the segment's notifier, with seg->lock held and the local
- * attachments zapped: revoke remote mappings of the range. Returns false
- * if that would have to sleep and the range is not blockable. Drops
- * seg->lock.
+/**
+ * xpmem_rmap_invalidate() - revoke peers' mappings of an invalidated range
+ * @seg: the local segment; caller holds seg->lock, which is dropped here
+ * @range: the source range being invalidated
+ * @blockable: whether the invalidation may sleep (unused: a non-blockable
+ *	one only gets here with nothing overlapping, xpmem_invalidate())
+ *
+ * Called from the segment's notifier after the local attachments were
+ * zapped: takes the overlapping reverse-map entries (with references on
+ * their pages) and revokes them, sleeping for the peers' acks
+ * (xpmem_rmap_revoke()).
+ *
+ * Return: true (it never refuses).
  */
 bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 			   const struct mmu_notifier_range *range,
@@ -890,6 +971,7 @@ bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 	unsigned long e = min(range->end, seg->end) - seg->start;
 	LIST_HEAD(gone);
 
+	lockdep_assert_held(&seg->lock);
 	xpmem_rmap_take(seg, s, e, &gone);
 	mutex_unlock(&seg->lock);
 	if (!list_empty(&gone))
@@ -897,11 +979,20 @@ bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 	return true;
 }
 
-/* Segment teardown: revoke every remote mapping. Caller: seg->lock. */
+/**
+ * xpmem_rmap_free() - segment teardown: revoke every remote mapping
+ * @seg: the local segment, marked dead; caller holds seg->lock, which is
+ *	dropped here
+ *
+ * Takes every reverse-map entry and revokes it as an invalidation does,
+ * waiting for the peers' acks or the timeout (quarantine); frees nothing
+ * else of the segment.
+ */
 void xpmem_rmap_free(struct xpmem_seg *seg)
 {
 	LIST_HEAD(gone);
 
+	lockdep_assert_held(&seg->lock);
 	xpmem_rmap_take(seg, 0, ULONG_MAX, &gone);
 	mutex_unlock(&seg->lock);
 	if (!list_empty(&gone))
@@ -996,6 +1087,7 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_release *r)
 {
 	struct xpmem_chan_status st = {};
+	enum xpmem_fail_reason why;
 	struct xpmem_revoke_work *w;
 	struct xpmem_seg *seg;
 	int ret;
@@ -1003,27 +1095,34 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
 	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
 		st.error = -EINVAL;
+		why = XPMEM_FAIL_release_invalid;
 		goto answer;
 	}
 	if (r->owner_instance != xpmem_incarnation) {
 		st.error = -ESTALE;	/* a permit of a previous instance */
+		why = XPMEM_FAIL_release_stale;
 		goto answer;
 	}
 	seg = xpmem_seg_lookup(r->segid);
 	if (!seg) {
 		st.error = -ENOENT;
+		why = XPMEM_FAIL_release_no_segment;
 		goto answer;
 	}
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w) {
 		xpmem_seg_put(seg);
 		st.error = -ENOMEM;
+		why = XPMEM_FAIL_release_nomem;
 		goto answer;
 	}
 	INIT_LIST_HEAD(&w->gone);
 	mutex_lock(&seg->lock);
 	st.error = xpmem_grant_put(seg, r, &w->gone);
 	mutex_unlock(&seg->lock);
+	if (st.error)
+		xpmem_fail(st.error == -ENOENT ? XPMEM_FAIL_release_no_grant :
+			   XPMEM_FAIL_release_no_permit, r->segid, 0, st.error);
 	ret = xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
 			       sizeof(st));
 	if (list_empty(&w->gone)) {
@@ -1036,6 +1135,7 @@ int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
 	queue_work(xpmem_wq, &w->work);
 	return ret;
 answer:
+	xpmem_fail(why, r->segid, 0, st.error);
 	return xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
 				sizeof(st));
 }
@@ -1051,6 +1151,7 @@ static void xpmem_quar_free(struct xpmem_quar *q)
 static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 			       bool in)
 {
+	lockdep_assert_held(&xpmem_quar_lock);
 	xpmem_quar_pages -= xpmem_release_peers(&q->entries, peers, n, in);
 	if (list_empty(&q->entries)) {
 		list_del(&q->node);
@@ -1060,7 +1161,14 @@ static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
 	}
 }
 
-/* ACKED / TIMED_OUT that no waiter took: answers to a replay (HELLO). */
+/**
+ * xpmem_quar_unsolicited() - ACKED / TIMED_OUT that no waiter took
+ * @type: XPMEM_CHAN_ACKED or XPMEM_CHAN_TIMED_OUT
+ * @body: its body, validated by the channel
+ *
+ * Answers to a replay (HELLO): the quarantine entry of that generation is
+ * released for every peer that acked (all, for ACKED).
+ */
 void xpmem_quar_unsolicited(u16 type, const void *body)
 {
 	const struct xpmem_chan_timed_out *t = body;
@@ -1078,6 +1186,11 @@ void xpmem_quar_unsolicited(u16 type, const void *body)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
+/**
+ * xpmem_quar_peer_acked() - PEER_ACKED: a late ack of a quarantined range
+ * @generation: the INVALIDATE's generation
+ * @peer: the peer that acked; its part of that entry is released
+ */
 void xpmem_quar_peer_acked(u64 generation, u32 peer)
 {
 	struct xpmem_quar *q, *tq;
@@ -1089,10 +1202,14 @@ void xpmem_quar_peer_acked(u64 generation, u32 peer)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/*
- * @peer runs @incarnation: every mapping it made under an older one is
- * gone, in the quarantine and in every reverse map, and so is every grant
- * an older incarnation held.
+/**
+ * xpmem_quar_peer_reset() - PEER_RESET: @peer runs @incarnation
+ * @peer: the peer node
+ * @incarnation: its new incarnation
+ *
+ * Every mapping @peer made under an older incarnation is gone, in the
+ * quarantine and in every reverse map, and so is every grant an older
+ * incarnation held.
  */
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 {
@@ -1169,6 +1286,7 @@ void xpmem_quar_replay(void)
 		if (!snap) {
 			pr_warn("xpmem: no memory to replay %lu quarantined ranges\n",
 				n);
+			xpmem_fail(XPMEM_FAIL_inval_replay_nomem, 0, 0, -ENOMEM);
 			return;
 		}
 	}
@@ -1188,8 +1306,11 @@ void xpmem_quar_replay(void)
 		h = xpmem_chan_alloc(XPMEM_CHAN_INVALIDATE,
 				     struct_size(inv, peers, snap[i].npeers),
 				     xpmem_chan_next_seq());
-		if (!h)
+		if (!h) {
+			xpmem_fail(XPMEM_FAIL_inval_replay_nomem,
+				   snap[i].segid, snap[i].start, -ENOMEM);
 			break;
+		}
 		inv = XPMEM_CHAN_BODY(h);
 		inv->segid = snap[i].segid;
 		inv->start = snap[i].start;
@@ -1203,6 +1324,11 @@ void xpmem_quar_replay(void)
 	kvfree(snap);
 }
 
+/**
+ * xpmem_quar_counts() - the quarantine's size, for debugfs
+ * @entries: set to the quarantined ranges
+ * @pages: set to the pages they hold
+ */
 void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
 {
 	mutex_lock(&xpmem_quar_lock);
@@ -1211,7 +1337,11 @@ void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/* QUERY QUARANTINE: one record per (entry, missing peer). */
+/**
+ * xpmem_query_quarantine() - QUERY QUARANTINE
+ * @emit: called with one record per (entry, missing peer)
+ * @ctx: passed to @emit
+ */
 void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
@@ -1234,7 +1364,12 @@ void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
 	mutex_unlock(&xpmem_quar_lock);
 }
 
-/* QUERY MAPPINGS: the reverse maps (peer 0 = every peer... and node 0). */
+/**
+ * xpmem_query_mappings() - QUERY MAPPINGS: the reverse maps
+ * @peer: only this peer's entries; 0: every peer's (node 0's too)
+ * @emit: called with one record per entry
+ * @ctx: passed to @emit
+ */
 void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};
@@ -1261,6 +1396,11 @@ void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 	}
 }
 
+/**
+ * xpmem_rmap_init() - start the generations, allocate the workqueue
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int xpmem_rmap_init(void)
 {
 	/* Generations keep growing across module reloads too. */
@@ -1269,6 +1409,11 @@ int xpmem_rmap_init(void)
 	return xpmem_wq ? 0 : -ENOMEM;
 }
 
+/**
+ * xpmem_rmap_exit() - destroy the workqueue at unload
+ *
+ * The quarantine pins the module, so it is empty here (WARNs if not).
+ */
 void xpmem_rmap_exit(void)
 {
 	struct xpmem_quar *q, *tq;

@@ -45,11 +45,19 @@ static u32 xpmem_ap_next;
 static DEFINE_XARRAY_ALLOC1(xpmem_small_slots);
 static DEFINE_XARRAY_ALLOC1(xpmem_big_slots);
 
+/**
+ * xpmem_ids_init() - set up the id tables at module load
+ *
+ * Return: 0 (the tables are static: nothing to allocate).
+ */
 int xpmem_ids_init(void)
 {
 	return 0;
 }
 
+/**
+ * xpmem_ids_exit() - at unload: WARN if a segment or permit id is left
+ */
 void xpmem_ids_exit(void)
 {
 	WARN_ON(!xa_empty(&xpmem_segs));
@@ -80,43 +88,76 @@ static void xpmem_id_publish(struct xarray *xa, s64 id, void *entry)
 	xa_store(xa, xpmem_id_idx(id), entry, GFP_KERNEL);
 }
 
-/* Reserve @seg's id (of node @node); lookups fail until it is published. */
+/**
+ * xpmem_seg_id_alloc() - reserve an id for a new local segment
+ * @seg: the segment; its segid is set
+ * @node: the node bits of the id
+ *
+ * Lookups do not find @seg until xpmem_seg_id_publish().
+ *
+ * Return: 0, or xa_alloc()'s error.
+ */
 int xpmem_seg_id_alloc(struct xpmem_seg *seg, u32 node)
 {
 	return xpmem_id_alloc(&xpmem_segs, &xpmem_seg_next_idx, node,
 			      &seg->segid);
 }
 
+/**
+ * xpmem_seg_id_publish() - make a reserved segment id find its segment
+ * @seg: the segment, its id from xpmem_seg_id_alloc()
+ */
 void xpmem_seg_id_publish(struct xpmem_seg *seg)
 {
 	xpmem_id_publish(&xpmem_segs, seg->segid, seg);
 }
 
-/* Give back an id that was reserved and never published. */
+/**
+ * xpmem_seg_id_free() - give back a segment id reserved and never published
+ * @seg: the segment
+ */
 void xpmem_seg_id_free(struct xpmem_seg *seg)
 {
 	xa_erase(&xpmem_segs, xpmem_id_idx(seg->segid));
 }
 
+/**
+ * xpmem_ap_id_alloc() - reserve an id for a new access permit
+ * @ap: the permit; its apid is set
+ *
+ * Lookups do not find @ap until xpmem_ap_id_publish().
+ *
+ * Return: 0, or xa_alloc()'s error.
+ */
 int xpmem_ap_id_alloc(struct xpmem_ap *ap)
 {
 	return xpmem_id_alloc(&xpmem_aps, &xpmem_ap_next, 0, &ap->apid);
 }
 
+/**
+ * xpmem_ap_id_publish() - make a reserved permit id find its permit
+ * @ap: the permit, its id from xpmem_ap_id_alloc()
+ */
 void xpmem_ap_id_publish(struct xpmem_ap *ap)
 {
 	xpmem_id_publish(&xpmem_aps, ap->apid, ap);
 }
 
-/* Unpublish (or give back) @ap's id: lookups fail from now on. */
+/**
+ * xpmem_ap_id_free() - unpublish or give back a permit's id
+ * @ap: the permit; lookups of its id fail from now on
+ */
 void xpmem_ap_id_free(struct xpmem_ap *ap)
 {
 	xa_erase(&xpmem_aps, xpmem_id_idx(ap->apid));
 }
 
-/*
+/**
+ * xpmem_seg_uncharge() - stop counting a segment against its maker
+ * @seg: the segment
+ *
  * A segment counts against its maker until it is removed (or its owner
- * exits), not until the last attachment of someone else goes.
+ * exits), not until the last attachment of someone else goes. Idempotent.
  */
 void xpmem_seg_uncharge(struct xpmem_seg *seg)
 {
@@ -126,7 +167,10 @@ void xpmem_seg_uncharge(struct xpmem_seg *seg)
 	}
 }
 
-/* Unpublish @seg's id if it still names @seg (it may already be gone). */
+/**
+ * xpmem_seg_unpublish() - unpublish a segment's id if it still names it
+ * @seg: the segment (its id may already be gone)
+ */
 void xpmem_seg_unpublish(struct xpmem_seg *seg)
 {
 	xa_cmpxchg(&xpmem_segs, xpmem_id_idx(seg->segid), seg, NULL, 0);
@@ -145,12 +189,21 @@ void xpmem_seg_free(struct xpmem_seg *seg)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_SEG]);
 }
 
+/**
+ * xpmem_seg_put() - drop a reference on a segment, local or remote
+ * @seg: the segment; the last reference frees it
+ */
 void xpmem_seg_put(struct xpmem_seg *seg)
 {
 	seg->ops->put(seg);
 }
 
-/* A new segment, local or remote (@ops): one reference, empty lists. */
+/**
+ * xpmem_seg_alloc() - a new segment, local or remote
+ * @ops: its operations (struct xpmem_seg_ops: verbs.c's or remote.c's)
+ *
+ * Return: the segment with one reference and empty lists, or NULL.
+ */
 struct xpmem_seg *xpmem_seg_alloc(const struct xpmem_seg_ops *ops)
 {
 	struct xpmem_seg *seg = kzalloc(sizeof(*seg), GFP_KERNEL_ACCOUNT);
@@ -168,9 +221,12 @@ struct xpmem_seg *xpmem_seg_alloc(const struct xpmem_seg_ops *ops)
 	return seg;
 }
 
-/*
- * A local segment by its exact id. The node bits are part of the id: a
- * segment made before HELLO keeps node 0 and is still found.
+/**
+ * xpmem_seg_lookup() - a local segment by its exact id
+ * @segid: the id; its node bits are part of it (a segment made before
+ *	HELLO keeps node 0 and is still found)
+ *
+ * Return: the segment with a reference, or NULL.
  */
 struct xpmem_seg *xpmem_seg_lookup(s64 segid)
 {
@@ -230,7 +286,14 @@ int xpmem_seg_check(struct xpmem_seg *seg, int flags, kuid_t uid, kgid_t gid,
 	return -EACCES;
 }
 
-/* 0 if some class (owner, group, other) of the mode grants @flags. */
+/**
+ * xpmem_seg_any_class() - could anybody get @flags access to @seg?
+ * @seg: the segment
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ *
+ * Return: 0 if some class (owner, group, other) of its mode grants it,
+ * else -EACCES.
+ */
 int xpmem_seg_any_class(struct xpmem_seg *seg, int flags)
 {
 	unsigned int want = MAY_READ | (flags == XPMEM_RDWR ? MAY_WRITE : 0);
@@ -254,11 +317,22 @@ static void xpmem_ap_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_AP]);
 }
 
+/**
+ * xpmem_ap_put() - drop a reference on an access permit
+ * @ap: the permit; the last reference frees it, its segment reference and
+ *	its charge
+ */
 void xpmem_ap_put(struct xpmem_ap *ap)
 {
 	kref_put(&ap->kref, xpmem_ap_free);
 }
 
+/**
+ * xpmem_ap_lookup() - an access permit by its exact id
+ * @apid: the id
+ *
+ * Return: the permit with a reference, or NULL.
+ */
 struct xpmem_ap *xpmem_ap_lookup(s64 apid)
 {
 	struct xpmem_ap *ap;
@@ -316,6 +390,13 @@ static int xpmem_slot_alloc(struct xpmem_att *att)
 	return 0;
 }
 
+/**
+ * xpmem_slot_lookup() - the attachment whose slot starts at @pgoff
+ * @pgoff: a device-file offset in pages (a vma's vm_pgoff)
+ *
+ * Return: the attachment with a reference taken, or NULL if no live
+ * attachment starts exactly there.
+ */
 struct xpmem_att *xpmem_slot_lookup(unsigned long pgoff)
 {
 	struct xpmem_att *att;
@@ -439,7 +520,10 @@ bool xpmem_vma_exportable(struct vm_area_struct *vma)
 	return true;
 }
 
-/* One line per live segment, for debugfs. */
+/**
+ * xpmem_show_segments() - debugfs "segments": one line per live segment
+ * @m: the seq_file
+ */
 void xpmem_show_segments(struct seq_file *m)
 {
 	struct xpmem_seg *seg;
@@ -459,7 +543,13 @@ void xpmem_show_segments(struct seq_file *m)
 	xa_unlock(&xpmem_segs);
 }
 
-/* The next local segment at or after *@idx, with a reference; NULL at end. */
+/**
+ * xpmem_seg_next() - iterate over the local segments
+ * @idx: in: where to look from (start at 0); out: where to go on
+ *
+ * Return: the next segment at or after *@idx with a reference (drop it
+ * with xpmem_seg_put()), or NULL at the end.
+ */
 struct xpmem_seg *xpmem_seg_next(unsigned long *idx)
 {
 	struct xpmem_seg *seg;
@@ -477,7 +567,12 @@ struct xpmem_seg *xpmem_seg_next(unsigned long *idx)
 	return seg;
 }
 
-/* QUERY SEGMENTS (@segid 0) or SEGMENT: one record per segment. */
+/**
+ * xpmem_query_segments() - QUERY SEGMENTS or SEGMENT
+ * @segid: the one segment, or 0 for every segment
+ * @emit: called with one record per segment
+ * @ctx: passed to @emit
+ */
 void xpmem_query_segments(s64 segid, xpmem_emit_t emit, void *ctx)
 {
 	struct xpmem_chan_record rec = {};

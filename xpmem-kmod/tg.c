@@ -11,6 +11,11 @@
 #include "tg.h"
 #include "verbs.h"
 
+/**
+ * xpmem_tg_create() - state for an open of /dev/xpmem by current
+ *
+ * Return: the new state with one reference, or ERR_PTR(-ENOMEM).
+ */
 struct xpmem_tg *xpmem_tg_create(void)
 {
 	struct xpmem_tg *tg;
@@ -39,23 +44,35 @@ static void xpmem_tg_free(struct kref *kref)
 	atomic_dec(&xpmem_objects[XPMEM_OBJ_TG]);
 }
 
+/**
+ * xpmem_tg_put() - drop a reference on thread group state
+ * @tg: the state; the last reference frees it
+ */
 void xpmem_tg_put(struct xpmem_tg *tg)
 {
 	kref_put(&tg->kref, xpmem_tg_free);
 }
 
-/*
- * True if current is the thread group (and address space) that opened the
- * device. A fork child, or the same pid after exec, is not.
+/**
+ * xpmem_tg_is_current() - is current the opener of @tg?
+ * @tg: the state
+ *
+ * A fork child, or the same pid after exec, is not.
+ *
+ * Return: true if current is the thread group (and address space) that
+ * opened the device.
  */
 bool xpmem_tg_is_current(struct xpmem_tg *tg)
 {
 	return tg->tgid == task_tgid(current) && tg->mm == current->mm;
 }
 
-/*
- * Release every access permit and remove every segment of @tg. Idempotent;
- * called from flush by the owner and from the final release of the file.
+/**
+ * xpmem_tg_teardown() - release every permit and remove every segment of @tg
+ * @tg: the state
+ *
+ * Idempotent; called from flush by the owner and from the final release of
+ * the file.
  */
 void xpmem_tg_teardown(struct xpmem_tg *tg)
 {

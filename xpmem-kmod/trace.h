@@ -45,6 +45,35 @@ TRACE_EVENT(xpmem_invalidate,
 		      __entry->event)
 );
 
+/* Room for the longest name of xpmem_fails.h and its NUL. */
+#define XPMEM_FAIL_NAME_MAX	24
+
+/*
+ * A failure exit of the fault, resolve or invalidate paths (stats.h): the
+ * @path and @reason names of xpmem_fails.h, the segment, the faulting
+ * address or segment offset, and the -errno returned or that caused it (0
+ * if none).
+ */
+TRACE_EVENT(xpmem_fail,
+	    TP_PROTO(const char *path, const char *reason, s64 segid,
+		     unsigned long addr, int err),
+	    TP_ARGS(path, reason, segid, addr, err),
+	    TP_STRUCT__entry(__array(char, path, XPMEM_FAIL_NAME_MAX)
+			     __array(char, reason, XPMEM_FAIL_NAME_MAX)
+			     __field(s64, segid)
+			     __field(unsigned long, addr)
+			     __field(int, err)),
+	    TP_fast_assign(strscpy(__entry->path, path, XPMEM_FAIL_NAME_MAX);
+			   strscpy(__entry->reason, reason,
+				   XPMEM_FAIL_NAME_MAX);
+			   __entry->segid = segid;
+			   __entry->addr = addr;
+			   __entry->err = err;),
+	    TP_printk("path=%s reason=%s segid=0x%llx addr=0x%lx err=%d",
+		      __entry->path, __entry->reason, __entry->segid,
+		      __entry->addr, __entry->err)
+);
+
 #endif /* _XPMEM_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -71,6 +71,18 @@ static int xpmem_seg_publish(struct xpmem_tg *tg, struct xpmem_seg *seg)
 	return 0;
 }
 
+/**
+ * xpmem_make() - MAKE: export [@vaddr, +@size) of the caller's address space
+ * @tg: the caller's thread group state
+ * @vaddr: page-aligned start; 0 with @size (u64)-1: the whole address space
+ * @size: page-aligned size, clipped to TASK_SIZE
+ * @permit_type: XPMEM_PERMIT_MODE
+ * @permit_value: the mode bits (0777 at most)
+ * @segid: on 0, the new segment's id
+ *
+ * Return: 0, -EINVAL, -ENOMEM, a limit's error (xpmem_charge()), or the
+ * error of inserting the interval notifier or allocating the id.
+ */
 int xpmem_make(struct xpmem_tg *tg, u64 vaddr, u64 size, int permit_type,
 	       u64 permit_value, s64 *segid)
 {
@@ -128,10 +140,14 @@ err_free:
 	return ret;
 }
 
-/*
- * Tear a segment down: attachments lose their PTEs and fault with SIGBUS
- * from now on, the notifier goes, the id stops resolving. The caller has
- * taken @seg off its owner's list and passes the list's reference.
+/**
+ * xpmem_seg_destroy() - tear a segment down
+ * @seg: the segment, taken off its owner's list by the caller, who passes
+ *	the list's reference
+ *
+ * Attachments lose their PTEs and fault with SIGBUS from now on, peers'
+ * mappings are revoked (xpmem_rmap_free()), the notifier goes and the id
+ * stops resolving.
  */
 void xpmem_seg_destroy(struct xpmem_seg *seg)
 {
@@ -161,6 +177,13 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 	xpmem_seg_put(seg);
 }
 
+/**
+ * xpmem_remove() - REMOVE: tear down a segment @tg made
+ * @tg: the caller's thread group state
+ * @segid: the segment
+ *
+ * Return: 0, or -EINVAL if @tg has no such segment.
+ */
 int xpmem_remove(struct xpmem_tg *tg, s64 segid)
 {
 	struct xpmem_seg *seg;
@@ -228,6 +251,18 @@ static int xpmem_get_seg(s64 segid, int flags, struct xpmem_seg **segp)
 	return 0;
 }
 
+/**
+ * xpmem_get() - GET: an access permit on a segment
+ * @tg: the caller's thread group state
+ * @segid: a local segment, or another node's (xpmem_remote_get())
+ * @flags: XPMEM_RDONLY or XPMEM_RDWR
+ * @permit_type: XPMEM_PERMIT_MODE
+ * @permit_value: unused
+ * @apid: on 0, the new permit's id
+ *
+ * Return: 0, -EINVAL, -ENOENT (no such segment), -EACCES, -ENOMEM, a
+ * limit's error, or xpmem_remote_get()'s.
+ */
 int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	      u64 permit_value, s64 *apid)
 {
@@ -288,11 +323,13 @@ err_charge:
 	return ret;
 }
 
-/*
- * Release an access permit: its attachments lose their PTEs and fault with
- * SIGBUS from now on; the owner of a remote segment is told it may drop
- * the grant. The caller has taken @ap off its owner's list, set ap->dead
- * and passes the list's reference.
+/**
+ * xpmem_ap_destroy() - release an access permit
+ * @ap: the permit, taken off its owner's list and marked dead by the
+ *	caller, who passes the list's reference
+ *
+ * Its attachments lose their PTEs and fault with SIGBUS from now on; the
+ * owner of a remote segment is told it may drop the grant.
  */
 void xpmem_ap_destroy(struct xpmem_ap *ap)
 {
@@ -319,6 +356,13 @@ void xpmem_ap_destroy(struct xpmem_ap *ap)
 	xpmem_ap_put(ap);
 }
 
+/**
+ * xpmem_release() - RELEASE: release an access permit @tg got
+ * @tg: the caller's thread group state
+ * @apid: the permit
+ *
+ * Return: 0, or -EINVAL if @tg has no such permit.
+ */
 int xpmem_release(struct xpmem_tg *tg, s64 apid)
 {
 	struct xpmem_ap *ap;

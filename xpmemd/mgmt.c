@@ -86,6 +86,41 @@ static int quarantine(const struct mgmt_env *e, uint64_t *entries, uint64_t *pag
 	return 0;
 }
 
+/* the kernel's failure reasons by their number (QUERY FAILURES flags) */
+static const char *const kfail_names[] = {
+#define XPMEM_FAIL(path, name, desc) #name,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
+};
+
+/* the kernel's failure counters (QUERY FAILURES: the reasons taken at
+ * least once), each as kfail_<name> into st (NULL: none), their sum into
+ * *total; -1 if the kernel did not answer (one without FAILURES: EINVAL) */
+static int kernel_failures(const struct mgmt_env *e, json_t *st, uint64_t *total)
+{
+	struct qres q = { 0 };
+	char qerr[128], name[64];
+
+	*total = 0;
+	if (query(e, XPMEM_CHAN_Q_FAILURES, 0, &q, qerr, sizeof(qerr)) != GRPC_STATUS_OK)
+		return -1;
+	for (uint32_t n = 0; n < q.n; n++) {
+		uint32_t i = q.recs[n].flags;
+
+		*total += q.recs[n].aux;
+		if (!st)
+			continue;
+		/* a newer kernel's reason this daemon has no name for: its number */
+		if (i < sizeof(kfail_names) / sizeof(kfail_names[0]))
+			snprintf(name, sizeof(name), "kfail_%s", kfail_names[i]);
+		else
+			snprintf(name, sizeof(name), "kfail_%u", i);
+		json_object_set_new(st, name, json_integer((json_int_t)q.recs[n].aux));
+	}
+	free(q.recs);
+	return 0;
+}
+
 static json_t *snapshot(const struct mgmt_env *e, char *err, size_t errlen)
 {
 	json_t *s = e->snapshot(e->ctx);
@@ -127,6 +162,8 @@ static grpc_status_code h_status(const struct mgmt_env *e, int admin, const uint
 	json_decref(s);
 	/* the kernel's quarantine, which also pins the module */
 	quarantine(e, &r->quarantine_entries, &r->quarantine_pages);
+	/* failure exits the kernel took (their reasons: Stats, kfail_*) */
+	kernel_failures(e, NULL, &r->kernel_failures);
 	*resp = &r->base;
 	return GRPC_STATUS_OK;
 }
@@ -209,6 +246,8 @@ static grpc_status_code h_stats(const struct mgmt_env *e, int admin, const uint8
 		json_object_set_new(st, "quarantine_entries", json_integer((json_int_t)entries));
 		json_object_set_new(st, "quarantine_pages", json_integer((json_int_t)pages));
 	}
+	/* the kernel's failure exits, by reason (xpmem_fails.h) */
+	kernel_failures(e, st, &pages);
 	json_object_set_new(st, "rss_kb", json_integer((json_int_t)jint(s, "rss_kb")));
 	r = malloc(sizeof(*r));
 	xpmem__stats_reply__init(r);

@@ -101,6 +101,15 @@ struct held_zap {
 	uint64_t seq;
 };
 
+/* the kernel's failure reasons (xpmem_fails.h); the RESOLVE refusals
+ * simulated here count theirs, answered to QUERY FAILURES */
+enum {
+#define XPMEM_FAIL(path, name, desc) SK_FAIL_##name,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
+	SK_FAIL_NR
+};
+
 struct simk {
 	uint64_t get_inc;	/* the last REMOTE_GET_REPLY's incarnation */
 	uint64_t get_inst;	/* ... and owner instance */
@@ -130,6 +139,7 @@ struct simk {
 	uint64_t win_base[MAXP], win_size[MAXP];
 	int nwin;
 	struct simk_stats st;
+	uint64_t fails[SK_FAIL_NR];
 };
 
 static uint64_t mono_ms(void)
@@ -779,24 +789,34 @@ static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_res
 	k->st.resolves++;
 	for (s = k->segs; s && s->segid != r->segid; s = s->next)
 		;
+	int why = SK_FAIL_NR;
+
 	if (r->owner_instance != k->instance) {
 		fr.error = -ESTALE;	/* a permit of a previous instance */
+		why = SK_FAIL_resolve_stale;
 	} else if (!s) {
 		fr.error = -ENOENT;
+		why = SK_FAIL_resolve_no_segment;
 	} else {
 		/* nothing beyond the requester's grant, checked first */
 		struct grant *g = grant_find(k, r->segid, r->requester,
 					     r->requester_incarnation);
 
 		if (!g || ((r->access & XPMEM_CHAN_ACCESS_WRITE) ? !g->nr_rw :
-			   !g->nr_ro && !g->nr_rw))
+			   !g->nr_ro && !g->nr_rw)) {
 			fr.error = -EACCES;
+			why = SK_FAIL_resolve_no_grant;
+		}
 	}
-	if (!fr.error && (r->len == 0 || r->start >= s->size || r->len > s->size - r->start))
+	if (!fr.error && (r->len == 0 || r->start >= s->size || r->len > s->size - r->start)) {
 		fr.error = -EINVAL;
-	else if (!fr.error && (r->access & XPMEM_CHAN_ACCESS_WRITE) && s->rdonly)
+		why = SK_FAIL_resolve_invalid;
+	} else if (!fr.error && (r->access & XPMEM_CHAN_ACCESS_WRITE) && s->rdonly) {
 		fr.error = -EACCES;
+		why = SK_FAIL_resolve_readonly;
+	}
 	if (fr.error) {
+		k->fails[why]++;
 		k->st.resolve_errors++;
 		fr.nextents = 0;
 		ksend(k, XPMEM_CHAN_RESOLVED, seq, &fr, sizeof(fr), NULL, 0);
@@ -985,6 +1005,15 @@ static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query
 				.segid = g->segid, .start = g->nr_ro, .len = g->nr_rw,
 				.aux = g->inc, .peer = g->peer,
 				.flags = g->nr_rw ? 0 : XPMEM_CHAN_REC_RDONLY };
+		}
+	} else if (q->what == XPMEM_CHAN_Q_FAILURES) {
+		for (uint32_t i = 0; i < SK_FAIL_NR; i++) {
+			if (!k->fails[i])
+				continue;
+			if (idx++ < q->offset || out.r.nrecords >= XPMEM_CHAN_MAX_RECORDS)
+				continue;
+			out.rec[out.r.nrecords++] = (struct xpmem_chan_record){
+				.aux = k->fails[i], .flags = i };
 		}
 	} else if (q->what == XPMEM_CHAN_Q_QUARANTINE) {
 		for (struct qentry *e = k->quarantine; e; e = e->next) {

@@ -1718,6 +1718,25 @@ static int t_debugfs_counters(void)
 		faults, mapped, inval, zapped);
 	CHECK(faults >= 1 && mapped >= (long long)n);
 	CHECK(inval >= 1 && zapped >= (long long)n);
+	/*
+	 * Failure exits count their reason (debugfs "failures", issue 12):
+	 * a hole in the source, then every page of a removed segment.
+	 */
+	{
+		long nosrc = fail_count("fault_no_source");
+		long dead = fail_count("fault_dead");
+
+		CHECK(nosrc >= 0 && dead >= 0);
+		CHECK(munmap(buf + PG, PG) == 0);
+		CHECK(count_faults(p + PG, 1) == 1);
+		CHECK(fail_count("fault_no_source") == nosrc + 1);
+		CHECK(fail_count("fault_dead") == dead);
+		CHECK(xpmem_remove(s) == 0);
+		CHECK(count_faults(p, n) == (int)n);
+		CHECK(fail_count("fault_dead") == dead + (long)n);
+		CHECK(fail_count("fault_no_source") == nosrc + 1);
+		CHECK(xpmem_detach(p) == 0);
+	}
 	return 0;
 }
 

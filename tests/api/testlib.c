@@ -282,6 +282,21 @@ int seg_listed(xpmem_segid_t s)
 	return found;
 }
 
+long fail_count(const char *name)
+{
+	char k[64];
+	long v, r = 0;
+	FILE *f = fopen("/sys/kernel/debug/xpmem/failures", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, name))
+			r = v;
+	fclose(f);
+	return r;
+}
+
 int write_file(const char *path, const char *val)
 {
 	FILE *f = fopen(path, "w");

@@ -99,6 +99,9 @@ long long seg_pmd_fallbacks(xpmem_segid_t s);
 long long seg_batched(xpmem_segid_t s);
 /* Is segment @s listed in /sys/kernel/debug/xpmem/segments? -1: no debugfs. */
 int seg_listed(xpmem_segid_t s);
+/* Failure reason @name (xpmem_fails.h) in debugfs "failures": its count
+ * (0: not listed), -1 without debugfs. */
+long fail_count(const char *name);
 int write_file(const char *path, const char *val);
 long read_long(const char *path);
 int write_param(const char *name, const char *val);

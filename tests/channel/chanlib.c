@@ -56,6 +56,52 @@ long debugfs_long(const char *file, const char *key)
 	return r;
 }
 
+long fail_count(const char *name)
+{
+	char k[64];
+	long v, r = 0;
+	FILE *f = fopen("/sys/kernel/debug/xpmem/failures", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, name))
+			r = v;
+	fclose(f);
+	return r;
+}
+
+/* the reasons of xpmem_fails.h by their number on the channel */
+static const char *const fail_names[] = {
+#define XPMEM_FAIL(path, name, desc) #name,
+#include <xpmem/xpmem_fails.h>
+#undef XPMEM_FAIL
+};
+
+long query_fail_count(const char *name)
+{
+	struct xpmem_chan_query q = { .what = XPMEM_CHAN_Q_FAILURES };
+	struct xpmem_chan_query_reply *qr;
+	uint64_t seq = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
+	union msgbuf m;
+
+	if (csend_seq(XPMEM_CHAN_QUERY, &q, sizeof(q), seq))
+		return -1;
+	if (!cexpect(&m, XPMEM_CHAN_QUERY_REPLY, 2000) || m.h.seq != seq)
+		return -1;
+	qr = body(&m);
+	if (qr->error || qr->nrecords != qr->total)
+		return -1;
+	for (uint32_t i = 0; i < qr->nrecords; i++) {
+		uint32_t idx = qr->records[i].flags;
+
+		if (idx < sizeof(fail_names) / sizeof(fail_names[0]) &&
+		    !strcmp(fail_names[idx], name))
+			return (long)qr->records[i].aux;
+	}
+	return 0;
+}
+
 int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq)
 {
 	union msgbuf m;

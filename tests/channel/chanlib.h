@@ -39,6 +39,11 @@ void *body(union msgbuf *m);
 int write_param(const char *name, const char *val);
 /* A "key value" line of /sys/kernel/debug/xpmem/@file, -1 if absent. */
 long debugfs_long(const char *file, const char *key);
+/* Failure reason @name (xpmem_fails.h): its count in debugfs "failures"
+ * (0 if not listed, -1 if unreadable), or in a QUERY FAILURES (-1: no
+ * answer). */
+long fail_count(const char *name);
+long query_fail_count(const char *name);
 /* Send one message; returns 0 or -errno of write() (-EIO if short). */
 int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq);
 /* The same with the next request seq (atomically incremented dseq). */

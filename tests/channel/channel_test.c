@@ -12,6 +12,7 @@
  *   loopback   PEER_WINDOW of fake peer 7 = our own RAM; xpmem_get of a
  *              node-7 segid -> REMOTE_GET; faults -> REMOTE_FAULT answered
  *              with our buffer's frames; ZAP -> refault; error -> SIGBUS
+ *              (counted: rfault_refused, rfault_failed, rfault_no_window)
  *   malformed  bad framing/counts/types/peers are refused, state intact
  *   stress     invalidations racing with RESOLVEs of three peers
  *   close      daemon closes the channel during an invalidation: no hang;
@@ -649,6 +650,7 @@ static int t_loopback(void)
 	struct xpmem_chan_get *g;
 	int cmd, rep, st;
 	union msgbuf m;
+	long refused0, failed0, nowin0;
 	uint32_t access;
 	char out[4];
 	char *buf;
@@ -711,7 +713,13 @@ static int t_loopback(void)
 		return 1;
 	CHECK(read(rep, out, 4) == 4 && !memcmp(out, "xbcd", 4));
 
-	/* ZAP_ALL, then an error reply: SIGBUS for the attacher. */
+	/*
+	 * ZAP_ALL, then an error reply: SIGBUS for the attacher, counted as
+	 * the owner's refusal and the fault that failed for it (issue 12).
+	 */
+	refused0 = fail_count("rfault_refused");
+	failed0 = fail_count("rfault_failed");
+	CHECK(refused0 >= 0 && failed0 >= 0);
 	z.flags = XPMEM_CHAN_ZAP_ALL;
 	CHECK(csend(XPMEM_CHAN_ZAP, &z, sizeof(z)) == 0);
 	CHECK(cexpect(&m, XPMEM_CHAN_ZAP_DONE, 2000));
@@ -720,6 +728,9 @@ static int t_loopback(void)
 		return 1;
 	CHECK(waitpid(pid, &st, 0) == pid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
+	CHECK(fail_count("rfault_refused") == refused0 + 1);
+	CHECK(fail_count("rfault_failed") == failed0 + 1);
+	CHECK(query_fail_count("rfault_refused") == refused0 + 1);
 	close(cmd);
 	close(rep);
 
@@ -734,9 +745,13 @@ static int t_loopback(void)
 	CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr),
 			m.h.seq) == 0);
 	CHECK(read(rep, out, 1) == 1 && out[0] == 0);
+	nowin0 = fail_count("rfault_no_window");
 	CHECK(write(cmd, "b", 1) == 1);
 	CHECK(waitpid(pid, &st, 0) == pid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
+	CHECK(fail_count("rfault_no_window") == nowin0 + 1);
+	CHECK(fail_count("rfault_failed") == failed0 + 2);
+	CHECK(fail_count("rfault_refused") == refused0 + 1);
 	/* Its exit gave the permit back: the owner is told, nothing else. */
 	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 2000));
 	{

@@ -41,6 +41,12 @@
  *   resolve_share     one peer holds at most max_resolves_per_peer RESOLVE
  *                     slots: its next is EAGAIN at once, another peer's is
  *                     taken (RESOLVEs held by an un-acked invalidation)
+ *   fail_counters     each refusal (RESOLVE without a grant, of another
+ *                     instance, out of range, of a removed segment; a grant
+ *                     over the cap; RELEASE_GRANT without grant, permit or
+ *                     of another instance; a bad ZAP; TIMED_OUT) moves its
+ *                     reason by one in debugfs "failures", QUERY FAILURES
+ *                     agrees; a RESOLVE that succeeds moves none
  *
  * usage: xpmem-channel-grant-test [CASE...]   (default: all)
  * Prints PASS/FAIL per case and "N passed, N failed".
@@ -889,6 +895,111 @@ fail:
 	return 1;
 }
 
+/*
+ * Failure counters (issue 12): each refusal of the owner's RESOLVE, grant
+ * and RELEASE_GRANT paths, a bad ZAP and a TIMED_OUT invalidation move
+ * their own reason by exactly one in debugfs "failures", and QUERY FAILURES
+ * answers the same counts; a RESOLVE that succeeds moves none.
+ */
+enum { F_NO_GRANT, F_STALE, F_INVALID, F_NO_SEGMENT, F_GRANT_CAP,
+       F_REL_NO_GRANT, F_REL_NO_PERMIT, F_REL_STALE, F_ZAP, F_MISSING, F_N };
+static const char *const fnames[F_N] = {
+	"resolve_no_grant", "resolve_stale", "resolve_invalid", "resolve_no_segment",
+	"grant_cap", "release_no_grant", "release_no_permit", "release_stale",
+	"zap_invalid", "inval_peers_missing",
+};
+
+/* Every counter of fnames[] is @base + @want (debugfs and QUERY agree). */
+static int fails_are(const long *base, const int *want)
+{
+	for (int i = 0; i < F_N; i++) {
+		long d = fail_count(fnames[i]), q = query_fail_count(fnames[i]);
+
+		if (d != base[i] + want[i] || q != d)
+			FAIL("%s: debugfs %ld, query %ld, expected %ld", fnames[i], d, q,
+			     base[i] + want[i]);
+	}
+	return 0;
+}
+
+static int t_fail_counters(void)
+{
+	struct xpmem_chan_zap z = { .flags = 0x80 };
+	long base[F_N];
+	int want[F_N] = { 0 };
+	struct source s;
+	union msgbuf m;
+	uint64_t gen;
+	long quar0 = query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL);
+
+	CHECK(quar0 >= 0);
+	for (int i = 0; i < F_N; i++) {
+		base[i] = fail_count(fnames[i]);
+		CHECK(base[i] >= 0);
+	}
+	CHECK(source_start(&s, 0, 0600) == 0);
+	CHECK(grant(s.segid, 1, 10, XPMEM_RDONLY) == 0);
+	CHECK(resolve(&s, 0, 1, 1, 10, RD, &m) == 0);
+	if (fails_are(base, want))
+		goto fail;
+	CHECK(resolve(&s, 0, 1, 2, 10, RD, &m) == -EACCES);
+	want[F_NO_GRANT]++;
+	CHECK(resolve_inst(&s, 0, 1, 1, 10, RD, kinst() ^ 1, &m) == -ESTALE);
+	want[F_STALE]++;
+	CHECK(resolve(&s, NPAGES, 1, 1, 10, RD, &m) == -EINVAL);
+	want[F_INVALID]++;
+	if (fails_are(base, want))
+		goto fail;
+	CHECK(write_param("max_grants_per_segment", "1") == 0);
+	CHECK(grant(s.segid, 3, 10, XPMEM_RDONLY) == -ENOSPC);
+	CHECK(write_param("max_grants_per_segment", "1024") == 0);
+	want[F_GRANT_CAP]++;
+	CHECK(release_grant(s.segid, 2, 10, XPMEM_RDONLY) == -ENOENT);
+	want[F_REL_NO_GRANT]++;
+	CHECK(release_grant(s.segid, 1, 10, XPMEM_RDWR) == -EINVAL);
+	want[F_REL_NO_PERMIT]++;
+	CHECK(release_grant_inst(s.segid, 1, 10, XPMEM_RDONLY, kinst() ^ 4) == -ESTALE);
+	want[F_REL_STALE]++;
+	CHECK(ccall(XPMEM_CHAN_ZAP, &z, sizeof(z), XPMEM_CHAN_ZAP_DONE, &m) == 0);
+	CHECK(((struct xpmem_chan_status *)body(&m))->error == -EINVAL);
+	want[F_ZAP]++;
+	if (fails_are(base, want))
+		goto fail;
+	/* REMOVE: peer 1 does not ack (TIMED_OUT names it): quarantined */
+	CHECK(write(s.cmd, "r", 1) == 1);
+	if (expect_inval(1, 0, 1, &gen))
+		goto fail;
+	{
+		struct {
+			struct xpmem_chan_timed_out t;
+			uint32_t missing[1];
+		} to = { .t = { .generation = gen, .nmissing = 1 }, .missing = { 1 } };
+
+		CHECK(csend(XPMEM_CHAN_TIMED_OUT, &to, sizeof(to.t) + sizeof(to.missing)) == 0);
+	}
+	CHECK(read(s.rep, &(char){ 0 }, 1) == 1);	/* REMOVE returned */
+	want[F_MISSING]++;
+	CHECK(query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL) == quar0 + 1);
+	/* its segment is gone: the next RESOLVE finds none */
+	CHECK(resolve(&s, 0, 1, 1, 10, RD, &m) == -ENOENT);
+	want[F_NO_SEGMENT]++;
+	if (fails_are(base, want))
+		goto fail;
+	{
+		struct xpmem_chan_peer_reset pr = { .peer = 1, .incarnation = 11 };
+
+		CHECK(csend(XPMEM_CHAN_PEER_RESET, &pr, sizeof(pr)) == 0);
+	}
+	CHECK(query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL) == quar0);
+	source_stop(&s);
+	CHECK(cquiet(300));
+	return 0;
+fail:
+	write_param("max_grants_per_segment", "1024");
+	source_stop(&s);
+	return 1;
+}
+
 struct tcase {
 	const char *name;
 	int (*fn)(void);
@@ -904,6 +1015,7 @@ static const struct tcase cases[] = {
 	{ "importer_release", t_importer_release },
 	{ "owner_instance", t_owner_instance },
 	{ "resolve_share", t_resolve_share },
+	{ "fail_counters", t_fail_counters },
 };
 
 int main(int argc, char **argv)

@@ -598,6 +598,36 @@ static void t_grpc(const char *bin)
 	CHECK(json_integer_value(json_object_get(j, "resolves")) == 1, "json stats resolves");
 	CHECK(json_integer_value(json_object_get(j, "rss_kb")) > 1000, "json stats rss_kb");
 	json_decref(j);
+	/* the kernel's failure counters (QUERY FAILURES): none yet; a RESOLVE
+	 * naming another owner instance is refused, and status and stats show
+	 * it by reason (and no other) */
+	CHECK(ctl("%s status", sock) == 0 && strstr(out, "failures       none in the kernel"),
+	      "status without kernel failures");
+	CHECK(ctl("%s stats", sock) == 0 && !strstr(out, "kfail_"), "kfail_ counter without a failure");
+	{
+		struct fault_arg fa = { 1, 0 };
+		int err = 1;
+
+		fa.id = simk_remote_fault_inst(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB,
+					       XPMEM_CHAN_ACCESS_READ,
+					       simk_instance(C.nodes[0].k) ^ 2);
+		CHECK(wait_for(&C, fault_cond, &fa, 5000), "stale fault did not finish");
+		simk_fault_state(C.nodes[1].k, fa.id, &err, NULL, NULL);
+		CHECK(err == -ESTALE, "stale fault: error %d", err);
+	}
+	CHECK(ctl("%s status", sock) == 0 && strstr(out, "failures       1 in the kernel"),
+	      "status: one kernel failure");
+	CHECK(ctl("%s stats", sock) == 0 && strstr(out, "kfail_resolve_stale"), "kfail_ table");
+	snprintf(out, sizeof(out), "%s stats", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "kfail_resolve_stale")) == 1 &&
+	      !json_object_get(j, "kfail_resolve_no_grant"), "kfail_ counters in stats");
+	json_decref(j);
+	snprintf(out, sizeof(out), "%s status", sock);
+	j = ctl_json(out);
+	CHECK(json_integer_value(json_object_get(j, "kernel_failures")) == 1,
+	      "json kernel_failures");
+	json_decref(j);
 
 	/* Management socket: created 0666, owned by the daemon's user; any
 	 * local user may read, only root (or admin_group) may change state */

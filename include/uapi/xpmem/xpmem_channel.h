@@ -262,6 +262,9 @@ struct xpmem_chan_peer_reset {
  *             incarnation, start = read-only permits, len = read-write
  *             permits, flags = XPMEM_CHAN_REC_RDONLY if no read-write one);
  *             peer != 0 filters
+ *   FAILURES  the failure exits taken since the module was loaded, one
+ *             record per reason taken at least once (record: flags = the
+ *             reason's index in xpmem_fails.h, aux = the count)
  * Replies are paged: records [offset, offset + nrecords) of total.
  */
 #define XPMEM_CHAN_Q_SEGMENTS	1
@@ -269,6 +272,7 @@ struct xpmem_chan_peer_reset {
 #define XPMEM_CHAN_Q_SEGMENT	3
 #define XPMEM_CHAN_Q_QUARANTINE	4
 #define XPMEM_CHAN_Q_GRANTS	5
+#define XPMEM_CHAN_Q_FAILURES	6
 struct xpmem_chan_query {
 	__u32 what;
 	__u32 peer;
