@@ -732,10 +732,12 @@ again:
 		else
 			ret = xpmem_lock_source(vmf, src_mm);
 		/* SIGBUS: killed, or the lock not had in time */
-		why = fatal_signal_pending(current) ? XPMEM_FAIL_fault_killed :
-		      XPMEM_FAIL_fault_src_lock;
-		if (ret)
+		if (ret) {
+			why = fatal_signal_pending(current) ?
+			      XPMEM_FAIL_fault_killed :
+			      XPMEM_FAIL_fault_src_lock;
 			goto out;
+		}
 	}
 	svma = vma_lookup(src_mm, xpmem_src_of(vma, att, addr));
 	if (!svma || !xpmem_vma_exportable(svma)) {

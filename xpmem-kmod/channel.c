@@ -338,7 +338,9 @@ struct xpmem_chan_layout {
 
 /*
  * An ARRAY row's count is a __u32 (xpmem_chan_body_size() reads four
- * bytes): xpmemd's build asserts it for every row (xpmemd/chan.c).
+ * bytes): xpmemd's build asserts it for every row (xpmemd/chan.c), the
+ * kernel refuses every message of a row where it is not
+ * (xpmem_chan_count_sizes).
  */
 #define XPMEM_CHAN_FIXED(name, d, type)					\
 	[XPMEM_CHAN_##name] = {						\
@@ -361,8 +363,20 @@ xpmem_chan_layouts[XPMEM_CHAN_TYPE_MAX + 1] = {
 #undef XPMEM_CHAN_FIXED
 #undef XPMEM_CHAN_ARRAY
 
+/* The size of each ARRAY row's count: 4, or its messages are refused. */
+#define XPMEM_CHAN_FIXED(name, d, type)
+#define XPMEM_CHAN_ARRAY(name, d, type, cnt, arr, mx)			\
+	[XPMEM_CHAN_##name] = sizeof_field(struct type, cnt),
+static const u8 xpmem_chan_count_sizes[XPMEM_CHAN_TYPE_MAX + 1] = {
+#include <xpmem/xpmem_chan_msgs.h>
+};
+
+#undef XPMEM_CHAN_FIXED
+#undef XPMEM_CHAN_ARRAY
+
 /* The registered handlers, by type; written before the device exists. */
-static const struct xpmem_chan_handler *xpmem_chan_rows[XPMEM_CHAN_TYPE_MAX + 1];
+static const struct xpmem_chan_handler *
+xpmem_chan_rows[XPMEM_CHAN_TYPE_MAX + 1] __ro_after_init;
 
 /**
  * xpmem_chan_register() - take the rows of the types one file handles
@@ -399,7 +413,8 @@ static long xpmem_chan_body_size(const struct xpmem_chan_hdr *h, size_t blen)
 	l = &xpmem_chan_layouts[h->type];
 	if (!l->elem)
 		return l->body;
-	if (blen < l->body)
+	/* a row whose count is not a __u32 is refused, not misread */
+	if (blen < l->body || xpmem_chan_count_sizes[h->type] != sizeof(n))
 		return -EINVAL;
 	memcpy(&n, (const char *)(h + 1) + l->count, sizeof(n));
 	if (n > l->max)

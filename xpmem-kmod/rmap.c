@@ -938,8 +938,9 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
 
 		/* The peers not listed as missing acked. */
-		xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid, start,
-			   -ETIMEDOUT);
+		if (t->nmissing)
+			xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid,
+				   start, -ETIMEDOUT);
 		xpmem_release_peers(gone, t->missing, t->nmissing, false);
 	} else {
 		xpmem_release_peers(gone, NULL, 0, false);

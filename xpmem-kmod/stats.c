@@ -42,7 +42,7 @@ static const char *const xpmem_fail_paths[XPMEM_FAIL_NR] = {
 void xpmem_fail(enum xpmem_fail_reason why, s64 segid, unsigned long addr,
 		int err)
 {
-	if (WARN_ON_ONCE(why >= XPMEM_FAIL_NR))
+	if (WARN_ON_ONCE((unsigned int)why >= XPMEM_FAIL_NR))
 		return;
 	atomic64_inc(&xpmem_fails[why]);
 	trace_xpmem_fail(xpmem_fail_paths[why], xpmem_fail_names[why], segid,
@@ -57,6 +57,10 @@ void xpmem_fail(enum xpmem_fail_reason why, s64 segid, unsigned long addr,
  */
 u64 xpmem_fail_count(enum xpmem_fail_reason why)
 {
+	/* QUERY FAILURES answers every reason in one reply */
+	BUILD_BUG_ON(XPMEM_FAIL_NR > XPMEM_CHAN_MAX_RECORDS);
+	if (WARN_ON_ONCE((unsigned int)why >= XPMEM_FAIL_NR))
+		return 0;
 	return atomic64_read(&xpmem_fails[why]);
 }
 

@@ -163,7 +163,7 @@ static grpc_status_code h_status(const struct mgmt_env *e, int admin, const uint
 	/* the kernel's quarantine, which also pins the module */
 	quarantine(e, &r->quarantine_entries, &r->quarantine_pages);
 	/* failure exits the kernel took (their reasons: Stats, kfail_*) */
-	kernel_failures(e, NULL, &r->kernel_failures);
+	r->kernel_failures_known = kernel_failures(e, NULL, &r->kernel_failures) == 0;
 	*resp = &r->base;
 	return GRPC_STATUS_OK;
 }
@@ -247,7 +247,11 @@ static grpc_status_code h_stats(const struct mgmt_env *e, int admin, const uint8
 		json_object_set_new(st, "quarantine_pages", json_integer((json_int_t)pages));
 	}
 	/* the kernel's failure exits, by reason (xpmem_fails.h) */
-	kernel_failures(e, st, &pages);
+	{
+		uint64_t total;	/* Status has it; by reason here */
+
+		kernel_failures(e, st, &total);
+	}
 	json_object_set_new(st, "rss_kb", json_integer((json_int_t)jint(s, "rss_kb")));
 	r = malloc(sizeof(*r));
 	xpmem__stats_reply__init(r);

@@ -816,7 +816,8 @@ static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_res
 		why = SK_FAIL_resolve_readonly;
 	}
 	if (fr.error) {
-		k->fails[why]++;
+		if (why < SK_FAIL_NR)
+			k->fails[why]++;
 		k->st.resolve_errors++;
 		fr.nextents = 0;
 		ksend(k, XPMEM_CHAN_RESOLVED, seq, &fr, sizeof(fr), NULL, 0);

@@ -78,7 +78,7 @@ static int cmd_status(grpc_channel *ch)
 		 xpmem__status_reply__descriptor, r))
 		return 1;
 	if (json_out) {
-		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s,s:I,s:I,s:I,s:I}",
+		print_json(json_pack("{s:i,s:I,s:s,s:s,s:b,s:I,s:i,s:i,s:I,s:I,s:s,s:I,s:I,s:I,s:o}",
 				     "node_id", (int)r->node_id, "incarnation", (json_int_t)r->incarnation,
 				     "provider", r->provider, "listen", r->listen, "ready", r->ready,
 				     "uptime_ms", (json_int_t)r->uptime_ms,
@@ -89,7 +89,8 @@ static int cmd_status(grpc_channel *ch)
 				     "quarantine_entries", (json_int_t)r->quarantine_entries,
 				     "quarantine_pages", (json_int_t)r->quarantine_pages,
 				     "rss_kb", (json_int_t)r->rss_kb,
-				     "kernel_failures", (json_int_t)r->kernel_failures));
+				     "kernel_failures", r->kernel_failures_known ?
+				     json_integer((json_int_t)r->kernel_failures) : json_null()));
 	} else {
 		printf("node           %u\n", r->node_id);
 		printf("state          %s\n", r->ready ? "ready" : "starting");
@@ -109,7 +110,9 @@ static int cmd_status(grpc_channel *ch)
 			       (unsigned long long)r->quarantine_pages);
 		else
 			printf("quarantine     empty\n");
-		if (r->kernel_failures)
+		if (!r->kernel_failures_known)
+			printf("failures       unknown (the kernel did not answer QUERY FAILURES)\n");
+		else if (r->kernel_failures)
 			printf("failures       %llu in the kernel's fault, resolve and invalidate paths (by reason: xpmemctl stats, kfail_*)\n",
 			       (unsigned long long)r->kernel_failures);
 		else
