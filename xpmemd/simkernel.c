@@ -128,6 +128,7 @@ struct simk {
 	struct fault *faults;
 	struct held_zap *held;
 	int hold_zaps;
+	int no_failures;	/* QUERY FAILURES answered EINVAL (an older kernel) */
 	int hold_hello, hello_held;	/* simk_hold_hello; a HELLO is waiting */
 	uint64_t hello_seq;		/* the held HELLO's seq */
 	uint64_t ignore;	/* bit t: requests of type t are never answered */
@@ -728,6 +729,11 @@ void simk_ignore(struct simk *k, int type, int on)
 		k->ignore &= ~(1ull << type);
 }
 
+void simk_no_failures(struct simk *k, int on)
+{
+	k->no_failures = on;
+}
+
 void simk_hold_zaps(struct simk *k, int hold)
 {
 	k->hold_zaps = hold;
@@ -1007,7 +1013,7 @@ static void on_query(struct simk *k, uint64_t seq, const struct xpmem_chan_query
 				.aux = g->inc, .peer = g->peer,
 				.flags = g->nr_rw ? 0 : XPMEM_CHAN_REC_RDONLY };
 		}
-	} else if (q->what == XPMEM_CHAN_Q_FAILURES) {
+	} else if (q->what == XPMEM_CHAN_Q_FAILURES && !k->no_failures) {
 		for (uint32_t i = 0; i < SK_FAIL_NR; i++) {
 			if (!k->fails[i])
 				continue;

@@ -106,6 +106,8 @@ void simk_ignore(struct simk *k, int type, int on);
  * off: the held HELLO is answered now. simk_hello_held: one is waiting. */
 void simk_hold_hello(struct simk *k, int hold);
 int simk_hello_held(struct simk *k);
+/* While on, QUERY FAILURES is answered EINVAL, as by a kernel without it. */
+void simk_no_failures(struct simk *k, int on);
 /* While held, ZAP requests are applied but ZAP_DONE is not sent. */
 void simk_hold_zaps(struct simk *k, int hold);
 

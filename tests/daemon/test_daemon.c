@@ -628,6 +628,16 @@ static void t_grpc(const char *bin)
 	CHECK(json_integer_value(json_object_get(j, "kernel_failures")) == 1,
 	      "json kernel_failures");
 	json_decref(j);
+	/* a kernel that does not answer QUERY FAILURES: unknown, not "none"
+	 * (review of session 7) */
+	simk_no_failures(C.nodes[0].k, 1);
+	CHECK(ctl("%s status", sock) == 0 && strstr(out, "failures       unknown") &&
+	      !strstr(out, "none in the kernel"), "status: kernel failures unknown");
+	snprintf(out, sizeof(out), "%s status", sock);
+	j = ctl_json(out);
+	CHECK(json_is_null(json_object_get(j, "kernel_failures")), "json kernel_failures null");
+	json_decref(j);
+	simk_no_failures(C.nodes[0].k, 0);
 
 	/* Management socket: created 0666, owned by the daemon's user; any
 	 * local user may read, only root (or admin_group) may change state */
