@@ -298,6 +298,12 @@ static int daemon_start(struct loop *l, struct xconfig *cfg)
 	/* 1. kernel channel and its handshake, 2. (daemon_ready) the fabric */
 	if (chan_up(d) || kernel_start(d) || loop_setup(l))
 		return -1;
+	/*
+	 * The handshake's 10 s count from here: loop_setup (gRPC) took 10 s
+	 * on a loaded debug guest, and the deadline set with HELLO had passed
+	 * before the loop read the kernel's answer (cluster-mutual-2).
+	 */
+	kernel_wait_from(d, now_ns());
 	log_info("node %u: waiting for the kernel's answers (HELLO, ZAP_ALL, %d windows)",
 		 cfg->node_id, d->windows_pending);
 	sd_notifyf(0, "STATUS=node %u, waiting for the kernel", cfg->node_id);

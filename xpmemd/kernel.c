@@ -414,7 +414,7 @@ int kernel_start(struct dstate *d)
 
 	d->held = NULL;
 	d->held_tail = &d->held;
-	d->start_deadline = now_ns() + STARTUP_NS;
+	kernel_wait_from(d, now_ns());
 	kout_send(d, XPMEM_CHAN_HELLO, ++d->dseq, &h, sizeof(h), NULL, 0);
 	r = dreq_new(d, DREQ_ZAP, NULL, &err);
 	if (!r) {
@@ -428,6 +428,12 @@ int kernel_start(struct dstate *d)
 		return -1;
 	}
 	return 0;
+}
+
+/* the handshake's deadline, STARTUP_NS from @now */
+void kernel_wait_from(struct dstate *d, uint64_t now)
+{
+	d->start_deadline = now + STARTUP_NS;
 }
 
 int kernel_started(struct dstate *d, uint64_t now)

@@ -23,6 +23,8 @@ int kernel_read(struct dstate *d);
 int kernel_start(struct dstate *d);
 /* 1: every answer came; 0: not yet; -1: the deadline passed (logged) */
 int kernel_started(struct dstate *d, uint64_t now);
+/* (Re)arms the handshake's deadline: STARTUP_NS from @now. */
+void kernel_wait_from(struct dstate *d, uint64_t now);
 /* the held messages dispatched (dispatch: the fabric is up) or dropped, freed */
 void kernel_replay(struct dstate *d, int dispatch);
 
