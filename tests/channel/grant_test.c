@@ -1001,6 +1001,7 @@ static int t_fail_counters(void)
 	CHECK(source_start(&s, 0, 0600) == 0);
 	CHECK(grant(s.segid, 1, 10, XPMEM_RDONLY) == 0);
 	CHECK(resolve(&s, 0, 1, 1, 10, RD, &m) == 0);
+	quar0 = query_total(XPMEM_CHAN_Q_QUARANTINE, 0, NULL);
 	CHECK(write(s.cmd, "u", 1) == 1);
 	if (expect_inval(1, 0, 1, &gen))
 		goto fail;
