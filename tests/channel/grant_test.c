@@ -846,9 +846,16 @@ static int t_resolve_share(void)
 	struct source s;
 	union msgbuf m;
 	int got[4] = { 0 };
+	double t_inval;
 
 	CHECK(busy0 >= 0);
-	CHECK(write_param("ack_timeout_ms", "10000") == 0);
+	/*
+	 * The RESOLVEs block only while the invalidation waits for its ack: a
+	 * loaded host that stalls this process past ack_timeout_ms between two
+	 * sends would see peer 1's first two answered before the third is
+	 * refused (CI once printed seq 138 before 139). 60 s is the maximum.
+	 */
+	CHECK(write_param("ack_timeout_ms", "60000") == 0);
 	CHECK(source_start(&s, 0, 0600) == 0);
 	CHECK(grant(s.segid, 1, 10, XPMEM_RDONLY) == 0);
 	CHECK(grant(s.segid, 2, 10, XPMEM_RDONLY) == 0);
@@ -858,6 +865,7 @@ static int t_resolve_share(void)
 	CHECK(write(s.cmd, "u", 1) == 1);
 	if (expect_inval(1, 0, 1, &gen))
 		goto fail;
+	t_inval = now();
 	for (int i = 0; i < 4; i++) {
 		seqs[i] = __atomic_add_fetch(&dseq, 1, __ATOMIC_SEQ_CST);
 		if (resolve_send(&s, 1, 1, i == 3 ? 2 : 1, 10, RD, kinst(), seqs[i]))
@@ -866,8 +874,9 @@ static int t_resolve_share(void)
 	/* at once: peer 1's third is refused, nothing else answers */
 	if (!cexpect(&m, XPMEM_CHAN_RESOLVED, 3000) || m.h.seq != seqs[2] ||
 	    ((struct xpmem_chan_frames *)body(&m))->error != -EAGAIN) {
-		fprintf(CHAN_LOG, "  expected EAGAIN for peer 1's third RESOLVE (seq %llu), got seq %llu\n",
-			(unsigned long long)seqs[2], (unsigned long long)m.h.seq);
+		fprintf(CHAN_LOG, "  expected EAGAIN for peer 1's third RESOLVE (seq %llu), got seq %llu error %d, %.1f s after the INVALIDATE\n",
+			(unsigned long long)seqs[2], (unsigned long long)m.h.seq,
+			((struct xpmem_chan_frames *)body(&m))->error, now() - t_inval);
 		goto fail;
 	}
 	got[2] = 1;
@@ -888,10 +897,12 @@ static int t_resolve_share(void)
 	}
 	CHECK(got[0] && got[1] && got[3]);
 	CHECK(write_param("max_resolves_per_peer", "64") == 0);
+	CHECK(write_param("ack_timeout_ms", "10000") == 0);
 	source_stop(&s);
 	return 0;
 fail:
 	write_param("max_resolves_per_peer", "64");
+	write_param("ack_timeout_ms", "10000");
 	source_stop(&s);
 	return 1;
 }
