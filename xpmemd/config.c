@@ -254,6 +254,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (!strcmp(name, "dead_after")) {
 			if (parse_u32(value, &c->dead_after, 1, 1000))
 				FAIL("dead_after: expected 1..1000, got '%s'", value);
+		} else if (!strcmp(name, "poll_us")) {
+			if (parse_u32(value, &c->poll_us, 0, XPMEMD_POLL_US_MAX))
+				FAIL("poll_us: expected 0..%u, got '%s'", XPMEMD_POLL_US_MAX, value);
 		} else if (!strcmp(name, "max_pending_per_peer")) {
 			if (parse_u32(value, &c->max_pending_per_peer, 1, 1 << 20))
 				FAIL("max_pending_per_peer: expected 1..1048576, got '%s'", value);

@@ -40,6 +40,7 @@ struct xconfig {
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;	/* missed heartbeats before a peer is dead */
 	uint32_t max_pending_per_peer;	/* requests pending per peer, each direction */
+	uint32_t poll_us;	/* busy-poll this long after work before sleeping (0: never) */
 	/* the fabric's memory (docs/protocol.md 2): ofi_rxm's per-connection
 	 * receive queue and its bounce-buffer size; the environment
 	 * (FI_OFI_RXM_MSG_RX_SIZE, FI_OFI_RXM_BUFFER_SIZE) overrides */
@@ -54,6 +55,10 @@ struct xconfig {
 	 * command line's flags), checked; 0, or -1 with out->err set */
 	int (*reload)(struct xconfig *out);
 };
+
+/* poll_us's bound: a spinning loop costs a core; past a millisecond an
+ * epoll wakeup is cheap in comparison */
+#define XPMEMD_POLL_US_MAX 1000
 
 void config_defaults(struct xconfig *c);
 /* Returns 0, or -1 with c->err set (naming the line). A missing file is an

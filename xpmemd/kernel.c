@@ -397,6 +397,7 @@ int kernel_read(struct dstate *d)
 			log_err("kernel channel closed%s", d->ready ? "" : " during startup");
 			return -1;
 		}
+		d->st.chan_rx++;
 		if (d->ready)
 			kernel_dispatch(d, buf, (size_t)n);
 		else if (kernel_hold(d, buf, (size_t)n))

@@ -43,7 +43,7 @@ static int reload_fixed(const struct xconfig *n, const struct xconfig *c)
 	return refused;
 }
 
-/* what can: log_level, the timeouts, the cap, remote_root */
+/* what can: log_level, the timeouts, the cap, poll_us, remote_root */
 static void reload_apply(const struct xconfig *n, struct xconfig *c)
 {
 	if (strcmp(n->log_level, c->log_level)) {
@@ -54,6 +54,7 @@ static void reload_apply(const struct xconfig *n, struct xconfig *c)
 	c->heartbeat_ms = n->heartbeat_ms;
 	c->dead_after = n->dead_after;
 	c->max_pending_per_peer = n->max_pending_per_peer;
+	c->poll_us = n->poll_us;
 	if (c->remote_root_trusted && !n->remote_root_trusted)
 		log_warn("reload: remote_root is now untrusted for new gets; grants "
 			 "already given to a remote uid 0 stay until released or the "

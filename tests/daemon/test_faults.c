@@ -528,6 +528,50 @@ static void t_sighup(const char *bin)
 	cluster_stop(&C);
 }
 
+/*
+ * poll_us (issue 13): node 1 busy-polls for 1000 us after each message,
+ * node 2 (poll_us = 0) never does; invalidations both ways are acked as
+ * before. A SIGHUP to node 1 with poll_us = 0 stops its spinning: from then
+ * on poll_passes does not move, whatever the traffic.
+ */
+static void t_poll(const char *bin)
+{
+	struct log_arg reloaded = { 0, "configuration reloaded" };
+	long long p1, p2, h1;
+
+	cluster_init(&C, bin, 2, 0);
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "poll_us = 1000");
+	node_start(&C, 0);
+	C.extra_conf[0] = 0;
+	node_start(&C, 1);
+	CHECK(wait_ready(&C, 20000), "cluster did not come up");
+	for (int i = 0; i < 2; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	traffic(&C, 10);
+	pump(&C, 300);		/* the stats file catches up */
+	p1 = node_stat(&C, 0, "poll_passes");
+	h1 = node_stat(&C, 0, "poll_hits");
+	p2 = node_stat(&C, 1, "poll_passes");
+	fprintf(stderr, "poll_us 1000: %lld passes spun, %lld found a message; poll_us 0: %lld\n",
+		p1, h1, p2);
+	CHECK(p1 > 0, "node 1 (poll_us = 1000) never spun: poll_passes %lld", p1);
+	CHECK(h1 >= 0 && h1 <= p1 + node_stat(&C, 0, "chan_rx") + node_stat(&C, 0, "fabric_rx"),
+	      "poll_hits %lld out of range", h1);
+	CHECK(p2 == 0, "node 2 (poll_us = 0) spun: poll_passes %lld", p2);
+	/* reload with poll_us = 0 (the default): no more spinning */
+	node_write_conf(&C, 0);
+	CHECK(kill(C.nodes[0].pid, SIGHUP) == 0, "kill");
+	CHECK(wait_for(&C, log_cond, &reloaded, 5000), "node 1 did not reload");
+	pump(&C, 300);
+	p1 = node_stat(&C, 0, "poll_passes");
+	traffic(&C, 5);
+	pump(&C, 300);
+	CHECK(node_stat(&C, 0, "poll_passes") == p1, "node 1 still spins after poll_us = 0: %lld -> %lld",
+	      p1, node_stat(&C, 0, "poll_passes"));
+	CHECK(node_stat(&C, 1, "poll_passes") == 0, "node 2 spun");
+	cluster_stop(&C);
+}
+
 /* ------------------------------------------------------------------ */
 /*
  * The chaos soak on the unit testbed (issue 10): three daemons, nodes 1-2
@@ -874,6 +918,8 @@ int main(int argc, char **argv)
 		t_isolation(argv[2]);
 	else if (!strcmp(argv[1], "backoff"))
 		t_backoff(argv[2]);
+	else if (!strcmp(argv[1], "poll"))
+		t_poll(argv[2]);
 	else if (!strcmp(argv[1], "release_flood"))
 		t_release_flood(argv[2]);
 	else {
