@@ -28,6 +28,12 @@
  * "nproc" in the JSON says whether the wall-clock series can be judged
  * (report.pl: only where the host has at least k+2 cores).
  *
+ * Then poll_us (issue 13), measured both ways: one peer, POLL_BLOCKS blocks
+ * alternating daemons started with poll_us = 0 and poll_us = XPMEM_BENCH_POLL_US
+ * (default 200; 0 skips it), samples/POLL_BLOCKS invalidations each, so both
+ * series see the same host; "poll" in the JSON gives both distributions and
+ * the owner's CPU per invalidation.
+ *
  * usage: bench_fanout PATH-TO-XPMEMD [samples [k...]]
  */
 #define _GNU_SOURCE
@@ -45,6 +51,7 @@
 #define SIMK_MAX 64		/* simk_pump() handles this many kernels per call */
 #define PROOF_TRIALS 3
 #define PROOF_WAIT_US 1500000.0	/* below the owner's first retransmission (ack_timeout / 3) */
+#define POLL_BLOCKS 4
 
 static struct cluster C;
 
@@ -354,12 +361,89 @@ static int run(const char *bin, int k, int samples, int first)
 	return 0;
 }
 
+/* one block of poll_compare(): n one-peer samples into lat, owner CPU into *cpu */
+static void poll_block(const char *bin, unsigned int poll_us, int n, double *lat, long long *cpu)
+{
+	cluster_init(&C, bin, 2, 0);
+	C.heartbeat_ms = 1000;
+	C.ack_timeout_ms = 2000;
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "poll_us = %u", poll_us);
+	simk_add_segment(C.nodes[0].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	for (int i = 0; i < C.n; i++)
+		node_start(&C, i);
+	CHECK(wait_ready(&C, 60000), "poll_us %u: daemons did not come up", poll_us);
+	CHECK(get_everywhere(1) == 0, "remote get");
+	for (int s = -3; s < n; s++) {	/* 3 warm-up rounds */
+		long long c0, c1;
+		uint64_t gen;
+		double t;
+
+		CHECK(map_everywhere(1) == 0, "faults");
+		c0 = cpu_ns(C.nodes[0].pid);
+		t = now_us();
+		gen = simk_invalidate(C.nodes[0].k, SEG, 0, PG);
+		CHECK(gen, "nothing to invalidate");
+		while (simk_inval_state(C.nodes[0].k, gen) == SIMK_PENDING)
+			pump_all();
+		CHECK(simk_inval_state(C.nodes[0].k, gen) == SIMK_ACKED, "poll_us %u: not acked",
+		      poll_us);
+		c1 = cpu_ns(C.nodes[0].pid);
+		if (s >= 0) {
+			lat[s] = now_us() - t;
+			*cpu += c0 >= 0 && c1 >= 0 ? c1 - c0 : 0;
+		}
+	}
+	pump(&C, 300);
+	CHECK(poll_us == 0 || node_stat(&C, 0, "poll_passes") > 0,
+	      "poll_us %u: the owner never spun", poll_us);
+	cluster_stop(&C);
+}
+
+static void poll_json(const char *name, double *lat, int n, long long cpu)
+{
+	qsort(lat, n, sizeof(double), cmp);
+	printf("\"%s\":{\"samples\":%d,\"us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
+	       "\"max\":%.1f},\"owner_cpu_us_per_invalidation\":%.2f}", name, n, pct(lat, n, .5),
+	       pct(lat, n, .9), pct(lat, n, .99), lat[n - 1], cpu / 1e3 / n);
+}
+
+/* one peer's invalidation -> ACKED with poll_us off and on, blocks interleaved */
+static void poll_compare(const char *bin, unsigned int poll_us, int samples)
+{
+	int per = samples / POLL_BLOCKS, n = per * POLL_BLOCKS;
+	double *off = calloc(n, sizeof(double)), *on = calloc(n, sizeof(double));
+	long long cpu_off = 0, cpu_on = 0;
+
+	CHECK(off && on && per >= 5, "poll_compare: %d samples", samples);
+	for (int b = 0; b < POLL_BLOCKS; b++) {
+		poll_block(bin, 0, per, off + b * per, &cpu_off);
+		poll_block(bin, poll_us, per, on + b * per, &cpu_on);
+	}
+	printf(",\n\"poll\":{\"poll_us\":%u,\"blocks\":%d,", poll_us, POLL_BLOCKS);
+	poll_json("off", off, n, cpu_off);
+	printf(",");
+	poll_json("on", on, n, cpu_on);
+	printf("}");
+	fprintf(stderr, "| 1 (poll_us %u / 0) | %d | %.1f / %.1f | %.1f / %.1f | p50 ratio %.2f | "
+		"owner CPU us/inval %.1f / %.1f |\n", poll_us, n, pct(on, n, .5), pct(off, n, .5),
+		pct(on, n, .99), pct(off, n, .99), pct(on, n, .5) / pct(off, n, .5),
+		cpu_on / 1e3 / n, cpu_off / 1e3 / n);
+	free(off);
+	free(on);
+}
+
 int main(int argc, char **argv)
 {
 	int samples = argc > 2 ? atoi(argv[2]) : 200;
 	int def[] = { 1, 2, 4, 8, 16, 64 }, nk = 6, *ks = def;
+	const char *pe = getenv("XPMEM_BENCH_POLL_US");
+	long poll_us = pe ? strtol(pe, NULL, 10) : 200;
 
 	test_name = "bench_fanout";
+	if (poll_us < 0 || poll_us > 1000) {
+		fprintf(stderr, "bench_fanout: XPMEM_BENCH_POLL_US: 0..1000\n");
+		return 2;
+	}
 	if (argc < 2 || samples < 10) {
 		fprintf(stderr, "usage: bench_fanout PATH-TO-XPMEMD [samples [k...]]\n");
 		return 2;
@@ -377,6 +461,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nk; i++)
 		if (run(argv[1], ks[i], samples, i == 0))
 			return 1;
-	printf("]}\n");
+	printf("]");
+	if (poll_us)
+		poll_compare(argv[1], (unsigned int)poll_us, samples);
+	printf("}\n");
 	return 0;
 }

@@ -277,6 +277,16 @@ if ($fanout) {
 		    $r->{us}{p50}, 'us', '1 peer', $one ? $one->{us}{p50} : undef, 'us', $k == 8 && $judged ? 1.3 : undef);
 		push @problems, "fan-out $k peers: $r->{not_acked} invalidation(s) not acked" if $r->{not_acked};
 	}
+	# poll_us, measured both ways (no target: it trades a core for latency)
+	if (my $p = $fanout->{poll}) {
+		my ($on, $off) = ($p->{on}, $p->{off});
+		row("1 peer inval->ack p50, poll_us $p->{poll_us} vs 0 ($p->{blocks} interleaved blocks, n=$on->{samples})",
+		    $on->{us}{p50}, 'us', 'poll_us 0', $off->{us}{p50}, 'us');
+		row("1 peer inval->ack p99, poll_us $p->{poll_us} vs 0", $on->{us}{p99}, 'us', 'poll_us 0',
+		    $off->{us}{p99}, 'us');
+		row("owner daemon CPU per invalidation, poll_us $p->{poll_us} vs 0", $on->{owner_cpu_us_per_invalidation},
+		    'us', 'poll_us 0', $off->{owner_cpu_us_per_invalidation}, 'us');
+	}
 }
 
 my @hdr = ('measure', 'value', 'floor', 'ratio', 'target', '');
