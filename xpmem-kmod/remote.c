@@ -640,6 +640,34 @@ static unsigned long xpmem_rwin_next(struct xpmem_att *att, unsigned long off,
 }
 
 /*
+ * Pages before @addr (the touched page) a window of @w pages starts with:
+ * none while faults are sequential (@seq: the window runs ahead of the
+ * reader) or when the last ask from a block's start did not give the
+ * touched page (att->rnoback), else back to the start of the @w-page
+ * block of the PMD that holds @addr, no lower than @lo nor than the
+ * attachment's first page. Random faults then ask each block once, instead
+ * of asking again for pages an earlier window (which ran forward from its
+ * touched page) already mapped. Caller: seg->lock.
+ */
+static unsigned long xpmem_rwin_back(struct xpmem_att *att, unsigned long off,
+				     unsigned long addr, unsigned long lo,
+				     unsigned long w, bool seq)
+{
+	unsigned long back;
+
+	lockdep_assert_held(&att->seg->lock);
+	if (att->rnoback == off + 1) {
+		att->rnoback = 0;
+		return 0;
+	}
+	if (seq)
+		return 0;
+	back = ((addr & ~PMD_MASK) >> PAGE_SHIFT) % w;
+	back = min(back, (addr - lo) >> PAGE_SHIFT);
+	return min(back, (off - att->src_start) >> PAGE_SHIFT);
+}
+
+/*
  * Ask the owner for @n pages at segment offset @off with the attacher's
  * mmap_lock dropped, and keep the answer for the retried fault (which
  * installs it if no ZAP came in between). A failure is noted for the page
@@ -662,6 +690,13 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
 	if (!IS_ERR(rf)) {
 		mutex_lock(&seg->lock);
+		/* Asked from before the touched page and short of it (the
+		 * block's start is not the owner's to give): the retried
+		 * fault asks from the touched page.
+		 */
+		if (touched != ULONG_MAX && touched > off &&
+		    rf->off + (rf->n << PAGE_SHIFT) <= touched)
+			att->rnoback = touched + 1;
 		if (!att->dead && !seg->dead &&
 		    !xpmem_rfault_stale(seg, off, off + (rf->n << PAGE_SHIFT),
 					zseq)) {
@@ -671,6 +706,12 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 		}
 		mutex_unlock(&seg->lock);
 		kfree(rf);
+	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN &&
+		   touched != ULONG_MAX && touched > off) {
+		/* Failed for a block's start: ask from the touched page. */
+		mutex_lock(&seg->lock);
+		att->rnoback = touched + 1;
+		mutex_unlock(&seg->lock);
 	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN &&
 		   touched != ULONG_MAX) {
 		/* Retried with the error noted: the fault fails then. */
@@ -710,9 +751,9 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 	bool store = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long addr = vmf->address & PAGE_MASK;
 	bool may_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
-	unsigned long off, n, nmax, lo, hi;
+	unsigned long off, n, nmax, lo, hi, back;
 	struct xpmem_rfault *rf;
-	bool ahead;
+	bool ahead, seq;
 	vm_fault_t ret;
 	u64 zseq;
 
@@ -779,13 +820,21 @@ vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 		mutex_unlock(&seg->lock);
 		return VM_FAULT_RETRY;
 	}
-	n = min(xpmem_rwin_next(att, off, &ahead), nmax);
+	seq = att->rnext == off + 1;
+	n = xpmem_rwin_next(att, off, &ahead);
+	back = may_drop ? xpmem_rwin_back(att, off, addr, lo, n, seq) : 0;
+	n = min(n, nmax + back);
 	zseq = seg->zap_seq;
 	mutex_unlock(&seg->lock);
 
+	/*
+	 * A block asked from its start asks the owner to fault in all of it
+	 * (it faults only the first page otherwise, and its answer would stop
+	 * at the first page not present there, maybe short of the touched one).
+	 */
 	if (may_drop)
-		return xpmem_rfault_fetch(vmf, att, off, n, off, store, ahead,
-					  zseq);
+		return xpmem_rfault_fetch(vmf, att, off - (back << PAGE_SHIFT),
+					  n, off, store, ahead || back, zseq);
 
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
 	if (IS_ERR(rf)) {
