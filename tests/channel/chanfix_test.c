@@ -537,13 +537,18 @@ static int zap_unmapped(struct importer *im, struct answerer *an, unsigned int k
 	return 0;
 }
 
-/* Page k word by word against the owner's current data; counts faults. */
+/*
+ * Page k word by word against the owner's current data; says which
+ * REMOTE_FAULTs (start and pages asked) the read sent.
+ */
 static int zap_content(struct importer *im, struct answerer *an, struct zowner *o,
 		       unsigned int k, const char *why)
 {
 	static uint64_t w[PG / 8];
 	unsigned int f0 = an->faults;
 	uint32_t c = PAGE | k;
+	char asks[160] = "";
+	size_t at = 0;
 
 	CHECK(write(im->cmd, &c, 4) == 4);
 	if (importer_result_len(im, an, w, PG))
@@ -553,16 +558,12 @@ static int zap_content(struct importer *im, struct answerer *an, struct zowner *
 			FAIL("page %u word %zu after %s reads %#llx, the owner's current data "
 			     "is %#llx: not the owner's current frame", k, i, why,
 			     (unsigned long long)w[i], (unsigned long long)o->cur[k][i]);
-	if (an->faults == f0)
-		SAY("page %u after %s: owner's current data (%s), no REMOTE_FAULT of its "
-		    "own (mapped by an earlier refault's window)", k, why,
-		    o->cur[k][0] ? "tagged" : "zero-filled");
-	else
-		SAY("page %u after %s: owner's current data (%s), %u REMOTE_FAULT(s), "
-		    "the last at %#llx, %llu page(s)", k, why,
-		    o->cur[k][0] ? "tagged" : "zero-filled", an->faults - f0,
-		    (unsigned long long)an->fault_start[(an->faults - 1) % 16],
-		    (unsigned long long)an->fault_len[(an->faults - 1) % 16] / PG);
+	for (unsigned int f = f0; f < an->faults && f - f0 < 4 && at < sizeof(asks); f++)
+		at += (size_t)snprintf(asks + at, sizeof(asks) - at, " %#llx+%llu",
+				       (unsigned long long)an->fault_start[f % 16],
+				       (unsigned long long)an->fault_len[f % 16] / PG);
+	SAY("page %u after %s: the owner's current data (%s), REMOTE_FAULTs:%s", k, why,
+	    o->cur[k][0] ? "tagged" : "zero-filled", f0 == an->faults ? " none" : asks);
 	return 0;
 }
 
