@@ -431,41 +431,23 @@ static const struct xpmem_seg_ops xpmem_remote_seg_ops = {
 };
 
 /*
- * Ask the owner for the frames of segment offsets [off, off + n pages).
- * Sleeps up to remote_timeout_ms; the caller holds no lock the daemon's
- * requests need. A writable request the owner refuses (-EACCES: its source
- * is read-only) is asked again read-only unless the access is a store.
- * Returns the answer (frames already translated through the window) or an
- * ERR_PTR; -EAGAIN and -EINTR mean "retry the access".
+ * Send REMOTE_FAULT for [@off, +@n pages) with @access and wait for its
+ * FAULT_REPLY (*@reply). Returns 0, or -EINTR (retry the access), -ENOMEM
+ * or -EIO, counted.
  */
-static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
-					     unsigned long off, unsigned long n,
-					     bool want_write, bool store,
-					     bool ahead, u64 zseq)
+static int xpmem_rfault_request(struct xpmem_seg *seg, unsigned long off,
+				unsigned long n, u32 access, void **reply)
 {
 	struct xpmem_chan_remote_fault *req;
-	struct xpmem_chan_frames *fr;
-	struct xpmem_rfault *rf;
 	struct xpmem_chan_hdr *h;
-	unsigned long left, i;
-	u64 base, wsize, seq, p;
-	enum xpmem_fail_reason why;
-	bool write = want_write;
-	void *reply;
+	u64 seq;
 	int err;
 
-	/* After zseq: a window replaced from here on bumps zap_seq. */
-	if (!xpmem_window_get(seg->owner, &base, &wsize)) {
-		xpmem_fail(XPMEM_FAIL_rfault_no_window, seg->segid, off,
-			   -EFAULT);
-		return ERR_PTR(-EFAULT);
-	}
-again:
 	seq = xpmem_chan_next_seq();
 	h = xpmem_chan_alloc(XPMEM_CHAN_REMOTE_FAULT, sizeof(*req), seq);
 	if (!h) {
 		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, off, -ENOMEM);
-		return ERR_PTR(-ENOMEM);
+		return -ENOMEM;
 	}
 	req = XPMEM_CHAN_BODY(h);
 	req->segid = seg->segid;
@@ -473,50 +455,49 @@ again:
 	req->len = n << PAGE_SHIFT;
 	req->owner = seg->owner;
 	req->owner_instance = seg->owner_instance;
-	req->access = XPMEM_CHAN_ACCESS_READ |
-		      (write ? XPMEM_CHAN_ACCESS_WRITE : 0) |
-		      (ahead ? XPMEM_CHAN_ACCESS_AHEAD : 0);
+	req->access = access;
 	atomic64_inc(&seg->nr_faults);
 	err = xpmem_chan_call(h, XPMEM_CHAN_FAULT_REPLY, seq,
-			      READ_ONCE(xpmem_remote_timeout_ms), true, &reply);
-	if (err) {
-		xpmem_fail(err == -EINTR ? XPMEM_FAIL_rfault_interrupted :
-			   err == -ETIMEDOUT ? XPMEM_FAIL_rfault_timeout :
-			   XPMEM_FAIL_rfault_no_daemon, seg->segid, off, err);
-		return ERR_PTR(err == -EINTR ? -EINTR : -EIO);
-	}
-	fr = XPMEM_CHAN_BODY(reply);
-	err = fr->error;
-	if (err == -EACCES && write && !store) {
-		xpmem_chan_free(reply);
-		write = false;
-		goto again;
-	}
-	why = err == -EAGAIN ? XPMEM_FAIL_rfault_owner_busy :
-	      XPMEM_FAIL_rfault_refused;
-	if (!err && !fr->nextents) {
-		err = -EIO;
-		why = XPMEM_FAIL_rfault_bad_reply;
-	}
-	if (err)
-		goto fail;
-	err = -EIO;
-	why = XPMEM_FAIL_rfault_bad_reply;
+			      READ_ONCE(xpmem_remote_timeout_ms), true, reply);
+	if (!err)
+		return 0;
+	xpmem_fail(err == -EINTR ? XPMEM_FAIL_rfault_interrupted :
+		   err == -ETIMEDOUT ? XPMEM_FAIL_rfault_timeout :
+		   XPMEM_FAIL_rfault_no_daemon, seg->segid, off, err);
+	return err == -EINTR ? -EINTR : -EIO;
+}
+
+/*
+ * The answer @fr (no error) to a request for @n pages at @off, its frames
+ * translated through the window [@base, +@wsize): an xpmem_rfault, or an
+ * ERR_PTR (-EIO: an extent outside the window; -ENOMEM), counted.
+ */
+static struct xpmem_rfault *xpmem_rfault_frames(struct xpmem_seg *seg,
+						struct xpmem_chan_frames *fr,
+						unsigned long off,
+						unsigned long n, u64 base,
+						u64 wsize)
+{
+	struct xpmem_rfault *rf;
+	unsigned long left, i;
+	u64 p;
+
 	for (i = 0; i < fr->nextents; i++) {
 		struct xpmem_chan_extent *e = &fr->extents[i];
 
 		if (!e->len || !PAGE_ALIGNED(e->phys) || !PAGE_ALIGNED(e->len) ||
-		    e->phys >= wsize || e->len > wsize - e->phys)
-			goto fail;
+		    e->phys >= wsize || e->len > wsize - e->phys) {
+			xpmem_fail(XPMEM_FAIL_rfault_bad_reply, seg->segid, off,
+				   -EIO);
+			return ERR_PTR(-EIO);
+		}
 	}
-	err = -ENOMEM;
-	why = XPMEM_FAIL_rfault_nomem;
 	rf = kzalloc(struct_size(rf, pfns, n), GFP_KERNEL_ACCOUNT);
-	if (!rf)
-		goto fail;
+	if (!rf) {
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, off, -ENOMEM);
+		return ERR_PTR(-ENOMEM);
+	}
 	rf->off = off;
-	rf->zseq = zseq;
-	rf->writable = write;
 	left = n;
 	for (i = 0; i < fr->nextents && left; i++) {
 		struct xpmem_chan_extent *e = &fr->extents[i];
@@ -524,14 +505,71 @@ again:
 		for (p = 0; p < e->len && left; p += PAGE_SIZE, left--)
 			rf->pfns[rf->n++] = (base + e->phys + p) >> PAGE_SHIFT;
 	}
-	xpmem_chan_free(reply);
 	return rf;
-fail:
+}
+
+/*
+ * Ask the owner for the frames of segment offsets [off, off + n pages).
+ * Sleeps up to remote_timeout_ms; the caller holds no lock the daemon's
+ * requests need. A writable request the owner refuses (-EACCES: its source
+ * is read-only) is asked again read-only unless the access is a store.
+ * Returns the answer (frames already translated through the window) or an
+ * ERR_PTR, each failure counted once: -EAGAIN and -EINTR mean "retry the
+ * access"; -ENXIO: no window for the owner (nothing asked); the owner's
+ * (or its daemon's) error as answered, which is -EFAULT or -EACCES for a
+ * page it cannot give (xpmem_rfault_fetch() then asks from the touched page);
+ * -EIO or -ENOMEM for a failure on this side.
+ */
+static struct xpmem_rfault *xpmem_rfault_ask(struct xpmem_seg *seg,
+					     unsigned long off, unsigned long n,
+					     bool want_write, bool store,
+					     bool ahead, u64 zseq)
+{
+	struct xpmem_chan_frames *fr;
+	struct xpmem_rfault *rf;
+	bool write = want_write;
+	u64 base, wsize;
+	void *reply;
+	int err;
+
+	/* After zseq: a window replaced from here on bumps zap_seq. */
+	if (!xpmem_window_get(seg->owner, &base, &wsize)) {
+		xpmem_fail(XPMEM_FAIL_rfault_no_window, seg->segid, off,
+			   -ENXIO);
+		return ERR_PTR(-ENXIO);
+	}
+again:
+	err = xpmem_rfault_request(seg, off, n, XPMEM_CHAN_ACCESS_READ |
+				   (write ? XPMEM_CHAN_ACCESS_WRITE : 0) |
+				   (ahead ? XPMEM_CHAN_ACCESS_AHEAD : 0),
+				   &reply);
+	if (err)
+		return ERR_PTR(err);
+	fr = XPMEM_CHAN_BODY(reply);
+	err = fr->error;
+	if (err == -EACCES && write && !store) {
+		xpmem_chan_free(reply);
+		write = false;
+		goto again;
+	}
+	if (err) {
+		if (err > 0 || err < -MAX_ERRNO)
+			err = -EIO;
+		xpmem_fail(err == -EAGAIN ? XPMEM_FAIL_rfault_owner_busy :
+			   XPMEM_FAIL_rfault_refused, seg->segid, off, err);
+		rf = ERR_PTR(err);
+	} else if (!fr->nextents) {
+		xpmem_fail(XPMEM_FAIL_rfault_bad_reply, seg->segid, off, -EIO);
+		rf = ERR_PTR(-EIO);
+	} else {
+		rf = xpmem_rfault_frames(seg, fr, off, n, base, wsize);
+	}
 	xpmem_chan_free(reply);
-	if (err > 0 || err < -MAX_ERRNO)
-		err = -EIO;
-	xpmem_fail(why, seg->segid, off, err);
-	return ERR_PTR(err);
+	if (!IS_ERR(rf)) {
+		rf->zseq = zseq;
+		rf->writable = write;
+	}
+	return rf;
 }
 
 /*
@@ -640,10 +678,42 @@ static unsigned long xpmem_rwin_next(struct xpmem_att *att, unsigned long off,
 }
 
 /*
+ * Pages before @addr (the touched page) a window of @w pages starts with:
+ * none while faults are sequential (@seq: the window runs ahead of the
+ * reader) or when the last ask from a block's start did not give the
+ * touched page (att->rnoback), else back to the start of the @w-page
+ * block of the PMD that holds @addr, no lower than @lo nor than the
+ * attachment's first page. Random faults then ask each block once, instead
+ * of asking again for pages an earlier window (which ran forward from its
+ * touched page) already mapped. Caller: seg->lock.
+ */
+static unsigned long xpmem_rwin_back(struct xpmem_att *att, unsigned long off,
+				     unsigned long addr, unsigned long lo,
+				     unsigned long w, bool seq)
+{
+	unsigned long back;
+
+	lockdep_assert_held(&att->seg->lock);
+	if (att->rnoback == off + 1) {
+		att->rnoback = 0;
+		return 0;
+	}
+	if (seq)
+		return 0;
+	back = ((addr & ~PMD_MASK) >> PAGE_SHIFT) % w;
+	back = min(back, (addr - lo) >> PAGE_SHIFT);
+	return min(back, (off - att->src_start) >> PAGE_SHIFT);
+}
+
+/*
  * Ask the owner for @n pages at segment offset @off with the attacher's
  * mmap_lock dropped, and keep the answer for the retried fault (which
  * installs it if no ZAP came in between). A failure is noted for the page
- * at offset @touched (ULONG_MAX: for none): its retried fault fails.
+ * at offset @touched (ULONG_MAX: for none): its retried fault fails. If
+ * @off is before @touched (a block asked from its start) and the owner's
+ * answer stops short of @touched, or the owner cannot give the block's
+ * start (-EFAULT, -EACCES), the retried fault asks from @touched instead
+ * (att->rnoback): the block start's error is not the touched page's.
  * Return: VM_FAULT_RETRY.
  */
 static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
@@ -652,16 +722,21 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 				     bool store, bool ahead, u64 zseq)
 {
 	bool want_write = vmf->vma->vm_flags & VM_WRITE;
+	bool back = touched != ULONG_MAX && touched > off;
 	struct xpmem_seg *seg = att->seg;
 	struct xpmem_rfault *rf;
+	long err;
 
 	/* The vma may go while unlocked; @att and @seg may not. */
 	xpmem_mmap_assert_locked(vmf->vma->vm_mm);
 	xpmem_att_get(att);
 	mmap_read_unlock(vmf->vma->vm_mm);
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
-	if (!IS_ERR(rf)) {
-		mutex_lock(&seg->lock);
+	err = PTR_ERR_OR_ZERO(rf);
+	mutex_lock(&seg->lock);
+	if (!err) {
+		if (back && rf->off + (rf->n << PAGE_SHIFT) <= touched)
+			att->rnoback = touched + 1;
 		if (!att->dead && !seg->dead &&
 		    !xpmem_rfault_stale(seg, off, off + (rf->n << PAGE_SHIFT),
 					zseq)) {
@@ -669,18 +744,141 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 			xpmem_rfault_keep(att, rf);
 			rf = NULL;
 		}
-		mutex_unlock(&seg->lock);
-		kfree(rf);
-	} else if (PTR_ERR(rf) != -EINTR && PTR_ERR(rf) != -EAGAIN &&
-		   touched != ULONG_MAX) {
+	} else if (back && (err == -EFAULT || err == -EACCES)) {
+		att->rnoback = touched + 1;
+	} else if (err != -EINTR && err != -EAGAIN && touched != ULONG_MAX) {
 		/* Retried with the error noted: the fault fails then. */
-		mutex_lock(&seg->lock);
 		att->rfault_error = touched + 1;
 		att->rfault_error_zseq = zseq;
-		mutex_unlock(&seg->lock);
 	}
+	mutex_unlock(&seg->lock);
+	if (!err)
+		kfree(rf);
 	xpmem_att_put(att);
 	return VM_FAULT_RETRY;
+}
+
+/*
+ * Without FAULT_FLAG_ALLOW_RETRY (fixup_user_fault()): ask for @n pages at
+ * @off, the faulting page's, with the mmap_lock held, and map the answer
+ * within [@lo, @hi).
+ */
+static vm_fault_t xpmem_rfault_sync(struct vm_fault *vmf,
+				    struct xpmem_att *att, unsigned long off,
+				    unsigned long n, unsigned long lo,
+				    unsigned long hi, bool store, bool ahead,
+				    u64 zseq)
+{
+	bool want_write = vmf->vma->vm_flags & VM_WRITE;
+	unsigned long addr = vmf->address & PAGE_MASK;
+	struct xpmem_seg *seg = att->seg;
+	struct xpmem_rfault *rf;
+	vm_fault_t ret;
+
+	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
+	if (IS_ERR(rf)) {
+		switch (PTR_ERR(rf)) {
+		case -EINTR:
+		case -EAGAIN:
+			return VM_FAULT_NOPAGE;
+		default:
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, PTR_ERR(rf));
+			return PTR_ERR(rf) == -ENOMEM ? VM_FAULT_OOM :
+			       VM_FAULT_SIGBUS;
+		}
+	}
+	mutex_lock(&seg->lock);
+	att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
+	ret = xpmem_pmd_is_table(vmf->pmd) ?
+	      xpmem_rfault_install(vmf->vma, att, rf, addr, addr, lo, hi) :
+	      VM_FAULT_NOPAGE;
+	mutex_unlock(&seg->lock);
+	kfree(rf);
+	return ret;
+}
+
+/*
+ * The faulting page's segment offset (*@off) and the part of its PMD in the
+ * vma ([*@lo, *@hi)), whose page tables are allocated here. Returns 0 to go
+ * on, or the fault's result.
+ */
+static vm_fault_t xpmem_rfault_where(struct vm_fault *vmf,
+				     struct xpmem_att *att, unsigned long *off,
+				     unsigned long *lo, unsigned long *hi)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	unsigned long addr = vmf->address & PAGE_MASK;
+	struct xpmem_seg *seg = att->seg;
+
+	*off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
+	       (addr - vma->vm_start);
+	if (*off < att->src_start || *off >= att->src_end) {
+		xpmem_fail(XPMEM_FAIL_rfault_range, seg->segid, vmf->address,
+			   -EFAULT);
+		return VM_FAULT_SIGBUS;
+	}
+	*lo = max(vma->vm_start, addr & PMD_MASK);
+	*hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
+	switch (xpmem_prealloc_ptes(vma, vmf->pmd, *lo, *hi)) {
+	case 0:
+		return 0;
+	case -EAGAIN:		/* a racing fault mapped the PMD */
+		return VM_FAULT_NOPAGE;
+	default:
+		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, vmf->address,
+			   -ENOMEM);
+		return VM_FAULT_OOM;
+	}
+}
+
+/*
+ * What the fault at segment offset @off finds before asking the owner: the
+ * attachment gone, its PMD mapped meanwhile, the failed request it was
+ * retried for, or a kept answer that covers it (installed within [@lo,
+ * @hi)). Returns 0 to ask, or the fault's result. *@store is set if a store
+ * hit a read-only PTE here. Caller: seg->lock.
+ */
+static vm_fault_t xpmem_rfault_pending(struct vm_fault *vmf,
+				       struct xpmem_att *att, unsigned long off,
+				       unsigned long lo, unsigned long hi,
+				       bool *store)
+{
+	unsigned long addr = vmf->address & PAGE_MASK;
+	struct xpmem_seg *seg = att->seg;
+	struct xpmem_rfault *rf;
+	vm_fault_t ret;
+
+	lockdep_assert_held(&seg->lock);
+	if (att->dead || seg->dead) {
+		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
+			   -ENOENT);
+		return VM_FAULT_SIGBUS;
+	}
+	if (!xpmem_pmd_is_table(vmf->pmd))
+		return VM_FAULT_NOPAGE;
+	/* The request this fault was retried for failed (and still holds). */
+	if (att->rfault_error == off + 1) {
+		att->rfault_error = 0;
+		if (!xpmem_rfault_stale(seg, off, off + PAGE_SIZE,
+					att->rfault_error_zseq)) {
+			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
+				   vmf->address, -EIO);
+			return VM_FAULT_SIGBUS;
+		}
+	}
+	/* A store hit a read-only PTE here (xpmem_pfn_mkwrite()). */
+	if (att->wr_intent == off + 1) {
+		att->wr_intent = 0;
+		*store = true;
+	}
+	rf = xpmem_rfault_take(att, off, *store);
+	if (!rf)
+		return 0;
+	ret = xpmem_rfault_install(vmf->vma, att, rf, addr - (off - rf->off),
+				   addr, lo, hi);
+	kfree(rf);
+	return ret;
 }
 
 /**
@@ -704,110 +902,48 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
  */
 vm_fault_t xpmem_remote_fault(struct vm_fault *vmf, struct xpmem_att *att)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	struct xpmem_seg *seg = att->seg;
-	bool want_write = vma->vm_flags & VM_WRITE;
+	bool may_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
 	bool store = vmf->flags & FAULT_FLAG_WRITE;
 	unsigned long addr = vmf->address & PAGE_MASK;
-	bool may_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
-	unsigned long off, n, nmax, lo, hi;
-	struct xpmem_rfault *rf;
-	bool ahead;
+	unsigned long off, n, nmax, lo, hi, back;
+	struct xpmem_seg *seg = att->seg;
+	bool ahead, seq;
 	vm_fault_t ret;
 	u64 zseq;
 
 	/* ->fault gets here with the mmap_lock only, never the vma lock */
-	xpmem_mmap_assert_locked(vma->vm_mm);
-	off = att->src_start + ((vma->vm_pgoff - att->pgoff) << PAGE_SHIFT) +
-	      (addr - vma->vm_start);
-	if (off < att->src_start || off >= att->src_end) {
-		xpmem_fail(XPMEM_FAIL_rfault_range, seg->segid, vmf->address,
-			   -EFAULT);
-		return VM_FAULT_SIGBUS;
-	}
-	lo = max(vma->vm_start, addr & PMD_MASK);
-	hi = min(vma->vm_end, (addr & PMD_MASK) + PMD_SIZE);
+	xpmem_mmap_assert_locked(vmf->vma->vm_mm);
+	ret = xpmem_rfault_where(vmf, att, &off, &lo, &hi);
+	if (ret)
+		return ret;
 	nmax = min((hi - addr) >> PAGE_SHIFT, (att->src_end - off) >> PAGE_SHIFT);
-	switch (xpmem_prealloc_ptes(vma, vmf->pmd, lo, hi)) {
-	case 0:
-		break;
-	case -EAGAIN:		/* a racing fault mapped the PMD */
-		return VM_FAULT_NOPAGE;
-	default:
-		xpmem_fail(XPMEM_FAIL_rfault_nomem, seg->segid, vmf->address,
-			   -ENOMEM);
-		return VM_FAULT_OOM;
-	}
 
 	mutex_lock(&seg->lock);
-	if (att->dead || seg->dead) {
+	ret = xpmem_rfault_pending(vmf, att, off, lo, hi, &store);
+	/* Not allowed to wait: let the caller come back. */
+	if (!ret && may_drop && (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+		ret = VM_FAULT_RETRY;
+	if (ret) {
 		mutex_unlock(&seg->lock);
-		xpmem_fail(XPMEM_FAIL_rfault_dead, seg->segid, vmf->address,
-			   -ENOENT);
-		return VM_FAULT_SIGBUS;
-	}
-	if (!xpmem_pmd_is_table(vmf->pmd)) {
-		mutex_unlock(&seg->lock);
-		return VM_FAULT_NOPAGE;
-	}
-	/* The request this fault was retried for failed (and still holds). */
-	if (att->rfault_error == off + 1) {
-		att->rfault_error = 0;
-		if (!xpmem_rfault_stale(seg, off, off + PAGE_SIZE,
-					att->rfault_error_zseq)) {
-			mutex_unlock(&seg->lock);
-			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
-				   vmf->address, -EIO);
-			return VM_FAULT_SIGBUS;
-		}
-	}
-	/* A store hit a read-only PTE here (xpmem_pfn_mkwrite()). */
-	if (att->wr_intent == off + 1) {
-		att->wr_intent = 0;
-		store = true;
-	}
-	rf = xpmem_rfault_take(att, off, store);
-	if (rf) {
-		ret = xpmem_rfault_install(vma, att, rf,
-					   addr - (off - rf->off), addr, lo, hi);
-		mutex_unlock(&seg->lock);
-		kfree(rf);
 		return ret;
 	}
-	/* Not allowed to wait: let the caller come back. */
-	if (may_drop && (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
-		mutex_unlock(&seg->lock);
-		return VM_FAULT_RETRY;
-	}
-	n = min(xpmem_rwin_next(att, off, &ahead), nmax);
+	seq = att->rnext == off + 1;
+	n = xpmem_rwin_next(att, off, &ahead);
+	back = may_drop ? xpmem_rwin_back(att, off, addr, lo, n, seq) : 0;
+	n = min(n, nmax + back);
 	zseq = seg->zap_seq;
 	mutex_unlock(&seg->lock);
 
-	if (may_drop)
-		return xpmem_rfault_fetch(vmf, att, off, n, off, store, ahead,
-					  zseq);
-
-	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
-	if (IS_ERR(rf)) {
-		switch (PTR_ERR(rf)) {
-		case -EINTR:
-		case -EAGAIN:
-			return VM_FAULT_NOPAGE;
-		default:
-			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
-				   vmf->address, PTR_ERR(rf));
-			return PTR_ERR(rf) == -ENOMEM ? VM_FAULT_OOM :
-			       VM_FAULT_SIGBUS;
-		}
-	}
-	mutex_lock(&seg->lock);
-	att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
-	ret = xpmem_pmd_is_table(vmf->pmd) ?
-	      xpmem_rfault_install(vma, att, rf, addr, addr, lo, hi) :
-	      VM_FAULT_NOPAGE;
-	mutex_unlock(&seg->lock);
-	kfree(rf);
-	return ret;
+	if (!may_drop)
+		return xpmem_rfault_sync(vmf, att, off, n, lo, hi, store, ahead,
+					 zseq);
+	/*
+	 * A block asked from its start asks the owner to fault in all of it
+	 * (it faults only the first page otherwise, and its answer would stop
+	 * at the first page not present there, maybe short of the touched one).
+	 */
+	return xpmem_rfault_fetch(vmf, att, off - (back << PAGE_SHIFT), n, off,
+				  store, ahead || back, zseq);
 }
 
 #if XPMEM_PMD_MAPPINGS

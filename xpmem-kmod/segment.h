@@ -183,6 +183,7 @@ struct xpmem_att {
 	u64 rfault_error_zseq;		/* zap_seq that request was made at */
 	unsigned int rwin;		/* pages the next sequential ask asks */
 	unsigned long rnext;		/* offset + 1 where the last answer ended */
+	unsigned long rnoback;		/* offset + 1 to ask from itself */
 	/* the user charged for this attachment, and for a big slot (limits.c) */
 	kuid_t charged;
 	bool charged_big;

@@ -37,7 +37,18 @@
  *          + 1 MiB (no SIGBUS for the valid page) and every word of block 1
  *          past its first page; a load of that PROT_NONE page must SIGBUS.
  *
- * usage: xwindow [seq|thp|race|edge ...]  (default: all). Ends with
+ *   rand   Random first touches ask each fault_window_pages block once.
+ *          A exports 8 MiB (4 KiB pages, zero words and never-touched pages
+ *          among its words; page 528, a block's first page, PROT_NONE). B
+ *          first loads page 530 (its block starts at the PROT_NONE page: the
+ *          ask from there fails, the retried one from page 530 must not:
+ *          no SIGBUS for a valid page), then page 528 (SIGBUS), then one
+ *          word of every other page in a random order, then every word;
+ *          the round trips must stay within 1.5 x pages / window + 8 (a
+ *          window that only runs forward from each touched page asks again
+ *          for pages it mapped: about pages / 7).
+ *
+ * usage: xwindow [seq|thp|race|edge|rand ...]  (default: all). Ends with
  *        "nodeN: N passed, N failed".
  */
 #define _GNU_SOURCE
@@ -695,15 +706,139 @@ static void edge_importer(void)
 	publish("w-edge-done", "1\n");
 }
 
+/* ---- rand: random first touches, one ask per window block ---- */
+
+#define RAND_LEN (8UL << 20)
+#define RAND_PAGES (RAND_LEN / PAGE)
+#define RAND_NONE 528		/* a 16-page block's first page: PROT_NONE */
+
+static void rand_owner(void)
+{
+	uint64_t *p = map_aligned(RAND_LEN, MADV_NOHUGEPAGE);
+	xpmem_segid_t s;
+	char text[64];
+	size_t bad = 0;
+
+	for (size_t i = 0; i < RAND_LEN / 8; i++)
+		if (edge_word(i))
+			p[i] = edge_word(i);
+	if (mprotect((char *)p + RAND_NONE * PAGE, PAGE, PROT_NONE))
+		die("mprotect");
+	s = xpmem_make(p, RAND_LEN, XPMEM_PERMIT_MODE, (void *)0600);
+	if (s < 0)
+		die("xpmem_make");
+	snprintf(text, sizeof(text), "%llx\n", (unsigned long long)s);
+	publish("w-rand-seg", text);
+	free(await("w-rand-done"));
+	for (size_t i = 0; i < RAND_LEN / 8; i++)
+		if (i / PW != RAND_NONE)
+			bad += p[i] != edge_word(i);
+	if (!bad)
+		PASS("rand: A's 8 MiB unchanged word by word");
+	else
+		FAIL("rand: %zu word(s) of A's memory changed", bad);
+	xpmem_remove(s);
+	munmap(p, RAND_LEN);
+}
+
+struct rand_touch {
+	volatile uint64_t *a;
+	size_t *order, n;
+	uint64_t sum;
+};
+
+static void rand_touch_fn(void *arg)
+{
+	struct rand_touch *r = arg;
+
+	for (size_t i = 0; i < r->n; i++)
+		r->sum += r->a[r->order[i] * PW];
+}
+
+static long fault_window(void)
+{
+	FILE *f = fopen("/sys/module/xpmem/parameters/fault_window_pages", "r");
+	long w = 16;
+
+	if (!f || fscanf(f, "%ld", &w) != 1 || w < 1)
+		SAY("rand: fault_window_pages unreadable, taken as 16");
+	if (f)
+		fclose(f);
+	return w;
+}
+
+static void rand_importer(void)
+{
+	xpmem_segid_t s = await_segid("w-rand-seg", NULL);
+	xpmem_apid_t apid = xpmem_get(s, XPMEM_RDONLY, XPMEM_PERMIT_MODE, NULL);
+	size_t order[RAND_PAGES], n = 0;
+	struct rand_touch t = { 0 };
+	struct edge_scan e = { 0 };
+	struct rstat st = { 0 };
+	long w = fault_window(), limit;
+	volatile uint64_t *a;
+	int r;
+
+	if (apid < 0)
+		die("xpmem_get");
+	a = (volatile uint64_t *)attach(s, RAND_LEN, &apid);
+	if (probe_setup())
+		die("probe_setup");
+	/* its block starts at A's PROT_NONE page */
+	edge_scan(a, (RAND_NONE + 2) * PW, (RAND_NONE + 2) * PW + 1, EDGE_DEADLINE_MS,
+		  "rand: first load at page 530 (its block's first page PROT_NONE at A)");
+	e.a = a + RAND_NONE * PW;
+	r = probe_call(edge_load_fn, &e, EDGE_DEADLINE_MS);
+	if (r == SIGBUS)
+		PASS("rand: a load of A's PROT_NONE page raises SIGBUS");
+	else
+		FAIL("rand: a load of A's PROT_NONE page: %s %d, want SIGBUS",
+		     r == PROBE_HUNG ? "hung" : r ? "signal" : "read, status", r);
+	for (size_t pg = 0; pg < RAND_PAGES; pg++)
+		if (pg != RAND_NONE && pg != RAND_NONE + 2)
+			order[n++] = pg;
+	srand(4242);
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1), x = order[i];
+
+		order[i] = order[j];
+		order[j] = x;
+	}
+	t.a = a;
+	t.order = order;
+	t.n = n;
+	r = probe_call(rand_touch_fn, &t, 6 * EDGE_DEADLINE_MS);
+	if (r)
+		FAIL("rand: random first touches: %s %d", r == PROBE_HUNG ? "hung" : "signal", r);
+	else
+		PASS("rand: %zu pages first touched in a random order", n);
+	edge_scan(a, 0, RAND_NONE * PW, 3 * EDGE_DEADLINE_MS, "rand: every word before 528");
+	edge_scan(a, (RAND_NONE + 1) * PW, RAND_LEN / 8, 3 * EDGE_DEADLINE_MS,
+		  "rand: every word after 528");
+	signal(SIGBUS, on_sigbus);
+	limit = 3 * (long)RAND_PAGES / (2 * w) + 8;
+	if (!remote_stat(s, &st))
+		FAIL("rand: segment not in debugfs xpmem/remote");
+	else if (st.faults <= limit)
+		PASS("rand: %ld remote round trips for %lu pages in a random order (window %ld, "
+		     "at most %ld)", st.faults, RAND_PAGES, w, limit);
+	else
+		FAIL("rand: %ld remote round trips for %lu pages in a random order (window %ld), "
+		     "want at most %ld", st.faults, RAND_PAGES, w, limit);
+	xpmem_detach((void *)a);
+	xpmem_release(apid);
+	publish("w-rand-done", "1\n");
+}
+
 int main(int argc, char **argv)
 {
-	int all = argc < 2, want[4] = { all, all, all, all };
-	static const char *const names[4] = { "seq", "thp", "race", "edge" };
+	int all = argc < 2, want[5] = { all, all, all, all, all };
+	static const char *const names[5] = { "seq", "thp", "race", "edge", "rand" };
 
 	if (cl_init("xwindow"))
 		return 2;
 	for (int i = 1; i < argc; i++)
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			if (!strcmp(argv[i], names[k]))
 				want[k] = 1;
 	if (me > 1)
@@ -718,6 +853,8 @@ int main(int argc, char **argv)
 		me ? race_importer() : race_owner();
 	if (want[3])
 		me ? edge_importer() : edge_owner();
+	if (want[4])
+		me ? rand_importer() : rand_owner();
 	printf("%s: %d passed, %d failed\n", tag, passes, fails);
 	return fails ? 1 : 0;
 }
