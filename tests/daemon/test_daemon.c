@@ -1113,28 +1113,6 @@ static int file_has(const char *path, const char *what)
 	return strstr(buf, what) != NULL;
 }
 
-/* user + system CPU time of pid in clock ticks, -1 if unreadable */
-static long long cpu_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
-}
-
 /*
  * A kernel that never answers a QUERY: the caller gets UNAVAILABLE, and the
  * daemon gives the query up after QUERY_TIMEOUT_MS (logged) instead of
