@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -282,33 +281,6 @@ int seg_listed(xpmem_segid_t s)
 	return found;
 }
 
-long fail_count(const char *name)
-{
-	char k[64];
-	long v, r = 0;
-	FILE *f = fopen("/sys/kernel/debug/xpmem/failures", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, name))
-			r = v;
-	fclose(f);
-	return r;
-}
-
-int write_file(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fputs(val, f) >= 0;
-	ok &= fclose(f) == 0;
-	return ok ? 0 : -1;
-}
-
 long read_long(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -320,14 +292,6 @@ long read_long(const char *path)
 		v = -1;
 	fclose(f);
 	return v;
-}
-
-int write_param(const char *name, const char *val)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
-	return write_file(path, val);
 }
 
 int pmd_mappings_expected(void)
@@ -385,18 +349,10 @@ int check_leaks(void)
 
 /* ---- driver ------------------------------------------------------------- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* 0 ok, SKIP_RC, or another status; *why says how it ended badly. */
 static int run_case(const struct tcase *c, char *why, size_t len)
 {
-	double t0 = now_s(), limit = c->timeout + 2 * stress_secs(0);
+	double t0 = now(), limit = c->timeout + 2 * stress_secs(0);
 	int st = 0, timed_out = 0;
 	pid_t pid;
 
@@ -418,7 +374,7 @@ static int run_case(const struct tcase *c, char *why, size_t len)
 
 		if (r == pid || (r < 0 && errno != EINTR))
 			break;
-		if (now_s() - t0 > limit) {
+		if (now() - t0 > limit) {
 			timed_out = 1;
 			kill(-pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -447,7 +403,7 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 {
 	int passed = 0, failed = 0, skipped = 0;
 	char why[TL_FIELD + 64];
-	double t0 = now_s();
+	double t0 = now();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tl_shared = mmap(NULL, 4 * TL_FIELD, PROT_READ | PROT_WRITE,
@@ -459,7 +415,7 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 	for (size_t i = 0; i < n; i++) {
 		const struct tcase *c = &cases[i];
 		int chosen = nsel == 0, rc;
-		double t1 = now_s();
+		double t1 = now();
 
 		for (int j = 0; j < nsel; j++)
 			chosen |= !strcmp(sel[j], c->name);
@@ -476,16 +432,16 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 		} else if (rc) {
 			printf("FAIL %s: %s [%.1f s]\n", c->name,
 			       why[0] ? why : TL_REASON[0] ? TL_REASON :
-			       "(no reason given)", now_s() - t1);
+			       "(no reason given)", now() - t1);
 			failed++;
 		} else {
 			printf("PASS %s%s%s [%.1f s]\n", c->name,
 			       TL_SUMMARY[0] ? ": " : "", TL_SUMMARY,
-			       now_s() - t1);
+			       now() - t1);
 			passed++;
 		}
 	}
 	printf("%d passed, %d failed, %d skipped (%.0f s)\n", passed, failed,
-	       skipped, now_s() - t0);
+	       skipped, now() - t0);
 	return failed ? 1 : 0;
 }
