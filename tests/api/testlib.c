@@ -213,72 +213,69 @@ long smaps_anon_huge(void *addr)
 
 #define SEGMENTS "/sys/kernel/debug/xpmem/segments"
 
-int seg_counters(xpmem_segid_t s, long long c[5])
+/* The (last) line of segment @s in SEGMENTS into @line: 1, 0 if @s is not
+ * listed, -1 without debugfs. */
+static int seg_line(xpmem_segid_t s, char *line, size_t len)
 {
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-
-	for (int i = 0; i < 5; i++)
-		c[i] = -1;
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)))
-			sscanf(line, "%*s %*s %*s %lld %lld %lld %lld %lld",
-			       &c[0], &c[1], &c[2], &c[3], &c[4]);
-	fclose(f);
-	return c[0] < 0 ? -1 : 0;
-}
-
-long long seg_pmd_fallbacks(xpmem_segid_t s)
-{
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-	long long n = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) &&
-		    sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %lld", &n) != 1)
-			n = -1;
-	fclose(f);
-	return n;
-}
-
-long long seg_batched(xpmem_segid_t s)
-{
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-	long long n = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) &&
-		    sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lld",
-			   &n) != 1)
-			n = -1;
-	fclose(f);
-	return n;
-}
-
-int seg_listed(xpmem_segid_t s)
-{
-	char line[256], want[32];
+	char buf[256], want[32];
 	FILE *f = fopen(SEGMENTS, "r");
 	int found = 0;
 
 	if (!f)
 		return -1;
 	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		found |= !strncmp(line, want, strlen(want));
+	while (fgets(buf, sizeof(buf), f))
+		if (!strncmp(buf, want, strlen(want))) {
+			snprintf(line, len, "%s", buf);
+			found = 1;
+		}
 	fclose(f);
 	return found;
+}
+
+int seg_counters(xpmem_segid_t s, long long c[5])
+{
+	char line[256];
+
+	for (int i = 0; i < 5; i++)
+		c[i] = -1;
+	if (seg_line(s, line, sizeof(line)) == 1)
+		sscanf(line, "%*s %*s %*s %lld %lld %lld %lld %lld",
+		       &c[0], &c[1], &c[2], &c[3], &c[4]);
+	return c[0] < 0 ? -1 : 0;
+}
+
+/* Column @col (0: the segid) of segment @s's line as a number; -1 if @s is
+ * not listed, the column is missing or not a number, or without debugfs. */
+static long long seg_column(xpmem_segid_t s, int col)
+{
+	char line[256], *p = line;
+	long long n;
+
+	if (seg_line(s, line, sizeof(line)) != 1)
+		return -1;
+	for (int i = 0; i < col; i++) {
+		p += strspn(p, " \t\n");
+		p += strcspn(p, " \t\n");
+	}
+	return sscanf(p, "%lld", &n) == 1 ? n : -1;
+}
+
+long long seg_pmd_fallbacks(xpmem_segid_t s)
+{
+	return seg_column(s, 8);
+}
+
+long long seg_batched(xpmem_segid_t s)
+{
+	return seg_column(s, 9);
+}
+
+int seg_listed(xpmem_segid_t s)
+{
+	char line[256];
+
+	return seg_line(s, line, sizeof(line));
 }
 
 long read_long(const char *path)
