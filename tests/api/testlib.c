@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -214,99 +213,69 @@ long smaps_anon_huge(void *addr)
 
 #define SEGMENTS "/sys/kernel/debug/xpmem/segments"
 
-int seg_counters(xpmem_segid_t s, long long c[5])
+/* The (last) line of segment @s in SEGMENTS into @line: 1, 0 if @s is not
+ * listed, -1 without debugfs. */
+static int seg_line(xpmem_segid_t s, char *line, size_t len)
 {
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-
-	for (int i = 0; i < 5; i++)
-		c[i] = -1;
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)))
-			sscanf(line, "%*s %*s %*s %lld %lld %lld %lld %lld",
-			       &c[0], &c[1], &c[2], &c[3], &c[4]);
-	fclose(f);
-	return c[0] < 0 ? -1 : 0;
-}
-
-long long seg_pmd_fallbacks(xpmem_segid_t s)
-{
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-	long long n = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) &&
-		    sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %lld", &n) != 1)
-			n = -1;
-	fclose(f);
-	return n;
-}
-
-long long seg_batched(xpmem_segid_t s)
-{
-	char line[256], want[32];
-	FILE *f = fopen(SEGMENTS, "r");
-	long long n = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) &&
-		    sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lld",
-			   &n) != 1)
-			n = -1;
-	fclose(f);
-	return n;
-}
-
-int seg_listed(xpmem_segid_t s)
-{
-	char line[256], want[32];
+	char buf[256], want[32];
 	FILE *f = fopen(SEGMENTS, "r");
 	int found = 0;
 
 	if (!f)
 		return -1;
 	snprintf(want, sizeof(want), "0x%016llx ", (long long)s);
-	while (fgets(line, sizeof(line), f))
-		found |= !strncmp(line, want, strlen(want));
+	while (fgets(buf, sizeof(buf), f))
+		if (!strncmp(buf, want, strlen(want))) {
+			snprintf(line, len, "%s", buf);
+			found = 1;
+		}
 	fclose(f);
 	return found;
 }
 
-long fail_count(const char *name)
+int seg_counters(xpmem_segid_t s, long long c[5])
 {
-	char k[64];
-	long v, r = 0;
-	FILE *f = fopen("/sys/kernel/debug/xpmem/failures", "r");
+	char line[256];
 
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, name))
-			r = v;
-	fclose(f);
-	return r;
+	for (int i = 0; i < 5; i++)
+		c[i] = -1;
+	if (seg_line(s, line, sizeof(line)) == 1)
+		sscanf(line, "%*s %*s %*s %lld %lld %lld %lld %lld",
+		       &c[0], &c[1], &c[2], &c[3], &c[4]);
+	return c[0] < 0 ? -1 : 0;
 }
 
-int write_file(const char *path, const char *val)
+/* Column @col (0: the segid) of segment @s's line as a number; -1 if @s is
+ * not listed, the column is missing or not a number, or without debugfs. */
+static long long seg_column(xpmem_segid_t s, int col)
 {
-	FILE *f = fopen(path, "w");
-	int ok;
+	char line[256], *p = line;
+	long long n;
 
-	if (!f)
+	if (seg_line(s, line, sizeof(line)) != 1)
 		return -1;
-	ok = fputs(val, f) >= 0;
-	ok &= fclose(f) == 0;
-	return ok ? 0 : -1;
+	for (int i = 0; i < col; i++) {
+		p += strspn(p, " \t\n");
+		p += strcspn(p, " \t\n");
+	}
+	return sscanf(p, "%lld", &n) == 1 ? n : -1;
+}
+
+long long seg_pmd_fallbacks(xpmem_segid_t s)
+{
+	return seg_column(s, 8);
+}
+
+long long seg_batched(xpmem_segid_t s)
+{
+	return seg_column(s, 9);
+}
+
+int seg_listed(xpmem_segid_t s)
+{
+	char line[256];
+
+	return seg_line(s, line, sizeof(line));
 }
 
 long read_long(const char *path)
@@ -320,14 +289,6 @@ long read_long(const char *path)
 		v = -1;
 	fclose(f);
 	return v;
-}
-
-int write_param(const char *name, const char *val)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
-	return write_file(path, val);
 }
 
 int pmd_mappings_expected(void)
@@ -385,18 +346,10 @@ int check_leaks(void)
 
 /* ---- driver ------------------------------------------------------------- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* 0 ok, SKIP_RC, or another status; *why says how it ended badly. */
 static int run_case(const struct tcase *c, char *why, size_t len)
 {
-	double t0 = now_s(), limit = c->timeout + 2 * stress_secs(0);
+	double t0 = now(), limit = c->timeout + 2 * stress_secs(0);
 	int st = 0, timed_out = 0;
 	pid_t pid;
 
@@ -418,7 +371,7 @@ static int run_case(const struct tcase *c, char *why, size_t len)
 
 		if (r == pid || (r < 0 && errno != EINTR))
 			break;
-		if (now_s() - t0 > limit) {
+		if (now() - t0 > limit) {
 			timed_out = 1;
 			kill(-pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -447,7 +400,7 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 {
 	int passed = 0, failed = 0, skipped = 0;
 	char why[TL_FIELD + 64];
-	double t0 = now_s();
+	double t0 = now();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tl_shared = mmap(NULL, 4 * TL_FIELD, PROT_READ | PROT_WRITE,
@@ -459,7 +412,7 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 	for (size_t i = 0; i < n; i++) {
 		const struct tcase *c = &cases[i];
 		int chosen = nsel == 0, rc;
-		double t1 = now_s();
+		double t1 = now();
 
 		for (int j = 0; j < nsel; j++)
 			chosen |= !strcmp(sel[j], c->name);
@@ -476,16 +429,16 @@ int tl_run(const struct tcase *cases, size_t n, char **sel, int nsel,
 		} else if (rc) {
 			printf("FAIL %s: %s [%.1f s]\n", c->name,
 			       why[0] ? why : TL_REASON[0] ? TL_REASON :
-			       "(no reason given)", now_s() - t1);
+			       "(no reason given)", now() - t1);
 			failed++;
 		} else {
 			printf("PASS %s%s%s [%.1f s]\n", c->name,
 			       TL_SUMMARY[0] ? ": " : "", TL_SUMMARY,
-			       now_s() - t1);
+			       now() - t1);
 			passed++;
 		}
 	}
 	printf("%d passed, %d failed, %d skipped (%.0f s)\n", passed, failed,
-	       skipped, now_s() - t0);
+	       skipped, now() - t0);
 	return failed ? 1 : 0;
 }

@@ -51,6 +51,10 @@ int stress_secs(int def);
 
 #include "probe.h"
 
+/* ---- now(), module parameters, fail_count(): tests/lib/kmod.h ------------ */
+
+#include "kmod.h"
+
 /* ---- helper processes ---------------------------------------------------- */
 
 struct cmd {
@@ -99,12 +103,8 @@ long long seg_pmd_fallbacks(xpmem_segid_t s);
 long long seg_batched(xpmem_segid_t s);
 /* Is segment @s listed in /sys/kernel/debug/xpmem/segments? -1: no debugfs. */
 int seg_listed(xpmem_segid_t s);
-/* Failure reason @name (xpmem_fails.h) in debugfs "failures": its count
- * (0: not listed), -1 without debugfs. */
-long fail_count(const char *name);
-int write_file(const char *path, const char *val);
+/* The number in @path, -1 if unreadable. */
 long read_long(const char *path);
-int write_param(const char *name, const char *val);
 /*
  * Whether attachments of PMD-mapped sources may be mapped with one PMD:
  * the module's map_pmd parameter (N on kernels whose GUP-fast could pin

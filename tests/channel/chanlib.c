@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "chanlib.h"
@@ -12,63 +11,9 @@ int cfd = -1;
 uint64_t dseq = 1;
 FILE *chan_log;
 
-double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void *body(union msgbuf *m)
 {
 	return m->b + sizeof(struct xpmem_chan_hdr);
-}
-
-int write_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), "/sys/module/xpmem/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-long debugfs_long(const char *file, const char *key)
-{
-	char path[128], k[64];
-	long v, r = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/xpmem/%s", file);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, key))
-			r = v;
-	fclose(f);
-	return r;
-}
-
-long fail_count(const char *name)
-{
-	char k[64];
-	long v, r = 0;
-	FILE *f = fopen("/sys/kernel/debug/xpmem/failures", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", k, &v) == 2)
-		if (!strcmp(k, name))
-			r = v;
-	fclose(f);
-	return r;
 }
 
 /* the reasons of xpmem_fails.h by their number on the channel */

@@ -2,7 +2,8 @@
 /*
  * Channel helpers shared by the tests that play xpmemd on /dev/xpmem_channel
  * (channel_test.c, chanfix_test.c, cluster_test.c): framing, send, receive,
- * wait for a message type, module parameters and debugfs counters.
+ * wait for a message type; module parameters and debugfs counters come
+ * from tests/lib/kmod.h.
  */
 #ifndef XPMEM_TESTS_CHANLIB_H
 #define XPMEM_TESTS_CHANLIB_H
@@ -14,6 +15,9 @@
 #include <string.h>
 
 #include <xpmem/xpmem_channel.h>
+
+/* now(), write_param(), debugfs_long(), fail_count() */
+#include "kmod.h"
 
 extern int cfd;			/* the channel, -1 until opened */
 extern uint64_t dseq;		/* our request seq (csend uses the next one) */
@@ -33,16 +37,9 @@ union msgbuf {
 	char b[XPMEM_CHAN_MAX_MSG];
 };
 
-double now(void);
 void *body(union msgbuf *m);
-/* /sys/module/xpmem/parameters/@name = @val; 0 or -1. */
-int write_param(const char *name, const char *val);
-/* A "key value" line of /sys/kernel/debug/xpmem/@file, -1 if absent. */
-long debugfs_long(const char *file, const char *key);
-/* Failure reason @name (xpmem_fails.h): its count in debugfs "failures"
- * (0 if not listed, -1 if unreadable), or in a QUERY FAILURES (-1: no
- * answer). */
-long fail_count(const char *name);
+/* Failure reason @name (xpmem_fails.h): its count in a QUERY FAILURES (-1:
+ * no answer); fail_count() (kmod.h) reads it in debugfs "failures". */
 long query_fail_count(const char *name);
 /* Send one message; returns 0 or -errno of write() (-EIO if short). */
 int csend_seq(uint16_t type, const void *b, size_t blen, uint64_t seq);

@@ -82,6 +82,9 @@ int run_ctl(struct cluster *c, const char *ctl, int uid, const gid_t *groups,
 long long node_stat(struct cluster *c, int i, const char *name);
 /* peer field from stats ("alive", "incarnation"), -1 if unavailable */
 long long node_peer_field(struct cluster *c, int i, uint32_t peer, const char *field);
+/* utime + stime of pid (all threads, ended ones included) in clock ticks,
+ * -1 if unreadable */
+long long cpu_ticks(pid_t pid);
 int wait_stat(struct cluster *c, int i, const char *name, long long atleast, int timeout_ms);
 int wait_ready(struct cluster *c, int timeout_ms);
 

@@ -71,6 +71,21 @@ static void fault_nogrant(struct cluster *c, int imp, int own, uint64_t start, u
 	}
 }
 
+/* node 2 faults in [0, MB) of node 1's SEG naming another instance of node
+ * 1's kernel (a permit from before it rebooted): refused, -ESTALE ("WHAT:
+ * error N" otherwise) */
+static void fault_stale(struct cluster *c, const char *what)
+{
+	struct fault_arg a = { 1, 0 };
+	int err = 1;
+
+	a.id = simk_remote_fault_inst(c->nodes[1].k, c->nodes[0].id, SEG, 0, MB,
+				      XPMEM_CHAN_ACCESS_READ, simk_instance(c->nodes[0].k) ^ 2);
+	CHECK(wait_for(c, fault_cond, &a, 5000), "stale fault did not finish");
+	simk_fault_state(c->nodes[1].k, a.id, &err, NULL, NULL);
+	CHECK(err == -ESTALE, "%s: error %d", what, err);
+}
+
 /* the same after an xpmem_get (RDWR) of SEG by the importer: the owner's
  * kernel resolves nothing beyond a grant of the importer's incarnation */
 static void do_fault(struct cluster *c, int imp, int own, uint64_t start, uint64_t len,
@@ -604,17 +619,7 @@ static void t_grpc(const char *bin)
 	CHECK(ctl("%s status", sock) == 0 && strstr(out, "failures       none in the kernel"),
 	      "status without kernel failures");
 	CHECK(ctl("%s stats", sock) == 0 && !strstr(out, "kfail_"), "kfail_ counter without a failure");
-	{
-		struct fault_arg fa = { 1, 0 };
-		int err = 1;
-
-		fa.id = simk_remote_fault_inst(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB,
-					       XPMEM_CHAN_ACCESS_READ,
-					       simk_instance(C.nodes[0].k) ^ 2);
-		CHECK(wait_for(&C, fault_cond, &fa, 5000), "stale fault did not finish");
-		simk_fault_state(C.nodes[1].k, fa.id, &err, NULL, NULL);
-		CHECK(err == -ESTALE, "stale fault: error %d", err);
-	}
+	fault_stale(&C, "stale fault");
 	CHECK(ctl("%s status", sock) == 0 && strstr(out, "failures       1 in the kernel"),
 	      "status: one kernel failure");
 	CHECK(ctl("%s stats", sock) == 0 && strstr(out, "kfail_resolve_stale"), "kfail_ table");
@@ -848,18 +853,8 @@ static void t_grants(const char *bin)
 	/* the permit holds the owner kernel's instance (GET_REPLY through both
 	 * daemons; test_faults' faults after gets name it); one naming another (a
 	 * permit from before the owner rebooted) is refused: ESTALE */
-	{
-		struct fault_arg a = { 1, 0 };
-		int err = 1;
-
-		a.id = simk_remote_fault_inst(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB,
-					      XPMEM_CHAN_ACCESS_READ,
-					      simk_instance(C.nodes[0].k) ^ 2);
-		CHECK(wait_for(&C, fault_cond, &a, 5000), "stale fault did not finish");
-		simk_fault_state(C.nodes[1].k, a.id, &err, NULL, NULL);
-		CHECK(err == -ESTALE, "fault naming another owner instance: error %d", err);
-		CHECK(simk_rmap_count(C.nodes[0].k) == 1, "rmap after a stale fault");
-	}
+	fault_stale(&C, "fault naming another owner instance");
+	CHECK(simk_rmap_count(C.nodes[0].k) == 1, "rmap after a stale fault");
 	/* node 3 has none of node 2's grant */
 	fault_nogrant(&C, 2, 0, 0, MB, XPMEM_CHAN_ACCESS_READ, -EACCES);
 	/* remote root is just uid 0 (remote_root = untrusted by default) */
@@ -1111,28 +1106,6 @@ static int file_has(const char *path, const char *what)
 		fclose(f);
 	buf[n] = 0;
 	return strstr(buf, what) != NULL;
-}
-
-/* user + system CPU time of pid in clock ticks, -1 if unreadable */
-static long long cpu_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
 }
 
 /*

@@ -3,7 +3,9 @@
  * unit-tests-lib: tests/lib on the host. The probes return the signal of a
  * faulting access (and the data of one that does not), probe_call turns a
  * hang into PROBE_HUNG; the rendezvous hands text over, times out, and
- * gives up when the abort file appears.
+ * gives up when the abort file appears; kv_long finds the last line of
+ * its key (the absent value without one, -1 without the file) and
+ * write_file writes what it reads.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kmod.h"
 #include "probe.h"
 #include "rendezvous.h"
 
@@ -41,6 +44,7 @@ int main(void)
 	long pg = sysconf(_SC_PAGESIZE);
 	uint64_t *p, v = 0, w[4];
 	time_t t0;
+	double t1, t2;
 	int r;
 
 	CHECK(probe_setup() == 0, "probe_setup");
@@ -85,7 +89,20 @@ int main(void)
 	CHECK(rv_await("none", buf, sizeof(buf), 30, "stop") == RV_ABORTED,
 	      "rv_await gives up once the abort file exists");
 	CHECK(rv_publish("no/such/dir", "x") == -1, "rv_publish into a missing directory: -1");
-	for (const char *const *f = (const char *const[]){ "a", "stop", NULL }; *f; f++) {
+
+	snprintf(buf, sizeof(buf), "%s/kv", tmpl);
+	CHECK(write_file(buf, "a 1\nbb 2\na 3\n") == 0, "write_file");
+	CHECK(kv_long(buf, "a", -7) == 3, "kv_long: the last line of the key");
+	CHECK(kv_long(buf, "bb", -7) == 2, "kv_long of a key in the middle");
+	CHECK(kv_long(buf, "b", -7) == -7, "kv_long of a missing key: the absent value");
+	CHECK(write_file(buf, "c 4\n") == 0 && kv_long(buf, "a", 0) == 0 &&
+	      kv_long(buf, "c", 0) == 4, "write_file replaces the text");
+	CHECK(kv_long("/nonexistent/kv", "a", 0) == -1, "kv_long of a missing file: -1");
+	CHECK(write_file("/nonexistent/kv", "x") == -1, "write_file into a missing directory: -1");
+	t1 = now();
+	t2 = now();
+	CHECK(t1 > 0 && t1 <= t2, "now() runs forward: %f, %f", t1, t2);
+	for (const char *const *f = (const char *const[]){ "a", "stop", "kv", NULL }; *f; f++) {
 		snprintf(buf, sizeof(buf), "%s/%s", tmpl, *f);
 		if (unlink(buf))
 			perror(buf);
