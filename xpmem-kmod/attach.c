@@ -7,7 +7,7 @@
  * start empty; the fault handler resolves source pages with
  * hmm_range_fault() under the segment's interval notifier and installs the
  * pfns without taking page references. The notifier zaps them again
- * (notifier.c) through the device file's i_mmap tree.
+ * (invalidate.c) through the device file's i_mmap tree.
  */
 #include <linux/delay.h>
 #include <linux/hmm.h>
@@ -24,7 +24,7 @@
 
 #include "asserts.h"
 #include "attach.h"
-#include "notifier.h"
+#include "invalidate.h"
 #include "params.h"
 #include "pgtable.h"
 #include "remote.h"
@@ -863,12 +863,9 @@ static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
 {
 	unsigned long start = max(haddr, vma->vm_start);
 	unsigned long end = min(haddr + PMD_SIZE, vma->vm_end);
-	struct xpmem_zapper z;
 
 	mutex_lock(&seg->lock);
-	xpmem_zapper_enter(&z);
-	zap_special_vma_range(vma, start, end - start);
-	xpmem_zapper_exit(&z);
+	xpmem_zap_vma(vma, start, end - start);
 	mutex_unlock(&seg->lock);
 }
 
@@ -964,7 +961,6 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 	struct xpmem_att *att = vma->vm_private_data;
 	struct xpmem_seg *seg = att->seg;
 	unsigned long addr = vmf->address & PAGE_MASK;
-	struct xpmem_zapper z;
 
 	if (!xpmem_pte_readonly(vma, addr))
 		return VM_FAULT_NOPAGE;
@@ -974,9 +970,7 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 			   -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
-	xpmem_zapper_enter(&z);
-	zap_special_vma_range(vma, addr, PAGE_SIZE);
-	xpmem_zapper_exit(&z);
+	xpmem_zap_vma(vma, addr, PAGE_SIZE);
 	if (!seg->remote)
 		return xpmem_local_fault(vmf, att, true, false);
 	mutex_lock(&seg->lock);

@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "channel.h"
 #include "debugfs.h"
+#include "invalidate.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"

@@ -21,7 +21,7 @@
 
 #include "asserts.h"
 #include "channel.h"
-#include "notifier.h"
+#include "invalidate.h"
 #include "params.h"
 #include "pgtable.h"
 #include "remote.h"
@@ -62,18 +62,12 @@ static bool xpmem_window_get(u32 peer, u64 *base, u64 *size)
 static void xpmem_rseg_zap(struct xpmem_seg *seg, unsigned long start,
 			   unsigned long end)
 {
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
-
 	mutex_lock(&seg->lock);
 	seg->zap_seq++;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].seq = seg->zap_seq;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].start = start;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].end = end;
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node)
-		xpmem_zap_att_range(att, start, end);
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, NULL, start, end, XPMEM_ZAP_EVERY);
 	mutex_unlock(&seg->lock);
 }
 

@@ -13,7 +13,7 @@
 
 #include "channel.h"
 #include "limits.h"
-#include "notifier.h"
+#include "invalidate.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
@@ -151,21 +151,13 @@ err_free:
  */
 void xpmem_seg_destroy(struct xpmem_seg *seg)
 {
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
-
 	xpmem_seg_unpublish(seg);
 
 	mutex_lock(&seg->lock);
 	seg->dead = true;
 	xpmem_seg_uncharge(seg);
 	xpmem_grants_drop(seg);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
-	}
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, NULL, 0, ULONG_MAX, XPMEM_ZAP_KILL);
 	/* Peers lose their mappings too (drops seg->lock). */
 	xpmem_rmap_free(seg);
 
@@ -334,20 +326,11 @@ err_charge:
 void xpmem_ap_destroy(struct xpmem_ap *ap)
 {
 	struct xpmem_seg *seg = ap->seg;
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
 
 	xpmem_ap_id_free(ap);
 
 	mutex_lock(&seg->lock);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		if (att->ap != ap)
-			continue;
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
-	}
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, ap, 0, ULONG_MAX, XPMEM_ZAP_KILL);
 	mutex_unlock(&seg->lock);
 
 	/* After the zap: no attachment of this permit maps anything now. */
