@@ -27,7 +27,6 @@
 #include "invalidate.h"
 #include "params.h"
 #include "pgtable.h"
-#include "remote.h"
 #include "segment.h"
 #include "stats.h"
 #include "trace.h"
@@ -224,8 +223,8 @@ static void xpmem_vm_close(struct vm_area_struct *vma)
 	if (last) {
 		list_del_init(&att->seg_node);
 		att->mapping = NULL;
-		if (seg->remote)
-			xpmem_rfaults_drop(att);
+		if (seg->ops->att_unmapped)
+			seg->ops->att_unmapped(att);
 	}
 	mutex_unlock(&seg->lock);
 	if (last)
@@ -841,22 +840,69 @@ out:
 	return ret;
 }
 
+/**
+ * xpmem_local_fault_pte() - a local segment's ->fault (struct xpmem_seg_ops)
+ * @vmf: the fault
+ * @att: its attachment, alive
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_fault_pte(struct vm_fault *vmf, struct xpmem_att *att)
+{
+	return xpmem_local_fault(vmf, att, false, false);
+}
+
+/**
+ * xpmem_local_mkwrite() - a local segment's ->mkwrite (struct xpmem_seg_ops)
+ * @vmf: the store's fault
+ * @att: its attachment, alive
+ * @src: the source address (unused: the fault finds it again)
+ *
+ * The store is redone right here (xpmem_pfn_mkwrite()).
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_mkwrite(struct vm_fault *vmf, struct xpmem_att *att,
+			       unsigned long src)
+{
+	return xpmem_local_fault(vmf, att, true, false);
+}
+
+/*
+ * Is @att or its segment gone? Then count the fault and fail it with
+ * SIGBUS. seg->remote only picks the counter (data, not behaviour).
+ */
+static bool xpmem_fault_dead(struct xpmem_att *att, unsigned long addr)
+{
+	if (!READ_ONCE(att->dead) && !READ_ONCE(att->seg->dead))
+		return false;
+	xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+		   XPMEM_FAIL_fault_dead, att->seg->segid, addr, -ENOENT);
+	return true;
+}
+
 static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
 	struct xpmem_att *att = vmf->vma->vm_private_data;
 
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
-		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, att->seg->segid,
-			   vmf->address, -ENOENT);
+	if (xpmem_fault_dead(att, vmf->address))
 		return VM_FAULT_SIGBUS;
-	}
-	if (att->seg->remote)
-		return xpmem_remote_fault(vmf, att);
-	return xpmem_local_fault(vmf, att, false, false);
+	return att->seg->ops->fault(vmf, att);
 }
 
 #if XPMEM_PMD_MAPPINGS
+/**
+ * xpmem_local_fault_pmd() - a local segment's ->huge_fault (xpmem_seg_ops)
+ * @vmf: the first fault in an empty PMD
+ * @att: its attachment, alive, covering the PMD whole
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_fault_pmd(struct vm_fault *vmf, struct xpmem_att *att)
+{
+	return xpmem_local_fault(vmf, att, false, true);
+}
+
 /* Zap the PMD at @haddr of attachment @vma under @seg's lock. */
 static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
 			  unsigned long haddr)
@@ -875,7 +921,9 @@ static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
  * one PMD if the vma covers the whole 2 MiB, the source range does too at
  * the same alignment, and the source maps it huge (remote: the owner's
  * answer is one 2 MiB-aligned physical run, xpmem_remote_huge_fault());
- * otherwise count a fallback and let the PTE path handle the fault.
+ * otherwise count a fallback (pmd_fallbacks) and let the PTE path handle
+ * the fault. A huge fault of another order (a PUD) falls back at once,
+ * counted in other_fallbacks.
  */
 static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -885,14 +933,13 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	unsigned long hsrc = xpmem_src_of(vma, att, haddr);
 	vm_fault_t ret = VM_FAULT_FALLBACK;
 
-	if (order != PMD_ORDER)
+	/* Only PMDs map huge: another order (a PUD) falls back, counted. */
+	if (order != PMD_ORDER) {
+		atomic64_inc(&att->seg->nr_order_fallback);
 		return VM_FAULT_FALLBACK;
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
-		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, att->seg->segid,
-			   vmf->address, -ENOENT);
-		return VM_FAULT_SIGBUS;
 	}
+	if (xpmem_fault_dead(att, vmf->address))
+		return VM_FAULT_SIGBUS;
 	/*
 	 * The core calls ->huge_fault under the per-vma lock too (->fault
 	 * only under the mmap_lock, which the source lookup and the retry
@@ -917,12 +964,8 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	}
 	if (haddr >= vma->vm_start && haddr + PMD_SIZE <= vma->vm_end &&
 	    IS_ALIGNED(hsrc, PMD_SIZE) && hsrc >= att->src_start &&
-	    hsrc + PMD_SIZE <= att->src_end) {
-		if (att->seg->remote)
-			ret = xpmem_remote_huge_fault(vmf, att);
-		else
-			ret = xpmem_local_fault(vmf, att, false, true);
-	}
+	    hsrc + PMD_SIZE <= att->src_end)
+		ret = att->seg->ops->huge_fault(vmf, att);
 	if (ret & VM_FAULT_FALLBACK)
 		atomic64_inc(&att->seg->nr_pmd_fallback);
 	return ret;
@@ -964,19 +1007,10 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 
 	if (!xpmem_pte_readonly(vma, addr))
 		return VM_FAULT_NOPAGE;
-	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead)) {
-		xpmem_fail(seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, seg->segid, vmf->address,
-			   -ENOENT);
+	if (xpmem_fault_dead(att, vmf->address))
 		return VM_FAULT_SIGBUS;
-	}
 	xpmem_zap_vma(vma, addr, PAGE_SIZE);
-	if (!seg->remote)
-		return xpmem_local_fault(vmf, att, true, false);
-	mutex_lock(&seg->lock);
-	att->wr_intent = xpmem_src_of(vma, att, addr) + 1;
-	mutex_unlock(&seg->lock);
-	return VM_FAULT_NOPAGE;
+	return seg->ops->mkwrite(vmf, att, xpmem_src_of(vma, att, addr));
 }
 
 static const struct vm_operations_struct xpmem_vm_ops = {

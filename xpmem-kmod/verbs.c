@@ -11,9 +11,10 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
+#include "attach.h"
 #include "channel.h"
-#include "limits.h"
 #include "invalidate.h"
+#include "limits.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
@@ -37,6 +38,11 @@ static void xpmem_local_seg_put(struct xpmem_seg *seg)
 
 static const struct xpmem_seg_ops xpmem_local_seg_ops = {
 	.put = xpmem_local_seg_put,
+	.fault = xpmem_local_fault_pte,
+#if XPMEM_PMD_MAPPINGS
+	.huge_fault = xpmem_local_fault_pmd,
+#endif
+	.mkwrite = xpmem_local_mkwrite,
 };
 
 /*
@@ -278,8 +284,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	if (!ap) {
 		ret = -ENOMEM;
 		/* The owner granted a permit nobody holds. */
-		if (seg->remote)
-			xpmem_remote_release(seg, flags);
+		if (seg->ops->release)
+			seg->ops->release(seg, flags);
 		goto err_seg;
 	}
 	kref_init(&ap->kref);
@@ -304,8 +310,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	return 0;
 
 err_ap:
-	if (seg->remote)
-		xpmem_remote_release(seg, flags);
+	if (seg->ops->release)
+		seg->ops->release(seg, flags);
 	xpmem_ap_put(ap);	/* drops the segment and the charge too */
 	return ret;
 err_seg:
@@ -334,8 +340,8 @@ void xpmem_ap_destroy(struct xpmem_ap *ap)
 	mutex_unlock(&seg->lock);
 
 	/* After the zap: no attachment of this permit maps anything now. */
-	if (seg->remote)
-		xpmem_remote_release(seg, ap->flags);
+	if (seg->ops->release)
+		seg->ops->release(seg, ap->flags);
 	xpmem_ap_put(ap);
 }
 
