@@ -340,6 +340,65 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 }
 
 /*
+ * The union [*@start, *@end) of the entries of @gone; return how many
+ * distinct peers they have.
+ */
+static u32 xpmem_revoke_span(struct list_head *gone, unsigned long *start,
+			     unsigned long *end)
+{
+	struct xpmem_rmap *e, *f;
+	u32 npeers = 0;
+
+	*start = ULONG_MAX;
+	*end = 0;
+	list_for_each_entry(e, gone, node) {
+		*start = min(*start, e->start);
+		*end = max(*end, e->end);
+		/* distinct peers: count e if no earlier entry has its peer */
+		list_for_each_entry(f, gone, node) {
+			if (f == e)
+				npeers++;
+			if (f == e || f->peer == e->peer)
+				break;
+		}
+	}
+	return npeers;
+}
+
+/*
+ * The INVALIDATE of @gone was answered @reply (ACKED or TIMED_OUT) or failed
+ * with @err: drop the references of the entries whose peers acked; the
+ * others stay on @gone for the quarantine. @overflow: it could not name
+ * every peer, so none counts as acked.
+ */
+static void xpmem_revoke_acked(struct xpmem_seg *seg, struct list_head *gone,
+			       unsigned long start, bool overflow, int err,
+			       struct xpmem_chan_hdr *reply)
+{
+	if (err || overflow) {
+		/* no answer: every entry stays quarantined */
+		if (overflow)
+			xpmem_fail(XPMEM_FAIL_inval_too_many_peers, seg->segid,
+				   start, -E2BIG);
+		else
+			xpmem_fail(err == -ETIMEDOUT ?
+				   XPMEM_FAIL_inval_timeout :
+				   XPMEM_FAIL_inval_no_daemon, seg->segid,
+				   start, err);
+	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
+		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
+
+		/* The peers not listed as missing acked. */
+		if (t->nmissing)
+			xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid,
+				   start, -ETIMEDOUT);
+		xpmem_release_peers(gone, t->missing, t->nmissing, false);
+	} else {
+		xpmem_release_peers(gone, NULL, 0, false);
+	}
+}
+
+/*
  * Revoke the entries of @gone from their peers: one INVALIDATE for all of
  * them, wait for ACKED/TIMED_OUT (at most ack_timeout_ms; at once if there
  * is no daemon), then drop the page references or quarantine them.
@@ -349,25 +408,14 @@ static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
 static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 {
 	struct xpmem_chan_invalidate *inv;
-	unsigned long start = ULONG_MAX, end = 0;
+	unsigned long start, end;
 	struct xpmem_chan_hdr *h, *reply = NULL;
-	struct xpmem_rmap *e, *f;
 	bool overflow = false;
-	u32 npeers = 0;
+	u32 npeers;
 	u64 gen;
 	int err;
 
-	list_for_each_entry(e, gone, node) {
-		start = min(start, e->start);
-		end = max(end, e->end);
-		/* distinct peers: count e if no earlier entry has its peer */
-		list_for_each_entry(f, gone, node) {
-			if (f == e)
-				npeers++;
-			if (f == e || f->peer == e->peer)
-				break;
-		}
-	}
+	npeers = xpmem_revoke_span(gone, &start, &end);
 	/* More than MAX_PEERS peers: every entry stays quarantined. */
 	if (npeers > XPMEM_CHAN_MAX_PEERS) {
 		overflow = true;
@@ -393,27 +441,7 @@ static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
 	err = xpmem_chan_call(h, XPMEM_CHAN_ACKED, gen,
 			      READ_ONCE(xpmem_ack_timeout_ms), false,
 			      (void **)&reply);
-	if (err || overflow) {
-		/* no answer: every entry stays quarantined */
-		if (overflow)
-			xpmem_fail(XPMEM_FAIL_inval_too_many_peers, seg->segid,
-				   start, -E2BIG);
-		else
-			xpmem_fail(err == -ETIMEDOUT ?
-				   XPMEM_FAIL_inval_timeout :
-				   XPMEM_FAIL_inval_no_daemon, seg->segid,
-				   start, err);
-	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
-		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
-
-		/* The peers not listed as missing acked. */
-		if (t->nmissing)
-			xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid,
-				   start, -ETIMEDOUT);
-		xpmem_release_peers(gone, t->missing, t->nmissing, false);
-	} else {
-		xpmem_release_peers(gone, NULL, 0, false);
-	}
+	xpmem_revoke_acked(seg, gone, start, overflow, err, reply);
 	xpmem_chan_free(reply);
 timed_out:
 	xpmem_quarantine(seg, gen, start, end, gone);

@@ -356,96 +356,84 @@ static unsigned long xpmem_present_prefix(const unsigned long *pfns,
 }
 
 /*
- * Resolve r into @e (allocated for e->npages) and @fr (room for
- * XPMEM_CHAN_MAX_EXTENTS). As the local fault: only the first page is
- * faulted in; the following ones are included while they are present
- * (hmm_range_fault() would fault every page after the first one needing it,
- * so they are looked up by a second, non-faulting call under the same
- * notifier sequence). On success @e, trimmed to what was resolved, is on
- * seg->rmap.
+ * The hmm pfns of @e's range, under the source's mmap_lock. As the local
+ * fault: only the first page is faulted in; the following ones are included
+ * while they are present (hmm_range_fault() would fault every page after
+ * the first one needing it, so they are looked up by a second, non-faulting
+ * call under the same notifier sequence).
+ *
+ * Return: 0 (*@n pages), -EBUSY (an invalidation ran: again) or the first
+ * page's error.
  */
-static int xpmem_resolve_seg(struct xpmem_seg *seg,
-			     const struct xpmem_chan_resolve *r,
-			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
+static int xpmem_resolve_pfns(const struct xpmem_chan_resolve *r,
+			      struct xpmem_rmap *e, struct hmm_range *first,
+			      struct hmm_range *rest, unsigned long *n)
 {
 	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
-	struct hmm_range first = {
-		.notifier = &seg->notifier,
-		.hmm_pfns = e->pfns,
-		.default_flags = HMM_PFN_REQ_FAULT |
-				 (write ? HMM_PFN_REQ_WRITE : 0),
-	};
-	struct hmm_range rest = {
-		.notifier = &seg->notifier,
-		.hmm_pfns = e->pfns + 1,
-	};
-	unsigned long i, n = e->npages;
-	enum xpmem_fail_reason why;
-	struct vm_area_struct *svma;
-	struct xpmem_rmap *o, *to;
 	int err;
 
-	first.start = seg->start + e->start;
-	first.end = first.start + PAGE_SIZE;
-	rest.start = first.end;
-	rest.end = seg->start + e->end;
-	if (!mmget_not_zero(seg->mm)) {
-		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
-			   -ENOENT);
-		return -ENOENT;
-	}
-again:
-	why = XPMEM_FAIL_resolve_no_segment;
-	if (READ_ONCE(seg->dead)) {
-		err = -ENOENT;
-		goto out;
-	}
-	first.notifier_seq = mmu_interval_read_begin(&seg->notifier);
-	rest.notifier_seq = first.notifier_seq;
-	mmap_read_lock(seg->mm);
-	svma = vma_lookup(seg->mm, first.start);
-	if (!svma || !xpmem_vma_exportable(svma)) {
-		mmap_read_unlock(seg->mm);
-		err = -EFAULT;
-		why = XPMEM_FAIL_resolve_no_source;
-		goto out;
-	}
-	/* Neighbours only from the same source vma. */
-	rest.end = min(rest.end, svma->vm_end);
-	if (rest.end <= rest.start)
-		e->npages = 1;
 	/*
 	 * The importer reads ahead (sequentially, or a whole PMD): fault in
 	 * the whole range if every page of it can be; if one cannot, resolve
 	 * as without AHEAD.
 	 */
 	if ((r->access & XPMEM_CHAN_ACCESS_AHEAD) && e->npages > 1) {
-		struct hmm_range all = first;
+		struct hmm_range all = *first;
 
-		all.end = rest.end;
+		all.end = rest->end;
 		err = hmm_range_fault(&all);
-		if (err == -EBUSY) {
-			mmap_read_unlock(seg->mm);
-			cond_resched();
-			goto again;
-		}
-		if (!err) {
-			n = (all.end - all.start) >> PAGE_SHIFT;
-			mmap_read_unlock(seg->mm);
-			goto resolved;
-		}
-	}
-	err = hmm_range_fault(&first);
-	n = 1;
-	if (!err && e->npages > 1) {
-		err = hmm_range_fault(&rest);
 		if (!err)
-			n += xpmem_present_prefix(e->pfns + 1,
-						  (rest.end - rest.start) >>
-						  PAGE_SHIFT, write);
+			*n = (all.end - all.start) >> PAGE_SHIFT;
+		if (!err || err == -EBUSY)
+			return err;
+	}
+	err = hmm_range_fault(first);
+	*n = 1;
+	if (!err && e->npages > 1) {
+		err = hmm_range_fault(rest);
+		if (!err)
+			*n += xpmem_present_prefix(e->pfns + 1,
+						   (rest->end - rest->start) >>
+						   PAGE_SHIFT, write);
 		else if (err != -EBUSY)
 			err = 0;	/* the rest is not resolvable */
 	}
+	return err;
+}
+
+/*
+ * Fault in the first page of @e's range and look up the present pages after
+ * it (xpmem_resolve_pfns()), in the source vma of the first page, again
+ * while an invalidation races. On success *@n pages of e->pfns are hmm pfns
+ * read under first->notifier_seq.
+ */
+static int xpmem_resolve_fault(struct xpmem_seg *seg,
+			       const struct xpmem_chan_resolve *r,
+			       struct xpmem_rmap *e, struct hmm_range *first,
+			       struct hmm_range *rest, unsigned long *n,
+			       enum xpmem_fail_reason *why)
+{
+	struct vm_area_struct *svma;
+	int err;
+
+again:
+	*why = XPMEM_FAIL_resolve_no_segment;
+	if (READ_ONCE(seg->dead))
+		return -ENOENT;
+	first->notifier_seq = mmu_interval_read_begin(&seg->notifier);
+	rest->notifier_seq = first->notifier_seq;
+	mmap_read_lock(seg->mm);
+	svma = vma_lookup(seg->mm, first->start);
+	if (!svma || !xpmem_vma_exportable(svma)) {
+		mmap_read_unlock(seg->mm);
+		*why = XPMEM_FAIL_resolve_no_source;
+		return -EFAULT;
+	}
+	/* Neighbours only from the same source vma. */
+	rest->end = min(rest->end, svma->vm_end);
+	if (rest->end <= rest->start)
+		e->npages = 1;
+	err = xpmem_resolve_pfns(r, e, first, rest, n);
 	mmap_read_unlock(seg->mm);
 	if (err == -EBUSY) {
 		cond_resched();
@@ -453,41 +441,27 @@ again:
 	}
 	if (err) {
 		/* -EPERM: a write to a read-only source (the asker may retry). */
-		why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
-		      err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
-		      XPMEM_FAIL_resolve_source_error;
+		*why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
+		       err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
+		       XPMEM_FAIL_resolve_source_error;
 		if (err == -EPERM)
 			err = -EACCES;
 		else if (err != -ENOMEM)
 			err = -EFAULT;
-		goto out;
 	}
+	return err;
+}
 
-resolved:
-	mutex_lock(&seg->lock);
-	if (seg->dead) {
-		mutex_unlock(&seg->lock);
-		err = -ENOENT;
-		goto out;
-	}
-	/* The grant may have been released while we faulted. */
-	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
-		mutex_unlock(&seg->lock);
-		err = -EACCES;
-		why = XPMEM_FAIL_resolve_no_grant;
-		goto out;
-	}
-	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
-		mutex_unlock(&seg->lock);
-		goto again;
-	}
-	e->npages = n;
-	e->write = write;
-	e->end = e->start + (n << PAGE_SHIFT);
-	/* Count what the entry holds, not what was asked for. */
-	if (e->charged > n)
-		xpmem_peer_uncharge(e->peer, e->charged - n);
-	e->charged = n;
+/*
+ * The hmm pfns of @e become plain pfns (of pages dirtied for a write) and
+ * the answer @fr their physically contiguous runs. Caller: seg->lock, the
+ * notifier sequence still valid.
+ */
+static void xpmem_resolve_frames(struct xpmem_rmap *e,
+				 struct xpmem_chan_frames *fr, bool write)
+{
+	unsigned long i;
+
 	fr->nextents = 0;
 	for (i = 0; i < e->npages; i++) {
 		struct page *page = hmm_pfn_to_page(e->pfns[i]);
@@ -511,6 +485,13 @@ resolved:
 			break;
 		}
 	}
+}
+
+/* Put @e on seg->rmap. Caller: seg->lock. */
+static void xpmem_rmap_add(struct xpmem_seg *seg, struct xpmem_rmap *e)
+{
+	struct xpmem_rmap *o, *to;
+
 	/* A new entry supersedes the same peer's entries inside it. */
 	for (o = xpmem_rmap_first(seg, e->start, e->end); o; o = to) {
 		to = xpmem_rmap_next(o, e->start, e->end);
@@ -527,56 +508,111 @@ resolved:
 		}
 	}
 	xpmem_rmap_insert(seg, e);
+}
+
+/*
+ * Record the @n pages xpmem_resolve_fault() found read under @seq: trim @e
+ * to them, answer their frames in @fr and put @e on seg->rmap, unless the
+ * segment died, the grant went or an invalidation ran meanwhile (-EAGAIN:
+ * fault again).
+ */
+static int xpmem_resolve_commit(struct xpmem_seg *seg,
+				const struct xpmem_chan_resolve *r,
+				struct xpmem_rmap *e, struct xpmem_chan_frames *fr,
+				unsigned long n, unsigned long seq,
+				enum xpmem_fail_reason *why)
+{
+	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
+
+	mutex_lock(&seg->lock);
+	if (seg->dead) {
+		mutex_unlock(&seg->lock);
+		return -ENOENT;
+	}
+	/* The grant may have been released while we faulted. */
+	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
+		mutex_unlock(&seg->lock);
+		*why = XPMEM_FAIL_resolve_no_grant;
+		return -EACCES;
+	}
+	if (mmu_interval_read_retry(&seg->notifier, seq)) {
+		mutex_unlock(&seg->lock);
+		return -EAGAIN;
+	}
+	e->npages = n;
+	e->write = write;
+	e->end = e->start + (n << PAGE_SHIFT);
+	/* Count what the entry holds, not what was asked for. */
+	if (e->charged > n)
+		xpmem_peer_uncharge(e->peer, e->charged - n);
+	e->charged = n;
+	xpmem_resolve_frames(e, fr, write);
+	xpmem_rmap_add(seg, e);
 	mutex_unlock(&seg->lock);
-	err = 0;
-out:
+	return 0;
+}
+
+/*
+ * Resolve r into @e (allocated for e->npages) and @fr (room for
+ * XPMEM_CHAN_MAX_EXTENTS): fault (xpmem_resolve_fault()), then record under
+ * seg->lock (xpmem_resolve_commit()), again while an invalidation raced.
+ * On success @e, trimmed to what was resolved, is on seg->rmap.
+ */
+static int xpmem_resolve_seg(struct xpmem_seg *seg,
+			     const struct xpmem_chan_resolve *r,
+			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
+{
+	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
+	struct hmm_range first = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns,
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (write ? HMM_PFN_REQ_WRITE : 0),
+	};
+	struct hmm_range rest = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns + 1,
+	};
+	enum xpmem_fail_reason why;
+	unsigned long n;
+	int err;
+
+	first.start = seg->start + e->start;
+	first.end = first.start + PAGE_SIZE;
+	rest.start = first.end;
+	rest.end = seg->start + e->end;
+	if (!mmget_not_zero(seg->mm)) {
+		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
+			   -ENOENT);
+		return -ENOENT;
+	}
+	do {
+		err = xpmem_resolve_fault(seg, r, e, &first, &rest, &n, &why);
+		if (!err)
+			err = xpmem_resolve_commit(seg, r, e, fr, n,
+						   first.notifier_seq, &why);
+	} while (err == -EAGAIN);
 	if (err)
 		xpmem_fail(why, seg->segid, e->start, err);
 	mmput(seg->mm);
 	return err;
 }
 
-static void xpmem_resolve_fn(struct work_struct *work)
+/*
+ * Is @r within its requester's grant and the segment? Then a reverse-map
+ * entry for it (at most XPMEM_RESOLVE_MAX_PAGES), charged to the requester.
+ * Counts its failures.
+ */
+static int xpmem_resolve_admit(struct xpmem_seg *seg,
+			       const struct xpmem_chan_resolve *r,
+			       struct xpmem_rmap **ep)
 {
-	struct xpmem_resolve_work *w =
-		container_of(work, struct xpmem_resolve_work, work);
-	const struct xpmem_chan_resolve *r = &w->r;
-	struct xpmem_chan_frames *fr;
-	struct xpmem_chan_hdr *h;
 	enum xpmem_fail_reason why;
-	struct xpmem_rmap *e = NULL;
-	struct xpmem_seg *seg;
+	struct xpmem_rmap *e;
 	unsigned long npages;
 	bool ok;
 	int err;
 
-	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
-			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
-			     w->hdr.seq);
-	if (!h) {
-		/* no answer: the daemon's request times out */
-		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
-			   -ENOMEM);
-		goto done;
-	}
-	fr = XPMEM_CHAN_BODY(h);
-
-	/*
-	 * The permit was granted by this kernel instance: a segment id reused
-	 * after the owner rebooted is another segment (xpmem_channel.h).
-	 */
-	if (r->owner_instance != xpmem_incarnation) {
-		err = -ESTALE;
-		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
-		goto reply;
-	}
-	seg = xpmem_seg_lookup(r->segid);
-	if (!seg) {
-		err = -ENOENT;
-		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
-			   err);
-		goto reply;
-	}
 	/* Nothing beyond the requester's grant, checked before any work. */
 	mutex_lock(&seg->lock);
 	ok = xpmem_grant_allows(seg, r->requester, r->requester_incarnation,
@@ -610,16 +646,68 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e->start = r->start;
 	e->end = r->start + (npages << PAGE_SHIFT);
 	e->npages = npages;
-	/* counts its own failures */
-	err = xpmem_resolve_seg(seg, r, e, fr);
-	if (err)
-		xpmem_rmap_entry_free(e);
-	goto put;
+	*ep = e;
+	return 0;
 refused:
 	xpmem_fail(why, r->segid, r->start, err);
-put:
+	return err;
+}
+
+/* The answer to @r in @fr: 0 or the error RESOLVED carries. */
+static int xpmem_resolve_one(const struct xpmem_chan_resolve *r,
+			     struct xpmem_chan_frames *fr)
+{
+	struct xpmem_rmap *e;
+	struct xpmem_seg *seg;
+	int err;
+
+	/*
+	 * The permit was granted by this kernel instance: a segment id reused
+	 * after the owner rebooted is another segment (xpmem_channel.h).
+	 */
+	if (r->owner_instance != xpmem_incarnation) {
+		err = -ESTALE;
+		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
+		return err;
+	}
+	seg = xpmem_seg_lookup(r->segid);
+	if (!seg) {
+		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
+			   err);
+		return err;
+	}
+	err = xpmem_resolve_admit(seg, r, &e);
+	if (!err) {
+		/* counts its own failures */
+		err = xpmem_resolve_seg(seg, r, e, fr);
+		if (err)
+			xpmem_rmap_entry_free(e);
+	}
 	xpmem_seg_put(seg);
-reply:
+	return err;
+}
+
+static void xpmem_resolve_fn(struct work_struct *work)
+{
+	struct xpmem_resolve_work *w =
+		container_of(work, struct xpmem_resolve_work, work);
+	const struct xpmem_chan_resolve *r = &w->r;
+	struct xpmem_chan_frames *fr;
+	struct xpmem_chan_hdr *h;
+	int err;
+
+	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
+			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
+			     w->hdr.seq);
+	if (!h) {
+		/* no answer: the daemon's request times out */
+		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
+			   -ENOMEM);
+		goto done;
+	}
+	fr = XPMEM_CHAN_BODY(h);
+	err = xpmem_resolve_one(r, fr);
 	fr->error = err;
 	if (err)
 		fr->nextents = 0;
