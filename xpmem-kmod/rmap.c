@@ -10,8 +10,8 @@
  * Reverse map: seg->rmap (under seg->lock), an interval tree of segment
  * offsets, holds one struct xpmem_rmap per RESOLVE: peer, its incarnation,
  * the offsets and the pfns handed out; each peer may hold at most
- * max_rmap_entries_per_peer entries (limits.c). An
- * invalidation takes every entry overlapping the range off the tree (the
+ * max_rmap_entries_per_peer entries (limits.c). An invalidation
+ * (invalidate.c) takes every entry overlapping the range off the tree (the
  * INVALIDATE sent covers the union of those entries, which may be wider
  * than the source change), takes a reference on each of their pages while
  * the source PTEs still map them, and drops the references again when the
