@@ -613,8 +613,8 @@ static void xpmem_revoke_fn(struct work_struct *work)
  *
  * Return: 0, or the error of queueing the answer.
  */
-int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
-			const struct xpmem_chan_release *r)
+static int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
+			       const struct xpmem_chan_release *r)
 {
 	struct xpmem_chan_status st = {};
 	enum xpmem_fail_reason why;
@@ -699,7 +699,7 @@ static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
  * Answers to a replay (HELLO): the quarantine entry of that generation is
  * released for every peer that acked (all, for ACKED).
  */
-void xpmem_quar_unsolicited(u16 type, const void *body)
+static void xpmem_quar_unsolicited(u16 type, const void *body)
 {
 	const struct xpmem_chan_timed_out *t = body;
 	struct xpmem_quar *q, *tq;
@@ -721,7 +721,7 @@ void xpmem_quar_unsolicited(u16 type, const void *body)
  * @generation: the INVALIDATE's generation
  * @peer: the peer that acked; its part of that entry is released
  */
-void xpmem_quar_peer_acked(u64 generation, u32 peer)
+static void xpmem_quar_peer_acked(u64 generation, u32 peer)
 {
 	struct xpmem_quar *q, *tq;
 

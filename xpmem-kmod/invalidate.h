@@ -29,12 +29,7 @@ void xpmem_zap_vma(struct vm_area_struct *vma, unsigned long start,
 		   unsigned long len);
 
 void xpmem_rmap_free(struct xpmem_seg *seg);
-struct xpmem_chan_release;
-int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
-			const struct xpmem_chan_release *r);
 
-void xpmem_quar_unsolicited(u16 type, const void *body);
-void xpmem_quar_peer_acked(u64 generation, u32 peer);
 void xpmem_quar_peer_reset(u32 peer, u64 incarnation);
 void xpmem_quar_replay(void);
 void xpmem_quar_counts(unsigned long *entries, unsigned long *pages);
