@@ -7,7 +7,7 @@
  * start empty; the fault handler resolves source pages with
  * hmm_range_fault() under the segment's interval notifier and installs the
  * pfns without taking page references. The notifier zaps them again
- * (notifier.c) through the device file's i_mmap tree.
+ * (invalidate.c) through the device file's i_mmap tree.
  */
 #include <linux/delay.h>
 #include <linux/hmm.h>
@@ -24,10 +24,9 @@
 
 #include "asserts.h"
 #include "attach.h"
-#include "notifier.h"
+#include "invalidate.h"
 #include "params.h"
 #include "pgtable.h"
-#include "remote.h"
 #include "segment.h"
 #include "stats.h"
 #include "trace.h"
@@ -224,8 +223,8 @@ static void xpmem_vm_close(struct vm_area_struct *vma)
 	if (last) {
 		list_del_init(&att->seg_node);
 		att->mapping = NULL;
-		if (seg->remote)
-			xpmem_rfaults_drop(att);
+		if (seg->ops->att_unmapped)
+			seg->ops->att_unmapped(att);
 	}
 	mutex_unlock(&seg->lock);
 	if (last)
@@ -534,6 +533,54 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
+/*
+ * The page-by-page pass of xpmem_map_window(): every page of @w the batched
+ * pass @b did not set (b->done) goes through vmf_insert_pfn_prot(); the
+ * writable ones it set are dirtied. Return: the PTEs installed; *@ret is
+ * the touched page's result if it could not be mapped.
+ */
+static unsigned int xpmem_map_pages(const struct xpmem_window_calc *w,
+				    const struct xpmem_pte_batch *b,
+				    vm_fault_t *ret)
+{
+	unsigned int mapped = 0;
+	unsigned long i;
+
+	for (i = 0; i < w->n; i++) {
+		unsigned long hpfn = b->pfns[i];
+		bool writable = (hpfn & HMM_PFN_WRITE) && b->want_write;
+		struct page *page;
+		vm_fault_t r;
+
+		if (test_bit(i, b->done)) {
+			if (writable && xpmem_hpfn_mappable(hpfn, b->write)) {
+				/* writes through the attachment bypass the
+				 * source PTE
+				 */
+				page = hmm_pfn_to_page(hpfn);
+				if (!PageDirty(page))
+					set_page_dirty(page);
+			}
+			continue;
+		}
+		if (!xpmem_hpfn_mappable(hpfn, b->write))
+			continue;
+		page = hmm_pfn_to_page(hpfn);
+		r = vmf_insert_pfn_prot(b->vma, w->wstart + (i << PAGE_SHIFT),
+					page_to_pfn(page),
+					writable ? b->prot_rw : b->prot_ro);
+		if (r != VM_FAULT_NOPAGE) {
+			if (i == w->idx)
+				*ret = r;
+			continue;
+		}
+		if (writable && !PageDirty(page))
+			set_page_dirty(page);
+		mapped++;
+	}
+	return mapped;
+}
+
 /**
  * xpmem_map_window() - install the PTEs of a fault window
  * @vmf: the fault
@@ -549,10 +596,6 @@ static int xpmem_set_pte(pte_t *pte, unsigned long addr, void *data)
  * under one PTE lock; any other page goes through vmf_insert_pfn_prot().
  *
  * Return: the number of PTEs installed.
- *
- * The batched and the page-by-page pass share the window's bitmap,
- * protections and result; apart, the second would take them all.
- * long: two passes over one window's state.
  */
 static unsigned int xpmem_map_window(struct vm_fault *vmf,
 				     struct xpmem_window_calc *w,
@@ -574,8 +617,6 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 		.want_write = want_write,
 	};
 	struct xpmem_att *att = vma->vm_private_data;
-	unsigned int mapped;
-	unsigned long i;
 
 	lockdep_assert_held(&att->seg->lock);
 	xpmem_mmap_assert_locked(vma->vm_mm);
@@ -594,45 +635,249 @@ static unsigned int xpmem_map_window(struct vm_fault *vmf,
 	    xpmem_prot_cached(b.prot_ro) && xpmem_pmd_is_table(vmf->pmd))
 		apply_to_page_range(vma->vm_mm, w->wstart,
 				    w->wend - w->wstart, xpmem_set_pte, &b);
-	mapped = b.mapped;
 	*batched = b.mapped;
-	for (i = 0; i < w->n; i++) {
-		unsigned long hpfn = pfns[i];
-		bool writable = (hpfn & HMM_PFN_WRITE) && want_write;
-		struct page *page;
-		vm_fault_t r;
+	return b.mapped + xpmem_map_pages(w, &b, ret);
+}
 
-		if (test_bit(i, done)) {
-			if (writable && xpmem_hpfn_mappable(hpfn, write)) {
-				/* writes through the attachment bypass the
-				 * source PTE
-				 */
-				page = hmm_pfn_to_page(hpfn);
-				if (!PageDirty(page))
-					set_page_dirty(page);
-			}
-			continue;
-		}
-		if (!xpmem_hpfn_mappable(hpfn, write))
-			continue;
-		page = hmm_pfn_to_page(hpfn);
-		r = vmf_insert_pfn_prot(vma, w->wstart + (i << PAGE_SHIFT),
-					page_to_pfn(page),
-					writable ? b.prot_rw : b.prot_ro);
-		if (r != VM_FAULT_NOPAGE) {
-			if (i == w->idx)
-				*ret = r;
-			continue;
-		}
-		if (writable && !PageDirty(page))
-			set_page_dirty(page);
-		mapped++;
+/* One local fault's state through its steps (xpmem_local_fault()). */
+struct xpmem_lfault {
+	struct vm_fault *vmf;
+	struct xpmem_att *att;
+	struct xpmem_seg *seg;
+	struct mm_struct *src_mm;
+	unsigned long addr;		/* the touched page */
+	unsigned long *pfns;		/* the window's hmm answers */
+	unsigned long nwin;		/* room in pfns */
+	struct xpmem_window_calc w;
+	struct hmm_range range;
+	bool same_mm, want_write, store, mkwrite, huge;
+	bool write, batch;
+	unsigned int rounds;
+	/* the reason counted if the fault fails (VM_FAULT_SIGBUS or _OOM) */
+	enum xpmem_fail_reason why;
+	int err;
+};
+
+/*
+ * The start of each round: 0 to go on, or the fault's result (killed, or
+ * the attacher's mmap writers let in after XPMEM_FAULT_ROUNDS rounds).
+ */
+static vm_fault_t xpmem_lfault_round(struct xpmem_lfault *f)
+{
+	struct vm_fault *vmf = f->vmf;
+
+	f->err = 0;
+	if (fatal_signal_pending(current)) {
+		f->why = XPMEM_FAIL_fault_killed;
+		f->err = -EINTR;
+		return VM_FAULT_SIGBUS;
 	}
-	return mapped;
+	/*
+	 * An exporter invalidating the range over and over keeps us here:
+	 * after a few rounds let the attacher's mmap writers in.
+	 */
+	if (++f->rounds > XPMEM_FAULT_ROUNDS) {
+		if (f->mkwrite)
+			return VM_FAULT_NOPAGE;	/* the page faults again */
+		if (vmf->flags & FAULT_FLAG_ALLOW_RETRY) {
+			if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+				mmap_read_unlock(vmf->vma->vm_mm);
+			return VM_FAULT_RETRY;
+		}
+	}
+	return 0;
+}
+
+/* Another mm's source: its mmap_lock (0), or the fault's result. */
+static vm_fault_t xpmem_lfault_lock_src(struct xpmem_lfault *f)
+{
+	vm_fault_t ret;
+
+	/*
+	 * From pfn_mkwrite the mmap_lock cannot be dropped: on
+	 * contention let the (zapped) page fault again.
+	 */
+	if (f->mkwrite)
+		ret = mmap_read_trylock(f->src_mm) ? 0 : VM_FAULT_NOPAGE;
+	else
+		ret = xpmem_lock_source(f->vmf, f->src_mm);
+	/* SIGBUS: killed, or the lock not had in time */
+	if (ret)
+		f->why = fatal_signal_pending(current) ?
+			 XPMEM_FAIL_fault_killed : XPMEM_FAIL_fault_src_lock;
+	return ret;
 }
 
 /*
- * Fault on a local attachment.
+ * Under the source's mmap_lock: the window (one page for a PMD attempt)
+ * and its hmm answers in f->pfns; f->err says how that went.
+ */
+static void xpmem_lfault_source(struct xpmem_lfault *f)
+{
+	struct vm_area_struct *vma = f->vmf->vma;
+	struct vm_area_struct *svma;
+
+	svma = vma_lookup(f->src_mm, xpmem_src_of(vma, f->att, f->addr));
+	if (!svma || !xpmem_vma_exportable(svma)) {
+		f->err = -EFAULT;
+		f->why = XPMEM_FAIL_fault_no_source;
+		return;
+	}
+	f->why = XPMEM_FAIL_fault_source_error;
+	if (f->huge) {
+		/* the touched page; its map order tells the rest */
+		f->w.wstart = f->addr;
+		f->w.wend = f->addr + PAGE_SIZE;
+		f->w.src = xpmem_src_of(vma, f->att, f->addr);
+		f->w.n = 1;
+		f->w.idx = 0;
+	} else {
+		xpmem_fault_window_calc(vma, svma, f->att, f->addr, f->nwin,
+					&f->w);
+	}
+	f->batch = xpmem_src_batchable(svma);
+	/*
+	 * A load does not ask for write access where the source
+	 * write-protects pages with userfaultfd: hmm_range_fault()
+	 * cannot wait for the handler, the write fault would fail.
+	 */
+	f->write = f->want_write && (svma->vm_flags & VM_WRITE) &&
+		   (f->store || !userfaultfd_wp(svma));
+	f->range.start = f->w.src;
+	f->range.end = f->w.src + (f->w.n << PAGE_SHIFT);
+	f->err = f->store && !f->write ? -EACCES :
+		 xpmem_hmm_window(&f->range, f->w.idx, f->write);
+	/*
+	 * A load where the source cannot take a write fault now
+	 * (uffd write-protect, no memory for the COW copy): map it
+	 * read-only; a store then goes through pfn_mkwrite.
+	 */
+	if (f->err && f->err != -EBUSY && f->write && !f->store) {
+		f->write = false;
+		f->err = xpmem_hmm_window(&f->range, f->w.idx, false);
+	}
+}
+
+/* The result of a fault whose source lookup failed with f->err. */
+static vm_fault_t xpmem_lfault_error(struct xpmem_lfault *f)
+{
+	int err = f->err;
+
+	if (err == -ENOMEM)
+		f->why = XPMEM_FAIL_fault_nomem;
+	else if (err == -EACCES)
+		f->why = XPMEM_FAIL_fault_readonly;
+	/* a PMD attempt leaves errors to the PTE path */
+	return f->huge ? VM_FAULT_FALLBACK :
+	       err == -EAGAIN ? VM_FAULT_NOPAGE :
+	       err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+/*
+ * Map what the round found, under seg->lock, unless an invalidation ran
+ * since (*@again). *@mapped: the pages mapped. Return: the fault's result.
+ */
+static vm_fault_t xpmem_lfault_install(struct xpmem_lfault *f,
+				       unsigned int *mapped, bool *again)
+{
+	struct xpmem_seg *seg = f->seg;
+	unsigned int batched;
+	vm_fault_t ret;
+
+	*again = false;
+	mutex_lock(&seg->lock);
+	if (f->att->dead || seg->dead) {
+		mutex_unlock(&seg->lock);
+		f->why = XPMEM_FAIL_fault_dead;
+		return VM_FAULT_SIGBUS;
+	}
+	if (mmu_interval_read_retry(&seg->notifier, f->range.notifier_seq)) {
+		mutex_unlock(&seg->lock);
+		*again = true;
+		return 0;
+	}
+	f->why = XPMEM_FAIL_fault_insert;
+	if (f->huge) {
+		ret = xpmem_insert_pmd(f->vmf, f->pfns[0], f->w.src, f->write,
+				       f->want_write);
+		mutex_unlock(&seg->lock);
+		if (ret == VM_FAULT_NOPAGE) {
+			atomic64_inc(&seg->nr_faults);
+			atomic64_inc(&seg->nr_pmd_mapped);
+			*mapped = PTRS_PER_PMD;
+		}
+		return ret;
+	}
+	ret = VM_FAULT_NOPAGE;
+	*mapped = xpmem_map_window(f->vmf, &f->w, f->pfns, f->write, f->batch,
+				   &ret, &batched);
+	mutex_unlock(&seg->lock);
+	atomic64_add(batched, &seg->nr_batched);
+	return ret;
+}
+
+/* f->pfns: room for @room on the stack; a larger window is allocated. */
+static void xpmem_lfault_pfns(struct xpmem_lfault *f, unsigned long room)
+{
+	unsigned long *stack_pfns = f->pfns;
+
+	/* a window larger than the stack's; without memory, the stack's */
+	if (f->nwin > room) {
+		f->pfns = kmalloc_array(f->nwin, sizeof(*f->pfns), GFP_KERNEL);
+		if (!f->pfns) {
+			f->pfns = stack_pfns;
+			f->nwin = room;
+		}
+	}
+	f->range.hmm_pfns = f->pfns;
+}
+
+/*
+ * The rounds of a local fault, until one maps what it found (or fails):
+ * *@mapped pages. Return: the fault's result.
+ */
+static vm_fault_t xpmem_lfault_run(struct xpmem_lfault *f,
+				   unsigned int *mapped)
+{
+	struct vm_fault *vmf = f->vmf;
+	bool again;
+	vm_fault_t ret;
+
+	do {
+		ret = xpmem_lfault_round(f);
+		if (ret)
+			break;
+		f->range.notifier_seq =
+			mmu_interval_read_begin(&f->seg->notifier);
+		if (!f->same_mm) {
+			ret = xpmem_lfault_lock_src(f);
+			if (ret)
+				break;
+		}
+		xpmem_lfault_source(f);
+		if (!f->same_mm)
+			mmap_read_unlock(f->src_mm);
+		if (f->err == -EBUSY) {
+			cond_resched();
+			again = true;
+			continue;
+		}
+		if (!f->err && !f->huge)
+			f->err = xpmem_prealloc_ptes(vmf->vma, vmf->pmd,
+						     f->w.wstart, f->w.wend);
+		if (f->err) {
+			ret = xpmem_lfault_error(f);
+			break;
+		}
+		ret = xpmem_lfault_install(f, mapped, &again);
+	} while (again);
+	return ret;
+}
+
+/*
+ * Fault on a local attachment, in rounds: each one looks the source up
+ * (xpmem_lfault_source()) and maps what it found unless an invalidation ran
+ * meanwhile (xpmem_lfault_install()).
  *
  * A writable attachment (the vma has VM_WRITE) asks for write access on
  * every fault, read or write, as the classic module does: the source breaks
@@ -648,227 +893,129 @@ static vm_fault_t xpmem_local_fault(struct vm_fault *vmf, struct xpmem_att *att,
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct xpmem_seg *seg = att->seg;
-	struct mm_struct *src_mm = seg->mm;
-	bool same_mm = src_mm == vma->vm_mm;
-	bool want_write = vma->vm_flags & VM_WRITE;
-	bool store = mkwrite || (vmf->flags & FAULT_FLAG_WRITE);
 	unsigned long stack_pfns[XPMEM_MAX_FAULT_WINDOW];
-	unsigned long nwin = huge ? 1 : clamp(READ_ONCE(xpmem_local_window), 1U,
-					       (unsigned int)XPMEM_MAX_LOCAL_WINDOW);
-	unsigned long *pfns = stack_pfns;
-	unsigned long addr = vmf->address & PAGE_MASK;
-	struct vm_area_struct *svma;
-	struct xpmem_window_calc w = { .src = xpmem_src_of(vma, att, addr) };
-	unsigned int mapped = 0, batched;
-	struct hmm_range range = {
-		.notifier = &seg->notifier,
+	struct xpmem_lfault f = {
+		.vmf = vmf, .att = att, .seg = seg, .src_mm = seg->mm,
+		.addr = vmf->address & PAGE_MASK, .pfns = stack_pfns,
+		.nwin = huge ? 1 : clamp(READ_ONCE(xpmem_local_window), 1U,
+					 (unsigned int)XPMEM_MAX_LOCAL_WINDOW),
+		.range = { .notifier = &seg->notifier },
+		.same_mm = seg->mm == vma->vm_mm,
+		.want_write = vma->vm_flags & VM_WRITE,
+		.store = mkwrite || (vmf->flags & FAULT_FLAG_WRITE),
+		.mkwrite = mkwrite, .huge = huge,
+		.why = XPMEM_FAIL_fault_insert,
 	};
-	unsigned int rounds = 0;
-	bool write, src_ro, batch = false;
-	/* the reason counted if the fault fails (VM_FAULT_SIGBUS or _OOM) */
-	enum xpmem_fail_reason why = XPMEM_FAIL_fault_insert;
+	unsigned int mapped = 0;
 	vm_fault_t ret;
-	int err = 0;
 
 	/* ->fault, ->huge_fault and ->pfn_mkwrite get here with it only */
 	xpmem_mmap_assert_locked(vma->vm_mm);
-	if (w.src < att->src_start || w.src >= att->src_end) {
+	f.w.src = xpmem_src_of(vma, att, f.addr);
+	if (f.w.src < att->src_start || f.w.src >= att->src_end) {
 		xpmem_fail(XPMEM_FAIL_fault_range, seg->segid, vmf->address,
 			   -EFAULT);
 		return VM_FAULT_SIGBUS;
 	}
-	if (!mmget_not_zero(src_mm)) {
+	if (!mmget_not_zero(f.src_mm)) {
 		xpmem_fail(XPMEM_FAIL_fault_owner_gone, seg->segid,
 			   vmf->address, -ENOENT);
 		return VM_FAULT_SIGBUS;
 	}
-	/* a window larger than the stack's; without memory, the stack's */
-	if (nwin > ARRAY_SIZE(stack_pfns)) {
-		pfns = kmalloc_array(nwin, sizeof(*pfns), GFP_KERNEL);
-		if (!pfns) {
-			pfns = stack_pfns;
-			nwin = ARRAY_SIZE(stack_pfns);
-		}
-	}
-	range.hmm_pfns = pfns;
+	xpmem_lfault_pfns(&f, ARRAY_SIZE(stack_pfns));
 	/* The vma, and with it @att, may go once VM_FAULT_RETRY drops locks. */
 	kref_get(&seg->kref);
 	/* a PMD attempt counts as a fault only if it is not handed to PTEs */
 	if (!huge)
 		atomic64_inc(&seg->nr_faults);
 
-again:
-	err = 0;
-	if (fatal_signal_pending(current)) {
-		why = XPMEM_FAIL_fault_killed;
-		err = -EINTR;
-		ret = VM_FAULT_SIGBUS;
-		goto out;
-	}
-	/*
-	 * An exporter invalidating the range over and over keeps us here:
-	 * after a few rounds let the attacher's mmap writers in.
-	 */
-	if (++rounds > XPMEM_FAULT_ROUNDS) {
-		if (mkwrite) {
-			ret = VM_FAULT_NOPAGE;	/* the page faults again */
-			goto out;
-		}
-		if (vmf->flags & FAULT_FLAG_ALLOW_RETRY) {
-			if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
-				mmap_read_unlock(vma->vm_mm);
-			ret = VM_FAULT_RETRY;
-			goto out;
-		}
-	}
-	range.notifier_seq = mmu_interval_read_begin(&seg->notifier);
-	if (!same_mm) {
-		/*
-		 * From pfn_mkwrite the mmap_lock cannot be dropped: on
-		 * contention let the (zapped) page fault again.
-		 */
-		if (mkwrite)
-			ret = mmap_read_trylock(src_mm) ? 0 : VM_FAULT_NOPAGE;
-		else
-			ret = xpmem_lock_source(vmf, src_mm);
-		/* SIGBUS: killed, or the lock not had in time */
-		if (ret) {
-			why = fatal_signal_pending(current) ?
-			      XPMEM_FAIL_fault_killed :
-			      XPMEM_FAIL_fault_src_lock;
-			goto out;
-		}
-	}
-	svma = vma_lookup(src_mm, xpmem_src_of(vma, att, addr));
-	if (!svma || !xpmem_vma_exportable(svma)) {
-		err = -EFAULT;
-		why = XPMEM_FAIL_fault_no_source;
-	} else {
-		why = XPMEM_FAIL_fault_source_error;
-		if (huge) {
-			/* the touched page; its map order tells the rest */
-			w.wstart = addr;
-			w.wend = addr + PAGE_SIZE;
-			w.src = xpmem_src_of(vma, att, addr);
-			w.n = 1;
-			w.idx = 0;
-		} else {
-			xpmem_fault_window_calc(vma, svma, att, addr, nwin,
-						&w);
-		}
-		src_ro = !(svma->vm_flags & VM_WRITE);
-		batch = xpmem_src_batchable(svma);
-		/*
-		 * A load does not ask for write access where the source
-		 * write-protects pages with userfaultfd: hmm_range_fault()
-		 * cannot wait for the handler, the write fault would fail.
-		 */
-		write = want_write && !src_ro &&
-			(store || !userfaultfd_wp(svma));
-		range.start = w.src;
-		range.end = w.src + (w.n << PAGE_SHIFT);
-		err = store && !write ? -EACCES :
-		      xpmem_hmm_window(&range, w.idx, write);
-		/*
-		 * A load where the source cannot take a write fault now
-		 * (uffd write-protect, no memory for the COW copy): map it
-		 * read-only; a store then goes through pfn_mkwrite.
-		 */
-		if (err && err != -EBUSY && write && !store) {
-			write = false;
-			err = xpmem_hmm_window(&range, w.idx, false);
-		}
-	}
-	if (!same_mm)
-		mmap_read_unlock(src_mm);
-	if (err == -EBUSY) {
-		cond_resched();
-		goto again;
-	}
-	if (!err && !huge)
-		err = xpmem_prealloc_ptes(vma, vmf->pmd, w.wstart, w.wend);
-	if (err) {
-		/* a PMD attempt leaves errors to the PTE path */
-		ret = huge ? VM_FAULT_FALLBACK :
-		      err == -EAGAIN ? VM_FAULT_NOPAGE :
-		      err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-		if (err == -ENOMEM)
-			why = XPMEM_FAIL_fault_nomem;
-		else if (err == -EACCES)
-			why = XPMEM_FAIL_fault_readonly;
-		goto out;
-	}
+	ret = xpmem_lfault_run(&f, &mapped);
 
-	mutex_lock(&seg->lock);
-	if (att->dead || seg->dead) {
-		mutex_unlock(&seg->lock);
-		why = XPMEM_FAIL_fault_dead;
-		ret = VM_FAULT_SIGBUS;
-		goto out;
-	}
-	if (mmu_interval_read_retry(&seg->notifier, range.notifier_seq)) {
-		mutex_unlock(&seg->lock);
-		goto again;
-	}
-	why = XPMEM_FAIL_fault_insert;
-	if (huge) {
-		ret = xpmem_insert_pmd(vmf, pfns[0], w.src, write, want_write);
-		mutex_unlock(&seg->lock);
-		if (ret == VM_FAULT_NOPAGE) {
-			atomic64_inc(&seg->nr_faults);
-			atomic64_inc(&seg->nr_pmd_mapped);
-			mapped = PTRS_PER_PMD;
-		}
-		goto out;
-	}
-	ret = VM_FAULT_NOPAGE;
-	mapped = xpmem_map_window(vmf, &w, pfns, write, batch, &ret,
-				  &batched);
-	mutex_unlock(&seg->lock);
-	atomic64_add(batched, &seg->nr_batched);
-
-out:
 	if (ret & (VM_FAULT_SIGBUS | VM_FAULT_OOM | VM_FAULT_SIGSEGV))
-		xpmem_fail(why, seg->segid, vmf->address,
-			   err ?: (ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT));
+		xpmem_fail(f.why, seg->segid, vmf->address,
+			   f.err ?: (ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT));
 	atomic64_add(mapped, &seg->nr_mapped);
-	trace_xpmem_fault(seg->segid, vmf->address, w.src, mapped,
+	trace_xpmem_fault(seg->segid, vmf->address, f.w.src, mapped,
 			  (__force int)ret);
 	xpmem_seg_put(seg);
-	mmput_async(src_mm);
-	if (pfns != stack_pfns)
-		kfree(pfns);
+	mmput_async(f.src_mm);
+	if (f.pfns != stack_pfns)
+		kfree(f.pfns);
 	return ret;
+}
+
+/**
+ * xpmem_local_fault_pte() - a local segment's ->fault (struct xpmem_seg_ops)
+ * @vmf: the fault
+ * @att: its attachment, alive
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_fault_pte(struct vm_fault *vmf, struct xpmem_att *att)
+{
+	return xpmem_local_fault(vmf, att, false, false);
+}
+
+/**
+ * xpmem_local_mkwrite() - a local segment's ->mkwrite (struct xpmem_seg_ops)
+ * @vmf: the store's fault
+ * @att: its attachment, alive
+ * @src: the source address (unused: the fault finds it again)
+ *
+ * The store is redone right here (xpmem_pfn_mkwrite()).
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_mkwrite(struct vm_fault *vmf, struct xpmem_att *att,
+			       unsigned long src)
+{
+	return xpmem_local_fault(vmf, att, true, false);
+}
+
+/*
+ * Is @att or its segment gone? Then count the fault and fail it with
+ * SIGBUS. seg->remote only picks the counter (data, not behaviour).
+ */
+static bool xpmem_fault_dead(struct xpmem_att *att, unsigned long addr)
+{
+	if (!READ_ONCE(att->dead) && !READ_ONCE(att->seg->dead))
+		return false;
+	xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
+		   XPMEM_FAIL_fault_dead, att->seg->segid, addr, -ENOENT);
+	return true;
 }
 
 static vm_fault_t xpmem_fault(struct vm_fault *vmf)
 {
 	struct xpmem_att *att = vmf->vma->vm_private_data;
 
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
-		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, att->seg->segid,
-			   vmf->address, -ENOENT);
+	if (xpmem_fault_dead(att, vmf->address))
 		return VM_FAULT_SIGBUS;
-	}
-	if (att->seg->remote)
-		return xpmem_remote_fault(vmf, att);
-	return xpmem_local_fault(vmf, att, false, false);
+	return att->seg->ops->fault(vmf, att);
 }
 
 #if XPMEM_PMD_MAPPINGS
+/**
+ * xpmem_local_fault_pmd() - a local segment's ->huge_fault (xpmem_seg_ops)
+ * @vmf: the first fault in an empty PMD
+ * @att: its attachment, alive, covering the PMD whole
+ *
+ * Return: as xpmem_local_fault().
+ */
+vm_fault_t xpmem_local_fault_pmd(struct vm_fault *vmf, struct xpmem_att *att)
+{
+	return xpmem_local_fault(vmf, att, false, true);
+}
+
 /* Zap the PMD at @haddr of attachment @vma under @seg's lock. */
 static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
 			  unsigned long haddr)
 {
 	unsigned long start = max(haddr, vma->vm_start);
 	unsigned long end = min(haddr + PMD_SIZE, vma->vm_end);
-	struct xpmem_zapper z;
 
 	mutex_lock(&seg->lock);
-	xpmem_zapper_enter(&z);
-	zap_special_vma_range(vma, start, end - start);
-	xpmem_zapper_exit(&z);
+	xpmem_zap_vma(vma, start, end - start);
 	mutex_unlock(&seg->lock);
 }
 
@@ -878,7 +1025,9 @@ static void xpmem_zap_pmd(struct vm_area_struct *vma, struct xpmem_seg *seg,
  * one PMD if the vma covers the whole 2 MiB, the source range does too at
  * the same alignment, and the source maps it huge (remote: the owner's
  * answer is one 2 MiB-aligned physical run, xpmem_remote_huge_fault());
- * otherwise count a fallback and let the PTE path handle the fault.
+ * otherwise count a fallback (pmd_fallbacks) and let the PTE path handle
+ * the fault. A huge fault of another order (a PUD) falls back at once,
+ * counted in other_fallbacks.
  */
 static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -888,14 +1037,13 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	unsigned long hsrc = xpmem_src_of(vma, att, haddr);
 	vm_fault_t ret = VM_FAULT_FALLBACK;
 
-	if (order != PMD_ORDER)
+	/* Only PMDs map huge: another order (a PUD) falls back, counted. */
+	if (order != PMD_ORDER) {
+		atomic64_inc(&att->seg->nr_order_fallback);
 		return VM_FAULT_FALLBACK;
-	if (READ_ONCE(att->dead) || READ_ONCE(att->seg->dead)) {
-		xpmem_fail(att->seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, att->seg->segid,
-			   vmf->address, -ENOENT);
-		return VM_FAULT_SIGBUS;
 	}
+	if (xpmem_fault_dead(att, vmf->address))
+		return VM_FAULT_SIGBUS;
 	/*
 	 * The core calls ->huge_fault under the per-vma lock too (->fault
 	 * only under the mmap_lock, which the source lookup and the retry
@@ -920,12 +1068,8 @@ static vm_fault_t xpmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	}
 	if (haddr >= vma->vm_start && haddr + PMD_SIZE <= vma->vm_end &&
 	    IS_ALIGNED(hsrc, PMD_SIZE) && hsrc >= att->src_start &&
-	    hsrc + PMD_SIZE <= att->src_end) {
-		if (att->seg->remote)
-			ret = xpmem_remote_huge_fault(vmf, att);
-		else
-			ret = xpmem_local_fault(vmf, att, false, true);
-	}
+	    hsrc + PMD_SIZE <= att->src_end)
+		ret = att->seg->ops->huge_fault(vmf, att);
 	if (ret & VM_FAULT_FALLBACK)
 		atomic64_inc(&att->seg->nr_pmd_fallback);
 	return ret;
@@ -964,25 +1108,13 @@ static vm_fault_t xpmem_pfn_mkwrite(struct vm_fault *vmf)
 	struct xpmem_att *att = vma->vm_private_data;
 	struct xpmem_seg *seg = att->seg;
 	unsigned long addr = vmf->address & PAGE_MASK;
-	struct xpmem_zapper z;
 
 	if (!xpmem_pte_readonly(vma, addr))
 		return VM_FAULT_NOPAGE;
-	if (READ_ONCE(att->dead) || READ_ONCE(seg->dead)) {
-		xpmem_fail(seg->remote ? XPMEM_FAIL_rfault_dead :
-			   XPMEM_FAIL_fault_dead, seg->segid, vmf->address,
-			   -ENOENT);
+	if (xpmem_fault_dead(att, vmf->address))
 		return VM_FAULT_SIGBUS;
-	}
-	xpmem_zapper_enter(&z);
-	zap_special_vma_range(vma, addr, PAGE_SIZE);
-	xpmem_zapper_exit(&z);
-	if (!seg->remote)
-		return xpmem_local_fault(vmf, att, true, false);
-	mutex_lock(&seg->lock);
-	att->wr_intent = xpmem_src_of(vma, att, addr) + 1;
-	mutex_unlock(&seg->lock);
-	return VM_FAULT_NOPAGE;
+	xpmem_zap_vma(vma, addr, PAGE_SIZE);
+	return seg->ops->mkwrite(vmf, att, xpmem_src_of(vma, att, addr));
 }
 
 static const struct vm_operations_struct xpmem_vm_ops = {

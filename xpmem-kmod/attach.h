@@ -3,6 +3,7 @@
 #ifndef _XPMEM_ATTACH_H
 #define _XPMEM_ATTACH_H
 
+#include <linux/mm_types.h>
 #include <linux/types.h>
 
 struct file;
@@ -15,5 +16,12 @@ int xpmem_attach(struct file *file, struct xpmem_tg *tg, s64 apid,
 int xpmem_detach(struct xpmem_tg *tg, u64 vaddr);
 int xpmem_mmap(struct file *file, struct vm_area_struct *vma);
 void xpmem_show_memtypes(struct seq_file *m);
+
+struct vm_fault;
+struct xpmem_att;
+vm_fault_t xpmem_local_fault_pte(struct vm_fault *vmf, struct xpmem_att *att);
+vm_fault_t xpmem_local_fault_pmd(struct vm_fault *vmf, struct xpmem_att *att);
+vm_fault_t xpmem_local_mkwrite(struct vm_fault *vmf, struct xpmem_att *att,
+			       unsigned long src);
 
 #endif /* _XPMEM_ATTACH_H */

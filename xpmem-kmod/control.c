@@ -12,6 +12,7 @@
 
 #include "channel.h"
 #include "control.h"
+#include "invalidate.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"

@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "channel.h"
 #include "debugfs.h"
+#include "invalidate.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
@@ -24,7 +25,7 @@ static struct dentry *xpmem_debugfs_dir;
 
 static int xpmem_segments_show(struct seq_file *m, void *v)
 {
-	seq_puts(m, "segid range mode faults pages_mapped invalidations pages_zapped pmds_mapped pmd_fallbacks batched\n");
+	seq_puts(m, "segid range mode faults pages_mapped invalidations pages_zapped pmds_mapped pmd_fallbacks batched other_fallbacks\n");
 	xpmem_show_segments(m);
 	return 0;
 }
@@ -32,7 +33,7 @@ DEFINE_SHOW_ATTRIBUTE(xpmem_segments);
 
 static int xpmem_remote_show(struct seq_file *m, void *v)
 {
-	seq_puts(m, "segid owner size faults pages_mapped pages_zapped pmds_mapped pmd_fallbacks\n");
+	seq_puts(m, "segid owner size faults pages_mapped pages_zapped pmds_mapped pmd_fallbacks other_fallbacks\n");
 	xpmem_show_rsegs(m);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "control.h"
 #include "debugfs.h"
+#include "invalidate.h"
 #include "limits.h"
 #include "remote.h"
 #include "rmap.h"
@@ -189,12 +190,14 @@ static int __init xpmem_init(void)
 	ret = xpmem_ids_init();
 	if (ret)
 		return ret;
+	xpmem_invalidate_init();
 	ret = xpmem_rmap_init();
 	if (ret)
 		goto err_ids;
 	/* The channel's table: each file's rows of the types it handles. */
 	ret = xpmem_chan_register(xpmem_control_chan) ?:
 	      xpmem_chan_register(xpmem_rmap_chan) ?:
+	      xpmem_chan_register(xpmem_invalidate_chan) ?:
 	      xpmem_chan_register(xpmem_remote_chan) ?:
 	      xpmem_chan_init();
 	if (ret)
@@ -209,6 +212,7 @@ err_chan:
 	xpmem_chan_exit();
 err_rmap:
 	xpmem_rmap_exit();
+	xpmem_invalidate_exit();
 err_ids:
 	xpmem_ids_exit();
 	return ret;
@@ -220,6 +224,7 @@ static void __exit xpmem_exit(void)
 	misc_deregister(&xpmem_misc);
 	xpmem_chan_exit();
 	xpmem_rmap_exit();
+	xpmem_invalidate_exit();
 	xpmem_windows_exit();
 	xpmem_ids_exit();
 	xpmem_limits_exit();

@@ -21,7 +21,7 @@
 
 #include "asserts.h"
 #include "channel.h"
-#include "notifier.h"
+#include "invalidate.h"
 #include "params.h"
 #include "pgtable.h"
 #include "remote.h"
@@ -62,18 +62,12 @@ static bool xpmem_window_get(u32 peer, u64 *base, u64 *size)
 static void xpmem_rseg_zap(struct xpmem_seg *seg, unsigned long start,
 			   unsigned long end)
 {
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
-
 	mutex_lock(&seg->lock);
 	seg->zap_seq++;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].seq = seg->zap_seq;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].start = start;
 	seg->zaps[seg->zap_seq % XPMEM_ZAP_RING].end = end;
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node)
-		xpmem_zap_att_range(att, start, end);
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, NULL, start, end, XPMEM_ZAP_EVERY);
 	mutex_unlock(&seg->lock);
 }
 
@@ -154,13 +148,14 @@ void xpmem_show_rsegs(struct seq_file *m)
 
 	mutex_lock(&xpmem_rseg_mutex);
 	list_for_each_entry(seg, &xpmem_rsegs, rseg_node)
-		seq_printf(m, "0x%016llx %u 0x%lx %lld %lld %lld %lld %lld\n",
+		seq_printf(m, "0x%016llx %u 0x%lx %lld %lld %lld %lld %lld %lld\n",
 			   seg->segid, seg->owner, seg->end,
 			   (long long)atomic64_read(&seg->nr_faults),
 			   (long long)atomic64_read(&seg->nr_mapped),
 			   (long long)atomic64_read(&seg->nr_zapped),
 			   (long long)atomic64_read(&seg->nr_pmd_mapped),
-			   (long long)atomic64_read(&seg->nr_pmd_fallback));
+			   (long long)atomic64_read(&seg->nr_pmd_fallback),
+			   (long long)atomic64_read(&seg->nr_order_fallback));
 	mutex_unlock(&xpmem_rseg_mutex);
 }
 
@@ -424,11 +419,6 @@ void xpmem_rfaults_drop(struct xpmem_att *att)
 	}
 	att->nr_rfaults = 0;
 }
-
-static const struct xpmem_seg_ops xpmem_remote_seg_ops = {
-	.put = xpmem_remote_put,
-	.att_free = xpmem_rfaults_free,
-};
 
 /*
  * Send REMOTE_FAULT for [@off, +@n pages) with @access and wait for its
@@ -1085,6 +1075,31 @@ vm_fault_t xpmem_remote_huge_fault(struct vm_fault *vmf, struct xpmem_att *att)
 				  false, zseq);
 }
 #endif
+
+/*
+ * A store to a read-only PTE (zapped already) of source offset @src: noted
+ * for the refault of this page, which asks the owner for write access.
+ */
+static vm_fault_t xpmem_remote_mkwrite(struct vm_fault *vmf,
+				       struct xpmem_att *att, unsigned long src)
+{
+	mutex_lock(&att->seg->lock);
+	att->wr_intent = src + 1;
+	mutex_unlock(&att->seg->lock);
+	return VM_FAULT_NOPAGE;
+}
+
+static const struct xpmem_seg_ops xpmem_remote_seg_ops = {
+	.put = xpmem_remote_put,
+	.att_free = xpmem_rfaults_free,
+	.att_unmapped = xpmem_rfaults_drop,
+	.fault = xpmem_remote_fault,
+#if XPMEM_PMD_MAPPINGS
+	.huge_fault = xpmem_remote_huge_fault,
+#endif
+	.mkwrite = xpmem_remote_mkwrite,
+	.release = xpmem_remote_release,
+};
 
 /* ---- the importer side's rows in the channel's table -------------------- */
 

@@ -2,14 +2,16 @@
 /*
  * Owner side of cross-partition attach: RESOLVE (frames of a local segment
  * for a remote importer), the per-segment reverse map of what each peer
- * maps, INVALIDATE from the segment's interval notifier, and the quarantine
- * of pages a peer did not ack.
+ * maps, and the grants. The revocation of what peers map (INVALIDATE and
+ * its wait, the quarantine of pages a peer did not ack, the revoke after
+ * RELEASE_GRANT) is invalidate.c's; it takes entries off the reverse map
+ * through xpmem_rmap_take() and xpmem_grant_put().
  *
  * Reverse map: seg->rmap (under seg->lock), an interval tree of segment
  * offsets, holds one struct xpmem_rmap per RESOLVE: peer, its incarnation,
  * the offsets and the pfns handed out; each peer may hold at most
- * max_rmap_entries_per_peer entries (limits.c). An
- * invalidation takes every entry overlapping the range off the tree (the
+ * max_rmap_entries_per_peer entries (limits.c). An invalidation
+ * (invalidate.c) takes every entry overlapping the range off the tree (the
  * INVALIDATE sent covers the union of those entries, which may be wider
  * than the source change), takes a reference on each of their pages while
  * the source PTEs still map them, and drops the references again when the
@@ -26,14 +28,11 @@
 #include <linux/bitmap.h>
 #include <linux/hmm.h>
 #include <linux/interval_tree_generic.h>
-#include <linux/ktime.h>
 #include <linux/mm.h>
-#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/workqueue.h>
 
 #include "channel.h"
@@ -59,45 +58,6 @@ struct xpmem_resolve_work {
 
 static struct workqueue_struct *xpmem_wq;
 static atomic_t xpmem_resolves;
-static atomic64_t xpmem_generation;
-
-/* A quarantined invalidation: rmap entries of peers that did not ack. */
-struct xpmem_quar {
-	struct list_head node;
-	u64 generation;
-	s64 segid;
-	unsigned long start;
-	unsigned long len;
-	struct list_head entries;	/* struct xpmem_rmap, page refs held */
-};
-
-static DEFINE_MUTEX(xpmem_quar_lock);
-static LIST_HEAD(xpmem_quar_list);
-static unsigned long xpmem_quar_nr;
-static unsigned long xpmem_quar_pages;
-
-/* Where entries go when no quarantine entry can be allocated (generation 0). */
-static struct xpmem_quar xpmem_quar_orphans = {
-	.entries = LIST_HEAD_INIT(xpmem_quar_orphans.entries),
-};
-
-/*
- * While anything is quarantined the module cannot be unloaded: the pages
- * may still be mapped by a peer that never acked, and unloading would drop
- * the references that keep them from being reused. Caller: xpmem_quar_lock,
- * after changing xpmem_quar_nr.
- */
-static void xpmem_quar_pin(unsigned long was)
-{
-	lockdep_assert_held(&xpmem_quar_lock);
-	if (!was && xpmem_quar_nr) {
-		__module_get(THIS_MODULE);
-		pr_warn("xpmem: pages quarantined for peers that did not ack; module unload refused until they ack or rejoin (xpmemctl status)\n");
-	} else if (was && !xpmem_quar_nr) {
-		module_put(THIS_MODULE);
-		pr_info("xpmem: quarantine empty\n");
-	}
-}
 
 /*
  * What CHECK_GET granted @peer, running @incarnation, on one segment: @nr_ro
@@ -115,13 +75,6 @@ struct xpmem_grant {
 #define XPMEM_GRANT_MAX_PERMITS	BIT(20)
 
 static atomic_long_t xpmem_nr_grants;
-
-/* Revocation of what a peer maps beyond its grant, after RELEASE_GRANT. */
-struct xpmem_revoke_work {
-	struct work_struct work;
-	struct xpmem_seg *seg;		/* reference */
-	struct list_head gone;		/* struct xpmem_rmap, page refs held */
-};
 
 #define XPMEM_RMAP_START(e)	((e)->start)
 #define XPMEM_RMAP_LAST(e)	((e)->last)
@@ -188,7 +141,11 @@ void xpmem_rmap_entry_free(struct xpmem_rmap *e)
 	kfree(e);
 }
 
-static void xpmem_rmap_put_free(struct xpmem_rmap *e)
+/**
+ * xpmem_rmap_put_free() - drop an entry's page references and free it
+ * @e: the entry, off every list, holding a reference on each of its pages
+ */
+void xpmem_rmap_put_free(struct xpmem_rmap *e)
 {
 	unsigned long i;
 
@@ -399,96 +356,84 @@ static unsigned long xpmem_present_prefix(const unsigned long *pfns,
 }
 
 /*
- * Resolve r into @e (allocated for e->npages) and @fr (room for
- * XPMEM_CHAN_MAX_EXTENTS). As the local fault: only the first page is
- * faulted in; the following ones are included while they are present
- * (hmm_range_fault() would fault every page after the first one needing it,
- * so they are looked up by a second, non-faulting call under the same
- * notifier sequence). On success @e, trimmed to what was resolved, is on
- * seg->rmap.
+ * The hmm pfns of @e's range, under the source's mmap_lock. As the local
+ * fault: only the first page is faulted in; the following ones are included
+ * while they are present (hmm_range_fault() would fault every page after
+ * the first one needing it, so they are looked up by a second, non-faulting
+ * call under the same notifier sequence).
+ *
+ * Return: 0 (*@n pages), -EBUSY (an invalidation ran: again) or the first
+ * page's error.
  */
-static int xpmem_resolve_seg(struct xpmem_seg *seg,
-			     const struct xpmem_chan_resolve *r,
-			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
+static int xpmem_resolve_pfns(const struct xpmem_chan_resolve *r,
+			      struct xpmem_rmap *e, struct hmm_range *first,
+			      struct hmm_range *rest, unsigned long *n)
 {
 	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
-	struct hmm_range first = {
-		.notifier = &seg->notifier,
-		.hmm_pfns = e->pfns,
-		.default_flags = HMM_PFN_REQ_FAULT |
-				 (write ? HMM_PFN_REQ_WRITE : 0),
-	};
-	struct hmm_range rest = {
-		.notifier = &seg->notifier,
-		.hmm_pfns = e->pfns + 1,
-	};
-	unsigned long i, n = e->npages;
-	enum xpmem_fail_reason why;
-	struct vm_area_struct *svma;
-	struct xpmem_rmap *o, *to;
 	int err;
 
-	first.start = seg->start + e->start;
-	first.end = first.start + PAGE_SIZE;
-	rest.start = first.end;
-	rest.end = seg->start + e->end;
-	if (!mmget_not_zero(seg->mm)) {
-		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
-			   -ENOENT);
-		return -ENOENT;
-	}
-again:
-	why = XPMEM_FAIL_resolve_no_segment;
-	if (READ_ONCE(seg->dead)) {
-		err = -ENOENT;
-		goto out;
-	}
-	first.notifier_seq = mmu_interval_read_begin(&seg->notifier);
-	rest.notifier_seq = first.notifier_seq;
-	mmap_read_lock(seg->mm);
-	svma = vma_lookup(seg->mm, first.start);
-	if (!svma || !xpmem_vma_exportable(svma)) {
-		mmap_read_unlock(seg->mm);
-		err = -EFAULT;
-		why = XPMEM_FAIL_resolve_no_source;
-		goto out;
-	}
-	/* Neighbours only from the same source vma. */
-	rest.end = min(rest.end, svma->vm_end);
-	if (rest.end <= rest.start)
-		e->npages = 1;
 	/*
 	 * The importer reads ahead (sequentially, or a whole PMD): fault in
 	 * the whole range if every page of it can be; if one cannot, resolve
 	 * as without AHEAD.
 	 */
 	if ((r->access & XPMEM_CHAN_ACCESS_AHEAD) && e->npages > 1) {
-		struct hmm_range all = first;
+		struct hmm_range all = *first;
 
-		all.end = rest.end;
+		all.end = rest->end;
 		err = hmm_range_fault(&all);
-		if (err == -EBUSY) {
-			mmap_read_unlock(seg->mm);
-			cond_resched();
-			goto again;
-		}
-		if (!err) {
-			n = (all.end - all.start) >> PAGE_SHIFT;
-			mmap_read_unlock(seg->mm);
-			goto resolved;
-		}
-	}
-	err = hmm_range_fault(&first);
-	n = 1;
-	if (!err && e->npages > 1) {
-		err = hmm_range_fault(&rest);
 		if (!err)
-			n += xpmem_present_prefix(e->pfns + 1,
-						  (rest.end - rest.start) >>
-						  PAGE_SHIFT, write);
+			*n = (all.end - all.start) >> PAGE_SHIFT;
+		if (!err || err == -EBUSY)
+			return err;
+	}
+	err = hmm_range_fault(first);
+	*n = 1;
+	if (!err && e->npages > 1) {
+		err = hmm_range_fault(rest);
+		if (!err)
+			*n += xpmem_present_prefix(e->pfns + 1,
+						   (rest->end - rest->start) >>
+						   PAGE_SHIFT, write);
 		else if (err != -EBUSY)
 			err = 0;	/* the rest is not resolvable */
 	}
+	return err;
+}
+
+/*
+ * Fault in the first page of @e's range and look up the present pages after
+ * it (xpmem_resolve_pfns()), in the source vma of the first page, again
+ * while an invalidation races. On success *@n pages of e->pfns are hmm pfns
+ * read under first->notifier_seq.
+ */
+static int xpmem_resolve_fault(struct xpmem_seg *seg,
+			       const struct xpmem_chan_resolve *r,
+			       struct xpmem_rmap *e, struct hmm_range *first,
+			       struct hmm_range *rest, unsigned long *n,
+			       enum xpmem_fail_reason *why)
+{
+	struct vm_area_struct *svma;
+	int err;
+
+again:
+	*why = XPMEM_FAIL_resolve_no_segment;
+	if (READ_ONCE(seg->dead))
+		return -ENOENT;
+	first->notifier_seq = mmu_interval_read_begin(&seg->notifier);
+	rest->notifier_seq = first->notifier_seq;
+	mmap_read_lock(seg->mm);
+	svma = vma_lookup(seg->mm, first->start);
+	if (!svma || !xpmem_vma_exportable(svma)) {
+		mmap_read_unlock(seg->mm);
+		*why = XPMEM_FAIL_resolve_no_source;
+		return -EFAULT;
+	}
+	/* Neighbours only from the same source vma. */
+	rest->end = min(rest->end, svma->vm_end);
+	if (rest->end <= rest->start)
+		e->npages = 1;
+	err = xpmem_resolve_pfns(r, e, first, rest, n);
 	mmap_read_unlock(seg->mm);
 	if (err == -EBUSY) {
 		cond_resched();
@@ -496,41 +441,27 @@ again:
 	}
 	if (err) {
 		/* -EPERM: a write to a read-only source (the asker may retry). */
-		why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
-		      err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
-		      XPMEM_FAIL_resolve_source_error;
+		*why = err == -EPERM ? XPMEM_FAIL_resolve_readonly :
+		       err == -ENOMEM ? XPMEM_FAIL_resolve_nomem :
+		       XPMEM_FAIL_resolve_source_error;
 		if (err == -EPERM)
 			err = -EACCES;
 		else if (err != -ENOMEM)
 			err = -EFAULT;
-		goto out;
 	}
+	return err;
+}
 
-resolved:
-	mutex_lock(&seg->lock);
-	if (seg->dead) {
-		mutex_unlock(&seg->lock);
-		err = -ENOENT;
-		goto out;
-	}
-	/* The grant may have been released while we faulted. */
-	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
-		mutex_unlock(&seg->lock);
-		err = -EACCES;
-		why = XPMEM_FAIL_resolve_no_grant;
-		goto out;
-	}
-	if (mmu_interval_read_retry(&seg->notifier, first.notifier_seq)) {
-		mutex_unlock(&seg->lock);
-		goto again;
-	}
-	e->npages = n;
-	e->write = write;
-	e->end = e->start + (n << PAGE_SHIFT);
-	/* Count what the entry holds, not what was asked for. */
-	if (e->charged > n)
-		xpmem_peer_uncharge(e->peer, e->charged - n);
-	e->charged = n;
+/*
+ * The hmm pfns of @e become plain pfns (of pages dirtied for a write) and
+ * the answer @fr their physically contiguous runs. Caller: seg->lock, the
+ * notifier sequence still valid.
+ */
+static void xpmem_resolve_frames(struct xpmem_rmap *e,
+				 struct xpmem_chan_frames *fr, bool write)
+{
+	unsigned long i;
+
 	fr->nextents = 0;
 	for (i = 0; i < e->npages; i++) {
 		struct page *page = hmm_pfn_to_page(e->pfns[i]);
@@ -554,6 +485,13 @@ resolved:
 			break;
 		}
 	}
+}
+
+/* Put @e on seg->rmap. Caller: seg->lock. */
+static void xpmem_rmap_add(struct xpmem_seg *seg, struct xpmem_rmap *e)
+{
+	struct xpmem_rmap *o, *to;
+
 	/* A new entry supersedes the same peer's entries inside it. */
 	for (o = xpmem_rmap_first(seg, e->start, e->end); o; o = to) {
 		to = xpmem_rmap_next(o, e->start, e->end);
@@ -570,56 +508,111 @@ resolved:
 		}
 	}
 	xpmem_rmap_insert(seg, e);
+}
+
+/*
+ * Record the @n pages xpmem_resolve_fault() found read under @seq: trim @e
+ * to them, answer their frames in @fr and put @e on seg->rmap, unless the
+ * segment died, the grant went or an invalidation ran meanwhile (-EAGAIN:
+ * fault again).
+ */
+static int xpmem_resolve_commit(struct xpmem_seg *seg,
+				const struct xpmem_chan_resolve *r,
+				struct xpmem_rmap *e, struct xpmem_chan_frames *fr,
+				unsigned long n, unsigned long seq,
+				enum xpmem_fail_reason *why)
+{
+	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
+
+	mutex_lock(&seg->lock);
+	if (seg->dead) {
+		mutex_unlock(&seg->lock);
+		return -ENOENT;
+	}
+	/* The grant may have been released while we faulted. */
+	if (!xpmem_grant_allows(seg, e->peer, e->incarnation, r->access)) {
+		mutex_unlock(&seg->lock);
+		*why = XPMEM_FAIL_resolve_no_grant;
+		return -EACCES;
+	}
+	if (mmu_interval_read_retry(&seg->notifier, seq)) {
+		mutex_unlock(&seg->lock);
+		return -EAGAIN;
+	}
+	e->npages = n;
+	e->write = write;
+	e->end = e->start + (n << PAGE_SHIFT);
+	/* Count what the entry holds, not what was asked for. */
+	if (e->charged > n)
+		xpmem_peer_uncharge(e->peer, e->charged - n);
+	e->charged = n;
+	xpmem_resolve_frames(e, fr, write);
+	xpmem_rmap_add(seg, e);
 	mutex_unlock(&seg->lock);
-	err = 0;
-out:
+	return 0;
+}
+
+/*
+ * Resolve r into @e (allocated for e->npages) and @fr (room for
+ * XPMEM_CHAN_MAX_EXTENTS): fault (xpmem_resolve_fault()), then record under
+ * seg->lock (xpmem_resolve_commit()), again while an invalidation raced.
+ * On success @e, trimmed to what was resolved, is on seg->rmap.
+ */
+static int xpmem_resolve_seg(struct xpmem_seg *seg,
+			     const struct xpmem_chan_resolve *r,
+			     struct xpmem_rmap *e, struct xpmem_chan_frames *fr)
+{
+	bool write = r->access & XPMEM_CHAN_ACCESS_WRITE;
+	struct hmm_range first = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns,
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (write ? HMM_PFN_REQ_WRITE : 0),
+	};
+	struct hmm_range rest = {
+		.notifier = &seg->notifier,
+		.hmm_pfns = e->pfns + 1,
+	};
+	enum xpmem_fail_reason why;
+	unsigned long n;
+	int err;
+
+	first.start = seg->start + e->start;
+	first.end = first.start + PAGE_SIZE;
+	rest.start = first.end;
+	rest.end = seg->start + e->end;
+	if (!mmget_not_zero(seg->mm)) {
+		xpmem_fail(XPMEM_FAIL_resolve_owner_gone, seg->segid, e->start,
+			   -ENOENT);
+		return -ENOENT;
+	}
+	do {
+		err = xpmem_resolve_fault(seg, r, e, &first, &rest, &n, &why);
+		if (!err)
+			err = xpmem_resolve_commit(seg, r, e, fr, n,
+						   first.notifier_seq, &why);
+	} while (err == -EAGAIN);
 	if (err)
 		xpmem_fail(why, seg->segid, e->start, err);
 	mmput(seg->mm);
 	return err;
 }
 
-static void xpmem_resolve_fn(struct work_struct *work)
+/*
+ * Is @r within its requester's grant and the segment? Then a reverse-map
+ * entry for it (at most XPMEM_RESOLVE_MAX_PAGES), charged to the requester.
+ * Counts its failures.
+ */
+static int xpmem_resolve_admit(struct xpmem_seg *seg,
+			       const struct xpmem_chan_resolve *r,
+			       struct xpmem_rmap **ep)
 {
-	struct xpmem_resolve_work *w =
-		container_of(work, struct xpmem_resolve_work, work);
-	const struct xpmem_chan_resolve *r = &w->r;
-	struct xpmem_chan_frames *fr;
-	struct xpmem_chan_hdr *h;
 	enum xpmem_fail_reason why;
-	struct xpmem_rmap *e = NULL;
-	struct xpmem_seg *seg;
+	struct xpmem_rmap *e;
 	unsigned long npages;
 	bool ok;
 	int err;
 
-	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
-			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
-			     w->hdr.seq);
-	if (!h) {
-		/* no answer: the daemon's request times out */
-		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
-			   -ENOMEM);
-		goto done;
-	}
-	fr = XPMEM_CHAN_BODY(h);
-
-	/*
-	 * The permit was granted by this kernel instance: a segment id reused
-	 * after the owner rebooted is another segment (xpmem_channel.h).
-	 */
-	if (r->owner_instance != xpmem_incarnation) {
-		err = -ESTALE;
-		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
-		goto reply;
-	}
-	seg = xpmem_seg_lookup(r->segid);
-	if (!seg) {
-		err = -ENOENT;
-		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
-			   err);
-		goto reply;
-	}
 	/* Nothing beyond the requester's grant, checked before any work. */
 	mutex_lock(&seg->lock);
 	ok = xpmem_grant_allows(seg, r->requester, r->requester_incarnation,
@@ -653,16 +646,68 @@ static void xpmem_resolve_fn(struct work_struct *work)
 	e->start = r->start;
 	e->end = r->start + (npages << PAGE_SHIFT);
 	e->npages = npages;
-	/* counts its own failures */
-	err = xpmem_resolve_seg(seg, r, e, fr);
-	if (err)
-		xpmem_rmap_entry_free(e);
-	goto put;
+	*ep = e;
+	return 0;
 refused:
 	xpmem_fail(why, r->segid, r->start, err);
-put:
+	return err;
+}
+
+/* The answer to @r in @fr: 0 or the error RESOLVED carries. */
+static int xpmem_resolve_one(const struct xpmem_chan_resolve *r,
+			     struct xpmem_chan_frames *fr)
+{
+	struct xpmem_rmap *e;
+	struct xpmem_seg *seg;
+	int err;
+
+	/*
+	 * The permit was granted by this kernel instance: a segment id reused
+	 * after the owner rebooted is another segment (xpmem_channel.h).
+	 */
+	if (r->owner_instance != xpmem_incarnation) {
+		err = -ESTALE;
+		xpmem_fail(XPMEM_FAIL_resolve_stale, r->segid, r->start, err);
+		return err;
+	}
+	seg = xpmem_seg_lookup(r->segid);
+	if (!seg) {
+		err = -ENOENT;
+		xpmem_fail(XPMEM_FAIL_resolve_no_segment, r->segid, r->start,
+			   err);
+		return err;
+	}
+	err = xpmem_resolve_admit(seg, r, &e);
+	if (!err) {
+		/* counts its own failures */
+		err = xpmem_resolve_seg(seg, r, e, fr);
+		if (err)
+			xpmem_rmap_entry_free(e);
+	}
 	xpmem_seg_put(seg);
-reply:
+	return err;
+}
+
+static void xpmem_resolve_fn(struct work_struct *work)
+{
+	struct xpmem_resolve_work *w =
+		container_of(work, struct xpmem_resolve_work, work);
+	const struct xpmem_chan_resolve *r = &w->r;
+	struct xpmem_chan_frames *fr;
+	struct xpmem_chan_hdr *h;
+	int err;
+
+	h = xpmem_chan_alloc(XPMEM_CHAN_RESOLVED,
+			     struct_size(fr, extents, XPMEM_CHAN_MAX_EXTENTS),
+			     w->hdr.seq);
+	if (!h) {
+		/* no answer: the daemon's request times out */
+		xpmem_fail(XPMEM_FAIL_resolve_nomem, r->segid, r->start,
+			   -ENOMEM);
+		goto done;
+	}
+	fr = XPMEM_CHAN_BODY(h);
+	err = xpmem_resolve_one(r, fr);
 	fr->error = err;
 	if (err)
 		fr->nextents = 0;
@@ -728,7 +773,7 @@ int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 	INIT_WORK(&w->work, xpmem_resolve_fn);
 	w->hdr = *hdr;
 	w->r = *r;
-	queue_work(xpmem_wq, &w->work);
+	xpmem_rmap_queue(&w->work);
 	return 0;
 
 fail_put:
@@ -740,7 +785,7 @@ fail:
 	return xpmem_chan_reply(hdr, XPMEM_CHAN_RESOLVED, &fr, sizeof(fr));
 }
 
-/* ---- invalidation ------------------------------------------------------ */
+/* ---- taking entries off the tree (revocations, invalidate.c) ------------ */
 
 /**
  * xpmem_rmap_overlaps() - does a peer map any of segment offsets [@start, @end)?
@@ -758,13 +803,19 @@ bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 	       xpmem_rmap_it_iter_first(&seg->rmap, start, end - 1);
 }
 
-/*
+/**
+ * xpmem_rmap_take() - take entries overlapping offsets [@start, @end) off
+ * @seg: the local segment; caller holds seg->lock
+ * @start: first segment offset
+ * @end: end offset
+ * @gone: the entries are moved here
+ *
  * Move the entries overlapping segment offsets [start, end) to @gone and
  * take a reference on their pages (still mapped in the source: the caller
  * holds seg->lock and the notifier has not returned). Caller: seg->lock.
  */
-static void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
-			    unsigned long end, struct list_head *gone)
+void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
+		     unsigned long end, struct list_head *gone)
 {
 	struct xpmem_rmap *e, *te;
 
@@ -779,228 +830,7 @@ static void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
 	}
 }
 
-static int xpmem_u32_cmp(const void *a, const void *b)
-{
-	u32 x = *(const u32 *)a, y = *(const u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool xpmem_peer_in(u32 peer, const u32 *peers, u32 n)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (peers[i] == peer)
-			return true;
-	return false;
-}
-
-/* Release the entries of @list whose peer is (@in) / is not in @peers. */
-static unsigned long xpmem_release_peers(struct list_head *list,
-					 const u32 *peers, u32 n, bool in)
-{
-	struct xpmem_rmap *e, *te;
-	unsigned long pages = 0;
-
-	list_for_each_entry_safe(e, te, list, node) {
-		if (xpmem_peer_in(e->peer, peers, n) != in)
-			continue;
-		list_del(&e->node);
-		pages += e->npages;
-		xpmem_rmap_put_free(e);
-	}
-	return pages;
-}
-
-/* Distinct peers of @list into @peers (room for @max), sorted. */
-static u32 xpmem_list_peers(struct list_head *list, u32 *peers, u32 max)
-{
-	struct xpmem_rmap *e;
-	u32 n = 0;
-
-	list_for_each_entry(e, list, node)
-		if (!xpmem_peer_in(e->peer, peers, n) && n < max)
-			peers[n++] = e->peer;
-	sort(peers, n, sizeof(*peers), xpmem_u32_cmp, NULL);
-	return n;
-}
-
-static void xpmem_quarantine(struct xpmem_seg *seg, u64 gen,
-			     unsigned long start, unsigned long end,
-			     struct list_head *entries)
-{
-	struct xpmem_quar *q;
-	struct xpmem_rmap *e;
-	unsigned long pages = 0;
-
-	if (list_empty(entries))
-		return;
-	list_for_each_entry(e, entries, node)
-		pages += e->npages;
-	q = kzalloc(sizeof(*q), GFP_ATOMIC | __GFP_NOWARN);
-	mutex_lock(&xpmem_quar_lock);
-	if (!q) {
-		/*
-		 * Never free what a peer may map: keep the entries (and their
-		 * references) in the static catch-all entry, which only
-		 * PEER_RESET (a new incarnation of their peer) releases.
-		 */
-		pr_warn_ratelimited("xpmem: no memory for a quarantine entry: %lu pages held until their peers rejoin\n",
-				    pages);
-		xpmem_fail(XPMEM_FAIL_inval_quar_nomem, seg->segid, start,
-			   -ENOMEM);
-		q = &xpmem_quar_orphans;
-		if (list_empty(&q->entries))
-			list_add_tail(&q->node, &xpmem_quar_list);
-		else
-			xpmem_quar_nr--;	/* counted once */
-	} else {
-		q->generation = gen;
-		q->segid = seg->segid;
-		q->start = start;
-		q->len = end - start;
-		INIT_LIST_HEAD(&q->entries);
-		list_add_tail(&q->node, &xpmem_quar_list);
-	}
-	list_splice_tail_init(entries, &q->entries);
-	xpmem_quar_nr++;
-	xpmem_quar_pin(xpmem_quar_nr - 1);
-	xpmem_quar_pages += pages;
-	mutex_unlock(&xpmem_quar_lock);
-}
-
-/*
- * Revoke the entries of @gone from their peers: one INVALIDATE for all of
- * them, wait for ACKED/TIMED_OUT (at most ack_timeout_ms; at once if there
- * is no daemon), then drop the page references or quarantine them.
- * Called without seg->lock: the daemon may need it meanwhile (QUERY,
- * RESOLVE of other ranges).
- */
-static void xpmem_rmap_revoke(struct xpmem_seg *seg, struct list_head *gone)
-{
-	struct xpmem_chan_invalidate *inv;
-	unsigned long start = ULONG_MAX, end = 0;
-	struct xpmem_chan_hdr *h, *reply = NULL;
-	struct xpmem_rmap *e, *f;
-	bool overflow = false;
-	u32 npeers = 0;
-	u64 gen;
-	int err;
-
-	list_for_each_entry(e, gone, node) {
-		start = min(start, e->start);
-		end = max(end, e->end);
-		/* distinct peers: count e if no earlier entry has its peer */
-		list_for_each_entry(f, gone, node) {
-			if (f == e)
-				npeers++;
-			if (f == e || f->peer == e->peer)
-				break;
-		}
-	}
-	/* More than MAX_PEERS peers: every entry stays quarantined. */
-	if (npeers > XPMEM_CHAN_MAX_PEERS) {
-		overflow = true;
-		npeers = XPMEM_CHAN_MAX_PEERS;
-	}
-	gen = atomic64_inc_return(&xpmem_generation);
-	/* Atomic reserves: this must not reclaim, and rarely fail. */
-	h = xpmem_chan_alloc_gfp(XPMEM_CHAN_INVALIDATE,
-				 struct_size(inv, peers, npeers),
-				 xpmem_chan_next_seq(),
-				 GFP_ATOMIC | __GFP_NOWARN);
-	if (!h) {
-		err = -ENOMEM;
-		xpmem_fail(XPMEM_FAIL_inval_nomem, seg->segid, start, err);
-		goto timed_out;
-	}
-	inv = XPMEM_CHAN_BODY(h);
-	inv->segid = seg->segid;
-	inv->start = start;
-	inv->len = end - start;
-	inv->generation = gen;
-	inv->npeers = xpmem_list_peers(gone, inv->peers, npeers);
-	err = xpmem_chan_call(h, XPMEM_CHAN_ACKED, gen,
-			      READ_ONCE(xpmem_ack_timeout_ms), false,
-			      (void **)&reply);
-	if (err || overflow) {
-		/* no answer: every entry stays quarantined */
-		if (overflow)
-			xpmem_fail(XPMEM_FAIL_inval_too_many_peers, seg->segid,
-				   start, -E2BIG);
-		else
-			xpmem_fail(err == -ETIMEDOUT ?
-				   XPMEM_FAIL_inval_timeout :
-				   XPMEM_FAIL_inval_no_daemon, seg->segid,
-				   start, err);
-	} else if (reply->type == XPMEM_CHAN_TIMED_OUT) {
-		struct xpmem_chan_timed_out *t = XPMEM_CHAN_BODY(reply);
-
-		/* The peers not listed as missing acked. */
-		if (t->nmissing)
-			xpmem_fail(XPMEM_FAIL_inval_peers_missing, seg->segid,
-				   start, -ETIMEDOUT);
-		xpmem_release_peers(gone, t->missing, t->nmissing, false);
-	} else {
-		xpmem_release_peers(gone, NULL, 0, false);
-	}
-	xpmem_chan_free(reply);
-timed_out:
-	xpmem_quarantine(seg, gen, start, end, gone);
-}
-
-/**
- * xpmem_rmap_invalidate() - revoke peers' mappings of an invalidated range
- * @seg: the local segment; caller holds seg->lock, which is dropped here
- * @range: the source range being invalidated
- * @blockable: whether the invalidation may sleep (unused: a non-blockable
- *	one only gets here with nothing overlapping, xpmem_invalidate())
- *
- * Called from the segment's notifier after the local attachments were
- * zapped: takes the overlapping reverse-map entries (with references on
- * their pages) and revokes them, sleeping for the peers' acks
- * (xpmem_rmap_revoke()).
- *
- * Return: true (it never refuses).
- */
-bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
-			   const struct mmu_notifier_range *range,
-			   bool blockable)
-{
-	unsigned long s = max(range->start, seg->start) - seg->start;
-	unsigned long e = min(range->end, seg->end) - seg->start;
-	LIST_HEAD(gone);
-
-	lockdep_assert_held(&seg->lock);
-	xpmem_rmap_take(seg, s, e, &gone);
-	mutex_unlock(&seg->lock);
-	if (!list_empty(&gone))
-		xpmem_rmap_revoke(seg, &gone);
-	return true;
-}
-
-/**
- * xpmem_rmap_free() - segment teardown: revoke every remote mapping
- * @seg: the local segment, marked dead; caller holds seg->lock, which is
- *	dropped here
- *
- * Takes every reverse-map entry and revokes it as an invalidation does,
- * waiting for the peers' acks or the timeout (quarantine); frees nothing
- * else of the segment.
- */
-void xpmem_rmap_free(struct xpmem_seg *seg)
-{
-	LIST_HEAD(gone);
-
-	lockdep_assert_held(&seg->lock);
-	xpmem_rmap_take(seg, 0, ULONG_MAX, &gone);
-	mutex_unlock(&seg->lock);
-	if (!list_empty(&gone))
-		xpmem_rmap_revoke(seg, &gone);
-}
-
-/* ---- RELEASE_GRANT ------------------------------------------------------- */
+/* ---- RELEASE_GRANT: what the revocation takes (invalidate.c) ----------- */
 
 /*
  * Move @peer's entries (made under @incarnation; only those resolved for
@@ -1025,25 +855,20 @@ static void xpmem_rmap_take_peer(struct xpmem_seg *seg, u32 peer,
 	}
 }
 
-static void xpmem_revoke_fn(struct work_struct *work)
-{
-	struct xpmem_revoke_work *w =
-		container_of(work, struct xpmem_revoke_work, work);
-
-	xpmem_rmap_revoke(w->seg, &w->gone);
-	xpmem_seg_put(w->seg);
-	kfree(w);
-}
-
-/*
+/**
+ * xpmem_grant_put() - one permit less for a RELEASE_GRANT
+ * @seg: the local segment; caller holds seg->lock
+ * @r: the RELEASE_GRANT's body, fields checked
+ * @gone: what the peer may no longer map is moved here
+ *
  * One permit of @r's kind less in the grant of (@r->node, @r->incarnation)
  * on @seg; what the peer may no longer map goes from the reverse map to
- * @gone. Caller: seg->lock. Return: 0, -ENOENT (no grant) or -EINVAL (no
- * permit of that kind left).
+ * @gone.
+ *
+ * Return: 0, -ENOENT (no grant) or -EINVAL (no permit of that kind left).
  */
-static int xpmem_grant_put(struct xpmem_seg *seg,
-			   const struct xpmem_chan_release *r,
-			   struct list_head *gone)
+int xpmem_grant_put(struct xpmem_seg *seg, const struct xpmem_chan_release *r,
+		    struct list_head *gone)
 {
 	struct xpmem_grant *g;
 	bool none;
@@ -1067,175 +892,18 @@ static int xpmem_grant_put(struct xpmem_seg *seg,
 }
 
 /**
- * xpmem_grant_release() - RELEASE_GRANT: a peer gave a permit back
- * @hdr: the request, answered with RELEASE_GRANT_DONE
- * @r: its body (fields not validated yet)
- *
- * One permit of @r->flags' kind less for (@r->node, @r->incarnation). If
- * the peer has no read-write permit left, its write mappings of the segment
- * are revoked; with no permit at all the grant goes and every mapping of it
- * is revoked. Revoked means an ordinary INVALIDATE to that peer, waited for
- * on the workqueue (the daemon must stay free to answer it): the peer's
- * word that it released is not taken for its pages being unmapped, so a
- * peer that lies only gets its pages quarantined. The answer,
- * RELEASE_GRANT_DONE {0, -EINVAL (bad fields, or no permit of that kind
- * left), -ENOENT (no such segment or grant), -ENOMEM}, is queued before
- * that INVALIDATE.
- *
- * Return: 0, or the error of queueing the answer.
- */
-int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
-			const struct xpmem_chan_release *r)
-{
-	struct xpmem_chan_status st = {};
-	enum xpmem_fail_reason why;
-	struct xpmem_revoke_work *w;
-	struct xpmem_seg *seg;
-	int ret;
-
-	if (r->node > XPMEM_ID_NODE_MAX || r->segid <= 0 ||
-	    (r->flags != XPMEM_RDONLY && r->flags != XPMEM_RDWR)) {
-		st.error = -EINVAL;
-		why = XPMEM_FAIL_release_invalid;
-		goto answer;
-	}
-	if (r->owner_instance != xpmem_incarnation) {
-		st.error = -ESTALE;	/* a permit of a previous instance */
-		why = XPMEM_FAIL_release_stale;
-		goto answer;
-	}
-	seg = xpmem_seg_lookup(r->segid);
-	if (!seg) {
-		st.error = -ENOENT;
-		why = XPMEM_FAIL_release_no_segment;
-		goto answer;
-	}
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
-	if (!w) {
-		xpmem_seg_put(seg);
-		st.error = -ENOMEM;
-		why = XPMEM_FAIL_release_nomem;
-		goto answer;
-	}
-	INIT_LIST_HEAD(&w->gone);
-	mutex_lock(&seg->lock);
-	st.error = xpmem_grant_put(seg, r, &w->gone);
-	mutex_unlock(&seg->lock);
-	if (st.error)
-		xpmem_fail(st.error == -ENOENT ? XPMEM_FAIL_release_no_grant :
-			   XPMEM_FAIL_release_no_permit, r->segid, 0, st.error);
-	ret = xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
-			       sizeof(st));
-	if (list_empty(&w->gone)) {
-		kfree(w);
-		xpmem_seg_put(seg);
-		return ret;
-	}
-	w->seg = seg;			/* the lookup's reference */
-	INIT_WORK(&w->work, xpmem_revoke_fn);
-	queue_work(xpmem_wq, &w->work);
-	return ret;
-answer:
-	xpmem_fail(why, r->segid, 0, st.error);
-	return xpmem_chan_reply(hdr, XPMEM_CHAN_RELEASE_GRANT_DONE, &st,
-				sizeof(st));
-}
-
-/* ---- quarantine ---------------------------------------------------------- */
-
-static void xpmem_quar_free(struct xpmem_quar *q)
-{
-	if (q != &xpmem_quar_orphans)
-		kfree(q);
-}
-
-static void xpmem_quar_release(struct xpmem_quar *q, const u32 *peers, u32 n,
-			       bool in)
-{
-	lockdep_assert_held(&xpmem_quar_lock);
-	xpmem_quar_pages -= xpmem_release_peers(&q->entries, peers, n, in);
-	if (list_empty(&q->entries)) {
-		list_del(&q->node);
-		xpmem_quar_nr--;
-		xpmem_quar_pin(xpmem_quar_nr + 1);
-		xpmem_quar_free(q);
-	}
-}
-
-/**
- * xpmem_quar_unsolicited() - ACKED / TIMED_OUT that no waiter took
- * @type: XPMEM_CHAN_ACKED or XPMEM_CHAN_TIMED_OUT
- * @body: its body, validated by the channel
- *
- * Answers to a replay (HELLO): the quarantine entry of that generation is
- * released for every peer that acked (all, for ACKED).
- */
-void xpmem_quar_unsolicited(u16 type, const void *body)
-{
-	const struct xpmem_chan_timed_out *t = body;
-	struct xpmem_quar *q, *tq;
-
-	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
-		if (q->generation != t->generation || q == &xpmem_quar_orphans)
-			continue;
-		if (type == XPMEM_CHAN_ACKED)
-			xpmem_quar_release(q, NULL, 0, false);
-		else
-			xpmem_quar_release(q, t->missing, t->nmissing, false);
-	}
-	mutex_unlock(&xpmem_quar_lock);
-}
-
-/**
- * xpmem_quar_peer_acked() - PEER_ACKED: a late ack of a quarantined range
- * @generation: the INVALIDATE's generation
- * @peer: the peer that acked; its part of that entry is released
- */
-void xpmem_quar_peer_acked(u64 generation, u32 peer)
-{
-	struct xpmem_quar *q, *tq;
-
-	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node)
-		if (q->generation == generation && q != &xpmem_quar_orphans)
-			xpmem_quar_release(q, &peer, 1, true);
-	mutex_unlock(&xpmem_quar_lock);
-}
-
-/**
- * xpmem_quar_peer_reset() - PEER_RESET: @peer runs @incarnation
+ * xpmem_rmap_peer_reset() - forget what older incarnations of @peer hold
  * @peer: the peer node
  * @incarnation: its new incarnation
  *
- * Every mapping @peer made under an older incarnation is gone, in the
- * quarantine and in every reverse map, and so is every grant an older
- * incarnation held.
+ * On every segment: the grants older incarnations held, and their
+ * reverse-map entries (which hold no page references).
  */
-void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
+void xpmem_rmap_peer_reset(u32 peer, u64 incarnation)
 {
 	struct xpmem_rmap *e, *te;
-	struct xpmem_quar *q, *tq;
 	struct xpmem_seg *seg;
 	unsigned long idx = 0;
-
-	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
-		list_for_each_entry_safe(e, te, &q->entries, node) {
-			if (e->peer != peer || e->incarnation >= incarnation)
-				continue;
-			list_del(&e->node);
-			xpmem_quar_pages -= e->npages;
-			xpmem_rmap_put_free(e);
-		}
-		if (list_empty(&q->entries)) {
-			list_del(&q->node);
-			xpmem_quar_nr--;
-			xpmem_quar_pin(xpmem_quar_nr + 1);
-			xpmem_quar_free(q);
-		}
-	}
-	mutex_unlock(&xpmem_quar_lock);
 
 	while ((seg = xpmem_seg_next(&idx))) {
 		mutex_lock(&seg->lock);
@@ -1250,119 +918,6 @@ void xpmem_quar_peer_reset(u32 peer, u64 incarnation)
 		mutex_unlock(&seg->lock);
 		xpmem_seg_put(seg);
 	}
-}
-
-/* What one replayed INVALIDATE says, copied out of the quarantine. */
-struct xpmem_replay {
-	s64 segid;
-	u64 start, len, generation;
-	u32 npeers;
-	u32 peers[XPMEM_CHAN_MAX_PEERS];
-};
-
-/**
- * xpmem_quar_replay() - a (new) daemon said HELLO: invalidate every
- * quarantined range again
- *
- * Nothing is allocated under xpmem_quar_lock: reclaim may invalidate an
- * exported range, time out and quarantine it, which takes that lock.
- */
-void xpmem_quar_replay(void)
-{
-	struct xpmem_chan_invalidate *inv;
-	struct xpmem_replay *snap = NULL;
-	struct xpmem_chan_hdr *h;
-	unsigned long n, room = 0, i;
-	struct xpmem_quar *q;
-
-	for (;;) {
-		mutex_lock(&xpmem_quar_lock);
-		if (xpmem_quar_nr <= room)
-			break;
-		n = xpmem_quar_nr;
-		mutex_unlock(&xpmem_quar_lock);
-		kvfree(snap);
-		room = n;
-		snap = kvcalloc(room, sizeof(*snap), GFP_KERNEL);
-		if (!snap) {
-			pr_warn("xpmem: no memory to replay %lu quarantined ranges\n",
-				n);
-			xpmem_fail(XPMEM_FAIL_inval_replay_nomem, 0, 0, -ENOMEM);
-			return;
-		}
-	}
-	n = 0;
-	list_for_each_entry(q, &xpmem_quar_list, node) {
-		snap[n].segid = q->segid;
-		snap[n].start = q->start;
-		snap[n].len = q->len;
-		snap[n].generation = q->generation;
-		snap[n].npeers = xpmem_list_peers(&q->entries, snap[n].peers,
-						  XPMEM_CHAN_MAX_PEERS);
-		n++;
-	}
-	mutex_unlock(&xpmem_quar_lock);
-
-	for (i = 0; i < n; i++) {
-		h = xpmem_chan_alloc(XPMEM_CHAN_INVALIDATE,
-				     struct_size(inv, peers, snap[i].npeers),
-				     xpmem_chan_next_seq());
-		if (!h) {
-			xpmem_fail(XPMEM_FAIL_inval_replay_nomem,
-				   snap[i].segid, snap[i].start, -ENOMEM);
-			break;
-		}
-		inv = XPMEM_CHAN_BODY(h);
-		inv->segid = snap[i].segid;
-		inv->start = snap[i].start;
-		inv->len = snap[i].len;
-		inv->generation = snap[i].generation;
-		inv->npeers = snap[i].npeers;
-		memcpy(inv->peers, snap[i].peers,
-		       snap[i].npeers * sizeof(inv->peers[0]));
-		xpmem_chan_post(h);
-	}
-	kvfree(snap);
-}
-
-/**
- * xpmem_quar_counts() - the quarantine's size, for debugfs
- * @entries: set to the quarantined ranges
- * @pages: set to the pages they hold
- */
-void xpmem_quar_counts(unsigned long *entries, unsigned long *pages)
-{
-	mutex_lock(&xpmem_quar_lock);
-	*entries = xpmem_quar_nr;
-	*pages = xpmem_quar_pages;
-	mutex_unlock(&xpmem_quar_lock);
-}
-
-/**
- * xpmem_query_quarantine() - QUERY QUARANTINE
- * @emit: called with one record per (entry, missing peer)
- * @ctx: passed to @emit
- */
-void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx)
-{
-	struct xpmem_chan_record rec = {};
-	u32 peers[64], n, i;
-	struct xpmem_quar *q;
-
-	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry(q, &xpmem_quar_list, node) {
-		n = xpmem_list_peers(&q->entries, peers, ARRAY_SIZE(peers));
-		for (i = 0; i < n; i++) {
-			rec.segid = q->segid;
-			rec.start = q->start;
-			rec.len = q->len;
-			rec.aux = q->generation;
-			rec.peer = peers[i];
-			rec.flags = n;
-			emit(ctx, &rec);
-		}
-	}
-	mutex_unlock(&xpmem_quar_lock);
 }
 
 /**
@@ -1398,14 +953,21 @@ void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx)
 }
 
 /**
- * xpmem_rmap_init() - start the generations, allocate the workqueue
+ * xpmem_rmap_queue() - run @work on the owner side's workqueue
+ * @work: a RESOLVE's, or a revocation's (invalidate.c)
+ */
+void xpmem_rmap_queue(struct work_struct *work)
+{
+	queue_work(xpmem_wq, work);
+}
+
+/**
+ * xpmem_rmap_init() - allocate the workqueue
  *
  * Return: 0 or -ENOMEM.
  */
 int xpmem_rmap_init(void)
 {
-	/* Generations keep growing across module reloads too. */
-	atomic64_set(&xpmem_generation, ktime_get_real_ns());
 	xpmem_wq = alloc_workqueue("xpmem", WQ_UNBOUND, 0);
 	return xpmem_wq ? 0 : -ENOMEM;
 }
@@ -1413,21 +975,11 @@ int xpmem_rmap_init(void)
 /**
  * xpmem_rmap_exit() - destroy the workqueue at unload
  *
- * The quarantine pins the module, so it is empty here (WARNs if not).
+ * Waits for the RESOLVEs and revocations queued on it.
  */
 void xpmem_rmap_exit(void)
 {
-	struct xpmem_quar *q, *tq;
-
 	destroy_workqueue(xpmem_wq);
-	/* The quarantine pins the module: nothing can be left here. */
-	mutex_lock(&xpmem_quar_lock);
-	list_for_each_entry_safe(q, tq, &xpmem_quar_list, node) {
-		WARN_ON(1);
-		list_del(&q->node);
-		xpmem_quar_free(q);
-	}
-	mutex_unlock(&xpmem_quar_lock);
 }
 
 /* ---- the owner side's rows in the channel's table ----------------------- */
@@ -1437,38 +989,7 @@ static int xpmem_rmap_chan_resolve(struct xpmem_chan_hdr *h, bool *taken)
 	return xpmem_resolve_queue(h, XPMEM_CHAN_BODY(h));
 }
 
-/* ACKED and TIMED_OUT of an INVALIDATE, matched by generation only. */
-static int xpmem_rmap_chan_acked(struct xpmem_chan_hdr *h, bool *taken)
-{
-	void *b = XPMEM_CHAN_BODY(h);
-
-	/* The body starts with the generation for both. */
-	*taken = xpmem_chan_complete(XPMEM_CHAN_ACKED, *(u64 *)b, h);
-	if (!*taken)
-		xpmem_quar_unsolicited(h->type, b);
-	return 0;
-}
-
-static int xpmem_rmap_chan_peer_acked(struct xpmem_chan_hdr *h, bool *taken)
-{
-	struct xpmem_chan_peer_acked *pa = XPMEM_CHAN_BODY(h);
-
-	if (!xpmem_peer_valid(pa->peer))
-		return -EINVAL;
-	xpmem_quar_peer_acked(pa->generation, pa->peer);
-	return 0;
-}
-
-static int xpmem_rmap_chan_release(struct xpmem_chan_hdr *h, bool *taken)
-{
-	return xpmem_grant_release(h, XPMEM_CHAN_BODY(h));
-}
-
 const struct xpmem_chan_handler xpmem_rmap_chan[] = {
 	{ XPMEM_CHAN_RESOLVE, xpmem_rmap_chan_resolve },
-	{ XPMEM_CHAN_ACKED, xpmem_rmap_chan_acked },
-	{ XPMEM_CHAN_TIMED_OUT, xpmem_rmap_chan_acked },
-	{ XPMEM_CHAN_PEER_ACKED, xpmem_rmap_chan_peer_acked },
-	{ XPMEM_CHAN_RELEASE_GRANT, xpmem_rmap_chan_release },
 	{ }
 };

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Owner side of cross-partition attach (rmap.c): RESOLVE, the reverse map
- * of what peers map, INVALIDATE, quarantine, grants.
+ * of what peers map, grants. Their revocation is invalidate.c's.
  */
 #ifndef _XPMEM_RMAP_H
 #define _XPMEM_RMAP_H
 
 #include <linux/list.h>
-#include <linux/mmu_notifier.h>
 #include <linux/rbtree.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #include "channel.h"
 #include "segment.h"
@@ -42,30 +42,26 @@ struct xpmem_chan_resolve;
 void xpmem_resolve_counts(u64 *stale, u64 *busy);
 int xpmem_resolve_queue(const struct xpmem_chan_hdr *hdr,
 			const struct xpmem_chan_resolve *r);
-bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
-			   const struct mmu_notifier_range *range,
-			   bool blockable);
 bool xpmem_rmap_overlaps(struct xpmem_seg *seg, unsigned long start,
 			 unsigned long end);
-void xpmem_rmap_free(struct xpmem_seg *seg);
+void xpmem_rmap_take(struct xpmem_seg *seg, unsigned long start,
+		     unsigned long end, struct list_head *gone);
+void xpmem_rmap_put_free(struct xpmem_rmap *e);
 void xpmem_rmap_entry_free(struct xpmem_rmap *e);
 void xpmem_rmap_discard(struct xpmem_seg *seg);
-void xpmem_quar_unsolicited(u16 type, const void *body);
-void xpmem_quar_peer_acked(u64 generation, u32 peer);
-void xpmem_quar_peer_reset(u32 peer, u64 incarnation);
-void xpmem_quar_replay(void);
+void xpmem_rmap_peer_reset(u32 peer, u64 incarnation);
+void xpmem_rmap_queue(struct work_struct *work);
 void xpmem_query_mappings(u32 peer, xpmem_emit_t emit, void *ctx);
 int xpmem_grant_add(struct xpmem_seg *seg, u32 peer, u64 incarnation,
 		    int flags);
 struct xpmem_chan_release;
-int xpmem_grant_release(const struct xpmem_chan_hdr *hdr,
-			const struct xpmem_chan_release *r);
+int xpmem_grant_put(struct xpmem_seg *seg,
+		    const struct xpmem_chan_release *r,
+		    struct list_head *gone);
 void xpmem_grants_drop(struct xpmem_seg *seg);
 void xpmem_grants_discard(struct xpmem_seg *seg);
 void xpmem_query_grants(u32 peer, xpmem_emit_t emit, void *ctx);
 unsigned long xpmem_grant_count(void);
-void xpmem_query_quarantine(xpmem_emit_t emit, void *ctx);
-void xpmem_quar_counts(unsigned long *entries, unsigned long *pages);
 
 extern const struct xpmem_chan_handler xpmem_rmap_chan[];
 

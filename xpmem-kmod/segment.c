@@ -531,7 +531,7 @@ void xpmem_show_segments(struct seq_file *m)
 
 	xa_lock(&xpmem_segs);
 	xa_for_each(&xpmem_segs, idx, seg)
-		seq_printf(m, "0x%016llx 0x%lx-0x%lx %o %lld %lld %lld %lld %lld %lld %lld\n",
+		seq_printf(m, "0x%016llx 0x%lx-0x%lx %o %lld %lld %lld %lld %lld %lld %lld %lld\n",
 			   seg->segid, seg->start, seg->end, seg->mode,
 			   (long long)atomic64_read(&seg->nr_faults),
 			   (long long)atomic64_read(&seg->nr_mapped),
@@ -539,7 +539,8 @@ void xpmem_show_segments(struct seq_file *m)
 			   (long long)atomic64_read(&seg->nr_zapped),
 			   (long long)atomic64_read(&seg->nr_pmd_mapped),
 			   (long long)atomic64_read(&seg->nr_pmd_fallback),
-			   (long long)atomic64_read(&seg->nr_batched));
+			   (long long)atomic64_read(&seg->nr_batched),
+			   (long long)atomic64_read(&seg->nr_order_fallback));
 	xa_unlock(&xpmem_segs);
 }
 

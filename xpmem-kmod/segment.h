@@ -137,6 +137,7 @@ struct xpmem_seg {
 	atomic64_t nr_mapped;
 	atomic64_t nr_pmd_mapped;
 	atomic64_t nr_pmd_fallback;	/* first faults of a PMD left to PTEs */
+	atomic64_t nr_order_fallback;	/* huge faults of another order (PUD) */
 	atomic64_t nr_batched;		/* PTEs set by xpmem_map_window()'s pass */
 	atomic64_t nr_invalidates;
 	atomic64_t nr_zapped;
@@ -189,15 +190,29 @@ struct xpmem_att {
 	bool charged_big;
 };
 
+struct vm_fault;
+
 /*
  * What a local and a remote segment do differently, below the verbs: the
- * local one's ops are verbs.c's, the remote one's remote.c's.
+ * local one's ops are verbs.c's (its faults attach.c's), the remote one's
+ * remote.c's.
  */
 struct xpmem_seg_ops {
 	/* drop a reference (xpmem_seg_put()); the last one frees */
 	void (*put)(struct xpmem_seg *seg);
 	/* an attachment of the segment is freed; optional */
 	void (*att_free)(struct xpmem_att *att);
+	/* the last vma of @att is unmapped; caller holds seg->lock; optional */
+	void (*att_unmapped)(struct xpmem_att *att);
+	/* a fault on an attachment page, @att and the segment alive */
+	vm_fault_t (*fault)(struct vm_fault *vmf, struct xpmem_att *att);
+	/* the first fault in an empty PMD @att covers whole (PMD mappings) */
+	vm_fault_t (*huge_fault)(struct vm_fault *vmf, struct xpmem_att *att);
+	/* a store to a read-only PTE, zapped already, of source address @src */
+	vm_fault_t (*mkwrite)(struct vm_fault *vmf, struct xpmem_att *att,
+			      unsigned long src);
+	/* a permit of @flags' kind was given up (or never handed out); optional */
+	void (*release)(struct xpmem_seg *seg, int flags);
 };
 
 /* Live objects, for leak checks (debugfs "objects"). */

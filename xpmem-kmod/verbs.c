@@ -11,9 +11,10 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
+#include "attach.h"
 #include "channel.h"
+#include "invalidate.h"
 #include "limits.h"
-#include "notifier.h"
 #include "remote.h"
 #include "rmap.h"
 #include "segment.h"
@@ -37,6 +38,11 @@ static void xpmem_local_seg_put(struct xpmem_seg *seg)
 
 static const struct xpmem_seg_ops xpmem_local_seg_ops = {
 	.put = xpmem_local_seg_put,
+	.fault = xpmem_local_fault_pte,
+#if XPMEM_PMD_MAPPINGS
+	.huge_fault = xpmem_local_fault_pmd,
+#endif
+	.mkwrite = xpmem_local_mkwrite,
 };
 
 /*
@@ -151,21 +157,13 @@ err_free:
  */
 void xpmem_seg_destroy(struct xpmem_seg *seg)
 {
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
-
 	xpmem_seg_unpublish(seg);
 
 	mutex_lock(&seg->lock);
 	seg->dead = true;
 	xpmem_seg_uncharge(seg);
 	xpmem_grants_drop(seg);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
-	}
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, NULL, 0, ULONG_MAX, XPMEM_ZAP_KILL);
 	/* Peers lose their mappings too (drops seg->lock). */
 	xpmem_rmap_free(seg);
 
@@ -286,8 +284,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	if (!ap) {
 		ret = -ENOMEM;
 		/* The owner granted a permit nobody holds. */
-		if (seg->remote)
-			xpmem_remote_release(seg, flags);
+		if (seg->ops->release)
+			seg->ops->release(seg, flags);
 		goto err_seg;
 	}
 	kref_init(&ap->kref);
@@ -312,8 +310,8 @@ int xpmem_get(struct xpmem_tg *tg, s64 segid, int flags, int permit_type,
 	return 0;
 
 err_ap:
-	if (seg->remote)
-		xpmem_remote_release(seg, flags);
+	if (seg->ops->release)
+		seg->ops->release(seg, flags);
 	xpmem_ap_put(ap);	/* drops the segment and the charge too */
 	return ret;
 err_seg:
@@ -334,25 +332,16 @@ err_charge:
 void xpmem_ap_destroy(struct xpmem_ap *ap)
 {
 	struct xpmem_seg *seg = ap->seg;
-	struct xpmem_zapper z;
-	struct xpmem_att *att;
 
 	xpmem_ap_id_free(ap);
 
 	mutex_lock(&seg->lock);
-	xpmem_zapper_enter(&z);
-	list_for_each_entry(att, &seg->atts, seg_node) {
-		if (att->ap != ap)
-			continue;
-		att->dead = true;
-		xpmem_zap_att_range(att, att->src_start, att->src_end);
-	}
-	xpmem_zapper_exit(&z);
+	xpmem_zap_atts(seg, ap, 0, ULONG_MAX, XPMEM_ZAP_KILL);
 	mutex_unlock(&seg->lock);
 
 	/* After the zap: no attachment of this permit maps anything now. */
-	if (seg->remote)
-		xpmem_remote_release(seg, ap->flags);
+	if (seg->ops->release)
+		seg->ops->release(seg, ap->flags);
 	xpmem_ap_put(ap);
 }
 
