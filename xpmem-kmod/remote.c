@@ -543,7 +543,12 @@ again:
 		goto again;
 	}
 	if (err) {
-		if (err > 0 || err < -MAX_ERRNO)
+		/*
+		 * The answer's errno is the owner's (over the wire): only
+		 * -EAGAIN means "ask again"; a remote -EINTR would make the
+		 * fault retry without end (a signal here is our own).
+		 */
+		if (err > 0 || err < -MAX_ERRNO || err == -EINTR)
 			err = -EIO;
 		xpmem_fail(err == -EAGAIN ? XPMEM_FAIL_rfault_owner_busy :
 			   XPMEM_FAIL_rfault_refused, seg->segid, off, err);
@@ -701,9 +706,10 @@ static unsigned long xpmem_rwin_back(struct xpmem_att *att, unsigned long off,
  * installs it if no ZAP came in between). A failure is noted for the page
  * at offset @touched (ULONG_MAX: for none): its retried fault fails. If
  * @off is before @touched (a block asked from its start) and the owner's
- * answer stops short of @touched, or the owner cannot give the block's
- * start (-EFAULT, -EACCES), the retried fault asks from @touched instead
- * (att->rnoback): the block start's error is not the touched page's.
+ * answer stops short of @touched or a ZAP made it stale, or the owner
+ * cannot give the block's start (-EFAULT, -EACCES), the retried fault asks
+ * from @touched instead (att->rnoback): the block start's error is not the
+ * touched page's.
  * Return: VM_FAULT_RETRY.
  */
 static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
@@ -725,11 +731,19 @@ static vm_fault_t xpmem_rfault_fetch(struct vm_fault *vmf,
 	err = PTR_ERR_OR_ZERO(rf);
 	mutex_lock(&seg->lock);
 	if (!err) {
-		if (back && rf->off + (rf->n << PAGE_SHIFT) <= touched)
+		bool stale = att->dead || seg->dead ||
+			     xpmem_rfault_stale(seg, off,
+						off + (rf->n << PAGE_SHIFT), zseq);
+
+		/*
+		 * A short answer, or one a ZAP made stale (a page of the
+		 * block before @touched may change on every round trip):
+		 * the retry asks from @touched, so the block's other pages
+		 * cannot starve it.
+		 */
+		if (back && (stale || rf->off + (rf->n << PAGE_SHIFT) <= touched))
 			att->rnoback = touched + 1;
-		if (!att->dead && !seg->dead &&
-		    !xpmem_rfault_stale(seg, off, off + (rf->n << PAGE_SHIFT),
-					zseq)) {
+		if (!stale) {
 			att->rnext = rf->off + (rf->n << PAGE_SHIFT) + 1;
 			xpmem_rfault_keep(att, rf);
 			rf = NULL;

@@ -62,6 +62,7 @@ struct dstats {
 	uint64_t kernel_replies_lost;	/* ... nor within the grace period: entry freed */
 	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
 	uint64_t chan_rx;		/* messages read from the kernel channel */
+	uint64_t rx_work;		/* peers' messages verified, heartbeats aside */
 	uint64_t poll_passes;		/* loop passes that busy-polled (poll_us) instead of sleeping */
 	uint64_t poll_hits;		/* passes that found a message in or right after a spin */
 	/* Stage times (sum of ns, count; tests/bench breaks a round trip down

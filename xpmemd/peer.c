@@ -273,6 +273,8 @@ void peer_rx(void *arg, const void *buf, size_t len)
 	if (peer_open(d, p, buf, &m))
 		return;
 	p->rx++;
+	if (m.hdr.type != XW_HEARTBEAT)
+		d->st.rx_work++;	/* what poll_us spins for (daemon.c) */
 	member_heard(d, p);
 	peer_dispatch(d, p, &m);
 }

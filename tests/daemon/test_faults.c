@@ -531,15 +531,38 @@ static void t_sighup(const char *bin)
 /*
  * poll_us (issue 13): node 1 busy-polls for 1000 us after each message,
  * node 2 (poll_us = 0) never does; invalidations both ways are acked as
- * before. A SIGHUP to node 1 with poll_us = 0 stops its spinning: from then
- * on poll_passes does not move, whatever the traffic.
+ * before. Garbage and replayed frames (through a relay on the 1-2 link) and
+ * heartbeats do not make node 1 spin: only verified work does (review P1: a
+ * peer's tenant could pin a core with one forged frame per ms). A SIGHUP
+ * to node 1 with poll_us = 0 stops its spinning: from then on poll_passes
+ * does not move, whatever the traffic.
  */
+static struct relay RP;
+
+static void poll_idle(void)
+{
+	relay_progress(&RP);
+}
+
+static long long rejected(int i)
+{
+	return node_stat(&C, i, "rx_malformed") + node_stat(&C, i, "rx_replayed") +
+	       node_stat(&C, i, "rx_forged");
+}
+
 static void t_poll(const char *bin)
 {
 	struct log_arg reloaded = { 0, "configuration reloaded" };
-	long long p1, p2, h1;
+	long long p1, p2, h1, r1;
+	uint8_t junk[96];
+	long idx = -1;
 
 	cluster_init(&C, bin, 2, 0);
+	C.via[0][1] = C.spare[0];
+	C.via[1][0] = C.spare[1];
+	CHECK(relay_open(&RP, C.spare[0], C.spare[1]) == 0 &&
+	      relay_connect(&RP, C.ports[0], C.ports[1]) == 0, "relay 1-2");
+	harness_idle = poll_idle;
 	snprintf(C.extra_conf, sizeof(C.extra_conf), "poll_us = 1000");
 	node_start(&C, 0);
 	C.extra_conf[0] = 0;
@@ -558,6 +581,26 @@ static void t_poll(const char *bin)
 	CHECK(h1 >= 0 && h1 <= p1 + node_stat(&C, 0, "chan_rx") + node_stat(&C, 0, "fabric_rx"),
 	      "poll_hits %lld out of range", h1);
 	CHECK(p2 == 0, "node 2 (poll_us = 0) spun: poll_passes %lld", p2);
+	/* frames that do not verify, replays and heartbeats: no spinning */
+	for (size_t i = 0; i < RP.nrec; i++)
+		if (RP.rec[i].dir == RELAY_BA && RP.rec[i].hdr.type != XW_HEARTBEAT &&
+		    RP.rec[i].hdr.type != XW_HELLO)
+			idx = (long)i;
+	CHECK(idx >= 0, "no message from node 2 to node 1 recorded");
+	RP.record = 0;
+	r1 = rejected(0);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	for (int i = 0; i < 100; i++) {
+		CHECK(relay_inject(&RP, RELAY_BA, junk, sizeof(junk)) == 0, "inject");
+		CHECK(relay_replay(&RP, idx) == 0, "replay");
+		pump(&C, 2);
+	}
+	pump(&C, 1500);		/* heartbeats too (every 500 ms) */
+	CHECK(rejected(0) >= r1 + 100, "node 1 rejected %lld of 200 bad frames", rejected(0) - r1);
+	CHECK(node_stat(&C, 0, "poll_passes") == p1,
+	      "node 1 spun for frames that did not verify, replays or heartbeats: %lld -> %lld",
+	      p1, node_stat(&C, 0, "poll_passes"));
 	/* reload with poll_us = 0 (the default): no more spinning */
 	node_write_conf(&C, 0);
 	CHECK(kill(C.nodes[0].pid, SIGHUP) == 0, "kill");
@@ -570,6 +613,8 @@ static void t_poll(const char *bin)
 	      p1, node_stat(&C, 0, "poll_passes"));
 	CHECK(node_stat(&C, 1, "poll_passes") == 0, "node 2 spun");
 	cluster_stop(&C);
+	harness_idle = NULL;
+	relay_close(&RP);
 }
 
 /* ------------------------------------------------------------------ */
