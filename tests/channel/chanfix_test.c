@@ -50,6 +50,16 @@
  *                      5th is -ENOSPC, peer 2 is not affected; once the owner
  *                      unmaps peer 1's pages (INVALIDATE acked) it resolves
  *                      again. The parameter is set back to 0 (default).
+ *   block_zap_starve   first touch of a page in the middle of a 16-page block
+ *                      (asked from the block's start): every REMOTE_FAULT
+ *                      starting before it is answered (validly) only after
+ *                      a ZAP of the block's first page, so each such answer
+ *                      is stale on arrival. The read must end within 3
+ *                      REMOTE_FAULTs (the retry asks from the touched page)
+ *                      with the owner's data word by word, a tagged and a
+ *                      zero-filled page; a read still faulting after 10 s
+ *                      (times the slowdown) is reported as starved. Then
+ *                      every page of the attachment is the owner's.
  *
  * usage: xpmem-channel-fix-test [CASE...] [--module PATH]   (default: all)
  * Prints PASS/FAIL per case and "N passed, N failed"; a watchdog turns a hang
@@ -181,21 +191,27 @@ struct importer {
  * sum; SPLIT | n: mprotect(PROT_READ) every other page of [0, n) (one vma
  * per page), report 0 or errno; GUARDED | k: read word 0 of page k with
  * SIGBUS caught, report 16 bytes { 0, word } or { GOT_SIGBUS, 0 }; PAGE | k:
- * report all PG bytes of page k; anything else ends. A fault it cannot take
- * (outside GUARDED) kills it (SIGBUS).
+ * report all PG bytes of page k; TIMED | k: copy page k with SIGBUS caught
+ * and an alarm of TIMED_S seconds (times the slowdown), report 16 bytes
+ * { 0, 0 }, { GOT_SIGBUS, 0 } or { GOT_STARVED, 0 } (the access never
+ * completed), then the PG bytes copied (zeros if none); anything else
+ * ends. A fault it cannot take (outside GUARDED and TIMED) kills it
+ * (SIGBUS).
  */
 #define TOUCH_ALL 0x80000000u
 #define SPLIT 0x40000000u
 #define GUARDED 0x20000000u
 #define PAGE 0x10000000u
+#define TIMED 0x08000000u
 #define GOT_SIGBUS 0x5e6b05ULL
+#define GOT_STARVED 0x57a4edULL
+#define TIMED_S 10
 
 static sigjmp_buf guard_jb;
 
 static void guard_sigbus(int sig)
 {
-	(void)sig;
-	siglongjmp(guard_jb, 1);
+	siglongjmp(guard_jb, sig == SIGALRM ? 2 : 1);
 }
 
 /* Child: read word 0 of page @p with SIGBUS caught; 16 bytes to @fd. */
@@ -213,6 +229,40 @@ static int importer_guarded(volatile uint64_t *p, int fd)
 	if (sigaction(SIGBUS, &old, NULL))
 		return -1;
 	return write(fd, r, sizeof(r)) == sizeof(r) ? 0 : -1;
+}
+
+/*
+ * Child: copy page @p (PG bytes) with SIGBUS caught and an alarm; 16 bytes
+ * of status, then the copy, to @fd.
+ */
+static int importer_timed(volatile uint64_t *p, unsigned int secs, int fd)
+{
+	struct sigaction sa = { .sa_handler = guard_sigbus }, obus, oalrm;
+	static uint64_t w[PG / 8];
+	uint64_t r[2] = { 0, 0 };
+
+	memset(w, 0, sizeof(w));
+	if (sigaction(SIGBUS, &sa, &obus) || sigaction(SIGALRM, &sa, &oalrm))
+		return -1;
+	switch (sigsetjmp(guard_jb, 1)) {
+	case 0:
+		alarm(secs);
+		for (size_t i = 0; i < PG / 8; i++)
+			w[i] = p[i];
+		break;
+	case 1:
+		r[0] = GOT_SIGBUS;
+		break;
+	default:
+		r[0] = GOT_STARVED;
+		break;
+	}
+	alarm(0);
+	if (sigaction(SIGBUS, &obus, NULL) || sigaction(SIGALRM, &oalrm, NULL))
+		return -1;
+	if (write(fd, r, sizeof(r)) != sizeof(r))
+		return -1;
+	return write(fd, w, PG) == (ssize_t)PG ? 0 : -1;
 }
 
 /* Child: an address to attach @npages at, page @at - 1 of a PMD; 0 if none. */
@@ -290,6 +340,11 @@ static int importer_start(struct importer *im, int64_t segid, unsigned int npage
 				if (write(b[1], w, PG) != (ssize_t)PG)
 					_exit(7);
 				continue;
+			} else if ((c & TIMED) && (c & ~TIMED) < npages) {
+				if (importer_timed(p + (size_t)(c & ~TIMED) * PG / 8,
+						   TIMED_S * slowdown, b[1]))
+					_exit(7);
+				continue;
 			} else {
 				break;
 			}
@@ -363,10 +418,15 @@ struct answerer {
 	const uint64_t *phys;
 	unsigned int npages, answer_pages;
 	int error;			/* answer every fault with this error */
+	uint64_t zap_below;		/* a fault starting below it is answered */
+	uint64_t zap_start;		/* after a ZAP of [zap_start, +PG) (0: */
+	unsigned int zaps;		/* never); the ZAPs sent so */
 	unsigned int faults;		/* REMOTE_FAULTs served */
 	uint64_t fault_start[16];	/* the last 16 ones' starts */
 	uint64_t fault_len[16];		/* and lengths (index: faults % 16) */
 };
+
+static int zap(uint64_t start, uint64_t len);
 
 static int serve_fault(struct answerer *an, union msgbuf *m)
 {
@@ -380,6 +440,11 @@ static int serve_fault(struct answerer *an, union msgbuf *m)
 	an->fault_start[an->faults % 16] = rf->start;
 	an->fault_len[an->faults % 16] = rf->len;
 	an->faults++;
+	if (rf->start < an->zap_below) {	/* the answer is stale on arrival */
+		if (zap(an->zap_start, PG))
+			return 1;
+		an->zaps++;
+	}
 	if (an->error)
 		return fault_reply(m->h.seq, an->error, NULL, 0) ? 1 : 0;
 	n = rf->len / PG;
@@ -1378,6 +1443,150 @@ static int t_kept_answer_other_zap(void)
 	return rc;
 }
 
+/* ======================= block_zap_starve ======================= */
+
+#define SPAGES 48		/* three blocks, attached at page 0 of a PMD */
+#define SBLOCK 16		/* fault_window_pages: a block's pages */
+#define STAG 0x5b70000000000000ULL
+#define SMAXASKS 3		/* REMOTE_FAULTs one read may take */
+
+/* The owner's page k: zero-filled for 3, 40 and 45; else word i is tag + i. */
+static uint64_t starve_word(unsigned int k, size_t i)
+{
+	return k == 3 || k == 40 || k == 45 ? 0 : STAG + ((uint64_t)k << 16) + i;
+}
+
+/* Which REMOTE_FAULTs (start page + pages) were sent since @f0, in @out. */
+static void asks_str(const struct answerer *an, unsigned int f0, char *out, size_t len)
+{
+	size_t at = 0;
+
+	out[0] = 0;
+	for (unsigned int f = f0; f < an->faults && f - f0 < 6 && at < len; f++)
+		at += (size_t)snprintf(out + at, len - at, " %llu+%llu",
+				       (unsigned long long)an->fault_start[f % 16] / PG,
+				       (unsigned long long)an->fault_len[f % 16] / PG);
+	if (an->faults - f0 > 6 && at < len)
+		snprintf(out + at, len - at, " ...");
+}
+
+/*
+ * First touch of page @k in the middle of its block: the fault asks from
+ * the block's start. Every REMOTE_FAULT starting before page @k gets a ZAP
+ * of the block's first page before its (valid) answer, which is stale
+ * then; the read must still end within SMAXASKS REMOTE_FAULTs with the
+ * owner's data.
+ */
+static int starve_read(struct importer *im, struct answerer *an, unsigned int k)
+{
+	static uint64_t w[PG / 8];
+	unsigned int f0 = an->faults, z0 = an->zaps, blk = k / SBLOCK * SBLOCK, n;
+	uint32_t c = TIMED | k;
+	uint64_t r[2];
+	char asks[200];
+	int rc;
+
+	an->zap_below = (uint64_t)k * PG;
+	an->zap_start = (uint64_t)blk * PG;
+	CHECK(write(im->cmd, &c, 4) == 4);
+	rc = importer_result_len(im, an, r, sizeof(r));
+	if (!rc)
+		rc = importer_result_len(im, an, w, PG);
+	an->zap_below = 0;
+	if (rc)
+		FAIL("importer: timed read of page %u: %s", k,
+		     rc == IMPORTER_DIED ? "died" : "no result");
+	n = an->faults - f0;
+	asks_str(an, f0, asks, sizeof(asks));
+	SAY("page %u (%s, block %u..%u): %s after %u REMOTE_FAULT(s), %u ZAP(s) of page %u; "
+	    "asks (page+pages):%s", k, starve_word(k, 0) ? "tagged" : "zero-filled", blk,
+	    blk + SBLOCK - 1, r[0] == GOT_STARVED ? "STARVED" : r[0] == GOT_SIGBUS ? "SIGBUS" :
+	    "read", n, an->zaps - z0, blk, asks);
+	if (r[0] == GOT_STARVED)
+		FAIL("starved: page %u not mapped in %d s; each of its %u REMOTE_FAULTs asked "
+		     "from the block start again and a ZAP of page %u made its answer stale",
+		     k, TIMED_S * slowdown, n, blk);
+	if (r[0] == GOT_SIGBUS)
+		FAIL("page %u: SIGBUS, but every answer was valid", k);
+	if (!n || an->fault_start[f0 % 16] != (uint64_t)blk * PG)
+		FAIL("page %u's first REMOTE_FAULT did not ask from its block's start (page "
+		     "%u): the case does not test what it should", k, blk);
+	if (an->zaps == z0)
+		FAIL("no ZAP was sent: no answer was made stale");
+	if (n > SMAXASKS)
+		FAIL("page %u took %u REMOTE_FAULTs (at most %d)", k, n, SMAXASKS);
+	for (size_t i = 0; i < PG / 8; i++)
+		if (w[i] != starve_word(k, i))
+			FAIL("page %u word %zu reads %#llx, the owner's is %#llx", k, i,
+			     (unsigned long long)w[i], (unsigned long long)starve_word(k, i));
+	return 0;
+}
+
+static int starve_body(struct importer *im, uint64_t *phys)
+{
+	struct answerer an = { .phys = phys, .npages = SPAGES, .answer_pages = SPAGES };
+	static uint64_t w[PG / 8];
+	unsigned int f0;
+
+	if (importer_get(im, rsegid, SPAGES * PG))
+		return 1;
+	/*
+	 * Page 8 (tagged) of block 0..15, then page 40 (zero-filled) of block
+	 * 32..47: not where page 8's answer ended (page 8's may reach into
+	 * block 16..31), so not sequential either.
+	 */
+	if (starve_read(im, &an, 8) || starve_read(im, &an, 40))
+		return 1;
+	/* No more ZAPs: every page is the owner's, word by word. */
+	f0 = an.faults;
+	for (unsigned int k = 0; k < SPAGES; k++) {
+		uint32_t c = PAGE | k;
+
+		CHECK(write(im->cmd, &c, 4) == 4);
+		if (importer_result_len(im, &an, w, PG))
+			FAIL("importer: read of page %u failed or died", k);
+		for (size_t i = 0; i < PG / 8; i++)
+			if (w[i] != starve_word(k, i))
+				FAIL("page %u word %zu reads %#llx, the owner's is %#llx", k, i,
+				     (unsigned long long)w[i],
+				     (unsigned long long)starve_word(k, i));
+	}
+	SAY("all %d pages the owner's, word by word (%u more REMOTE_FAULT(s))", SPAGES,
+	    an.faults - f0);
+	return 0;
+}
+
+static int t_block_zap_starve(void)
+{
+	uint64_t *own = tagged_buffer(SPAGES, 0), phys[SPAGES];
+	struct importer im = { .at = 1 };
+	int rc;
+
+	CHECK(own);
+	for (unsigned int k = 0; k < SPAGES; k++) {
+		for (size_t i = 0; i < PG / 8; i++)
+			own[k * PG / 8 + i] = starve_word(k, i);
+		CHECK((phys[k] = pfn_of((char *)own + k * PG) * PG));
+	}
+	CHECK(write_param("fault_window_pages", "16") == 0);
+	CHECK(write_param("ram_windows", "1") == 0);
+	CHECK(peer_window(0, WSIZE) == 0);
+	rc = starve_body(&im, phys);
+	if (im.pid > 0) {
+		union msgbuf m;
+
+		importer_stop(&im);
+		/* Its exit gave the permit back. */
+		if (!rc && (!cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 5000) ||
+			    ((struct xpmem_chan_release *)body(&m))->segid != rsegid))
+			rc = 1;
+	}
+	if (peer_window(0, 0) || write_param("ram_windows", "0"))
+		FAIL("cannot remove the loopback window");
+	munmap(own, SPAGES * PG);
+	return rc;
+}
+
 /* ======================= peer_page_cap ======================= */
 
 #define CAP_P 1			/* fake peers importing our segment */
@@ -1516,6 +1725,7 @@ static const struct tcase cases[] = {
 	{ "quarantine_unload", t_quarantine_unload, 90 },
 	{ "kept_answer_other_zap", t_kept_answer_other_zap, 60 },
 	{ "peer_page_cap", t_peer_page_cap, 60 },
+	{ "block_zap_starve", t_block_zap_starve, 90 },
 };
 
 /* Kernel stacks of our threads and children, for a hang report. */

@@ -13,17 +13,24 @@
  *              node-7 segid -> REMOTE_GET; faults -> REMOTE_FAULT answered
  *              with our buffer's frames; ZAP -> refault; error -> SIGBUS
  *              (counted: rfault_refused, rfault_failed, rfault_no_window)
+ *   remote_eintr a FAULT_REPLY whose error is -EINTR (the owner's errno, not
+ *              a signal of ours) is SIGBUS for the access after that one
+ *              REMOTE_FAULT (counted: rfault_refused, rfault_failed), not
+ *              asked again without end; an access still faulting after 10 s
+ *              (times the slowdown) is reported as starved
  *   malformed  bad framing/counts/types/peers are refused, state intact
  *   stress     invalidations racing with RESOLVEs of three peers
  *   close      daemon closes the channel during an invalidation: no hang;
  *              HELLO replays the quarantine, its ack drains it
  *
+ * usage: xpmem-channel-test [CASE...]   (default: all; open always runs first)
  * Prints PASS/FAIL per case and "N passed, N failed".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -545,7 +552,47 @@ static int t_timeout(void)
  *   'r' read page 0..3 and report their first bytes (4 bytes)
  *   'w' write "W" at page 1 offset 100 and report 1 byte
  *   'b' read page 3 (expecting SIGBUS: the child dies)
+ *   'e' read page 3 with SIGBUS caught and an alarm of EINTR_S seconds
+ *       (times $XPMEM_VM_SLOWDOWN): report 'B' (SIGBUS), 'S' (still
+ *       faulting at the alarm: starved) or 'r' (it read)
  */
+#define EINTR_S 10
+
+static sigjmp_buf guard_jb;
+
+static void guard_sig(int sig)
+{
+	siglongjmp(guard_jb, sig == SIGALRM ? 2 : 1);
+}
+
+/* Child: the 'e' command on page @p; its 1-byte report, or 0 on error. */
+static char guarded_read(volatile char *p)
+{
+	struct sigaction sa = { .sa_handler = guard_sig }, obus, oalrm;
+	const char *sl = getenv("XPMEM_VM_SLOWDOWN");
+	char r;
+
+	if (sigaction(SIGBUS, &sa, &obus) || sigaction(SIGALRM, &sa, &oalrm))
+		return 0;
+	switch (sigsetjmp(guard_jb, 1)) {
+	case 0:
+		alarm(EINTR_S * (sl && atoi(sl) > 0 ? atoi(sl) : 1));
+		(void)*p;
+		r = 'r';
+		break;
+	case 1:
+		r = 'B';
+		break;
+	default:
+		r = 'S';
+		break;
+	}
+	alarm(0);
+	if (sigaction(SIGBUS, &obus, NULL) || sigaction(SIGALRM, &oalrm, NULL))
+		return 0;
+	return r;
+}
+
 static pid_t importer(int64_t segid, int *cmd, int *rep)
 {
 	int a[2], b[2];
@@ -590,6 +637,10 @@ static pid_t importer(int64_t segid, int *cmd, int *rep)
 			} else if (c == 'b') {
 				out[0] = p[3 * PG];
 				_exit(8);
+			} else if (c == 'e') {
+				out[0] = guarded_read(p + 3 * PG);
+				if (!out[0] || write(b[1], out, 1) != 1)
+					_exit(7);
 			} else {
 				break;
 			}
@@ -836,6 +887,122 @@ static int t_loopback(void)
 	CHECK(write_param("remote_timeout_ms", "5000") == 0);
 	munmap(buf, 4 * PG);
 	return 0;
+}
+
+/*
+ * The owner answers a REMOTE_FAULT with -EINTR: its errno over the wire,
+ * not a signal of ours. Asking again would get the same answer without
+ * end; the access must end in SIGBUS after that one ask.
+ */
+#define EINTR_SEGID (((int64_t)RPEER << 48) | (0x1234LL << 32) | 10)
+
+static int remote_eintr_body(pid_t *pidp, int cmd, int rep)
+{
+	const int64_t segid = EINTR_SEGID;
+	struct xpmem_chan_get_reply gr = { .size = 4 * PG, .owner_instance = RINST };
+	struct xpmem_chan_frames fr = { .error = -EINTR };
+	const char *sl = getenv("XPMEM_VM_SLOWDOWN");
+	double t0, end;
+	long refused0, failed0, refused, failed;
+	unsigned int asks = 0;
+	uint64_t start0 = 0;
+	pid_t pid = *pidp;
+	union msgbuf m;
+	char out = 0;
+	int st;
+
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 5000));
+	CHECK(((struct xpmem_chan_get *)body(&m))->segid == segid);
+	CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr),
+			m.h.seq) == 0);
+	CHECK(read(rep, &out, 1) == 1 && out == 0);
+
+	refused0 = fail_count("rfault_refused");
+	failed0 = fail_count("rfault_failed");
+	CHECK(refused0 >= 0 && failed0 >= 0);
+	CHECK(write(cmd, "e", 1) == 1);
+	/* Every REMOTE_FAULT answered -EINTR until the importer reports. */
+	t0 = now();
+	end = t0 + (EINTR_S + 20) * (sl && atoi(sl) > 0 ? atoi(sl) : 1);
+	out = 0;
+	while (!out && now() < end) {
+		struct pollfd p[2] = { { .fd = cfd, .events = POLLIN },
+				       { .fd = rep, .events = POLLIN } };
+
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if ((p[0].revents & POLLIN) && crecv(&m, 0)) {
+			if (m.h.type != XPMEM_CHAN_REMOTE_FAULT) {
+				printf("  (skipping message type %u)\n", m.h.type);
+				continue;
+			}
+			if (!asks++)
+				start0 = ((struct xpmem_chan_remote_fault *)body(&m))->start;
+			CHECK(csend_seq(XPMEM_CHAN_FAULT_REPLY, &fr, sizeof(fr),
+					m.h.seq) == 0);
+			continue;
+		}
+		if (p[1].revents)
+			CHECK(read(rep, &out, 1) == 1);
+	}
+	if (!out)
+		FAIL("importer: no report in %.0f s", end - t0);
+	refused = fail_count("rfault_refused") - refused0;
+	failed = fail_count("rfault_failed") - failed0;
+	printf("  error answer -EINTR: %s after %u REMOTE_FAULT(s) in %.1f s (first at "
+	       "%#llx); rfault_refused +%ld, rfault_failed +%ld\n",
+	       out == 'B' ? "SIGBUS" : out == 'S' ? "STARVED" : "read", asks,
+	       now() - t0, (unsigned long long)start0, refused, failed);
+	if (out == 'S')
+		FAIL("starved: the access was still faulting after %d s, %u REMOTE_FAULTs "
+		     "answered -EINTR: the owner's errno was taken for a signal of ours "
+		     "and asked again without end", EINTR_S, asks);
+	if (out != 'B')
+		FAIL("the access read a value; every REMOTE_FAULT was refused");
+	if (asks != 1)
+		FAIL("%u REMOTE_FAULTs for one access refused with -EINTR (want 1)", asks);
+	CHECK(refused == 1 && failed == 1);
+	CHECK(query_fail_count("rfault_refused") == refused0 + 1);
+
+	/* The importer ends; its exit gives the permit back. */
+	CHECK(write(cmd, "q", 1) == 1);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	*pidp = 0;
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 2000));
+	CHECK(((struct xpmem_chan_release *)body(&m))->segid == segid);
+	return 0;
+}
+
+static int t_remote_eintr(void)
+{
+	struct xpmem_chan_peer_window pw = { .peer = RPEER, .base = 0,
+					     .size = 1ULL << 40 };
+	union msgbuf m;
+	int cmd, rep, rc;
+	pid_t pid;
+
+	CHECK(write_param("ram_windows", "1") == 0);
+	CHECK(csend(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw)) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 2000));
+	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
+	pid = importer(EINTR_SEGID, &cmd, &rep);
+	CHECK(pid > 0);
+	rc = remote_eintr_body(&pid, cmd, rep);
+	if (pid > 0) {		/* failed: whatever it does, it ends */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	close(cmd);
+	close(rep);
+	/* The window goes (anything left of a failure is skipped). */
+	pw.size = 0;
+	CHECK(csend(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw)) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 2000));
+	CHECK(write_param("ram_windows", "0") == 0);
+	if (!rc)
+		CHECK(cquiet(200));
+	return rc;
 }
 
 static int t_check_get(void)
@@ -1140,20 +1307,46 @@ static const struct tcase cases[] = {
 	{ "timeout_quarantine", t_timeout },
 	{ "check_get", t_check_get },
 	{ "loopback_remote", t_loopback },
+	{ "remote_eintr", t_remote_eintr },
 	{ "malformed", t_malformed },
 	{ "stress", t_stress },
 	{ "close_during_invalidate", t_close },
 };
 
-int main(void)
+/* Is case @c named on the command line (none named: all; open always runs)? */
+static int wanted(const struct tcase *c, int argc, char **argv)
+{
+	if (argc < 2 || c->fn == t_open)
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], c->name))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	for (int i = 1; i < argc; i++) {
+		size_t c = 0;
+
+		while (c < sizeof(cases) / sizeof(cases[0]) && strcmp(argv[i], cases[c].name))
+			c++;
+		if (c == sizeof(cases) / sizeof(cases[0])) {
+			fprintf(stderr, "unknown case %s\n", argv[i]);
+			return 2;
+		}
+	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		double t0 = now();
-		int rc = cases[i].fn();
+		int rc;
+
+		if (!wanted(&cases[i], argc, argv))
+			continue;
+		rc = cases[i].fn();
 
 		printf("%s %s (%.1f s)\n", rc ? "FAIL" : "PASS", cases[i].name,
 		       now() - t0);
