@@ -479,8 +479,9 @@ static bool xpmem_rmap_invalidate(struct xpmem_seg *seg,
 
 /**
  * xpmem_rmap_free() - segment teardown: revoke every remote mapping
- * @seg: the local segment, marked dead; caller holds seg->lock, which is
- *	dropped here
+ * @seg: the local segment, already marked dead under seg->lock (so no
+ *	RESOLVE adds an entry: xpmem_resolve_commit() checks it under the
+ *	lock); the caller does not hold seg->lock
  *
  * Takes every reverse-map entry and revokes it as an invalidation does,
  * waiting for the peers' acks or the timeout (quarantine); frees nothing
@@ -490,7 +491,8 @@ void xpmem_rmap_free(struct xpmem_seg *seg)
 {
 	LIST_HEAD(gone);
 
-	lockdep_assert_held(&seg->lock);
+	mutex_lock(&seg->lock);
+	WARN_ON_ONCE(!seg->dead);
 	xpmem_rmap_take(seg, 0, ULONG_MAX, &gone);
 	mutex_unlock(&seg->lock);
 	if (!list_empty(&gone))

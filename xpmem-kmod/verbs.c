@@ -164,7 +164,8 @@ void xpmem_seg_destroy(struct xpmem_seg *seg)
 	xpmem_seg_uncharge(seg);
 	xpmem_grants_drop(seg);
 	xpmem_zap_atts(seg, NULL, 0, ULONG_MAX, XPMEM_ZAP_KILL);
-	/* Peers lose their mappings too (drops seg->lock). */
+	mutex_unlock(&seg->lock);
+	/* Peers lose their mappings too (dead: no RESOLVE adds one now). */
 	xpmem_rmap_free(seg);
 
 	/* Not under seg->lock: this waits for running invalidations. */
