@@ -449,8 +449,11 @@ int main(int argc, char **argv)
 		FAIL("%lu wrong words read through the remote attachment", bad);
 	else
 		PASS("every word read was node%d's data (or 0 while it refilled a page)", peer);
-	if (reads < 20 || hm.n < 50)
-		FAIL("too little progress: %lu remote reads, %lu mmaps", reads, hm.n);
+	/* progress, not speed: the debug kernel (KASAN, lockdep) runs the same
+	 * 20 s at a fraction of the pace (check-debug saw 43 mmaps on a busy host) */
+	if (reads < 20 || hm.n < (unsigned long)(50 / slowdown))
+		FAIL("too little progress: %lu remote reads, %lu mmaps (at least 20 and %d)", reads,
+		     hm.n, 50 / slowdown);
 
 	/* the counters: our locked adds in the peer's memory, and theirs in ours */
 	{
