@@ -204,17 +204,23 @@ static long ctl_field_once(const char *ctl, const char *cmd, const char *name)
 	return pclose(f) == 0 ? v : -1;
 }
 
-long rv_ctl_field(const char *ctl, const char *cmd, const char *name)
+/* xpmemctl can miss its deadline on a starved guest: try 3 times */
+static long ctl_retry(long (*once)(const char *, const char *, const char *),
+		      const char *ctl, const char *cmd, const char *arg)
 {
 	long v = -1;
 
-	/* xpmemctl can miss its deadline on a starved guest: try 3 times */
 	for (int i = 0; i < 3 && v < 0; i++) {
 		if (i)
 			usleep(300 * 1000);
-		v = ctl_field_once(ctl, cmd, name);
+		v = once(ctl, cmd, arg);
 	}
 	return v;
+}
+
+long rv_ctl_field(const char *ctl, const char *cmd, const char *name)
+{
+	return ctl_retry(ctl_field_once, ctl, cmd, name);
 }
 
 static long ctl_count_once(const char *ctl, const char *cmd, const char *key)
@@ -233,13 +239,5 @@ static long ctl_count_once(const char *ctl, const char *cmd, const char *key)
 
 long rv_ctl_count(const char *ctl, const char *cmd, const char *key)
 {
-	long v = -1;
-
-	/* as rv_ctl_field(): 3 tries */
-	for (int i = 0; i < 3 && v < 0; i++) {
-		if (i)
-			usleep(300 * 1000);
-		v = ctl_count_once(ctl, cmd, key);
-	}
-	return v;
+	return ctl_retry(ctl_count_once, ctl, cmd, key);
 }
