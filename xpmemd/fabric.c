@@ -291,14 +291,17 @@ int fab_set_source_filter(struct fab *f, int on)
 	return on ? attach_source_filter(f) : 0;
 }
 
-int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out)
+int fab_add_peer(struct fab *f, const char *host, const char *port, int numeric,
+		 fi_addr_t *out)
 {
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = numeric ? AI_NUMERICHOST | AI_NUMERICSERV : 0 };
 	struct addrinfo *res;
 	int ret = getaddrinfo(host, port, &hints, &res);
 
 	if (ret) {
-		log_err("resolve %s:%s: %s", host, port, gai_strerror(ret));
+		log_err("resolve %s:%s: %s%s", host, port, gai_strerror(ret),
+			numeric ? " (a numeric IPv4 address and port are required here)" : "");
 		return -EINVAL;
 	}
 	ret = fi_av_insert(f->av, res->ai_addr, 1, out, 0, NULL);

@@ -31,8 +31,10 @@ void fab_close(struct fab *f);
  * filter cannot be attached, and then fab_add_peer fails too (-EIO).
  */
 int fab_set_source_filter(struct fab *f, int on);
-/* Resolve host:port into the address vector. */
-int fab_add_peer(struct fab *f, const char *host, const char *port, fi_addr_t *out);
+/* Resolve host:port into the address vector; numeric: both must be numeric
+ * (no name lookup, which could block the caller's loop). */
+int fab_add_peer(struct fab *f, const char *host, const char *port, int numeric,
+		 fi_addr_t *out);
 /* Queue a message to dest; copies buf; -FI_EAGAIN is absorbed by a shared
  * backlog (test tools; the daemon uses fab_try_send). 0 or negative errno. */
 int fab_send(struct fab *f, fi_addr_t dest, const void *buf, size_t len);

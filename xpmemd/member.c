@@ -438,7 +438,7 @@ int member_setup(struct dstate *d)
 		char host[128], port[16];
 
 		if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
-		    fab_add_peer(d->fab, host, port, &p->addr)) {
+		    fab_add_peer(d->fab, host, port, 0, &p->addr)) {
 			log_err("[peer %u]: cannot resolve address %s", p->id, p->address);
 			return -1;
 		}
@@ -514,10 +514,12 @@ int member_add(struct dstate *d, const struct peer_conf *pc)
 		log_warn("reload: [peer %u] not added: %s", pc->id, err);
 		return -1;
 	}
+	/* numeric only: a name lookup would block the event loop */
 	if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
-	    fab_add_peer(d->fab, host, port, &p->addr)) {
-		log_warn("reload: [peer %u] not added: cannot resolve address %s", pc->id,
-			 p->address);
+	    fab_add_peer(d->fab, host, port, 1, &p->addr)) {
+		log_warn("reload: [peer %u] not added: address %s is not a numeric "
+			 "IPv4 address:port (a name lookup would block the loop; restart "
+			 "the daemon to add a peer by name)", pc->id, p->address);
 		return -1;
 	}
 	d->npeers++;

@@ -25,10 +25,11 @@ void core_arm(struct dstate *d, struct tnode *t, int kind, uint64_t when)
 }
 
 /*
- * A request to our kernel for peer p (p NULL: our own, bounded by the
- * startup deadline) has a deadline (ack_timeout_ms: then p gets an error,
- * the entry waits a grace period for a late answer, then goes) and p has at
- * most max_pending_per_peer of them: over it NULL with *err = -EBUSY.
+ * A request to our kernel for peer p has a deadline (ack_timeout_ms: then p
+ * gets an error, the entry waits a grace period for a late answer, then
+ * goes) and p has at most max_pending_per_peer of them: over it NULL with
+ * *err = -EBUSY. p NULL: our own, bounded by the startup deadline before
+ * we are ready, after it by the same deadline and grace, answering no one.
  */
 struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *err)
 {
@@ -53,12 +54,16 @@ struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *err)
 	r->next = d->dreqs;
 	d->dreqs = r;
 	d->n_dreqs++;
+	if (p || d->ready) {
+		r->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+		core_arm(d, &r->tn, T_DREQ, r->deadline);
+	}
 	if (p) {
 		r->peer = p->id;
 		r->peer_inc = p->hello_inc;
-		r->deadline = now_ns() + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
-		core_arm(d, &r->tn, T_DREQ, r->deadline);
 		p->n_dreqs++;
+	} else {
+		r->own = 1;
 	}
 	return r;
 }
@@ -74,7 +79,7 @@ static void dreq_unlink(struct dstate *d, struct dreq *r)
 			break;
 		}
 	d->n_dreqs--;
-	if (r->deadline && (p = peer_find(d, r->peer)) && p->n_dreqs)
+	if (!r->own && (p = peer_find(d, r->peer)) && p->n_dreqs)
 		p->n_dreqs--;
 }
 
@@ -120,21 +125,37 @@ void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 		d->st.kernel_replies_lost++;
 		dreq_unlink(d, r);
 		free(r);
+		d->dirty = 1;
 		return;
 	}
 	r->expired = 1;
 	r->deadline = now + 4ull * d->cfg->ack_timeout_ms * 1000000ull;
 	core_arm(d, &r->tn, T_DREQ, r->deadline);
 	d->st.requests_expired++;
+	if (r->own) {
+		log_warn("kernel did not answer our %s %llu (node %u) within %u ms: "
+			 "waiting out a late answer", r->kind == DREQ_ZAP ? "ZAP_OWNER" :
+			 "PEER_WINDOW", (unsigned long long)r->dseq, r->peer,
+			 d->cfg->ack_timeout_ms);
+		d->dirty = 1;
+		return;
+	}
 	if (warn_ok(&d->expire_warn_at))
 		log_warn("kernel did not answer %s %llu for node %u within %u ms: "
-			 "ETIMEDOUT to it (requests_expired counts them all)",
+			 "%s to it (requests_expired counts them all)",
 			 r->kind == DREQ_ZAP ? "ZAP" : r->kind == DREQ_RESOLVE ? "RESOLVE" :
 			 "CHECK_GET", (unsigned long long)r->dseq, r->peer,
-			 d->cfg->ack_timeout_ms);
+			 d->cfg->ack_timeout_ms,
+			 r->kind == DREQ_RESOLVE ? "EAGAIN (ask again)" : "ETIMEDOUT");
+	/*
+	 * A RESOLVE our kernel holds past the deadline waits behind an
+	 * invalidation (bounded by its ack timeout): the asker's kernel asks
+	 * again (-EAGAIN) rather than failing the access; its own deadline on
+	 * the fault (rfault_new) is 3 of ours.
+	 */
 	if ((p = peer_find(d, r->peer)) && p->hello_inc == r->peer_inc)
 		dreq_answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,
-			     r->peer_inc, -ETIMEDOUT);
+			     r->peer_inc, r->kind == DREQ_RESOLVE ? -EAGAIN : -ETIMEDOUT);
 	d->dirty = 1;
 }
 
@@ -176,8 +197,14 @@ static void rfault_fail(struct dstate *d, struct rfault *f, int error)
 		kreply_fault(d, f->kseq, error, NULL, 0);
 }
 
-/* a request of our kernel to p: a deadline (ack_timeout_ms: ETIMEDOUT to the
- * kernel) and at most max_pending_per_peer per peer (over it NULL, EBUSY) */
+/*
+ * A request of our kernel to p: a deadline (3 * ack_timeout_ms: ETIMEDOUT to
+ * the kernel, whose own wait, remote_timeout_ms, is longer) and at most
+ * max_pending_per_peer per peer (over it NULL, EBUSY). The owner's daemon
+ * answers a RESOLVE its kernel holds past ack_timeout_ms with -EAGAIN (ask
+ * again): our deadline must come after that answer, or a fault waiting
+ * behind an invalidation at the owner gets ETIMEDOUT, then SIGBUS.
+ */
 struct rfault *rfault_new(struct dstate *d, struct peer *p)
 {
 	struct rfault *f;
@@ -193,7 +220,7 @@ struct rfault *rfault_new(struct dstate *d, struct peer *p)
 	if (!f)
 		return NULL;
 	f->t0 = now_ns();
-	f->deadline = f->t0 + (uint64_t)d->cfg->ack_timeout_ms * 1000000ull;
+	f->deadline = f->t0 + 3ull * d->cfg->ack_timeout_ms * 1000000ull;
 	core_arm(d, &f->tn, T_RFAULT, f->deadline);
 	f->next = d->rfaults;
 	d->rfaults = f;

@@ -91,6 +91,8 @@ struct dreq {
 	int64_t segid;		/* CHECK_GET: the grant to undo if the reply is lost */
 	uint32_t flags;
 	uint64_t deadline;	/* monotonic ns (0: none, our own startup request) */
+	int own;		/* our own request after startup (ZAP_OWNER, a new
+				 * peer's window): a deadline, no peer's cap */
 	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
 	int zap_owner;		/* ZAP_OWNER of a dead peer: nobody to ack */

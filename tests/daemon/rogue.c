@@ -35,7 +35,7 @@ static int add_local(struct fab *f, int port, fi_addr_t *out)
 	char p[16];
 
 	snprintf(p, sizeof(p), "%d", port);
-	return fab_add_peer(f, "127.0.0.1", p, out);
+	return fab_add_peer(f, "127.0.0.1", p, 1, out);
 }
 
 static struct fab *open_port(int port)

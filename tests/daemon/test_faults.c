@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "keys.h"
 #include "rogue.h"
 #include "sendq.h"
 
@@ -419,6 +420,25 @@ static void t_pending(const char *bin)
 	      (unsigned long long)gen, simk_inval_state(C.nodes[0].k, gen));
 	CHECK(wait_stat(&C, 0, "ack_errors", 1, 5000), "no ACK with an error");
 	CHECK(kstats(&C, 0).quarantine_entries >= 1, "not quarantined");
+
+	/* node 2's own requests have a deadline too: node 1 dies, node 2's
+	 * ZAP_OWNER is never answered; the entry goes after the grace period */
+	{
+		struct stat0_arg z2 = { 1, "pending_kernel_requests" };
+		long long lost;
+
+		CHECK(wait_for(&C, stat_zero, &z2, 10000), "node 2 keeps %lld entries",
+		      node_stat(&C, 1, "pending_kernel_requests"));
+		lost = node_stat(&C, 1, "kernel_replies_lost");
+		node_kill(&C, 0, SIGKILL);
+		CHECK(wait_stat(&C, 1, "pending_kernel_requests", 1, 5000),
+		      "node 2 made no ZAP_OWNER for the dead node 1");
+		CHECK(wait_for(&C, stat_zero, &z2, 10000), "node 2 keeps its unanswered ZAP_OWNER "
+		      "(%lld entries)", node_stat(&C, 1, "pending_kernel_requests"));
+		CHECK(node_stat(&C, 1, "kernel_replies_lost") >= lost + 1,
+		      "kernel_replies_lost %lld, was %lld", node_stat(&C, 1, "kernel_replies_lost"),
+		      lost);
+	}
 	cluster_stop(&C);
 }
 
@@ -514,6 +534,23 @@ static void t_sighup(const char *bin)
 	CHECK(wait_ready(&C, 20000), "node 3 was not taken into the peer table");
 	for (int i = 0; i < 3; i++)
 		CHECK(kill(C.nodes[i].pid, 0) == 0, "node %d died", i + 1);
+	/* a peer added at runtime by host name is refused: the lookup would
+	 * block the loop (and the watchdog) */
+	{
+		struct log_arg named = { 0, "[peer 9] not added: address localhost:4000 is not "
+					    "a numeric IPv4 address:port" };
+		char path[200], pub[KEYS_B64_LEN], err[200];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/peer9.key", C.dir);
+		CHECK(keys_generate(path, pub, err, sizeof(err)) == 0, "%s", err);
+		f = fopen(C.nodes[0].conf, "a");
+		CHECK(f && fprintf(f, "[peer 9]\naddress = localhost:4000\npublic_key = %s\n",
+				   pub) > 0 && fclose(f) == 0, "append");
+		CHECK(kill(C.nodes[0].pid, SIGHUP) == 0, "kill");
+		CHECK(wait_for(&C, log_cond, &named, 5000), "a peer named by host was not refused");
+		CHECK(node_peer_field(&C, 0, 9, "alive") == -1, "node 1 took [peer 9]");
+	}
 	/* a file that does not parse changes nothing */
 	{
 		FILE *f = fopen(C.nodes[1].conf, "a");
@@ -940,6 +977,70 @@ static void t_release_flood(const char *bin)
 	cluster_stop(&C);
 }
 
+
+/* one fault of node imp on node own's SEG: its error and how long it took */
+static int timed_fault(struct cluster *c, int imp, int own, uint64_t *ms)
+{
+	struct get_arg a = { imp, 0 };
+	uint64_t t0 = mono_ms();
+	int err = 1;
+
+	a.id = simk_remote_fault(c->nodes[imp].k, c->nodes[own].id, SEG, 0, MB,
+				 XPMEM_CHAN_ACCESS_READ);
+	CHECK(wait_for(c, fault_cond, &a, 15000), "fault %d -> %d did not finish", imp + 1,
+	      own + 1);
+	simk_fault_state(c->nodes[imp].k, a.id, &err, NULL, NULL);
+	*ms = mono_ms() - t0;
+	return err;
+}
+
+/*
+ * A RESOLVE the owner's kernel holds past ack_timeout_ms (as it does while an
+ * invalidation of its range waits for acks) is answered -EAGAIN, so the
+ * importer's kernel asks again instead of failing the access (SIGBUS); the
+ * importer's own deadline on the fault (3 * ack_timeout_ms) comes after it.
+ * Before: -ETIMEDOUT at the owner's deadline, the same as the importer's.
+ */
+static void t_resolve_late(const char *bin)
+{
+	long long expired;
+	uint64_t ms;
+	int err;
+
+	cluster_init(&C, bin, 2, 0);	/* ack_timeout_ms 500, heartbeat_ms 200 */
+	for (int i = 0; i < C.n; i++)
+		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
+	/* a stopped owner is declared dead after 4 s, not 0.6 s */
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "dead_after = 20");
+	start_all(&C);
+	CHECK(wait_ready(&C, 20000), "cluster did not come up");
+	get_and_fault(&C, 1, 0);
+
+	expired = node_stat(&C, 0, "requests_expired");
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_RESOLVE, 1);
+	err = timed_fault(&C, 1, 0, &ms);
+	fprintf(stderr, "held RESOLVE: error %d after %llu ms\n", err, (unsigned long long)ms);
+	CHECK(err == -EAGAIN, "a RESOLVE held past the owner's deadline gave %d, expected "
+	      "-EAGAIN (ask again), not a failed access", err);
+	CHECK(ms >= 400, "answered after %llu ms, before the owner's 500 ms deadline",
+	      (unsigned long long)ms);
+	CHECK(wait_stat(&C, 0, "requests_expired", expired + 1, 3000),
+	      "requests_expired %lld, was %lld", node_stat(&C, 0, "requests_expired"), expired);
+	simk_ignore(C.nodes[0].k, XPMEM_CHAN_RESOLVE, 0);
+	err = timed_fault(&C, 1, 0, &ms);
+	CHECK(err == 0, "the fault asked again got %d", err);
+
+	/* an owner that answers nothing: the importer's deadline, 3 * 500 ms */
+	node_kill(&C, 0, SIGSTOP);
+	err = timed_fault(&C, 1, 0, &ms);
+	node_kill(&C, 0, SIGCONT);
+	fprintf(stderr, "silent owner: error %d after %llu ms\n", err, (unsigned long long)ms);
+	CHECK(err == -ETIMEDOUT, "a silent owner gave %d, expected -ETIMEDOUT", err);
+	CHECK(ms >= 1400 && ms < 3500, "ETIMEDOUT after %llu ms, expected 3 * 500 ms",
+	      (unsigned long long)ms);
+	cluster_stop(&C);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -959,6 +1060,8 @@ int main(int argc, char **argv)
 		t_sighup(argv[2]);
 	else if (!strcmp(argv[1], "pending"))
 		t_pending(argv[2]);
+	else if (!strcmp(argv[1], "resolve_late"))
+		t_resolve_late(argv[2]);
 	else if (!strcmp(argv[1], "isolation"))
 		t_isolation(argv[2]);
 	else if (!strcmp(argv[1], "backoff"))

@@ -164,12 +164,13 @@ static void replay(long idx, const char *what)
 /* A = node 1 (index 0), B = node 2 (index 1), every message through R;
  * setup, if set, runs before the daemons start (opening an endpoint takes
  * long enough for a stalled relay to look like a dead peer) */
-static void relay_pair(const char *bin, int extra, void (*setup)(void))
+static void relay_pair(const char *bin, int extra, void (*setup)(void), unsigned hb_ms)
 {
 	cluster_init(&C, bin, 2, extra);
-	/* dead after 3 x 400 ms of silence: this process pumps the relay, and a
-	 * loaded host can stall it for longer than the default 3 x 200 ms */
-	C.heartbeat_ms = 400;
+	/* dead after 3 x hb_ms (at least 400) of silence: this process pumps
+	 * the relay, and a loaded host can stall it for longer than the
+	 * default 3 x 200 ms */
+	C.heartbeat_ms = hb_ms;
 	C.via[0][1] = C.spare[0];	/* A is told B is at the relay's port */
 	C.via[1][0] = C.spare[1];	/* and B that A is at the other one */
 	CHECK(relay_open(&R, C.spare[0], C.spare[1]) == 0, "relay ports");
@@ -197,7 +198,7 @@ static void t_replay(const char *bin)
 	uint64_t inc_a1, inc_b1;
 	long long deaths;
 
-	relay_pair(bin, 0, NULL);
+	relay_pair(bin, 0, NULL, 400);
 	/* traffic to record: B faults A's segment, A invalidates it */
 	CHECK(fault(1, 0, 5000) == 0, "fault");
 	invalidate_acked(0);
@@ -355,6 +356,10 @@ static struct xw_hdr a_to_b_header(void)
 {
 	long i = relay_find(&R, RELAY_AB, XW_HEARTBEAT, 0, -1);
 
+	for (int t = 0; i < 0 && t < 100; t++) {	/* one heartbeat_ms at most */
+		pump(&C, 50);
+		i = relay_find(&R, RELAY_AB, XW_HEARTBEAT, 0, -1);
+	}
 	CHECK(i >= 0, "no A->B heartbeat recorded");
 	return R.rec[i].hdr;
 }
@@ -379,7 +384,9 @@ static void t_impersonation(const char *bin)
 	size_t n;
 	long long a_inc;
 
-	relay_pair(bin, 1, rogue_setup);	/* node 3: the rogue, with its own key */
+	/* node 3: the rogue, with its own key; A silent for 3 s before B calls
+	 * it dead: step 3's held fault ends at B's deadline (3 x 500 ms) */
+	relay_pair(bin, 1, rogue_setup, 1000);
 	nb = rogue_node_peer(&N, 2);
 	CHECK(rogue_node_hello(&N, 2) == 0, "hello");
 	CHECK(wait_for(&C, rogue_established, &two, 5000), "rogue: no session with B");
@@ -513,7 +520,7 @@ static void t_reconcile(const char *bin)
 	int zero = 0;
 	uint64_t gen;
 
-	relay_pair(bin, 0, NULL);
+	relay_pair(bin, 0, NULL, 400);
 	CHECK(fault(1, 0, 5000) == 0, "fault");
 	node_kill(&C, 0, SIGKILL);
 	gen = simk_invalidate(C.nodes[0].k, SEG, 0, SEGSIZE);
