@@ -122,6 +122,31 @@ int window_check(const char *spec)
 	return parse_pci(spec) && parse_phys(spec, &b, &s) ? -1 : 0;
 }
 
+int config_warn_fault_deadline(const struct xconfig *c)
+{
+	const char *root = getenv("XPMEMD_SYSFS_ROOT");
+	char path[512];
+	unsigned long rt;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/module/xpmem/parameters/remote_timeout_ms",
+		 root ? root : "/sys");
+	f = fopen(path, "r");
+	if (!f)
+		return 0;	/* no module (yet): nothing to compare */
+	n = fscanf(f, "%lu", &rt);
+	fclose(f);
+	if (n != 1 || 3ull * c->ack_timeout_ms < rt)
+		return 0;
+	log_warn("ack_timeout_ms = %u: our kernel's remote faults wait %u ms here, not less "
+		 "than xpmem.ko's remote_timeout_ms (%lu), so the kernel fails them first "
+		 "(SIGBUS) where an owner's 'ask again' would have come; keep 3 x "
+		 "ack_timeout_ms below it, and ack_timeout_ms the same on every node",
+		 c->ack_timeout_ms, 3 * c->ack_timeout_ms, rt);
+	return 1;
+}
+
 int window_resolve(const char *spec, uint64_t *base, uint64_t *size, char *err, size_t errlen)
 {
 	const char *root = getenv("XPMEMD_SYSFS_ROOT");

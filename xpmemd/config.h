@@ -79,6 +79,13 @@ int config_check(struct xconfig *c);
  */
 int window_check(const char *spec);
 int window_resolve(const char *spec, uint64_t *base, uint64_t *size, char *err, size_t errlen);
+/*
+ * Our kernel's requests to a peer wait 3 * ack_timeout_ms in the daemon; the
+ * module's own wait (remote_timeout_ms, read under the sysfs root) must be
+ * longer. Logs a warning and returns 1 if it is not; 0 if it is or the
+ * module is not loaded.
+ */
+int config_warn_fault_deadline(const struct xconfig *c);
 /* Split "host:port"; returns -1 on bad syntax. */
 int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t plen);
 

@@ -58,7 +58,10 @@ struct dstats {
 	uint64_t tx_replies_dropped;	/* ... of them replies (ACK, FAULT_REPLY, GET_REPLY, RELEASE) */
 	uint64_t grants_undone;		/* a granting GET_REPLY lost: RELEASE_GRANT to our kernel */
 	uint64_t requests_refused;	/* over max_pending_per_peer: EBUSY to the asker */
-	uint64_t requests_expired;	/* our kernel did not answer in time: ETIMEDOUT to the peer */
+	uint64_t requests_expired;	/* our kernel did not answer in time: ETIMEDOUT to the peer
+					 * (EAGAIN for a RESOLVE), or our own request waits on */
+	uint64_t resolves_waited;	/* a RESOLVE asked again while our kernel held the first:
+					 * no second one sent (EAGAIN when it ends) */
 	uint64_t kernel_replies_lost;	/* ... nor within the grace period: entry freed */
 	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
 	uint64_t chan_rx;		/* messages read from the kernel channel */

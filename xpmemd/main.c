@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xpmemd: %s: %s\n", path, cfg.err);
 		return 2;
 	}
+	config_warn_fault_deadline(&cfg);
 	if (main_check_only) {
 		printf("%s: OK (node %u, %d peers)\n", path, cfg.node_id, cfg.npeers);
 		return 0;

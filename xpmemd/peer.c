@@ -107,6 +107,13 @@ static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 		return;
 	}
 	r->req_id = f->req_id;
+	r->segid = f->segid;
+	r->start = f->start;
+	r->len = f->len;
+	r->access = f->access;
+	r->owner_instance = f->owner_instance;
+	if (dreq_resolve_wait(d, r))
+		return;
 	d->st.resolves++;
 	log_debug("RESOLVE for node %u: segid %#llx [%#llx,+%#llx) access %u",
 		  p->id, (unsigned long long)f->segid, (unsigned long long)f->start,

@@ -51,6 +51,7 @@ static void reload_apply(const struct xconfig *n, struct xconfig *c)
 		xlog_level = xlog_parse_level(n->log_level);
 	}
 	c->ack_timeout_ms = n->ack_timeout_ms;
+	config_warn_fault_deadline(c);
 	c->heartbeat_ms = n->heartbeat_ms;
 	c->dead_after = n->dead_after;
 	c->max_pending_per_peer = n->max_pending_per_peer;

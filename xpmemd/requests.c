@@ -115,11 +115,72 @@ void dreq_answer_error(struct dstate *d, struct peer *p, int kind, uint64_t id,
 	}
 }
 
+/* an expired RESOLVE is kept this long at most for waiters (then the next
+ * ask sends a new one): one kernel slot per stuck request, not one per ask */
+#define RESOLVE_HOLD_TIMEOUTS 20
+
+static int same_resolve(const struct dreq *a, const struct dreq *b)
+{
+	return a->kind == DREQ_RESOLVE && b->kind == DREQ_RESOLVE && a->peer == b->peer &&
+	       a->peer_inc == b->peer_inc && a->start == b->start && a->len == b->len &&
+	       a->segid == b->segid && a->access == b->access &&
+	       a->owner_instance == b->owner_instance;
+}
+
+int dreq_resolve_wait(struct dstate *d, struct dreq *r)
+{
+	uint64_t ack = (uint64_t)d->cfg->ack_timeout_ms * 1000000ull, now = now_ns();
+
+	for (struct dreq *h = d->dreqs; h; h = h->next) {
+		if (h == r || h->waiter || !h->expired || !same_resolve(h, r))
+			continue;
+		/* our kernel still holds h (its asker was answered EAGAIN):
+		 * r waits for it, h waits on for its waiters */
+		r->waiter = 1;
+		r->waits_for = h->dseq;
+		if (h->deadline < now + 4 * ack && h->t0 + RESOLVE_HOLD_TIMEOUTS * ack > now) {
+			h->deadline = now + 4 * ack;
+			core_arm(d, &h->tn, T_DREQ, h->deadline);
+		}
+		d->st.resolves_waited++;
+		return 1;
+	}
+	return 0;
+}
+
+void dreq_resolve_wake(struct dstate *d, uint64_t dseq)
+{
+	struct dreq *w, *next;
+	struct peer *p;
+
+	for (w = d->dreqs; w; w = next) {
+		next = w->next;
+		if (!w->waiter || w->waits_for != dseq)
+			continue;
+		/* the held RESOLVE ended: ask again, now it can be answered */
+		if ((p = peer_find(d, w->peer)) && p->hello_inc == w->peer_inc)
+			dreq_answer_error(d, p, DREQ_RESOLVE, w->req_id, w->peer_inc, -EAGAIN);
+		dreq_unlink(d, w);
+		free(w);
+		d->dirty = 1;
+	}
+}
+
 /* the deadline of a request made to our kernel for a peer */
 void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 {
 	struct peer *p;
 
+	if (r->waiter) {
+		/* the RESOLVE it waits for is still held: ask again (and wait
+		 * again) */
+		if ((p = peer_find(d, r->peer)) && p->hello_inc == r->peer_inc)
+			dreq_answer_error(d, p, DREQ_RESOLVE, r->req_id, r->peer_inc, -EAGAIN);
+		dreq_unlink(d, r);
+		free(r);
+		d->dirty = 1;
+		return;
+	}
 	if (r->expired) {
 		/* its answer never came: the entry goes */
 		d->st.kernel_replies_lost++;
@@ -148,10 +209,12 @@ void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 			 d->cfg->ack_timeout_ms,
 			 r->kind == DREQ_RESOLVE ? "EAGAIN (ask again)" : "ETIMEDOUT");
 	/*
-	 * A RESOLVE our kernel holds past the deadline waits behind an
+	 * A RESOLVE our kernel holds past the deadline mostly waits behind an
 	 * invalidation (bounded by its ack timeout): the asker's kernel asks
 	 * again (-EAGAIN) rather than failing the access; its own deadline on
-	 * the fault (rfault_new) is 3 of ours.
+	 * the fault (rfault_new) is 3 of ours. The same ask again waits for
+	 * this one (dreq_resolve_wait): a RESOLVE that never ends (a source
+	 * blocked in a file system) holds one kernel slot, not one per ask.
 	 */
 	if ((p = peer_find(d, r->peer)) && p->hello_inc == r->peer_inc)
 		dreq_answer_error(d, p, r->kind, r->kind == DREQ_ZAP ? r->gen : r->req_id,

@@ -21,15 +21,22 @@ struct tnode;
 /* put t into the timer heap at when (kind: what embeds it) */
 void core_arm(struct dstate *d, struct tnode *t, int kind, uint64_t when);
 
-/* a request to our kernel for p (NULL: our own, no deadline); over p's cap:
- * NULL with *err = -EBUSY */
+/* a request to our kernel for p (NULL: our own: no deadline before we are
+ * ready, no cap); over p's cap: NULL with *err = -EBUSY */
 struct dreq *dreq_new(struct dstate *d, int kind, struct peer *p, int *err);
+/* p's RESOLVE r (req_id and what was asked set) is the same as one our
+ * kernel still holds past its deadline: r waits for it (1) instead of being
+ * sent; 0: send it */
+int dreq_resolve_wait(struct dstate *d, struct dreq *r);
+/* our kernel answered the RESOLVE dseq: its waiters are answered EAGAIN */
+void dreq_resolve_wake(struct dstate *d, uint64_t dseq);
 /* the pending request dseq of that kind, unlinked (NULL: none) */
 struct dreq *dreq_take(struct dstate *d, uint64_t dseq, int kind);
 /* p's request (ZAP, RESOLVE, CHECK_GET) failed here: its answer says so */
 void dreq_answer_error(struct dstate *d, struct peer *p, int kind, uint64_t id,
 		       uint64_t peer_inc, int error);
-/* its deadline: the peer gets ETIMEDOUT; the second time, the entry goes */
+/* its deadline: the peer gets ETIMEDOUT (EAGAIN for a RESOLVE); the second
+ * time, the entry goes */
 void dreq_due(struct dstate *d, struct dreq *r, uint64_t now);
 
 /* answers to our kernel's REMOTE_FAULT / REMOTE_GET */
@@ -45,7 +52,7 @@ struct rfault *rfault_new(struct dstate *d, struct peer *p);
 struct rfault *rfault_take(struct dstate *d, uint32_t owner, uint64_t req_id, int get);
 /* f is unlinked: count it out and free it */
 void rfault_free(struct dstate *d, struct rfault *f);
-/* its deadline: ETIMEDOUT to our kernel */
+/* its deadline (3 * ack_timeout_ms): ETIMEDOUT to our kernel */
 void rfault_due(struct dstate *d, struct rfault *f);
 /* every request to owner fails with error (a fence) */
 void rfault_fail_owner(struct dstate *d, uint32_t owner, int error);

@@ -101,6 +101,12 @@ struct held_zap {
 	uint64_t seq;
 };
 
+struct held_resolve {
+	struct held_resolve *next;
+	uint64_t seq;
+	struct xpmem_chan_resolve r;
+};
+
 /* the kernel's failure reasons (xpmem_fails.h); the RESOLVE refusals
  * simulated here count theirs, answered to QUERY FAILURES */
 enum {
@@ -127,6 +133,8 @@ struct simk {
 	struct done_gen *done;
 	struct fault *faults;
 	struct held_zap *held;
+	struct held_resolve *held_res;	/* simk_hold_resolves, newest first */
+	int hold_resolves;
 	int hold_zaps;
 	int no_failures;	/* QUERY FAILURES answered EINVAL (an older kernel) */
 	int hold_hello, hello_held;	/* simk_hold_hello; a HELLO is waiting */
@@ -202,6 +210,7 @@ void simk_destroy(struct simk *k)
 	FREE_LIST(struct done_gen, k->done);
 	FREE_LIST(struct fault, k->faults);
 	FREE_LIST(struct held_zap, k->held);
+	FREE_LIST(struct held_resolve, k->held_res);
 	while (k->pending) {
 		struct pinval *p = k->pending;
 		k->pending = p->next;
@@ -752,6 +761,25 @@ void simk_hold_zaps(struct simk *k, int hold)
 	}
 }
 
+static void on_resolve(struct simk *k, uint64_t seq, const struct xpmem_chan_resolve *r);
+
+void simk_hold_resolves(struct simk *k, int hold)
+{
+	k->hold_resolves = hold;
+	if (hold)
+		return;
+	while (k->held_res) {	/* answered in arrival order */
+		struct held_resolve **pp = &k->held_res, *h;
+
+		while ((*pp)->next)
+			pp = &(*pp)->next;
+		h = *pp;
+		*pp = NULL;
+		on_resolve(k, h->seq, &h->r);
+		free(h);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 
 static void on_answer(struct simk *k, uint64_t seq, int acked, const uint32_t *missing,
@@ -1265,6 +1293,18 @@ static void dispatch(struct simk *k, char *buf, size_t n)
 		break;
 	}
 	case XPMEM_CHAN_RESOLVE:
+		if (k->hold_resolves) {
+			struct held_resolve *hr = calloc(1, sizeof(*hr));
+
+			if (hr) {
+				hr->seq = h->seq;
+				memcpy(&hr->r, b, sizeof(hr->r));
+				hr->next = k->held_res;
+				k->held_res = hr;
+				k->st.resolves_held++;
+				break;
+			}
+		}
 		on_resolve(k, h->seq, b);
 		break;
 	case XPMEM_CHAN_ZAP:
@@ -1321,6 +1361,7 @@ static void disconnect(struct simk *k)
 	/* the daemon is gone: nobody will answer, time out pending at once */
 	kernel_timeout_all(k, 0);
 	FREE_LIST(struct held_zap, k->held);
+	FREE_LIST(struct held_resolve, k->held_res);
 	k->hello_held = 0;	/* that daemon's HELLO: nobody to answer */
 	for (struct fault *f = k->faults; f; f = f->next)
 		if (!f->done) {

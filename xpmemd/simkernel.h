@@ -34,6 +34,7 @@ struct simk_stats {
 	uint64_t check_gets, check_get_errors, windows;
 	uint64_t release_grants, release_grant_errors;
 	uint64_t ignored;	/* requests swallowed (simk_ignore) */
+	uint64_t resolves_held;	/* RESOLVEs kept by simk_hold_resolves */
 };
 
 /* kernel_timeout_ms: how long the kernel waits for ACKED/TIMED_OUT itself. */
@@ -110,5 +111,8 @@ int simk_hello_held(struct simk *k);
 void simk_no_failures(struct simk *k, int on);
 /* While held, ZAP requests are applied but ZAP_DONE is not sent. */
 void simk_hold_zaps(struct simk *k, int hold);
+/* While held, RESOLVEs are kept unanswered (resolves_held counts them);
+ * released, they are answered in arrival order. */
+void simk_hold_resolves(struct simk *k, int hold);
 
 #endif

@@ -90,9 +90,16 @@ struct dreq {
 	uint64_t peer_inc;	/* requester's incarnation, echoed in the answer */
 	int64_t segid;		/* CHECK_GET: the grant to undo if the reply is lost */
 	uint32_t flags;
-	uint64_t deadline;	/* monotonic ns (0: none, our own startup request) */
+	uint64_t deadline;	/* monotonic ns (0: none, our own request at startup) */
 	int own;		/* our own request after startup (ZAP_OWNER, a new
 				 * peer's window): a deadline, no peer's cap */
+	/* RESOLVE: what was asked, so that the same request asked again while
+	 * our kernel still holds it waits for that one (waiter, waits_for its
+	 * dseq) instead of taking another kernel RESOLVE slot */
+	uint64_t start, len, owner_instance;
+	uint32_t access;
+	int waiter;
+	uint64_t waits_for;
 	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
 	int zap_owner;		/* ZAP_OWNER of a dead peer: nobody to ack */

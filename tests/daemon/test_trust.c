@@ -356,7 +356,7 @@ static struct xw_hdr a_to_b_header(void)
 {
 	long i = relay_find(&R, RELAY_AB, XW_HEARTBEAT, 0, -1);
 
-	for (int t = 0; i < 0 && t < 100; t++) {	/* one heartbeat_ms at most */
+	for (int t = 0; i < 0 && t < 100; t++) {	/* the next heartbeat (5 s at most) */
 		pump(&C, 50);
 		i = relay_find(&R, RELAY_AB, XW_HEARTBEAT, 0, -1);
 	}
