@@ -72,7 +72,8 @@ static void handle_kernel_resolved(struct dstate *d, uint64_t seq,
 		log_warn("RESOLVED for unknown request %llu", (unsigned long long)seq);
 		return;
 	}
-	dreq_resolve_wake(d, seq);
+	if (r->expired)
+		dreq_resolve_wake(d, seq);
 	/* after its deadline the peer was answered EAGAIN: nothing to send */
 	if (!r->expired && (p = peer_find(d, r->peer))) {
 		/* more extents than one message carries: a prefix of the pages

@@ -118,7 +118,11 @@ static void handle_net_remote_fault(struct dstate *d, struct peer *p,
 	log_debug("RESOLVE for node %u: segid %#llx [%#llx,+%#llx) access %u",
 		  p->id, (unsigned long long)f->segid, (unsigned long long)f->start,
 		  (unsigned long long)f->len, f->access);
-	kout_send(d, XPMEM_CHAN_RESOLVE, r->dseq, &rs, sizeof(rs), NULL, 0);
+	if (kout_send(d, XPMEM_CHAN_RESOLVE, r->dseq, &rs, sizeof(rs), NULL, 0)) {
+		/* never reached our kernel: not held there, ask again */
+		free(dreq_take(d, r->dseq, DREQ_RESOLVE));
+		dreq_answer_error(d, p, DREQ_RESOLVE, f->req_id, p->hello_inc, -EAGAIN);
+	}
 }
 
 static void handle_net_get(struct dstate *d, struct peer *p, const struct xw_get *w)

@@ -79,6 +79,10 @@ static void dreq_unlink(struct dstate *d, struct dreq *r)
 			break;
 		}
 	d->n_dreqs--;
+	if (r->held) {
+		r->held = 0;
+		d->n_held_resolves--;
+	}
 	if (!r->own && (p = peer_find(d, r->peer)) && p->n_dreqs)
 		p->n_dreqs--;
 }
@@ -115,9 +119,12 @@ void dreq_answer_error(struct dstate *d, struct peer *p, int kind, uint64_t id,
 	}
 }
 
-/* an expired RESOLVE is kept this long at most for waiters (then the next
- * ask sends a new one): one kernel slot per stuck request, not one per ask */
-#define RESOLVE_HOLD_TIMEOUTS 20
+/*
+ * An expired RESOLVE is kept for its waiters this long at most from when it
+ * was sent (then the next ask sends a new one, in case the kernel's answer
+ * was lost): one kernel slot per stuck request and minute, not one per ask.
+ */
+#define RESOLVE_HOLD_TIMEOUTS 60
 
 static int same_resolve(const struct dreq *a, const struct dreq *b)
 {
@@ -131,6 +138,8 @@ int dreq_resolve_wait(struct dstate *d, struct dreq *r)
 {
 	uint64_t ack = (uint64_t)d->cfg->ack_timeout_ms * 1000000ull, now = now_ns();
 
+	if (!d->n_held_resolves)
+		return 0;
 	for (struct dreq *h = d->dreqs; h; h = h->next) {
 		if (h == r || h->waiter || !h->expired || !same_resolve(h, r))
 			continue;
@@ -138,7 +147,7 @@ int dreq_resolve_wait(struct dstate *d, struct dreq *r)
 		 * r waits for it, h waits on for its waiters */
 		r->waiter = 1;
 		r->waits_for = h->dseq;
-		if (h->deadline < now + 4 * ack && h->t0 + RESOLVE_HOLD_TIMEOUTS * ack > now) {
+		if (h->deadline < now + 4 * ack && h->t0 + RESOLVE_HOLD_TIMEOUTS * ack > now + 4 * ack) {
 			h->deadline = now + 4 * ack;
 			core_arm(d, &h->tn, T_DREQ, h->deadline);
 		}
@@ -150,17 +159,25 @@ int dreq_resolve_wait(struct dstate *d, struct dreq *r)
 
 void dreq_resolve_wake(struct dstate *d, uint64_t dseq)
 {
-	struct dreq *w, *next;
+	struct dreq **pp = &d->dreqs, *w;
 	struct peer *p;
 
-	for (w = d->dreqs; w; w = next) {
-		next = w->next;
-		if (!w->waiter || w->waits_for != dseq)
+	while ((w = *pp)) {
+		if (!w->waiter || w->waits_for != dseq) {
+			pp = &w->next;
 			continue;
-		/* the held RESOLVE ended: ask again, now it can be answered */
-		if ((p = peer_find(d, w->peer)) && p->hello_inc == w->peer_inc)
+		}
+		/* the held RESOLVE ended: ask again, now it can be answered;
+		 * unlinked here (dreq_unlink would walk the list again) */
+		*pp = w->next;
+		w->next = NULL;
+		p = peer_find(d, w->peer);
+		if (p && p->hello_inc == w->peer_inc)
 			dreq_answer_error(d, p, DREQ_RESOLVE, w->req_id, w->peer_inc, -EAGAIN);
-		dreq_unlink(d, w);
+		if (p && p->n_dreqs)	/* a waiter is a peer's, never our own */
+			p->n_dreqs--;
+		timerq_del(&d->tq, &w->tn);
+		d->n_dreqs--;
 		free(w);
 		d->dirty = 1;
 	}
@@ -193,6 +210,10 @@ void dreq_due(struct dstate *d, struct dreq *r, uint64_t now)
 	r->deadline = now + 4ull * d->cfg->ack_timeout_ms * 1000000ull;
 	core_arm(d, &r->tn, T_DREQ, r->deadline);
 	d->st.requests_expired++;
+	if (r->kind == DREQ_RESOLVE && !r->own) {
+		r->held = 1;
+		d->n_held_resolves++;
+	}
 	if (r->own) {
 		log_warn("kernel did not answer our %s %llu (node %u) within %u ms: "
 			 "waiting out a late answer", r->kind == DREQ_ZAP ? "ZAP_OWNER" :

@@ -100,6 +100,7 @@ struct dreq {
 	uint32_t access;
 	int waiter;
 	uint64_t waits_for;
+	int held;		/* counted in n_held_resolves */
 	int expired;		/* the peer was answered ETIMEDOUT; waiting out a late reply */
 	int zap_all;
 	int zap_owner;		/* ZAP_OWNER of a dead peer: nobody to ack */
@@ -146,6 +147,7 @@ struct dstate {
 	struct dreq *dreqs;
 	struct rfault *rfaults;
 	int n_dreqs, n_rfaults;
+	int n_held_resolves;	/* expired RESOLVEs our kernel still holds (waiters may wait) */
 	struct timerq tq;	/* every inval, dreq and rfault deadline */
 	uint64_t expire_warn_at;	/* last warning about a request our kernel did not answer */
 	uint64_t next_heartbeat;
