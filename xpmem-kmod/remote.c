@@ -15,6 +15,7 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
@@ -779,10 +780,21 @@ static vm_fault_t xpmem_rfault_sync(struct vm_fault *vmf,
 	struct xpmem_rfault *rf;
 	vm_fault_t ret;
 
+	/*
+	 * A caller that cannot retry (fixup_user_fault() from futex) loops on
+	 * VM_FAULT_NOPAGE without looking at signals: a dying task would ask
+	 * the owner without end, each ask cut short at once (-EINTR). It gets
+	 * SIGBUS instead, as handle_userfault() does; it is dying anyway.
+	 */
+	if (fatal_signal_pending(current))
+		return VM_FAULT_SIGBUS;
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
 	if (IS_ERR(rf)) {
 		switch (PTR_ERR(rf)) {
 		case -EINTR:
+			if (fatal_signal_pending(current))
+				return VM_FAULT_SIGBUS;
+			fallthrough;
 		case -EAGAIN:
 			return VM_FAULT_NOPAGE;
 		default:

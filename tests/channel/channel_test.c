@@ -18,6 +18,9 @@
  *              REMOTE_FAULT (counted: rfault_refused, rfault_failed), not
  *              asked again without end; an access still faulting after 10 s
  *              (times the slowdown) is reported as starved
+ *   futex_kill FUTEX_WAKE_OP on an unmapped remote page (fixup_user_fault(),
+ *              no retry); the importer is SIGKILLed while its REMOTE_FAULT
+ *              is unanswered: it dies at once, after at most 2 more asks
  *   malformed  bad framing/counts/types/peers are refused, state intact
  *   stress     invalidations racing with RESOLVEs of three peers
  *   close      daemon closes the channel during an invalidation: no hang;
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/futex.h>
 #include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -552,6 +556,8 @@ static int t_timeout(void)
  *   'r' read page 0..3 and report their first bytes (4 bytes)
  *   'w' write "W" at page 1 offset 100 and report 1 byte
  *   'b' read page 3 (expecting SIGBUS: the child dies)
+ *   'f' report 'f', then FUTEX_WAKE_OP with page 2 as its second word (the
+ *       kernel faults it in by fixup_user_fault(); does not come back)
  *   'e' read page 3 with SIGBUS caught and an alarm of EINTR_S seconds
  *       (times $XPMEM_VM_SLOWDOWN): report 'B' (SIGBUS), 'S' (still
  *       faulting at the alarm: starved) or 'r' (it read)
@@ -637,6 +643,16 @@ static pid_t importer(int64_t segid, int *cmd, int *rep)
 			} else if (c == 'b') {
 				out[0] = p[3 * PG];
 				_exit(8);
+			} else if (c == 'f') {
+				int word = 0;
+
+				if (write(b[1], "f", 1) != 1)
+					_exit(7);
+				syscall(SYS_futex, &word,
+					FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG, 1, NULL,
+					(void *)(uintptr_t)(p + 2 * PG),
+					FUTEX_OP(FUTEX_OP_SET, 1, FUTEX_OP_CMP_EQ, 0));
+				_exit(9);
 			} else if (c == 'e') {
 				out[0] = guarded_read(p + 3 * PG);
 				if (!out[0] || write(b[1], out, 1) != 1)
@@ -1005,6 +1021,94 @@ static int t_remote_eintr(void)
 	return rc;
 }
 
+/*
+ * futex_kill: the importer's FUTEX_WAKE_OP faults page 2 in through
+ * fixup_user_fault(), which cannot retry and loops on VM_FAULT_NOPAGE
+ * without looking at signals. It is killed while that REMOTE_FAULT is
+ * unanswered: it must die at once (review: every later ask was cut short by
+ * the pending SIGKILL, -EINTR, NOPAGE, and futex asked again without end:
+ * an unkillable task flooding the owner with REMOTE_FAULTs).
+ */
+#define FUTEX_SEGID (((int64_t)RPEER << 48) | (0x1234LL << 32) | 11)
+
+static int futex_kill_body(pid_t *pidp, int cmd, int rep)
+{
+	struct xpmem_chan_get_reply gr = { .size = 4 * PG, .owner_instance = RINST };
+	const char *sl = getenv("XPMEM_VM_SLOWDOWN");
+	int slow = sl && atoi(sl) > 0 ? atoi(sl) : 1, st = 0, released = 0;
+	unsigned int asks = 0;
+	pid_t pid = *pidp, w = 0;
+	union msgbuf m;
+	double t0;
+	char out = 0;
+
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_GET, 5000));
+	CHECK(((struct xpmem_chan_get *)body(&m))->segid == FUTEX_SEGID);
+	CHECK(csend_seq(XPMEM_CHAN_REMOTE_GET_REPLY, &gr, sizeof(gr), m.h.seq) == 0);
+	CHECK(read(rep, &out, 1) == 1 && out == 0);
+	CHECK(write(cmd, "f", 1) == 1);
+	CHECK(read(rep, &out, 1) == 1 && out == 'f');
+	/* the futex's ask, left unanswered */
+	CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_FAULT, 5000 * slow));
+	CHECK(kill(pid, SIGKILL) == 0);
+	t0 = now();
+	while (now() < t0 + 5.0 * slow && (w = waitpid(pid, &st, WNOHANG)) == 0) {
+		if (!crecv(&m, 50))
+			continue;
+		asks += m.h.type == XPMEM_CHAN_REMOTE_FAULT;
+		released |= m.h.type == XPMEM_CHAN_REMOTE_RELEASE;
+	}
+	printf("  killed in FUTEX_WAKE_OP's remote fault: %s after %.2f s, %u more "
+	       "REMOTE_FAULT(s)\n", w == pid ? "reaped" : "STILL RUNNING", now() - t0, asks);
+	if (w != pid)
+		FAIL("the killed importer still runs after %d s, %u REMOTE_FAULTs since the "
+		     "kill: the fault asked again without end", 5 * slow, asks);
+	*pidp = 0;
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	if (asks > 2)
+		FAIL("%u REMOTE_FAULTs after the kill (want at most 2)", asks);
+	/* its exit gives the permit back */
+	if (!released) {
+		CHECK(cexpect(&m, XPMEM_CHAN_REMOTE_RELEASE, 2000));
+		CHECK(((struct xpmem_chan_release *)body(&m))->segid == FUTEX_SEGID);
+	}
+	return 0;
+}
+
+static int t_futex_kill(void)
+{
+	struct xpmem_chan_peer_window pw = { .peer = RPEER, .base = 0,
+					     .size = 1ULL << 40 };
+	union msgbuf m;
+	int cmd, rep, rc;
+	pid_t pid;
+
+	CHECK(write_param("ram_windows", "1") == 0);
+	CHECK(csend(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw)) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 2000));
+	CHECK(((struct xpmem_chan_status *)body(&m))->error == 0);
+	pid = importer(FUTEX_SEGID, &cmd, &rep);
+	CHECK(pid > 0);
+	rc = futex_kill_body(&pid, cmd, rep);
+	close(cmd);
+	close(rep);
+	if (pid > 0) {
+		/* failed: an unkillable child cannot be waited for; the
+		 * channel is not left quiet either */
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 40 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+			usleep(50000);
+		return rc;
+	}
+	pw.size = 0;
+	CHECK(csend(XPMEM_CHAN_PEER_WINDOW, &pw, sizeof(pw)) == 0);
+	CHECK(cexpect(&m, XPMEM_CHAN_PEER_WINDOW_DONE, 2000));
+	CHECK(write_param("ram_windows", "0") == 0);
+	if (!rc)
+		CHECK(cquiet(200));
+	return rc;
+}
+
 static int t_check_get(void)
 {
 	struct xpmem_chan_get g = { .node = PEER, .flags = XPMEM_RDONLY,
@@ -1308,6 +1412,7 @@ static const struct tcase cases[] = {
 	{ "check_get", t_check_get },
 	{ "loopback_remote", t_loopback },
 	{ "remote_eintr", t_remote_eintr },
+	{ "futex_kill", t_futex_kill },
 	{ "malformed", t_malformed },
 	{ "stress", t_stress },
 	{ "close_during_invalidate", t_close },
