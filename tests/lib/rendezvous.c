@@ -121,12 +121,15 @@ void rv_put(const char *name, const char *fmt, ...)
 
 void rv_wait(const char *name, char *buf, size_t len)
 {
-	int r = rv_await(name, buf, len, rv_wait_seconds, rv_abort_name);
+	/* a slower kernel (the debug one) stretches the other side's steps */
+	const char *sl = getenv("XPMEM_VM_SLOWDOWN");
+	int secs = rv_wait_seconds * (sl && atoi(sl) > 1 ? atoi(sl) : 1);
+	int r = rv_await(name, buf, len, secs, rv_abort_name);
 
 	if (r == RV_ABORTED)
 		printf("FAIL %s: no %s (the other partition aborted)\n", rv_tag, name);
 	else if (r)
-		printf("FAIL %s: no %s after %d s\n", rv_tag, name, rv_wait_seconds);
+		printf("FAIL %s: no %s after %d s\n", rv_tag, name, secs);
 	if (r)
 		rv_exit();
 }

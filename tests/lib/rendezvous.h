@@ -13,7 +13,8 @@
 
 extern const char *rv_dir;	/* $XPMEM_CLUSTER_DIR, set by rv_init */
 extern char rv_tag[32];		/* "nodeN" ($XPMEM_NODE_ID), set by rv_init */
-extern int rv_wait_seconds;	/* how long rv_wait waits (default 300) */
+extern int rv_wait_seconds;	/* how long rv_wait waits (default 300), times
+				 * $XPMEM_VM_SLOWDOWN */
 extern const char *rv_abort_name;	/* rv_wait gives up once it exists; NULL: none */
 extern void (*rv_on_fail)(void);	/* called before rv_put/rv_wait exit(1) */
 

@@ -258,7 +258,10 @@ vm_write_guest_main() {
 				"/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE" "$K_MODULES" "/lib/modules/$K_RELEASE"
 		fi
 		if [ "$VM_NO_MODULE" = 0 ]; then
-			printf 'insmod %q || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD"
+			# a slower kernel waits longer for the daemon's answers, as
+			# run-cluster's ack_timeout_ms does (3 x it must stay below)
+			printf 'insmod %q%s || { echo "vm: insmod xpmem.ko failed" >"$NODE/output"; echo 125 >"$NODE/rc"; dmesg >"$NODE/dmesg"; exit; }\n' "$KMOD" \
+				"$([ "$K_SLOWDOWN" -gt 1 ] && echo " remote_timeout_ms=$((5000 * K_SLOWDOWN))")"
 			echo 'chmod 0666 /dev/xpmem 2>/dev/null  # what the udev rule does on a real node'
 		fi
 		printf 'cd %q 2>/dev/null || cd /\n' "$PWD"
