@@ -781,21 +781,23 @@ static vm_fault_t xpmem_rfault_sync(struct vm_fault *vmf,
 	vm_fault_t ret;
 
 	/*
-	 * A caller that cannot retry (fixup_user_fault() from futex) loops on
-	 * VM_FAULT_NOPAGE without looking at signals: a dying task would ask
-	 * the owner without end, each ask cut short at once (-EINTR). It gets
-	 * SIGBUS instead, as handle_userfault() does; it is dying anyway.
+	 * A caller that cannot retry (fixup_user_fault() from futex, also from
+	 * the robust-list walk at exit) loops on VM_FAULT_NOPAGE without
+	 * looking at signals: a dying task would ask the owner without end,
+	 * each ask cut short at once (-EINTR), and an exiting one (its SIGKILL
+	 * already taken) on every "ask again". Both get VM_FAULT_SIGBUS (the
+	 * caller's -EFAULT), as handle_userfault() does; they are going anyway.
 	 */
 	if (fatal_signal_pending(current))
-		return VM_FAULT_SIGBUS;
+		goto killed;
 	rf = xpmem_rfault_ask(seg, off, n, want_write, store, ahead, zseq);
 	if (IS_ERR(rf)) {
 		switch (PTR_ERR(rf)) {
-		case -EINTR:
-			if (fatal_signal_pending(current))
-				return VM_FAULT_SIGBUS;
-			fallthrough;
+		case -EINTR:	/* only a fatal signal interrupts the wait */
 		case -EAGAIN:
+			if (fatal_signal_pending(current) ||
+			    (current->flags & PF_EXITING))
+				goto killed;
 			return VM_FAULT_NOPAGE;
 		default:
 			xpmem_fail(XPMEM_FAIL_rfault_failed, seg->segid,
@@ -812,6 +814,9 @@ static vm_fault_t xpmem_rfault_sync(struct vm_fault *vmf,
 	mutex_unlock(&seg->lock);
 	kfree(rf);
 	return ret;
+killed:
+	xpmem_fail(XPMEM_FAIL_fault_killed, seg->segid, vmf->address, -EINTR);
+	return VM_FAULT_SIGBUS;
 }
 
 /*

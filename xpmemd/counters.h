@@ -62,6 +62,7 @@ struct dstats {
 					 * (EAGAIN for a RESOLVE), or our own request waits on */
 	uint64_t resolves_waited;	/* a RESOLVE asked again while our kernel held the first:
 					 * no second one sent (EAGAIN when it ends) */
+	uint64_t resolves_woken;	/* waiters answered EAGAIN as their held RESOLVE ended */
 	uint64_t kernel_replies_lost;	/* ... nor within the grace period: entry freed */
 	uint64_t ack_errors;		/* ACKs whose peer could not unmap (error set): not acked */
 	uint64_t chan_rx;		/* messages read from the kernel channel */

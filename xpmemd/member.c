@@ -517,9 +517,10 @@ int member_add(struct dstate *d, const struct peer_conf *pc)
 	/* numeric only: a name lookup would block the event loop */
 	if (split_hostport(p->address, host, sizeof(host), port, sizeof(port)) ||
 	    fab_add_peer(d->fab, host, port, 1, &p->addr)) {
-		log_warn("reload: [peer %u] not added: address %s is not a numeric "
-			 "IPv4 address:port (a name lookup would block the loop; restart "
-			 "the daemon to add a peer by name)", pc->id, p->address);
+		log_warn("reload: [peer %u] not added: cannot add address %s (at runtime "
+			 "it must be a numeric IPv4 address:port: a name lookup would block "
+			 "the loop; restart the daemon to add a peer by name)", pc->id,
+			 p->address);
 		return -1;
 	}
 	d->npeers++;

@@ -174,6 +174,7 @@ void dreq_resolve_wake(struct dstate *d, uint64_t dseq)
 		p = peer_find(d, w->peer);
 		if (p && p->hello_inc == w->peer_inc)
 			dreq_answer_error(d, p, DREQ_RESOLVE, w->req_id, w->peer_inc, -EAGAIN);
+		d->st.resolves_woken++;
 		if (p && p->n_dreqs)	/* a waiter is a peer's, never our own */
 			p->n_dreqs--;
 		timerq_del(&d->tq, &w->tn);

@@ -105,7 +105,7 @@ static void json_counters(json_t *st, const struct dstats *c)
 	S(releases_stale); S(releases_dropped); S(tx_dropped); S(tx_replies_dropped); S(grants_undone);
 	S(ack_errors); S(chan_tx_dropped); S(chan_tx_errors); S(chan_tx_rejected);
 	S(requests_refused); S(requests_expired); S(kernel_replies_lost);
-	S(resolves_waited);
+	S(resolves_waited); S(resolves_woken);
 	S(chan_rx); S(rx_work); S(poll_passes); S(poll_hits);
 	S(t_inval_ns); S(t_inval_n); S(t_zap_ns); S(t_zap_n);
 	S(t_rfault_ns); S(t_rfault_n); S(t_resolve_ns); S(t_resolve_n);

@@ -537,8 +537,8 @@ static void t_sighup(const char *bin)
 	/* a peer added at runtime by host name is refused: the lookup would
 	 * block the loop (and the watchdog) */
 	{
-		struct log_arg named = { 0, "[peer 9] not added: address localhost:4000 is not "
-					    "a numeric IPv4 address:port" };
+		struct log_arg named = { 0, "[peer 9] not added: cannot add address localhost:4000 "
+					    "(at runtime it must be a numeric IPv4 address:port" };
 		char path[200], pub[KEYS_B64_LEN], err[200];
 		FILE *f;
 
@@ -1009,17 +1009,19 @@ static int timed_fault(struct cluster *c, int imp, int own, uint64_t *ms)
 static void t_resolve_late(const char *bin)
 {
 	struct get_arg a = { 1, 0 };
-	long long expired, waited, stale;
+	long long expired, waited, stale, woken;
 	uint64_t ms, t0;
 	int err;
 
 	cluster_init(&C, bin, 2, 0);
-	C.ack_timeout_ms = 2000;	/* wide margins on a loaded host */
+	/* wide margins on a loaded host (make check runs guests beside it):
+	 * the waiter's deadline must not pass before the release below */
+	C.ack_timeout_ms = 5000;
 	for (int i = 0; i < C.n; i++)
 		simk_add_segment(C.nodes[i].k, SEG, 0x100000000ull, SEGSIZE, 0);
-	/* a stopped owner is declared dead after 10 s, after the importer's
-	 * 6 s deadline */
-	snprintf(C.extra_conf, sizeof(C.extra_conf), "dead_after = 50");
+	/* a stopped owner is declared dead after 30 s, after the importer's
+	 * 15 s deadline */
+	snprintf(C.extra_conf, sizeof(C.extra_conf), "dead_after = 150");
 	start_all(&C);
 	CHECK(wait_ready(&C, 20000), "cluster did not come up");
 	get_and_fault(&C, 1, 0);
@@ -1033,7 +1035,7 @@ static void t_resolve_late(const char *bin)
 			(unsigned long long)ms);
 		CHECK(err == -EAGAIN, "ask %d: a RESOLVE held past the owner's deadline gave %d, "
 		      "expected -EAGAIN (ask again), not a failed access", i + 1, err);
-		CHECK(ms >= 1900, "ask %d answered after %llu ms, before the owner's 2 s deadline",
+		CHECK(ms >= 4900, "ask %d answered after %llu ms, before the owner's 5 s deadline",
 		      i + 1, (unsigned long long)ms);
 	}
 	CHECK(kstats(&C, 0).resolves_held == 1, "the owner's kernel got %llu RESOLVEs for 3 "
@@ -1049,30 +1051,33 @@ static void t_resolve_late(const char *bin)
 	stale = node_stat(&C, 1, "stale_acks");
 	t0 = mono_ms();
 	a.id = simk_remote_fault(C.nodes[1].k, C.nodes[0].id, SEG, 0, MB, XPMEM_CHAN_ACCESS_READ);
-	CHECK(wait_stat(&C, 0, "resolves_waited", waited + 3, 1500), "the fourth ask did not "
+	CHECK(wait_stat(&C, 0, "resolves_waited", waited + 3, 4000), "the fourth ask did not "
 	      "wait (resolves_waited %lld)", node_stat(&C, 0, "resolves_waited"));
+	woken = node_stat(&C, 0, "resolves_woken");
 	simk_hold_resolves(C.nodes[0].k, 0);
 	CHECK(wait_for(&C, fault_cond, &a, 15000), "the waiting ask did not finish");
 	simk_fault_state(C.nodes[1].k, a.id, &err, NULL, NULL);
 	ms = mono_ms() - t0;
 	fprintf(stderr, "held RESOLVE ended: waiter got %d after %llu ms\n", err,
 		(unsigned long long)ms);
-	CHECK(err == -EAGAIN && ms < 1900, "the waiter got %d after %llu ms, expected -EAGAIN "
-	      "when the held RESOLVE ended, before its 2 s deadline", err,
-	      (unsigned long long)ms);
+	CHECK(err == -EAGAIN, "the waiter got %d, expected -EAGAIN", err);
+	CHECK(wait_stat(&C, 0, "resolves_woken", woken + 1, 3000), "the waiter was answered "
+	      "after %llu ms at its deadline, not when the held RESOLVE ended "
+	      "(resolves_woken %lld)", (unsigned long long)ms,
+	      node_stat(&C, 0, "resolves_woken"));
 	pump(&C, 300);
 	CHECK(node_stat(&C, 1, "stale_acks") == stale, "node 2 got a late answer (stale_acks "
 	      "%lld, was %lld)", node_stat(&C, 1, "stale_acks"), stale);
 	err = timed_fault(&C, 1, 0, &ms);
 	CHECK(err == 0, "the fault asked again got %d", err);
 
-	/* an owner that answers nothing: the importer's deadline, 3 * 2 s */
+	/* an owner that answers nothing: the importer's deadline, 3 * 5 s */
 	node_kill(&C, 0, SIGSTOP);
 	err = timed_fault(&C, 1, 0, &ms);
 	node_kill(&C, 0, SIGCONT);
 	fprintf(stderr, "silent owner: error %d after %llu ms\n", err, (unsigned long long)ms);
 	CHECK(err == -ETIMEDOUT, "a silent owner gave %d, expected -ETIMEDOUT", err);
-	CHECK(ms >= 5900 && ms < 9500, "ETIMEDOUT after %llu ms, expected 3 * 2 s",
+	CHECK(ms >= 14900 && ms < 29000, "ETIMEDOUT after %llu ms, expected 3 * 5 s",
 	      (unsigned long long)ms);
 	cluster_stop(&C);
 }
