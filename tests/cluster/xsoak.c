@@ -346,6 +346,8 @@ static int reader(int owner, time_t end)
 	char text[512], name[64];
 	int sig;
 
+	time_t t_start = time(NULL);	/* "secs": how long this reader had */
+
 	if (probe_setup())
 		die("sigaction");
 	snprintf(name, sizeof(name), "st/read-node%d-of%d-%d", me, owner, getpid());
@@ -363,9 +365,10 @@ static int reader(int owner, time_t end)
 			snprintf(text, sizeof(text),
 				 "reads %llu\nwords %llu\nzero_words %llu\nfaults %llu\nstale %llu\n"
 				 "foreign %llu\ncorrupt %llu\nregets %llu\nold_probe_faulted %llu\n"
-				 "old_probe_read %llu\n",
+				 "old_probe_read %llu\nsecs %ld\n",
 				 st.reads, st.words, st.zero_words, st.faults, st.stale, st.foreign,
-				 st.corrupt, st.regets, st.old_probe_faulted, st.old_probe_read);
+				 st.corrupt, st.regets, st.old_probe_faulted, st.old_probe_read,
+				 (long)(time(NULL) - t_start));
 			put_file(name, text);
 		}
 		if (now() - last_file > 1 || !att) {
@@ -498,9 +501,10 @@ static int reader(int owner, time_t end)
 	}
 	snprintf(text, sizeof(text),
 		 "reads %llu\nwords %llu\nzero_words %llu\nfaults %llu\nstale %llu\nforeign %llu\n"
-		 "corrupt %llu\nregets %llu\nold_probe_faulted %llu\nold_probe_read %llu\n",
+		 "corrupt %llu\nregets %llu\nold_probe_faulted %llu\nold_probe_read %llu\n"
+		 "secs %ld\n",
 		 st.reads, st.words, st.zero_words, st.faults, st.stale, st.foreign, st.corrupt,
-		 st.regets, st.old_probe_faulted, st.old_probe_read);
+		 st.regets, st.old_probe_faulted, st.old_probe_read, (long)(time(NULL) - t_start));
 	put_file(name, text);
 	printf("%s: reader of node%d: %llu pages verified (%llu words, %llu zero), %llu faults, "
 	       "%llu re-gets, stale %llu, foreign %llu, corrupt %llu\n",
